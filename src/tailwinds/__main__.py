@@ -1,0 +1,3 @@
+from tailwinds.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""Validate a chatflow's graph and build its nodes, once per version.
+
+Every mistake is reported as `InvalidRequest` naming the node id and the field, at save
+time, so that predictions never meet a broken flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from tailwinds.engine.flow import FlowData, FlowEdge
+from tailwinds.engine.registry import NODE_TYPES, AnsweringNode, Node, NodeInputs
+from tailwinds.engine.validation import describe_validation_error
+from tailwinds.errors import InvalidRequest
+
+# overrideConfig keys that steer the run rather than a node's inputs
+RUN_OVERRIDES = frozenset({"sessionId", "vars"})
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledFlow:
+    nodes: dict[str, Node]
+    answer: AnsweringNode
+
+    def overridable_inputs(self) -> set[str]:
+        names: set[str] = set()
+        for node in self.nodes.values():
+            for name, info in type(node.inputs).model_fields.items():
+                names.add(info.alias or name)
+        return names
+
+
+def parse_flow_data(flow_data: Any) -> FlowData:
+    try:
+        return FlowData.model_validate(flow_data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc, prefix="flowData")) from exc
+
+
+def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> CompiledFlow:
+    """Build the graph. `overrides` replace node inputs of the same name, checked by the
+    same schemas as saved inputs."""
+    flow = parse_flow_data(flow_data)
+    node_specs = {}
+    for spec in flow.nodes:
+        if spec.id in node_specs:
+            raise InvalidRequest(f"node id {spec.id!r} is used twice", field="flowData.nodes")
+        if spec.type not in NODE_TYPES:
+            known = ", ".join(sorted(NODE_TYPES))
+            raise InvalidRequest(
+                f"unknown node type {spec.type!r} (known: {known})",
+                field=f"nodes[{spec.id}].type",
+            )
+        node_specs[spec.id] = spec
+
+    incoming = _check_edges(flow.edges, node_specs)
+    order = _topological_order(node_specs, flow.edges)
+
+    built: dict[str, Node] = {}
+    for node_id in order:
+        spec = node_specs[node_id]
+        cls = NODE_TYPES[spec.type]
+        links = {edge.target_input: built[edge.source] for edge in incoming.get(node_id, [])}
+        for port_name, port in cls.ports.items():
+            if port.required and port_name not in links:
+                raise InvalidRequest(
+                    f"needs an edge from a {port.category} node",
+                    field=f"nodes[{node_id}].inputs.{port_name}",
+                )
+        built[node_id] = cls(node_id, _inputs(cls, node_id, spec.inputs, overrides), links)
+
+    sources = {edge.source for edge in flow.edges}
+    sinks = [node_id for node_id in order if node_id not in sources]
+    if len(sinks) != 1:
+        raise InvalidRequest(
+            "a chatflow needs exactly one answering node (one node with no outgoing edge); "
+            f"found {len(sinks)}: {', '.join(sinks)}",
+            field="flowData",
+        )
+    answer = built[sinks[0]]
+    if not isinstance(answer, AnsweringNode):
+        raise InvalidRequest(
+            f"node {answer.node_id!r} ({answer.type_name}) cannot answer: connect it to a "
+            "chat model or a chain",
+            field=f"nodes[{answer.node_id}]",
+        )
+    return CompiledFlow(nodes=built, answer=answer)
+
+
+def _inputs(
+    cls: type[Node], node_id: str, raw: dict[str, Any], overrides: Mapping[str, Any] | None
+) -> NodeInputs:
+    values = {k: v for k, v in raw.items() if k not in cls.ports}
+    if overrides:
+        fields = cls.Inputs.model_fields
+        accepted = {info.alias or name for name, info in fields.items()}
+        values.update({k: v for k, v in overrides.items() if k in accepted})
+    try:
+        return cls.Inputs.model_validate(values)
+    except ValidationError as exc:
+        where = "overrideConfig" if overrides else f"nodes[{node_id}].inputs"
+        raise InvalidRequest(
+            f"node {node_id!r} ({cls.type_name}): " + describe_validation_error(exc, prefix=where)
+        ) from exc
+
+
+def _check_edges(edges: Iterable[FlowEdge], specs: Mapping[str, Any]) -> dict[str, list[FlowEdge]]:
+    incoming: dict[str, list[FlowEdge]] = {}
+    for edge in edges:
+        for end in (edge.source, edge.target):
+            if end not in specs:
+                raise InvalidRequest(
+                    f"edge {edge.source!r} → {edge.target!r} names a missing node {end!r}",
+                    field="flowData.edges",
+                )
+        target_cls = NODE_TYPES[specs[edge.target].type]
+        port = target_cls.ports.get(edge.target_input)
+        field = f"nodes[{edge.target}].inputs.{edge.target_input}"
+        if port is None:
+            ports = ", ".join(target_cls.ports) or "none"
+            raise InvalidRequest(
+                f"{target_cls.type_name} has no input {edge.target_input!r} for an edge "
+                f"(inputs that take edges: {ports})",
+                field=field,
+            )
+        source_cls = NODE_TYPES[specs[edge.source].type]
+        if source_cls.category != port.category:
+            raise InvalidRequest(
+                f"expects a {port.category} node, got {edge.source!r} "
+                f"({source_cls.type_name}, a {source_cls.category})",
+                field=field,
+            )
+        linked = incoming.setdefault(edge.target, [])
+        if any(e.target_input == edge.target_input for e in linked):
+            raise InvalidRequest("has two incoming edges", field=field)
+        linked.append(edge)
+    return incoming
+
+
+def _topological_order(specs: Mapping[str, Any], edges: Iterable[FlowEdge]) -> list[str]:
+    indegree = dict.fromkeys(specs, 0)
+    children: dict[str, list[str]] = {node_id: [] for node_id in specs}
+    for edge in edges:
+        indegree[edge.target] += 1
+        children[edge.source].append(edge.target)
+    ready = [node_id for node_id, n in indegree.items() if n == 0]
+    order: list[str] = []
+    while ready:
+        node_id = ready.pop()
+        order.append(node_id)
+        for child in children[node_id]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    if len(order) != len(specs):
+        cycle = sorted(node_id for node_id, n in indegree.items() if n > 0)
+        raise InvalidRequest(f"the graph has a cycle through {', '.join(cycle)}", field="flowData")
+    return order

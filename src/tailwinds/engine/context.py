@@ -1,0 +1,38 @@
+"""What a run knows: the turn being answered and the long-lived resources it may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tailwinds.config import Settings
+from tailwinds.engine.messages import ChatMessage
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+@dataclass(slots=True)
+class Turn:
+    """One question to answer, with what came before it."""
+
+    question: str
+    chat_id: str
+    session_id: str
+    message_id: str
+    history: list[ChatMessage] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Resources:
+    """Made once by the app or the worker and shared by every run."""
+
+    settings: Settings
+    http: aiohttp.ClientSession
+
+
+@dataclass(slots=True)
+class RunContext:
+    turn: Turn
+    resources: Resources

@@ -1,0 +1,90 @@
+"""The node registry: the one place that lists node types, and the base classes nodes
+are built from. Node modules register themselves; the app and the worker import
+`tailwinds.nodes` once to fill it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from tailwinds.engine.context import RunContext
+    from tailwinds.engine.events import Event
+    from tailwinds.engine.messages import Usage
+
+
+class NodeInputs(BaseModel):
+    """A node's declared inputs: camelCase in flowData, unknown names refused on save."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """An input fed by an edge from another node of `category`."""
+
+    category: str
+    required: bool = False
+
+
+class Node:
+    type_name: ClassVar[str]  # stored in flowData: never rename
+    category: ClassVar[str]  # chatModel, prompt, memory, chain
+    label: ClassVar[str]
+    Inputs: ClassVar[type[NodeInputs]] = NodeInputs
+    ports: ClassVar[dict[str, Port]] = {}
+
+    def __init__(self, node_id: str, inputs: NodeInputs, links: dict[str, Node]) -> None:
+        self.node_id = node_id
+        self.inputs = inputs
+        self.links = links
+
+
+class AnsweringNode(Node):
+    """A node that can end a chatflow: it turns the turn into the answer's stream."""
+
+    def history_turns(self, default_turns: int) -> int:
+        """How many past turns of the conversation this node reads."""
+        return 0
+
+    def check(self, ctx: RunContext) -> None:
+        """Raise `InvalidRequest` for what the request lacks, before any stream starts."""
+
+    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
+        raise NotImplementedError
+
+
+NODE_TYPES: dict[str, type[Node]] = {}
+
+N = TypeVar("N", bound=type[Node])
+
+
+def register_node(cls: N) -> N:
+    if cls.type_name in NODE_TYPES:
+        raise ValueError(f"node type {cls.type_name!r} is registered twice")
+    NODE_TYPES[cls.type_name] = cls
+    return cls
+
+
+def describe_nodes() -> list[dict[str, Any]]:
+    """The registry as the API and the UI palette read it."""
+    return [
+        {
+            "type": cls.type_name,
+            "category": cls.category,
+            "label": cls.label,
+            "answers": issubclass(cls, AnsweringNode),
+            "inputs": cls.Inputs.model_json_schema(by_alias=True),
+            "ports": {
+                name: {"category": port.category, "required": port.required}
+                for name, port in cls.ports.items()
+            },
+        }
+        for cls in NODE_TYPES.values()
+    ]

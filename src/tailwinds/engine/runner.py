@@ -1,0 +1,164 @@
+"""The flow runner: a compiled chatflow plus a turn in, an async iterator of events out.
+
+It is the one place that decides the order of events: `start` first, then what the
+answering node produces, then `metadata` (or `error`), and `end` last, always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from tailwinds.engine.compile import CompiledFlow
+from tailwinds.engine.context import Resources, RunContext, Turn
+from tailwinds.engine.events import (
+    EndEvent,
+    ErrorEvent,
+    Event,
+    MetadataEvent,
+    StartEvent,
+    TokenEvent,
+)
+from tailwinds.engine.messages import Usage
+from tailwinds.engine.runs import RunRegistry
+from tailwinds.errors import FlowError, RunCancelled, TailwindsError
+
+logger = logging.getLogger("tailwinds.run")
+
+Status = Literal["complete", "aborted", "error"]
+
+
+@dataclass(slots=True)
+class RunResult:
+    chatflow_id: str
+    turn: Turn
+    parts: list[str] = field(default_factory=list)
+    status: Status = "complete"
+    usage: Usage | None = None
+    error: TailwindsError | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_s: float = field(default_factory=time.perf_counter)
+    first_token_s: float | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def metadata(self) -> dict[str, Any]:
+        turn = self.turn
+        data: dict[str, Any] = {
+            "chatId": turn.chat_id,
+            "messageId": turn.message_id,
+            "question": turn.question,
+            "sessionId": turn.session_id,
+            "chatflowId": self.chatflow_id,
+        }
+        if self.usage is not None:
+            data["usage"] = self.usage.as_dict()
+        return data
+
+
+Recorder = Callable[[RunResult], Awaitable[None]]
+
+
+class FlowRunner:
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(
+        self,
+        chatflow_id: str,
+        flow: CompiledFlow,
+        turn: Turn,
+        runs: RunRegistry,
+        record: Recorder,
+    ) -> AsyncIterator[Event]:
+        """Drive `flow` for `turn`. `record` stores the outcome before `end` goes out; when
+        the consumer goes away instead, it still runs, in the background."""
+        result = RunResult(chatflow_id, turn)
+        ctx = RunContext(turn, self.resources)
+        parts = result.parts
+        with runs.track(chatflow_id, turn.chat_id, turn.message_id) as handle:
+            try:
+                yield StartEvent(turn.chat_id, turn.message_id)
+                handle.task = asyncio.current_task()
+                try:
+                    if handle.aborted:
+                        raise RunCancelled()
+                    async for item in flow.answer.answer(ctx):
+                        if type(item) is str:
+                            if item:
+                                if not parts:
+                                    result.first_token_s = time.perf_counter()
+                                parts.append(item)
+                                yield TokenEvent(item)
+                        elif type(item) is Usage:
+                            result.usage = item
+                        else:
+                            yield item  # type: ignore[misc]
+                        if handle.aborted:
+                            # the cancel landed in the consumer, between two of our awaits
+                            raise RunCancelled()
+                except asyncio.CancelledError:
+                    if not handle.aborted:
+                        raise
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    _fail(result, RunCancelled())
+                except TailwindsError as exc:
+                    _fail(result, exc)
+                except Exception as exc:
+                    logger.exception("run %s of chatflow %s failed", turn.message_id, chatflow_id)
+                    _fail(result, FlowError(f"the flow failed: {type(exc).__name__}"))
+                finally:
+                    handle.task = None
+            except (asyncio.CancelledError, GeneratorExit):
+                # the consumer left (client disconnected): keep what was produced, as aborted
+                result.status = "aborted"
+                self._spawn(self._finish(result, record))
+                raise
+        await asyncio.shield(self._spawn(self._finish(result, record)))
+        if result.error is not None:
+            yield ErrorEvent(result.error.code, result.error.message)
+        else:
+            yield MetadataEvent(result.metadata())
+        yield EndEvent()
+
+    async def _finish(self, result: RunResult, record: Recorder) -> None:
+        elapsed_ms = (time.perf_counter() - result.started_s) * 1000
+        ttft_ms = (result.first_token_s - result.started_s) * 1000 if result.first_token_s else None
+        logger.info(
+            "run %s chatflow=%s status=%s tokens=%d ms=%.0f ttft_ms=%s%s",
+            result.turn.message_id,
+            result.chatflow_id,
+            result.status,
+            len(result.parts),
+            elapsed_ms,
+            f"{ttft_ms:.0f}" if ttft_ms is not None else "-",
+            f" error={result.error.code}" if result.error else "",
+        )
+        try:
+            await record(result)
+        except Exception:
+            logger.exception("storing run %s failed", result.turn.message_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for the outcomes still being stored (at shutdown)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _fail(result: RunResult, error: TailwindsError) -> None:
+    result.error = error
+    result.status = "aborted" if isinstance(error, RunCancelled) else "error"

@@ -1,0 +1,60 @@
+"""Running predictions, so that an abort can find and stop them.
+
+Abort and disconnect both work by cancelling the task that drives the run: the
+cancellation lands in whatever the run awaits (the provider's socket read, a tool), which
+unwinds and closes it. `aborted` tells the runner which of the two it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class RunHandle:
+    __slots__ = ("aborted", "chat_id", "chatflow_id", "run_id", "task")
+
+    def __init__(self, chatflow_id: str, chat_id: str, run_id: str) -> None:
+        self.chatflow_id = chatflow_id
+        self.chat_id = chat_id
+        self.run_id = run_id
+        self.aborted = False
+        # set while the run streams its answer: the only stretch where a cancel is safe
+        self.task: asyncio.Task[object] | None = None
+
+    def abort(self) -> None:
+        if self.aborted:
+            return
+        self.aborted = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str], set[RunHandle]] = {}
+
+    @contextmanager
+    def track(self, chatflow_id: str, chat_id: str, run_id: str) -> Iterator[RunHandle]:
+        handle = RunHandle(chatflow_id, chat_id, run_id)
+        key = (chatflow_id, chat_id)
+        self._runs.setdefault(key, set()).add(handle)
+        try:
+            yield handle
+        finally:
+            running = self._runs.get(key)
+            if running is not None:
+                running.discard(handle)
+                if not running:
+                    del self._runs[key]
+
+    def abort(self, chatflow_id: str, chat_id: str) -> int:
+        """Abort every run of this chat; returns how many there were."""
+        running = list(self._runs.get((chatflow_id, chat_id), ()))
+        for handle in running:
+            handle.abort()
+        return len(running)
+
+    def count(self) -> int:
+        return sum(len(runs) for runs in self._runs.values())

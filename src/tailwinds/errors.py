@@ -1,0 +1,149 @@
+"""The one tree of Tailwinds errors. Imports nothing of ours.
+
+    TailwindsError
+    ├── RequestError            the caller's mistake, answered before any stream
+    │   ├── InvalidRequest      400
+    │   ├── Unauthorized        401
+    │   ├── Forbidden           403
+    │   ├── ChatflowNotFound    404
+    │   ├── NotFound            404
+    │   ├── PayloadTooLarge     413
+    │   └── RateLimited         429
+    ├── FlowError               the flow itself failed while running
+    ├── ProviderError           the model server failed us
+    │   ├── ProviderAuth, ProviderRateLimited, ProviderUnavailable,
+    │   ├── ProviderRejected, ProviderBadResponse
+    │   └── ProviderTimeout
+    └── RunCancelled            aborted by a caller
+
+Each class carries the HTTP `status` used before a stream starts and the short `code`
+that an `error` event carries once it has.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class TailwindsError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class RequestError(TailwindsError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidRequest(RequestError):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class Unauthorized(RequestError):
+    """A valid API key is required: send `Authorization: Bearer <key>`."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(RequestError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(RequestError):
+    status = 404
+    code = "not_found"
+
+
+class ChatflowNotFound(NotFound):
+    code = "chatflow_not_found"
+
+    def __init__(self, chatflow_id: str) -> None:
+        super().__init__(f"chatflow {chatflow_id!r} not found")
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(RequestError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class FlowError(TailwindsError):
+    status = 500
+    code = "flow_error"
+
+
+class ProviderError(TailwindsError):
+    status = 502
+    code = "provider_error"
+
+
+class ProviderAuth(ProviderError):
+    code = "provider_auth"
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+
+
+class ProviderRejected(ProviderError):
+    code = "provider_rejected"
+
+
+class ProviderBadResponse(ProviderError):
+    code = "provider_bad_response"
+
+
+class ProviderTimeout(ProviderError):
+    status = 504
+    code = "provider_timeout"
+
+
+class RunCancelled(TailwindsError):
+    """The prediction was aborted."""
+
+    status = 409
+    code = "aborted"
+
+
+def _codes(cls: type[TailwindsError]) -> dict[str, type[TailwindsError]]:
+    found = {cls.code: cls}
+    for sub in cls.__subclasses__():
+        found.update(_codes(sub))
+    return found
+
+
+ERRORS_BY_CODE: dict[str, type[TailwindsError]] = _codes(TailwindsError)
+
+
+def error_from_code(code: str, message: str) -> TailwindsError:
+    """Rebuild the error an `error` event reports, as the class its code names."""
+    cls = ERRORS_BY_CODE.get(code, TailwindsError)
+    error = cls.__new__(cls)
+    TailwindsError.__init__(error, message)
+    return error

@@ -1,0 +1,69 @@
+"""Chains: nodes that combine a model with a prompt and memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from tailwinds.engine.context import RunContext
+from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
+from tailwinds.nodes.memory import MemoryNode
+from tailwinds.nodes.models import ChatModelNode, build_messages
+from tailwinds.nodes.prompts import PromptTemplate
+
+_SPEAKERS = {"user": "Human", "assistant": "AI", "system": "System"}
+
+
+def history_as_text(history: list[ChatMessage]) -> str:
+    return "\n".join(f"{_SPEAKERS[m.role]}: {m.content}" for m in history)
+
+
+@register_node
+class ConversationChain(AnsweringNode):
+    """A chat model, optionally with a prompt template and a memory. Without a memory it
+    sees no history; with a prompt that uses `{history}`, the history goes into the prompt
+    text instead of separate messages."""
+
+    type_name: ClassVar[str] = "conversationChain"
+    category: ClassVar[str] = "chain"
+    label: ClassVar[str] = "Conversation chain"
+    ports: ClassVar[dict[str, Port]] = {
+        "model": Port("chatModel", required=True),
+        "prompt": Port("prompt"),
+        "memory": Port("memory"),
+    }
+
+    class Inputs(NodeInputs):
+        pass
+
+    @property
+    def model(self) -> ChatModelNode:
+        return self.links["model"]  # type: ignore[return-value]
+
+    @property
+    def prompt(self) -> PromptTemplate | None:
+        return self.links.get("prompt")  # type: ignore[return-value]
+
+    @property
+    def memory(self) -> MemoryNode | None:
+        return self.links.get("memory")  # type: ignore[return-value]
+
+    def history_turns(self, default_turns: int) -> int:
+        return self.memory.turns() if self.memory else 0
+
+    def check(self, ctx: RunContext) -> None:
+        if self.prompt is not None:
+            self.prompt.check(ctx.turn.vars)
+
+    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage]:
+        turn = ctx.turn
+        history = self.memory.window(turn.history) if self.memory else []
+        question = turn.question
+        if self.prompt is not None:
+            text_history = history_as_text(history) if self.prompt.uses_history else ""
+            question = self.prompt.render(question, text_history, turn.vars)
+            if self.prompt.uses_history:
+                history = []
+        messages = build_messages(self.model.system_message, history, question)
+        return self.model.stream_chat(ctx, messages)

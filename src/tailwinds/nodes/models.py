@@ -1,0 +1,78 @@
+"""Chat model nodes: each one wraps a provider's wire client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar
+
+from pydantic import Field
+
+from tailwinds.engine.context import RunContext
+from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
+from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.openai_chat import OpenAIChatProvider
+
+
+class ChatModelNode(AnsweringNode):
+    """Alone, a chat model answers the question with the conversation's recent history."""
+
+    category: ClassVar[str] = "chatModel"
+
+    def history_turns(self, default_turns: int) -> int:
+        return default_turns
+
+    @property
+    def system_message(self) -> str | None:
+        return getattr(self.inputs, "system_message", None)
+
+    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage]:
+        turns = self.history_turns(ctx.resources.settings.default_history_turns)
+        history = ctx.turn.history[-2 * turns :] if turns else []
+        return self.stream_chat(
+            ctx, build_messages(self.system_message, history, ctx.turn.question)
+        )
+
+    def stream_chat(
+        self, ctx: RunContext, messages: list[ChatMessage]
+    ) -> AsyncIterator[str | Usage]:
+        raise NotImplementedError
+
+
+def build_messages(
+    system: str | None, history: Sequence[ChatMessage], question: str
+) -> list[ChatMessage]:
+    messages = [ChatMessage("system", system)] if system else []
+    messages.extend(history)
+    messages.append(ChatMessage("user", question))
+    return messages
+
+
+@register_node
+class ChatOpenAI(ChatModelNode):
+    type_name: ClassVar[str] = "chatOpenAI"
+    label: ClassVar[str] = "OpenAI-compatible chat model"
+
+    class Inputs(NodeInputs):
+        model: str = Field(min_length=1)
+        base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://")
+        api_key: str | None = Field(None, json_schema_extra={"secret": True})
+        temperature: float | None = Field(None, ge=0, le=2)
+        max_tokens: int | None = Field(None, gt=0)
+        system_message: str | None = None
+
+    inputs: Inputs
+
+    def stream_chat(
+        self, ctx: RunContext, messages: list[ChatMessage]
+    ) -> AsyncIterator[str | Usage]:
+        i = self.inputs
+        provider = OpenAIChatProvider(
+            ctx.resources.http,
+            i.base_url,
+            i.api_key,
+            ProviderLimits.from_settings(ctx.resources.settings),
+        )
+        return provider.stream_chat(
+            ChatRequest(i.model, messages, temperature=i.temperature, max_tokens=i.max_tokens)
+        )

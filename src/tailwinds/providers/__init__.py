@@ -1,0 +1,1 @@
+"""Wire clients for model servers. They know nothing of nodes or storage."""

@@ -1,0 +1,108 @@
+"""What every chat provider shares: the request, the limits, and the mapping of the HTTP
+client's failures to Tailwinds' provider errors."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from tailwinds.config import Settings
+from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.errors import (
+    ProviderAuth,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class ChatProvider(Protocol):
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
+        """Text pieces as the model produces them, then its usage where it reports one."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderLimits:
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = 60.0
+    idle_timeout_s: float = 60.0
+    retries: int = 2
+    retry_backoff_s: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProviderLimits:
+        return cls(
+            connect_timeout_s=settings.provider_connect_timeout_s,
+            first_token_timeout_s=settings.provider_first_token_timeout_s,
+            idle_timeout_s=settings.provider_idle_timeout_s,
+            retries=settings.provider_retries,
+            retry_backoff_s=settings.provider_retry_backoff_s,
+        )
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        # sock_read is re-armed by every read: it is the idle timeout between chunks
+        return aiohttp.ClientTimeout(
+            total=None, sock_connect=self.connect_timeout_s, sock_read=self.idle_timeout_s
+        )
+
+    def retry_delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
+        delay = self.retry_backoff_s * (2**attempt)
+        if retry_after_s is not None and retry_after_s <= 4 * delay + 5:
+            delay = max(delay, retry_after_s)
+        return delay
+
+
+# statuses worth another try, before the first token only
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|sk-ant-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Providers echo keys in their errors ("Incorrect API key provided: sk-…"); never
+    pass one on."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_SHAPES.sub("***", text)
+
+
+def error_for_status(status: int, message: str, provider: str) -> ProviderError:
+    text = (
+        f"{provider} answered {status}: {message}" if message else f"{provider} answered {status}"
+    )
+    if status in (401, 403):
+        return ProviderAuth(text)
+    if status == 429:
+        return ProviderRateLimited(text)
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return ProviderUnavailable(text)
+    return ProviderRejected(text)
+
+
+def error_for_exception(exc: BaseException, provider: str) -> ProviderError:
+    """The one mapping of the HTTP client's exceptions to ours."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError | TimeoutError):
+        return ProviderTimeout(f"{provider} did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderUnavailable(f"cannot connect to {provider}: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return ProviderUnavailable(f"{provider} closed the connection in the middle of the stream")
+    return ProviderUnavailable(f"{provider} request failed: {type(exc).__name__}: {exc}")

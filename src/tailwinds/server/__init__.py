@@ -1,0 +1,1 @@
+"""The HTTP API: routes, streaming responses, authorization and error mapping."""

@@ -1,0 +1,86 @@
+"""The FastAPI application: made by `create_app(settings)`, with everything it needs
+opened in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from fastapi import FastAPI
+
+import tailwinds.nodes  # noqa: F401  (fills the node registry)
+from tailwinds import __version__
+from tailwinds.config import Settings
+from tailwinds.engine.context import Resources
+from tailwinds.engine.runner import FlowRunner
+from tailwinds.engine.runs import RunRegistry
+from tailwinds.server.errors import install_error_handlers
+from tailwinds.server.predictions import PredictionService
+from tailwinds.server.routes import apikeys, chatflows, predictions, system
+from tailwinds.server.state import AppState
+from tailwinds.store.apikeys import ApiKeyRepository
+from tailwinds.store.chatflows import ChatflowRepository
+from tailwinds.store.db import Database
+from tailwinds.store.messages import MessageRepository
+
+logger = logging.getLogger("tailwinds.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.migrate()
+        # one session for every provider call: pooled, kept-alive connections
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            trust_env=False,
+        )
+        resources = Resources(settings=settings, http=http)
+        runner = FlowRunner(resources)
+        chatflow_repo = ChatflowRepository(db)
+        message_repo = MessageRepository(db)
+        api_key_repo = ApiKeyRepository(db)
+        app.state.tailwinds = AppState(
+            settings=settings,
+            db=db,
+            chatflows=chatflow_repo,
+            messages=message_repo,
+            api_keys=api_key_repo,
+            predictions=PredictionService(
+                settings,
+                resources,
+                chatflow_repo,
+                message_repo,
+                api_key_repo,
+                runner,
+                RunRegistry(),
+            ),
+        )
+        if not settings.admin_token:
+            logger.warning(
+                "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only from "
+                "this machine (loopback addresses)"
+            )
+        logger.info("Tailwinds %s ready, database %s", __version__, db.url.render_as_string())
+        try:
+            yield
+        finally:
+            await runner.drain()
+            await http.close()
+            await db.close()
+
+    app = FastAPI(
+        title="Tailwinds",
+        version=__version__,
+        summary="Run LLM chatflows and stream their answers as server-sent events.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (system, chatflows, apikeys, predictions):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,211 @@
+"""The Prediction API's logic: check everything that can fail before the first byte, then
+hand the runner's events to a transport (the SSE response, or a JSON answer)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tailwinds.config import Settings
+from tailwinds.engine.compile import RUN_OVERRIDES, CompiledFlow, compile_flow
+from tailwinds.engine.context import Resources, RunContext, Turn
+from tailwinds.engine.events import (
+    ErrorEvent,
+    Event,
+    MetadataEvent,
+    SourceDocumentsEvent,
+    TokenEvent,
+    UsedToolsEvent,
+)
+from tailwinds.engine.messages import ChatMessage
+from tailwinds.engine.runner import FlowRunner, RunResult
+from tailwinds.engine.runs import RunRegistry
+from tailwinds.engine.validation import describe_validation_error
+from tailwinds.errors import ChatflowNotFound, InvalidRequest, Unauthorized, error_from_code
+from tailwinds.server.auth import bearer_token
+from tailwinds.store.apikeys import ApiKeyRepository
+from tailwinds.store.chatflows import Chatflow, ChatflowRepository
+from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
+
+
+class HistoryItem(BaseModel):
+    role: Literal["userMessage", "apiMessage"]
+    content: str
+
+
+class PredictionRequest(BaseModel):
+    """The body of `POST /api/v1/predictions/{chatflowId}` (unknown fields are ignored, as
+    Flowise's clients send a few of their own)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    question: str | None = Field(None, max_length=100_000)
+    streaming: bool = False
+    chat_id: str | None = Field(None, alias="chatId", min_length=1, max_length=255)
+    override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
+    history: list[HistoryItem] | None = Field(None, max_length=1000)
+    uploads: list[Any] | None = None
+
+
+@dataclass(slots=True)
+class PreparedRun:
+    chatflow: Chatflow
+    flow: CompiledFlow
+    turn: Turn
+    streaming: bool
+
+
+class PredictionService:
+    def __init__(
+        self,
+        settings: Settings,
+        resources: Resources,
+        chatflows: ChatflowRepository,
+        messages: MessageRepository,
+        api_keys: ApiKeyRepository,
+        runner: FlowRunner,
+        runs: RunRegistry,
+    ) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.chatflows = chatflows
+        self.messages = messages
+        self.api_keys = api_keys
+        self.runner = runner
+        self.runs = runs
+        self._compiled: dict[tuple[str, int], CompiledFlow] = {}
+
+    async def prepare(
+        self, chatflow_id: str, body: bytes, authorization: str | None
+    ) -> PreparedRun:
+        request = parse_request(body)
+        chatflow = await self.authorized_chatflow(chatflow_id, authorization)
+        overrides = request.override_config
+        _check_overrides(overrides, chatflow.allowed_overrides)
+        flow = self.compiled(chatflow, overrides)
+
+        chat_id = request.chat_id or str(uuid.uuid4())
+        session_id = overrides.get("sessionId") or chat_id
+        if not isinstance(session_id, str):
+            raise InvalidRequest("expected a string", field="overrideConfig.sessionId")
+        run_vars = overrides.get("vars") or {}
+        if not isinstance(run_vars, dict):
+            raise InvalidRequest("expected an object", field="overrideConfig.vars")
+        turns = flow.answer.history_turns(self.settings.default_history_turns)
+        if request.history is not None:
+            history = [ChatMessage(ROLE_TO_CHAT[h.role], h.content) for h in request.history]  # type: ignore[arg-type]
+        else:
+            history = await self.messages.history(chatflow.id, session_id, turns)
+        turn = Turn(
+            question=request.question or "",
+            chat_id=chat_id,
+            session_id=session_id,
+            message_id=str(uuid.uuid4()),
+            history=history,
+            vars=run_vars,
+        )
+        flow.answer.check(RunContext(turn, self.resources))
+        return PreparedRun(chatflow, flow, turn, request.streaming)
+
+    async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
+        """The chatflow, when the caller holds its API key (or it needs none)."""
+        chatflow = await self.chatflows.get(chatflow_id)
+        if chatflow is None:
+            raise ChatflowNotFound(chatflow_id)
+        if chatflow.api_key_id is not None:
+            key = bearer_token(authorization)
+            if key is None:
+                raise Unauthorized(
+                    "this chatflow needs an API key: send `Authorization: Bearer <key>`"
+                )
+            if not await self.api_keys.verify(chatflow.api_key_id, key):
+                raise Unauthorized("the API key is not valid for this chatflow")
+        return chatflow
+
+    def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:
+        node_overrides = {k: v for k, v in overrides.items() if k not in RUN_OVERRIDES}
+        if node_overrides:
+            return compile_flow(chatflow.flow_data, node_overrides)
+        key = (chatflow.id, chatflow.version)
+        flow = self._compiled.get(key)
+        if flow is None:
+            if len(self._compiled) > 1000:
+                self._compiled.clear()
+            flow = self._compiled[key] = compile_flow(chatflow.flow_data)
+        return flow
+
+    def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:
+        return self.runner.run(
+            prepared.chatflow.id, prepared.flow, prepared.turn, self.runs, self._record
+        )
+
+    async def answer(self, prepared: PreparedRun) -> dict[str, Any]:
+        """The non-streaming answer: the same run, collected."""
+        parts: list[str] = []
+        answer: dict[str, Any] = {}
+        async for event in self.events(prepared):
+            if type(event) is TokenEvent:
+                parts.append(event.text)
+            elif type(event) is MetadataEvent:
+                answer.update(event.data)
+            elif type(event) is SourceDocumentsEvent:
+                answer.setdefault("sourceDocuments", []).extend(event.documents)
+            elif type(event) is UsedToolsEvent:
+                answer.setdefault("usedTools", []).extend(event.tools)
+            elif type(event) is ErrorEvent:
+                raise error_from_code(event.code, event.message)
+        return {"text": "".join(parts), **answer}
+
+    async def _record(self, result: RunResult) -> None:
+        turn = result.turn
+        await self.messages.add_turn(
+            StoredTurn(
+                chatflow_id=result.chatflow_id,
+                chat_id=turn.chat_id,
+                session_id=turn.session_id,
+                question=turn.question,
+                message_id=turn.message_id,
+                answer=result.text,
+                status=result.status,
+                error=result.error.message if result.error else None,
+                usage=result.usage,
+                asked_at=result.started_at,
+            )
+        )
+
+    def abort(self, chatflow_id: str, chat_id: str) -> int:
+        return self.runs.abort(chatflow_id, chat_id)
+
+
+def parse_request(body: bytes) -> PredictionRequest:
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from exc
+    if not isinstance(raw, dict):
+        raise InvalidRequest("expected a JSON object", field="request body")
+    try:
+        request = PredictionRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc)) from exc
+    if request.uploads:
+        raise InvalidRequest("file uploads are not supported yet", field="uploads")
+    if request.question is None:
+        raise InvalidRequest("required", field="question")
+    if not request.question.strip():
+        raise InvalidRequest("must not be empty", field="question")
+    return request
+
+
+def _check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
+    for name in overrides:
+        if name not in allowed:
+            hint = ", ".join(allowed) if allowed else "none; set allowedOverrides on the chatflow"
+            raise InvalidRequest(
+                f"not allowed by this chatflow (allowed: {hint})", field=f"overrideConfig.{name}"
+            )

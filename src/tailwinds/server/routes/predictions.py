@@ -1,0 +1,88 @@
+"""The Prediction API (and Flowise's spellings of it): parse, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tailwinds.errors import PayloadTooLarge
+from tailwinds.server.auth import require_admin
+from tailwinds.server.errors import json_response
+from tailwinds.server.predictions import PredictionRequest
+from tailwinds.server.state import State
+from tailwinds.server.streaming import SSEResponse
+
+router = APIRouter(prefix="/api/v1", tags=["predictions"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PredictionRequest.model_json_schema(by_alias=True)}
+        },
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    too_large = PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/predictions/{chatflow_id}", openapi_extra=_BODY_DOC)
+@router.post("/prediction/{chatflow_id}", include_in_schema=False)
+async def predict(chatflow_id: str, request: Request, state: State) -> Response:
+    """Answer `question` with the chatflow: one JSON answer, or with `"streaming": true` a
+    stream of server-sent events (start, token…, metadata, end)."""
+    body = await read_body(request, state.settings.max_body_bytes)
+    service = state.predictions
+    prepared = await service.prepare(chatflow_id, body, request.headers.get("authorization"))
+    if prepared.streaming:
+        return SSEResponse(service.events(prepared), state.settings.keepalive_s)
+    return json_response(await service.answer(prepared))
+
+
+class AbortBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    chat_id: str = Field(alias="chatId", min_length=1)
+
+
+@router.post("/predictions/{chatflow_id}/abort")
+async def abort(
+    chatflow_id: str, body: AbortBody, request: Request, state: State
+) -> dict[str, Any]:
+    """Stop the running predictions of a chat: their streams end with `error`
+    `{code: "aborted"}` then `end`. Needs the same key as the prediction."""
+    await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
+    return {"chatId": body.chat_id, "aborted": state.predictions.abort(chatflow_id, body.chat_id)}
+
+
+@router.put("/chatmessage/abort/{chatflow_id}/{chat_id}", include_in_schema=False)
+async def abort_flowise(
+    chatflow_id: str, chat_id: str, request: Request, state: State
+) -> dict[str, Any]:
+    await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
+    return {"chatId": chat_id, "aborted": state.predictions.abort(chatflow_id, chat_id)}
+
+
+@router.get("/chatmessage/{chatflow_id}", dependencies=[Depends(require_admin)])
+async def chat_messages(
+    chatflow_id: str,
+    chatId: str,
+    state: State,
+) -> list[dict[str, Any]]:
+    """The stored messages of one chat, oldest first."""
+    return await state.messages.list_chat(chatflow_id, chatId)

@@ -1,0 +1,92 @@
+"""The SSE transport: events in, one body chunk per event out, flushed as it comes.
+
+A raw ASGI response rather than `StreamingResponse`, for three things it does not do:
+keep-alive comments during silences, stopping the run the moment the client leaves (a
+watcher on `receive` cancels the task that drives the run, which closes the upstream
+request), and keeping a run going when an abort's cancel lands between two events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tailwinds.engine.events import KEEPALIVE, Event, encode_event
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # nginx and friends buffer responses unless told not to
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class SSEResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncIterator[Event], keepalive_s: float) -> None:
+        self.status_code = 200
+        self.background = None
+        self.events = events
+        self.keepalive_s = keepalive_s
+        self.sent = 0
+        self.disconnected = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        watcher = asyncio.create_task(self._watch(receive, task))
+        pinger = asyncio.create_task(self._ping(send)) if self.keepalive_s > 0 else None
+        try:
+            await self._pump(send)
+        except asyncio.CancelledError:
+            if not self.disconnected:
+                raise
+            task.uncancel()  # we cancelled ourselves because the client left: not an error
+        finally:
+            watcher.cancel()
+            if pinger is not None:
+                pinger.cancel()
+            await self.events.aclose()  # type: ignore[attr-defined]
+        if not self.disconnected:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, send: Send) -> None:
+        next_event = self.events.__anext__
+        while True:
+            try:
+                event = await next_event()
+            except StopAsyncIteration:
+                return
+            try:
+                await send(
+                    {"type": "http.response.body", "body": encode_event(event), "more_body": True}
+                )
+            except asyncio.CancelledError:
+                if self.disconnected:
+                    raise
+                # an abort's cancel that landed in our send: the runner sees the abort at
+                # its next step and ends the stream with `error` and `end`
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            self.sent += 1
+
+    async def _watch(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                task.cancel()
+                return
+
+    async def _ping(self, send: Send) -> None:
+        seen = -1
+        while True:
+            await asyncio.sleep(self.keepalive_s)
+            if self.sent == seen:
+                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+            seen = self.sent

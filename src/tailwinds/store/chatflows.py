@@ -1,0 +1,121 @@
+"""Chatflows: stored as JSON, with a version bumped on each change (the compile cache key)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, select
+
+from tailwinds.store.db import Database
+from tailwinds.store.tables import ChatflowRow, ChatMessageRow, utcnow
+
+
+@dataclass(slots=True, frozen=True)
+class Chatflow:
+    id: str
+    name: str
+    flow_data: dict[str, Any]
+    api_key_id: str | None
+    allowed_overrides: list[str]
+    version: int
+    created_date: datetime
+    updated_date: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "flowData": self.flow_data,
+            "apiKeyId": self.api_key_id,
+            "allowedOverrides": self.allowed_overrides,
+            "version": self.version,
+            "createdDate": self.created_date.isoformat(),
+            "updatedDate": self.updated_date.isoformat(),
+        }
+
+
+def _from_row(row: ChatflowRow) -> Chatflow:
+    return Chatflow(
+        id=row.id,
+        name=row.name,
+        flow_data=orjson.loads(row.flow_data),
+        api_key_id=row.api_key_id,
+        allowed_overrides=orjson.loads(row.allowed_overrides),
+        version=row.version,
+        created_date=row.created_date,
+        updated_date=row.updated_date,
+    )
+
+
+class ChatflowRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        name: str,
+        flow_data: dict[str, Any],
+        api_key_id: str | None = None,
+        allowed_overrides: list[str] | None = None,
+    ) -> Chatflow:
+        now = utcnow()
+        row = ChatflowRow(
+            id=str(uuid.uuid4()),
+            name=name,
+            flow_data=orjson.dumps(flow_data).decode(),
+            api_key_id=api_key_id,
+            allowed_overrides=orjson.dumps(allowed_overrides or []).decode(),
+            version=1,
+            created_date=now,
+            updated_date=now,
+        )
+        async with self.db.session() as session, session.begin():
+            session.add(row)
+        return _from_row(row)
+
+    async def get(self, chatflow_id: str) -> Chatflow | None:
+        async with self.db.session() as session:
+            row = await session.get(ChatflowRow, chatflow_id)
+            return _from_row(row) if row is not None else None
+
+    async def list(self) -> list[Chatflow]:
+        async with self.db.session() as session:
+            rows = await session.scalars(select(ChatflowRow).order_by(ChatflowRow.created_date))
+            return [_from_row(row) for row in rows]
+
+    async def count(self) -> int:
+        async with self.db.session() as session:
+            return await session.scalar(select(func.count()).select_from(ChatflowRow)) or 0
+
+    async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
+        """`changes` holds only what the caller sent: name, flow_data, api_key_id,
+        allowed_overrides."""
+        async with self.db.session() as session, session.begin():
+            row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
+            if row is None:
+                return None
+            if "name" in changes:
+                row.name = changes["name"]
+            if "flow_data" in changes:
+                row.flow_data = orjson.dumps(changes["flow_data"]).decode()
+            if "api_key_id" in changes:
+                row.api_key_id = changes["api_key_id"]
+            if "allowed_overrides" in changes:
+                row.allowed_overrides = orjson.dumps(changes["allowed_overrides"]).decode()
+            row.version += 1
+            row.updated_date = utcnow()
+        return _from_row(row)
+
+    async def delete(self, chatflow_id: str) -> bool:
+        async with self.db.session() as session, session.begin():
+            result = await session.execute(delete(ChatflowRow).where(ChatflowRow.id == chatflow_id))
+            if not result.rowcount:
+                return False
+            await session.execute(
+                delete(ChatMessageRow).where(ChatMessageRow.chatflow_id == chatflow_id)
+            )
+        return True

@@ -1,0 +1,125 @@
+"""Chat messages: a row for each question and each answer, written once per answer."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.store.db import Database
+from tailwinds.store.tables import ChatMessageRow, utcnow
+
+ROLE_TO_CHAT = {"userMessage": "user", "apiMessage": "assistant"}
+
+
+@dataclass(slots=True, frozen=True)
+class StoredTurn:
+    """What a finished run leaves behind."""
+
+    chatflow_id: str
+    chat_id: str
+    session_id: str
+    question: str
+    message_id: str
+    answer: str
+    status: str
+    error: str | None
+    usage: Usage | None
+    asked_at: datetime
+
+
+class MessageRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_turn(self, turn: StoredTurn) -> None:
+        usage = turn.usage or Usage()
+        common = {
+            "chatflow_id": turn.chatflow_id,
+            "chat_id": turn.chat_id,
+            "session_id": turn.session_id,
+        }
+        async with self.db.session() as session, session.begin():
+            session.add_all(
+                [
+                    ChatMessageRow(
+                        id=str(uuid.uuid4()),
+                        role="userMessage",
+                        content=turn.question,
+                        status="complete",
+                        created_date=turn.asked_at,
+                        **common,
+                    ),
+                    ChatMessageRow(
+                        id=turn.message_id,
+                        role="apiMessage",
+                        content=turn.answer,
+                        status=turn.status,
+                        error=turn.error,
+                        prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        total_tokens=usage.total_tokens,
+                        created_date=max(utcnow(), turn.asked_at),
+                        **common,
+                    ),
+                ]
+            )
+
+    async def history(self, chatflow_id: str, session_id: str, turns: int) -> list[ChatMessage]:
+        """The last `turns` questions and answers of a session, oldest first. Failed answers
+        are left out, and so is the question they failed on."""
+        if turns <= 0:
+            return []
+        query = (
+            select(ChatMessageRow.role, ChatMessageRow.content, ChatMessageRow.status)
+            .where(
+                ChatMessageRow.chatflow_id == chatflow_id,
+                ChatMessageRow.session_id == session_id,
+            )
+            .order_by(ChatMessageRow.created_date.desc(), ChatMessageRow.role.asc())
+            .limit(turns * 2)
+        )
+        async with self.db.session() as session:
+            rows = list(await session.execute(query))
+        rows.reverse()
+        history: list[ChatMessage] = []
+        for role, content, status in rows:
+            if status == "error":
+                if history and history[-1].role == "user":
+                    history.pop()
+                continue
+            history.append(ChatMessage(ROLE_TO_CHAT[role], content))  # type: ignore[arg-type]
+        return history
+
+    async def list_chat(self, chatflow_id: str, chat_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(ChatMessageRow)
+            .where(ChatMessageRow.chatflow_id == chatflow_id, ChatMessageRow.chat_id == chat_id)
+            .order_by(ChatMessageRow.created_date, ChatMessageRow.role.desc())
+        )
+        async with self.db.session() as session:
+            rows = await session.scalars(query)
+            return [_message_json(row) for row in rows]
+
+
+def _message_json(row: ChatMessageRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "role": row.role,
+        "content": row.content,
+        "chatflowId": row.chatflow_id,
+        "chatId": row.chat_id,
+        "sessionId": row.session_id,
+        "status": row.status,
+        "error": row.error,
+        "usage": {
+            "promptTokens": row.prompt_tokens,
+            "completionTokens": row.completion_tokens,
+            "totalTokens": row.total_tokens,
+        },
+        "createdDate": row.created_date.isoformat(),
+    }

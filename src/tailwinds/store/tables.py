@@ -1,0 +1,59 @@
+"""The database tables. Changing one means adding a migration in `migrations/versions`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChatflowRow(Base):
+    __tablename__ = "chatflows"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    flow_data: Mapped[str] = mapped_column(Text)  # JSON
+    api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    allowed_overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChatMessageRow(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        Index("ix_chat_messages_session", "chatflow_id", "session_id", "created_date"),
+        Index("ix_chat_messages_chat", "chatflow_id", "chat_id", "created_date"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    chatflow_id: Mapped[str] = mapped_column(String(36))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    session_id: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # userMessage | apiMessage
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # complete | aborted | error
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(255))
+    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
