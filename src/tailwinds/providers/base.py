@@ -56,10 +56,22 @@ class ProviderLimits:
         )
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
-        # sock_read is re-armed by every read: it is the idle timeout between chunks
+        # until the first token, the first-token deadline rules (see `arm_idle_timeout`)
         return aiohttp.ClientTimeout(
-            total=None, sock_connect=self.connect_timeout_s, sock_read=self.idle_timeout_s
+            total=None, sock_connect=self.connect_timeout_s, sock_read=self.first_token_timeout_s
         )
+
+    def arm_idle_timeout(self, resp: aiohttp.ClientResponse) -> None:
+        """From the first token on, the socket read timeout is the idle timeout. aiohttp
+        re-arms it on every chunk it receives, which costs us nothing per token, where an
+        `asyncio.timeout` around each read would."""
+        protocol = resp.connection.protocol if resp.connection is not None else None
+        if protocol is None:
+            return
+        protocol.read_timeout = self.idle_timeout_s
+        reschedule = getattr(protocol, "_reschedule_timeout", None)
+        if reschedule is not None:
+            reschedule()
 
     def retry_delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
         delay = self.retry_backoff_s * (2**attempt)

@@ -73,6 +73,7 @@ class OpenAIChatProvider:
                     if not chunk:
                         break
                     pieces = self._parse(decoder.feed(chunk), state)
+            self.limits.arm_idle_timeout(resp)
             for piece in pieces:
                 yield piece
             content = resp.content

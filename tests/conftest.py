@@ -1,0 +1,189 @@
+"""Fixtures: a mock model server, real databases, and Tailwinds running as its own process
+serving real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.mock_openai import MockOpenAI
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TAILWINDS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_missing(what: str, error: BaseException) -> None:
+    """Skip on a laptop without the service; on CI a missing service is a failure."""
+    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if IN_CI:
+        pytest.fail(message + " and CI=true: the service must be there")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def mock_llm() -> Iterator[MockOpenAI]:
+    mock = MockOpenAI().start()
+    yield mock
+    mock.stop()
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"tailwinds_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_create_database(POSTGRES_ADMIN_URL, name))
+    except (TimeoutError, OSError, Exception) as exc:
+        service_missing(f"PostgreSQL at {POSTGRES_ADMIN_URL}", exc)
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+    asyncio.run(_drop_database(POSTGRES_ADMIN_URL, name))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'tailwinds.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    home: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def create_chatflow(self, flow_data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.url}/api/v1/chatflows",
+            json={"name": fields.pop("name", "test"), "flowData": flow_data, **fields},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def model_chatflow(self, base_url: str, model: str = "echo", **inputs: Any) -> str:
+        node = {
+            "id": "chat_0",
+            "type": "chatOpenAI",
+            "inputs": {"model": model, "baseUrl": base_url, **inputs},
+        }
+        return self.create_chatflow({"nodes": [node], "edges": []})["id"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+TEST_SERVER_ENV = {
+    "TAILWINDS_PROVIDER_RETRIES": "0",
+    "TAILWINDS_PROVIDER_IDLE_TIMEOUT_S": "1",
+    "TAILWINDS_PROVIDER_FIRST_TOKEN_TIMEOUT_S": "3",
+    "TAILWINDS_PROVIDER_CONNECT_TIMEOUT_S": "2",
+    "TAILWINDS_KEEPALIVE_S": "0.3",
+    "TAILWINDS_LOG_LEVEL": "INFO",
+}
+
+
+def start_server(home: Path, database_url: str, **env: str) -> RunningServer:
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")},
+        **TEST_SERVER_ENV,
+        "TAILWINDS_HOME": str(home),
+        "TAILWINDS_DATABASE_URL": database_url,
+        **env,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tailwinds", "start", "--port", str(port)],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, home)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{server.log()}")
+        try:
+            if requests.get(f"{server.url}/api/v1/ping", timeout=1).text == "pong":
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"the server did not answer /api/v1/ping:\n{server.log()}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """Tailwinds as its own process, once on SQLite and once on PostgreSQL."""
+    home = tmp_path_factory.mktemp(f"home-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{home / 'tailwinds.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    running = start_server(home, url)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Tailwinds on SQLite alone, for tests whose subject is not the database."""
+    home = tmp_path_factory.mktemp("home")
+    running = start_server(home, f"sqlite+aiosqlite:///{home / 'tailwinds.db'}")
+    yield running
+    running.stop()

@@ -1,0 +1,231 @@
+"""A mock OpenAI-compatible server for tests: the chat completions streaming wire format,
+byte for byte as OpenAI sends it (compact JSON chunks, a role chunk first, a finish chunk,
+a usage chunk when asked, then `data: [DONE]`), and its error bodies.
+
+The model name picks the behaviour:
+
+    echo                 the answer's tokens (see `answer_tokens`), as fast as it can
+    paced:<s>            the same, <s> seconds between tokens
+    split                every event written in two pieces cut inside its bytes
+    status:<code>        an OpenAI-style error answer with that HTTP status
+    cut:<n>              n tokens, then the connection is dropped mid-stream
+    malformed            one token, then a chunk that is not JSON
+    midstream-error      two tokens, then an error object in the stream
+    silent:<s>           the first token, then silence for <s> seconds
+    slowstart:<s>        <s> seconds before the first byte, then the answer
+    eof                  tokens, then the stream ends without finish_reason or [DONE]
+    no-usage             refuses `stream_options` with 400, as older servers do
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+LEAKED_KEY = "sk-proj-mocksecret1234567890"
+
+
+def answer_tokens(question: str) -> list[str]:
+    """`tokens:["a","b"]` answers exactly those tokens; anything else is echoed back."""
+    if question.startswith("tokens:"):
+        return json.loads(question[len("tokens:") :])
+    words = f"You said: {question}".split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _chunk(completion_id: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": 1732838400,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return (
+        b"data: " + json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    )
+
+
+def _usage_chunk(completion_id: str, model: str, prompt: int, completion: int) -> bytes:
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": 1732838400,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+@dataclass
+class Record:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    started: float
+    last_token_at: float | None = None
+    closed_at: float | None = None  # when the mock saw its client leave
+    completed: bool = False
+
+
+@dataclass
+class MockOpenAI:
+    host: str = "127.0.0.1"
+    port: int = 0
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> MockOpenAI:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._completions)
+            self._runner = web.AppRunner(app, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def find(self, text: str) -> Record:
+        """The request whose last message contains `text`."""
+        for record in reversed(self.records):
+            if text in record.body["messages"][-1]["content"]:
+                return record
+        raise LookupError(text)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        record = Record(body, dict(request.headers), time.monotonic())
+        self.records.append(record)
+        model: str = body["model"]
+        kind, _, arg = model.partition(":")
+        question = body["messages"][-1]["content"]
+
+        if kind == "status":
+            status = int(arg)
+            message = {
+                401: f"Incorrect API key provided: {LEAKED_KEY}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                429: "Rate limit reached for gpt-4o-mini in organization org-mock on tokens per min.",
+            }.get(status, "The server had an error while processing your request.")
+            error = {
+                "error": {"message": message, "type": "mock_error", "param": None, "code": None}
+            }
+            return web.json_response(error, status=status)
+        if kind == "no-usage" and "stream_options" in body:
+            error = {"error": {"message": "Unrecognized request argument supplied: stream_options"}}
+            return web.json_response(error, status=400)
+        if kind == "slowstart":
+            await asyncio.sleep(float(arg))
+
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+        completion_id = f"chatcmpl-mock{len(self.records)}"
+        tokens = answer_tokens(question)
+        interval = float(arg) if kind == "paced" else 0.0
+        try:
+            await self._write(
+                response,
+                _chunk(
+                    completion_id,
+                    model,
+                    {"role": "assistant", "content": "", "refusal": None},
+                    None,
+                ),
+                kind,
+            )
+            if kind == "silent":
+                await self._write(
+                    response, _chunk(completion_id, model, {"content": tokens[0]}, None), kind
+                )
+                await asyncio.sleep(float(arg))
+            if kind == "cut":
+                tokens = tokens[: int(arg)]
+            for i, token in enumerate(tokens):
+                if interval and i:
+                    await asyncio.sleep(interval)
+                await self._write(
+                    response, _chunk(completion_id, model, {"content": token}, None), kind
+                )
+                record.last_token_at = time.monotonic()
+                if kind == "malformed":
+                    await self._write(
+                        response, b'data: {"id":"chatcmpl-x","choices":[{"delta":\n\n', kind
+                    )
+                    break
+                if kind == "midstream-error" and i == 1:
+                    error = {
+                        "error": {"message": "The server is overloaded.", "type": "server_error"}
+                    }
+                    await self._write(
+                        response, b"data: " + json.dumps(error).encode() + b"\n\n", kind
+                    )
+                    break
+            if kind == "cut":
+                await asyncio.sleep(0.05)
+                assert request.transport is not None
+                request.transport.abort()  # no final chunk: a connection cut mid-stream
+                return response
+            if kind not in ("eof", "malformed", "midstream-error"):
+                await self._write(response, _chunk(completion_id, model, {}, "stop"), kind)
+                if body.get("stream_options", {}).get("include_usage"):
+                    await self._write(
+                        response, _usage_chunk(completion_id, model, 9, len(tokens)), kind
+                    )
+                await self._write(response, b"data: [DONE]\n\n", kind)
+            await response.write_eof()
+            record.completed = True
+        except ConnectionResetError:
+            record.closed_at = time.monotonic()
+        return response
+
+    @staticmethod
+    async def _write(response: web.StreamResponse, data: bytes, kind: str) -> None:
+        if kind == "split" and len(data) > 20:
+            # cut inside the bytes (inside a multi-byte character when there is one)
+            cut = next(
+                (i for i in range(len(data) // 2, len(data)) if data[i] >= 0x80), len(data) // 2
+            )
+            await response.write(data[: cut + 1])
+            await asyncio.sleep(0.01)
+            await response.write(data[cut + 1 :])
+            return
+        await response.write(data)

@@ -1,0 +1,44 @@
+"""A strict reader of Tailwinds' event stream for tests, independent of `tailwinds.sse`:
+every frame must be exactly `event: <name>\\ndata: <one line of JSON>\\n\\n` (PROTOCOL.md),
+or a comment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def parse_frames(raw: bytes) -> list[tuple[str, Any]]:
+    text = raw.decode("utf-8")
+    assert "\r" not in text.replace("\\r", ""), "raw CR in the stream"
+    assert text.endswith("\n\n"), f"stream does not end with a blank line: {text[-80:]!r}"
+    frames = []
+    for block in text[:-2].split("\n\n"):
+        lines = block.split("\n")
+        if all(line.startswith(":") for line in lines):
+            continue  # keep-alive comments
+        assert len(lines) == 2, f"frame is not exactly two lines: {block!r}"
+        event, data = lines
+        assert event.startswith("event: "), block
+        assert data.startswith("data: "), block
+        frames.append((event[len("event: ") :], json.loads(data[len("data: ") :])))
+    return frames
+
+
+def tokens_of(frames: list[tuple[str, Any]]) -> str:
+    return "".join(data["token"] for name, data in frames if name == "token")
+
+
+def check_order(frames: list[tuple[str, Any]]) -> None:
+    """start first, end last and once, metadata after all tokens, error followed by end."""
+    names = [name for name, _ in frames]
+    assert names[0] == "start" and names.count("start") == 1, names
+    assert names[-1] == "end" and names.count("end") == 1, names
+    if "error" in names:
+        assert names[-2] == "error" and names.count("error") == 1, names
+        assert "metadata" not in names, names
+    else:
+        assert names[-2] == "metadata" and names.count("metadata") == 1, names
+    for name, data in frames:
+        if name != "token":
+            assert not (isinstance(data, dict) and "token" in data), (name, data)
