@@ -139,7 +139,8 @@ class MockOpenAI:
             message = {
                 401: f"Incorrect API key provided: {LEAKED_KEY}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
-                429: "Rate limit reached for gpt-4o-mini in organization org-mock on tokens per min.",
+                429: "Rate limit reached for gpt-4o-mini in organization org-mock "
+                "on tokens per min.",
             }.get(status, "The server had an error while processing your request.")
             error = {
                 "error": {"message": message, "type": "mock_error", "param": None, "code": None}
