@@ -60,7 +60,8 @@ BAD_BODIES = [
         "history: expected a list",
     ),
     (
-        b'{"question": "hi", "history": [{"role": "robot", "content": "x"}], "streaming": STREAMING}',
+        b'{"question": "hi", "history": [{"role": "robot", "content": "x"}], '
+        b'"streaming": STREAMING}',
         400,
         "history.0.role",
     ),

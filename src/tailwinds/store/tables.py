@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from typing import Any
+
 from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database: SQLite would hand them back naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -25,8 +44,8 @@ class ChatflowRow(Base):
     api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     allowed_overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ChatMessageRow(Base):
@@ -47,7 +66,7 @@ class ChatMessageRow(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiKeyRow(Base):
@@ -56,4 +75,4 @@ class ApiKeyRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     key_hash: Mapped[str] = mapped_column(String(255))
-    created_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
