@@ -1,0 +1,180 @@
+"""N concurrent streaming clients, against the Prediction API or straight at the mock.
+
+Reports completed and failed streams, time to first token, the delay added to each token
+(receive time minus the mock's emit time, both `time.monotonic_ns()` on this machine),
+tokens per second, the target process's CPU per delivered token (from /proc, children
+included) and its memory per open stream, and the load generator's own CPU, to show it
+was not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+
+TOKEN_RE = re.compile(rb'"(?:token|content)":"(\d+) "')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the process and its waited-for children."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class StreamResult:
+    ok: bool
+    tokens: int = 0
+    ttft_ms: float | None = None
+    delays_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    target: str
+    streams: int
+    tokens_per_stream: int
+    interval_ms: int
+    completed: int
+    failed: int
+    tokens: int
+    ttft_p50_ms: float
+    ttft_p99_ms: float
+    delay_p50_ms: float
+    delay_p99_ms: float
+    delay_max_ms: float
+    tokens_per_s: float
+    cpu_us_per_token: float
+    rss_kb_per_stream: float
+    load_cpu_us_per_token: float
+    wall_s: float
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def one_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    opened: asyncio.Event,
+    open_count: list[int],
+    n: int,
+) -> StreamResult:
+    result = StreamResult(ok=False)
+    started = time.monotonic_ns()
+    try:
+        async with session.post(url, json=body) as resp:
+            if resp.status != 200:
+                result.error = f"HTTP {resp.status}"
+                return result
+            open_count[0] += 1
+            if open_count[0] == n:
+                opened.set()
+            buffer = b""
+            ended = False
+            async for chunk in resp.content.iter_any():
+                now = time.monotonic_ns()
+                buffer += chunk
+                frames, _, buffer = buffer.rpartition(b"\n\n")
+                for emitted in TOKEN_RE.findall(frames):
+                    if result.ttft_ms is None:
+                        result.ttft_ms = (now - started) / 1e6
+                    result.delays_ms.append((now - int(emitted)) / 1e6)
+                    result.tokens += 1
+                if b"event: end" in frames or b"[DONE]" in frames:
+                    ended = True
+                if b"event: error" in frames:
+                    result.error = frames[frames.index(b"event: error") :][:200].decode(
+                        errors="replace"
+                    )
+            result.ok = ended and result.error is None
+            if not ended and result.error is None:
+                result.error = "stream ended without its end"
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+async def run_load(
+    *,
+    target: str,
+    url: str,
+    body: dict[str, Any],
+    streams: int,
+    tokens_per_stream: int,
+    interval_ms: int,
+    pid: int,
+    timeout_s: float = 300,
+) -> Report:
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        opened = asyncio.Event()
+        open_count = [0]
+        rss_before = rss_bytes(pid)
+        cpu_before = cpu_seconds(pid)
+        load_before = time.process_time()
+        wall_before = time.monotonic()
+        tasks = [
+            asyncio.create_task(one_stream(session, url, body, opened, open_count, streams))
+            for _ in range(streams)
+        ]
+        peak_rss = rss_before
+        while not all(t.done() for t in tasks):
+            await asyncio.sleep(0.05)
+            peak_rss = max(peak_rss, rss_bytes(pid))
+        results = [t.result() for t in tasks]
+        wall = time.monotonic() - wall_before
+        cpu = cpu_seconds(pid) - cpu_before
+        load_cpu = time.process_time() - load_before
+    tokens = sum(r.tokens for r in results)
+    delays = [d for r in results for d in r.delays_ms]
+    ttfts = [r.ttft_ms for r in results if r.ttft_ms is not None]
+    errors = sorted({r.error for r in results if r.error})[:5]
+    return Report(
+        target=target,
+        streams=streams,
+        tokens_per_stream=tokens_per_stream,
+        interval_ms=interval_ms,
+        completed=sum(r.ok for r in results),
+        failed=sum(not r.ok for r in results),
+        tokens=tokens,
+        ttft_p50_ms=percentile(ttfts, 50),
+        ttft_p99_ms=percentile(ttfts, 99),
+        delay_p50_ms=percentile(delays, 50),
+        delay_p99_ms=percentile(delays, 99),
+        delay_max_ms=max(delays) if delays else float("nan"),
+        tokens_per_s=tokens / wall if wall else 0.0,
+        cpu_us_per_token=cpu / tokens * 1e6 if tokens else float("nan"),
+        rss_kb_per_stream=max(0, peak_rss - rss_before) / 1024 / streams,
+        load_cpu_us_per_token=load_cpu / tokens * 1e6 if tokens else float("nan"),
+        wall_s=wall,
+        errors=errors,
+    )

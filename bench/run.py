@@ -1,0 +1,263 @@
+"""The benchmark: start the mock and Tailwinds as separate processes, run a matrix of
+concurrent streams (paced at 50 tokens/s and unpaced), run the same load straight at the
+mock as the floor, and write bench/RESULTS.md.
+
+    .venv/bin/python -m bench.run            # the whole matrix, a few minutes on 2 cores
+    .venv/bin/python -m bench.run --quick    # under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.load import Report, run_load
+
+ROOT = Path(__file__).parent
+FULL = {"streams": [1, 50, 200, 1000], "tokens": 64}
+QUICK = {"streams": [1, 50], "tokens": 32}
+PACED_MS = 20  # 50 tokens a second
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def wait_port(port: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Processes:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.mock_port = free_port()
+        self.server_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")}
+        self.mock = subprocess.Popen(
+            [sys.executable, str(ROOT / "mock_llm.py"), "--port", str(self.mock_port)], env=env
+        )
+        wait_port(self.mock_port)
+        server_env = {
+            **env,
+            "TAILWINDS_HOME": str(home),
+            "TAILWINDS_LOG_LEVEL": "WARNING",
+            "TAILWINDS_PROVIDER_RETRIES": "0",
+        }
+        self.server_log = (home / "server.log").open("wb")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "tailwinds", "start", "--port", str(self.server_port)],
+            env=server_env,
+            stdout=self.server_log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_http(f"{self.server_url}/api/v1/ping")
+
+    @property
+    def server_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def mock_url(self) -> str:
+        return f"http://127.0.0.1:{self.mock_port}/v1"
+
+    def stop(self) -> None:
+        for process in (self.server, self.mock):
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.server_log.close()
+
+
+async def create_chatflow(server_url: str, mock_url: str, model: str) -> str:
+    node = {"id": "chat_0", "type": "chatOpenAI", "inputs": {"model": model, "baseUrl": mock_url}}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server_url}/api/v1/chatflows",
+            json={"name": model, "flowData": {"nodes": [node], "edges": []}},
+        ) as resp,
+    ):
+        resp.raise_for_status()
+        return (await resp.json())["id"]
+
+
+async def run_matrix(
+    procs: Processes, streams_list: list[int], tokens: int
+) -> list[tuple[Report, Report]]:
+    rows = []
+    for interval_ms in (PACED_MS, 0):
+        model = f"bench:{tokens}:{interval_ms}"
+        chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
+        for streams in streams_list:
+            floor = await run_load(
+                target="mock",
+                url=f"{procs.mock_url}/chat/completions",
+                body={
+                    "model": model,
+                    "messages": [{"role": "user", "content": "go"}],
+                    "stream": True,
+                },
+                streams=streams,
+                tokens_per_stream=tokens,
+                interval_ms=interval_ms,
+                pid=procs.mock.pid,
+            )
+            await run_load(  # warm up connections and caches
+                target="tailwinds",
+                url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
+                body={"question": "go", "streaming": True},
+                streams=min(streams, 50),
+                tokens_per_stream=tokens,
+                interval_ms=interval_ms,
+                pid=procs.server.pid,
+            )
+            server = await run_load(
+                target="tailwinds",
+                url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
+                body={"question": "go", "streaming": True},
+                streams=streams,
+                tokens_per_stream=tokens,
+                interval_ms=interval_ms,
+                pid=procs.server.pid,
+            )
+            print(_line(server, floor), flush=True)
+            rows.append((server, floor))
+    return rows
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}x" if b and b == b and a == a else "-"
+
+
+def _line(server: Report, floor: Report) -> str:
+    pace = "paced" if server.interval_ms else "unpaced"
+    return (
+        f"{server.streams:>5} {pace:<8} ok {server.completed}/{server.streams} "
+        f"cpu {server.cpu_us_per_token:6.1f} us/token (mock {floor.cpu_us_per_token:5.1f}) "
+        f"added p99 {server.delay_p99_ms - floor.delay_p99_ms:7.2f} ms "
+        f"ttft p50 {server.ttft_p50_ms:6.2f} ms rss {server.rss_kb_per_stream:6.1f} KB/stream"
+    )
+
+
+def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) -> None:
+    versions = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}",
+    }
+    for package in (
+        "tailwinds",
+        "uvicorn",
+        "starlette",
+        "fastapi",
+        "aiohttp",
+        "orjson",
+        "uvloop",
+        "httptools",
+    ):
+        try:
+            from importlib.metadata import version
+
+            versions[package] = version(package)
+        except Exception:
+            versions[package] = "?"
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run `{'python -m bench.run --quick' if quick else 'python -m bench.run'}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+        + ".",
+        "",
+        "One Tailwinds process (uvicorn + uvloop + httptools, SQLite), the mock model "
+        "(`bench/mock_llm.py`) and the load generator (`bench/load.py`) as three processes on "
+        "this machine. *Floor* is the same load straight at the mock. CPU is the target "
+        "process's user+system time per delivered token; *added* delay is Tailwinds' p99 "
+        "token delay minus the floor's p99 (receive time minus the mock's emit time).",
+        "",
+        "| streams | pace | completed | CPU µs/token | floor (mock) µs/token | ratio "
+        "| delay p50 / p99 / max ms | floor p99 ms | added p99 ms | TTFT p50 / p99 ms "
+        "| floor TTFT p50 ms | tokens/s | RSS KB/stream | load gen µs/token |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for server, floor in rows:
+        pace = f"{1000 // server.interval_ms} tok/s" if server.interval_ms else "unpaced"
+        lines.append(
+            f"| {server.streams} | {pace} | {server.completed}/{server.streams} "
+            f"| {server.cpu_us_per_token:.1f} | {floor.cpu_us_per_token:.1f} "
+            f"| {_ratio(server.cpu_us_per_token, floor.cpu_us_per_token)} "
+            f"| {server.delay_p50_ms:.2f} / {server.delay_p99_ms:.2f} / {server.delay_max_ms:.1f} "
+            f"| {floor.delay_p99_ms:.2f} | {server.delay_p99_ms - floor.delay_p99_ms:.2f} "
+            f"| {server.ttft_p50_ms:.2f} / {server.ttft_p99_ms:.2f} | {floor.ttft_p50_ms:.2f} "
+            f"| {server.tokens_per_s:.0f} | {server.rss_kb_per_stream:.1f} "
+            f"| {server.load_cpu_us_per_token:.1f} |"
+        )
+    errors = sorted({e for server, _ in rows for e in server.errors})
+    if errors:
+        lines += ["", "Errors seen:", *[f"- `{e}`" for e in errors]]
+    path.write_text("\n".join(lines) + "\n")
+    (path.with_suffix(".json")).write_text(
+        json.dumps([{"tailwinds": s.as_dict(), "floor": f.as_dict()} for s, f in rows], indent=1)
+    )
+
+
+def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 and 50 streams, 32 tokens")
+    parser.add_argument("--streams", type=int, nargs="*", help="override the concurrency list")
+    parser.add_argument("--tokens", type=int, help="tokens per stream")
+    parser.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    streams = args.streams or plan["streams"]
+    tokens = args.tokens or plan["tokens"]
+    with tempfile.TemporaryDirectory() as home:
+        procs = Processes(Path(home))
+        try:
+            rows = asyncio.run(run_matrix(procs, streams, tokens))
+        finally:
+            procs.stop()
+    write_results(rows, args.out, args.quick)
+    print(f"wrote {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

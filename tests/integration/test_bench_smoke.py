@@ -1,0 +1,31 @@
+"""The benchmark harness itself, on a few streams: the report's fields are filled and
+plausible. Not a timed assertion: the figures are the harness's business."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.run import main
+
+
+def test_quick_bench_reports_plausible_figures(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    rows = main(["--streams", "1", "4", "--tokens", "8", "--out", str(out)])
+    assert len(rows) == 4  # 2 concurrencies x (paced, unpaced)
+    for server, floor in rows:
+        for report in (server, floor):
+            assert report.completed == report.streams, report.errors
+            assert report.failed == 0
+            assert report.tokens == report.streams * report.tokens_per_stream
+            assert report.delay_p50_ms >= 0 and report.delay_p99_ms >= report.delay_p50_ms
+            assert report.delay_max_ms >= report.delay_p99_ms
+            assert 0 < report.ttft_p50_ms <= report.ttft_p99_ms
+            assert report.tokens_per_s > 0
+            assert not math.isnan(report.cpu_us_per_token) and report.cpu_us_per_token >= 0
+            assert report.rss_kb_per_stream >= 0
+        assert server.target == "tailwinds" and floor.target == "mock"
+    text = out.read_text()
+    assert text.startswith("# Benchmark results")
+    assert text.count("\n| ") == 2 + len(rows)
+    assert out.with_suffix(".json").exists()
