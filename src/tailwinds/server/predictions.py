@@ -32,6 +32,9 @@ from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 
+# how stale a chatflow read on the prediction path may be: saves a query per prediction
+CHATFLOW_MAX_AGE_S = 1.0
+
 
 class HistoryItem(BaseModel):
     role: Literal["userMessage", "apiMessage"]
@@ -99,6 +102,8 @@ class PredictionService:
         turns = flow.answer.history_turns(self.settings.default_history_turns)
         if request.history is not None:
             history = [ChatMessage(ROLE_TO_CHAT[h.role], h.content) for h in request.history]  # type: ignore[arg-type]
+        elif request.chat_id is None and "sessionId" not in overrides:
+            history = []  # a new conversation: nothing stored yet to read
         else:
             history = await self.messages.history(chatflow.id, session_id, turns)
         turn = Turn(
@@ -114,7 +119,7 @@ class PredictionService:
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
-        chatflow = await self.chatflows.get(chatflow_id)
+        chatflow = await self.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
         if chatflow is None:
             raise ChatflowNotFound(chatflow_id)
         if chatflow.api_key_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,8 @@ def _from_row(row: ChatflowRow) -> Chatflow:
 class ChatflowRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # chatflow id -> (read at, chatflow), for `get(max_age_s=…)` on the prediction path
+        self._recent: dict[str, tuple[float, Chatflow]] = {}
 
     async def create(
         self,
@@ -77,10 +80,21 @@ class ChatflowRepository:
             session.add(row)
         return _from_row(row)
 
-    async def get(self, chatflow_id: str) -> Chatflow | None:
+    async def get(self, chatflow_id: str, max_age_s: float = 0.0) -> Chatflow | None:
+        """The chatflow; with `max_age_s`, a copy read that recently will do. Changes made
+        through this repository are seen at once; another process's within `max_age_s`."""
+        if max_age_s > 0:
+            recent = self._recent.get(chatflow_id)
+            if recent is not None and time.monotonic() - recent[0] < max_age_s:
+                return recent[1]
         async with self.db.session() as session:
             row = await session.get(ChatflowRow, chatflow_id)
-            return _from_row(row) if row is not None else None
+            chatflow = _from_row(row) if row is not None else None
+        if chatflow is not None:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            self._recent[chatflow_id] = (time.monotonic(), chatflow)
+        return chatflow
 
     async def list(self) -> list[Chatflow]:
         async with self.db.session() as session:
@@ -94,6 +108,7 @@ class ChatflowRepository:
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
         allowed_overrides."""
+        self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
             if row is None:
@@ -111,6 +126,7 @@ class ChatflowRepository:
         return _from_row(row)
 
     async def delete(self, chatflow_id: str) -> bool:
+        self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             result = await session.execute(delete(ChatflowRow).where(ChatflowRow.id == chatflow_id))
             if not result.rowcount:
