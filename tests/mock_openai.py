@@ -15,6 +15,7 @@ The model name picks the behaviour:
     slowstart:<s>        <s> seconds before the first byte, then the answer
     eof                  tokens, then the stream ends without finish_reason or [DONE]
     no-usage             refuses `stream_options` with 400, as older servers do
+    flaky:<n>            503 for the first <n> requests with the same question, then the answer
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ class MockOpenAI:
                 "error": {"message": message, "type": "mock_error", "param": None, "code": None}
             }
             return web.json_response(error, status=status)
+        if kind == "flaky":
+            tries = sum(1 for r in self.records if r.body["messages"][-1]["content"] == question)
+            if tries <= int(arg):
+                error = {"error": {"message": "overloaded", "type": "server_error"}}
+                return web.json_response(error, status=503, headers={"Retry-After": "0"})
         if kind == "no-usage" and "stream_options" in body:
             error = {"error": {"message": "Unrecognized request argument supplied: stream_options"}}
             return web.json_response(error, status=400)
