@@ -1,0 +1,161 @@
+"""What every HTTP streaming provider does the same way: open the request with retries
+while nothing has arrived, read raw bytes under a first-token deadline and then an idle
+timeout, hand them to the protocol's parser, and close the upstream request on the way
+out, whatever the way out is (end, error, abort, client gone)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from tailwinds.engine.messages import Usage
+from tailwinds.errors import ProviderBadResponse, ProviderError
+from tailwinds.providers.base import (
+    RETRYABLE_STATUSES,
+    ProviderLimits,
+    error_for_exception,
+    error_for_status,
+    redact,
+)
+from tailwinds.sse import SSEProtocolError
+
+MAX_ERROR_BODY_BYTES = 64 * 1024
+
+
+class StreamParser(Protocol):
+    """One protocol's reading of a response body: bytes in, text pieces out."""
+
+    done: bool
+    usage: Usage | None
+
+    def feed(self, chunk: bytes) -> list[str]: ...
+
+    def finish(self) -> None:
+        """At end of body: raise `ProviderBadResponse` if the answer was cut short."""
+
+
+class Endpoint:
+    """A provider's URL, headers and limits, and the shared session that reaches it."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        headers: dict[str, str],
+        limits: ProviderLimits,
+        name: str,
+        secret: str | None,
+    ) -> None:
+        self.http = http
+        self.url = url
+        self.headers = headers
+        self.limits = limits
+        self.name = name
+        self.secret = secret
+
+    async def open(self, body: bytes) -> aiohttp.ClientResponse:
+        """POST `body`, retrying with backoff on connection errors, 429 and 5xx."""
+        attempt = 0
+        while True:
+            try:
+                resp = await self.http.post(
+                    self.url,
+                    data=body,
+                    headers=self.headers,
+                    timeout=self.limits.client_timeout(),
+                )
+            except aiohttp.ClientError as exc:
+                if attempt >= self.limits.retries:
+                    raise error_for_exception(exc, self.name) from exc
+                await asyncio.sleep(self.limits.retry_delay_s(attempt))
+                attempt += 1
+                continue
+            if resp.status == 200:
+                return resp
+            message = await self._error_message(resp)
+            error = error_for_status(resp.status, message, self.name)
+            if resp.status not in RETRYABLE_STATUSES or attempt >= self.limits.retries:
+                raise error
+            retry_after = _seconds(resp.headers.get("Retry-After"))
+            await asyncio.sleep(self.limits.retry_delay_s(attempt, retry_after))
+            attempt += 1
+
+    async def _error_message(self, resp: aiohttp.ClientResponse) -> str:
+        try:
+            raw = await resp.content.read(MAX_ERROR_BODY_BYTES)
+        except aiohttp.ClientError:
+            raw = b""
+        finally:
+            resp.close()
+        return redact(message_from_body(raw), self.secret)
+
+    async def stream(self, body: bytes, parser: StreamParser) -> AsyncIterator[str | Usage]:
+        loop = asyncio.get_running_loop()
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
+                resp = await self.open(body)
+                pieces: list[str] = []
+                while not pieces and not parser.done:
+                    chunk = await resp.content.readany()
+                    if not chunk:
+                        break
+                    pieces = parser.feed(chunk)
+            self.limits.arm_idle_timeout(resp)
+            for piece in pieces:
+                yield piece
+            content = resp.content
+            while not parser.done:
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                for piece in parser.feed(chunk):
+                    yield piece
+        except ProviderError:
+            raise
+        except SSEProtocolError as exc:
+            raise ProviderBadResponse(f"{self.name} sent a broken event stream: {exc}") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise error_for_exception(exc, self.name) from exc
+        finally:
+            if resp is not None:
+                resp.close()  # on a cancel or abort this drops the upstream connection now
+        parser.finish()
+        if parser.usage is not None:
+            yield parser.usage
+
+    def bad_chunk(self, data: str | bytes) -> ProviderBadResponse:
+        text = data if isinstance(data, str) else data.decode(errors="replace")
+        return ProviderBadResponse(
+            f"{self.name} sent a malformed chunk: {redact(text[:200], self.secret)!r}"
+        )
+
+    def stream_error(self, status: int, error: Any) -> ProviderError:
+        return error_for_status(status, redact(message_of(error), self.secret), self.name)
+
+
+def message_from_body(raw: bytes) -> str:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:500].decode(errors="replace").strip()
+    if isinstance(body, dict) and "error" in body:
+        return message_of(body["error"])
+    return str(body)[:500]
+
+
+def message_of(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or error.get("code") or error)[:500]
+    return str(error)[:500]
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
