@@ -91,6 +91,11 @@ class MockOpenAI:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
+    @property
+    def root_url(self) -> str:
+        """For the Anthropic (`/v1/messages`) and Ollama (`/api/chat`) routes."""
+        return f"http://{self.host}:{self.port}"
+
     def start(self) -> MockOpenAI:
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -98,6 +103,8 @@ class MockOpenAI:
         async def serve() -> None:
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._completions)
+            app.router.add_post("/v1/messages", self._anthropic)
+            app.router.add_post("/api/chat", self._ollama)
             self._runner = web.AppRunner(app, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.host, self.port)
@@ -218,6 +225,136 @@ class MockOpenAI:
                         response, _usage_chunk(completion_id, model, 9, len(tokens)), kind
                     )
                 await self._write(response, b"data: [DONE]\n\n", kind)
+            await response.write_eof()
+            record.completed = True
+        except ConnectionResetError:
+            record.closed_at = time.monotonic()
+        return response
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's Messages streaming format, as its documentation shows it."""
+        body = await request.json()
+        record = Record(body, dict(request.headers), time.monotonic())
+        self.records.append(record)
+        kind, _, arg = body["model"].partition(":")
+        if kind == "status":
+            status = int(arg)
+            error_type = {
+                401: "authentication_error",
+                429: "rate_limit_error",
+                529: "overloaded_error",
+            }
+            error = {
+                "type": "error",
+                "error": {"type": error_type.get(status, "api_error"), "message": f"mock {status}"},
+            }
+            return web.json_response(error, status=status)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+
+        async def event(name: str, data: dict[str, Any]) -> None:
+            payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+            await response.write(f"event: {name}\ndata: {payload}\n\n".encode())
+
+        tokens = answer_tokens(body["messages"][-1]["content"])
+        message = {
+            "id": "msg_mock",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": body["model"],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 11, "output_tokens": 1},
+        }
+        try:
+            await event("message_start", {"type": "message_start", "message": message})
+            await event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
+            await event("ping", {"type": "ping"})
+            for i, token in enumerate(tokens):
+                if kind == "paced" and i:
+                    await asyncio.sleep(float(arg))
+                delta = {"type": "text_delta", "text": token}
+                await event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+                record.last_token_at = time.monotonic()
+                if kind == "overloaded" and i == 1:
+                    error = {"type": "overloaded_error", "message": "Overloaded"}
+                    await event("error", {"type": "error", "error": error})
+                    await response.write_eof()
+                    return response
+            await event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            await event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": len(tokens)},
+                },
+            )
+            if kind != "nostop":
+                await event("message_stop", {"type": "message_stop"})
+            await response.write_eof()
+            record.completed = True
+        except ConnectionResetError:
+            record.closed_at = time.monotonic()
+        return response
+
+    async def _ollama(self, request: web.Request) -> web.StreamResponse:
+        """Ollama's native /api/chat: one JSON object per line."""
+        body = await request.json()
+        record = Record(body, dict(request.headers), time.monotonic())
+        self.records.append(record)
+        kind, _, arg = body["model"].partition(":")
+        if kind == "missing":
+            return web.json_response(
+                {"error": f'model "{body["model"]}" not found, try pulling it first'}, status=404
+            )
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        tokens = answer_tokens(body["messages"][-1]["content"])
+
+        def line(content: str, done: bool, **extra: Any) -> bytes:
+            data = {
+                "model": body["model"],
+                "created_at": "2026-11-29T00:00:00.000000Z",
+                "message": {"role": "assistant", "content": content},
+                "done": done,
+                **extra,
+            }
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+        try:
+            for i, token in enumerate(tokens):
+                if kind == "paced" and i:
+                    await asyncio.sleep(float(arg))
+                await response.write(line(token, False))
+                record.last_token_at = time.monotonic()
+                if kind == "midstream-error" and i == 1:
+                    await response.write(
+                        b'{"error":"an error was encountered while running the model"}\n'
+                    )
+                    await response.write_eof()
+                    return response
+            await response.write(
+                line(
+                    "",
+                    True,
+                    done_reason="stop",
+                    total_duration=1,
+                    prompt_eval_count=7,
+                    eval_count=len(tokens),
+                )
+            )
             await response.write_eof()
             record.completed = True
         except ConnectionResetError:

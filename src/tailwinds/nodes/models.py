@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar
 
+import aiohttp
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
-from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
+from tailwinds.providers.base import ChatProvider, ChatRequest, ProviderLimits
+from tailwinds.providers.ollama_native import OllamaChatProvider
 from tailwinds.providers.openai_chat import OpenAIChatProvider
 
 
@@ -33,10 +36,24 @@ class ChatModelNode(AnsweringNode):
             ctx, build_messages(self.system_message, history, ctx.turn.question)
         )
 
+    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+        raise NotImplementedError
+
     def stream_chat(
         self, ctx: RunContext, messages: list[ChatMessage]
     ) -> AsyncIterator[str | Usage]:
-        raise NotImplementedError
+        i = self.inputs
+        provider = self.provider(
+            ctx.resources.http, ProviderLimits.from_settings(ctx.resources.settings)
+        )
+        return provider.stream_chat(
+            ChatRequest(
+                i.model,  # type: ignore[attr-defined]
+                messages,
+                temperature=i.temperature,  # type: ignore[attr-defined]
+                max_tokens=i.max_tokens,  # type: ignore[attr-defined]
+            )
+        )
 
 
 def build_messages(
@@ -63,16 +80,45 @@ class ChatOpenAI(ChatModelNode):
 
     inputs: Inputs
 
-    def stream_chat(
-        self, ctx: RunContext, messages: list[ChatMessage]
-    ) -> AsyncIterator[str | Usage]:
-        i = self.inputs
-        provider = OpenAIChatProvider(
-            ctx.resources.http,
-            i.base_url,
-            i.api_key,
-            ProviderLimits.from_settings(ctx.resources.settings),
+    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+        return OpenAIChatProvider(http, self.inputs.base_url, self.inputs.api_key, limits)
+
+
+@register_node
+class ChatAnthropic(ChatModelNode):
+    type_name: ClassVar[str] = "chatAnthropic"
+    label: ClassVar[str] = "Anthropic chat model"
+
+    class Inputs(NodeInputs):
+        model: str = Field(min_length=1)
+        base_url: str = Field("https://api.anthropic.com", pattern=r"^https?://")
+        api_key: str | None = Field(None, json_schema_extra={"secret": True})
+        temperature: float | None = Field(None, ge=0, le=1)
+        max_tokens: int = Field(1024, gt=0)
+        system_message: str | None = None
+
+    inputs: Inputs
+
+    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+        return AnthropicMessagesProvider(http, self.inputs.base_url, self.inputs.api_key, limits)
+
+
+@register_node
+class ChatOllama(ChatModelNode):
+    type_name: ClassVar[str] = "chatOllama"
+    label: ClassVar[str] = "Ollama chat model"
+
+    class Inputs(NodeInputs):
+        model: str = Field(min_length=1)
+        base_url: str = Field("http://127.0.0.1:11434", pattern=r"^https?://")
+        temperature: float | None = Field(None, ge=0, le=2)
+        max_tokens: int | None = Field(None, gt=0)
+        keep_alive: str | None = Field(
+            None, description="how long Ollama keeps the model loaded, e.g. 5m"
         )
-        return provider.stream_chat(
-            ChatRequest(i.model, messages, temperature=i.temperature, max_tokens=i.max_tokens)
-        )
+        system_message: str | None = None
+
+    inputs: Inputs
+
+    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+        return OllamaChatProvider(http, self.inputs.base_url, limits, self.inputs.keep_alive)

@@ -31,6 +31,8 @@ class StreamParser(Protocol):
 
     done: bool
     usage: Usage | None
+    # what went wrong in the last chunk: raised once the pieces before it are out
+    error: ProviderError | None
 
     def feed(self, chunk: bytes) -> list[str]: ...
 
@@ -100,7 +102,7 @@ class Endpoint:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
                 resp = await self.open(body)
                 pieces: list[str] = []
-                while not pieces and not parser.done:
+                while not pieces and not parser.done and parser.error is None:
                     chunk = await resp.content.readany()
                     if not chunk:
                         break
@@ -109,12 +111,14 @@ class Endpoint:
             for piece in pieces:
                 yield piece
             content = resp.content
-            while not parser.done:
+            while not parser.done and parser.error is None:
                 chunk = await content.readany()
                 if not chunk:
                     break
                 for piece in parser.feed(chunk):
                     yield piece
+            if parser.error is not None:
+                raise parser.error
         except ProviderError:
             raise
         except SSEProtocolError as exc:

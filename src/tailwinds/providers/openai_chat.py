@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import ProviderBadResponse, ProviderRejected
+from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
 from tailwinds.sse import SSEDecoder
@@ -69,7 +69,7 @@ def _body(request: ChatRequest, with_usage: bool) -> bytes:
 
 
 class _Parser:
-    __slots__ = ("decoder", "done", "endpoint", "finished", "usage")
+    __slots__ = ("decoder", "done", "endpoint", "error", "finished", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -77,6 +77,7 @@ class _Parser:
         self.done = False  # [DONE] seen
         self.finished = False  # a finish_reason seen
         self.usage: Usage | None = None
+        self.error: ProviderError | None = None
 
     def feed(self, chunk: bytes) -> list[str]:
         pieces: list[str] = []
@@ -89,7 +90,8 @@ class _Parser:
                 parsed = orjson.loads(data)
                 error = parsed.get("error")
                 if error is not None:
-                    raise self.endpoint.stream_error(_status_of(error), error)
+                    self.error = self.endpoint.stream_error(_status_of(error), error)
+                    break
                 choices = parsed.get("choices")
                 if choices:
                     choice = choices[0]
@@ -107,8 +109,9 @@ class _Parser:
                         usage.get("completion_tokens"),
                         usage.get("total_tokens"),
                     )
-            except (orjson.JSONDecodeError, AttributeError, TypeError, IndexError) as exc:
-                raise self.endpoint.bad_chunk(data) from exc
+            except (orjson.JSONDecodeError, AttributeError, TypeError, IndexError):
+                self.error = self.endpoint.bad_chunk(data)
+                break
         return pieces
 
     def finish(self) -> None:

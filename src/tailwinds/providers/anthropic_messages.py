@@ -1,0 +1,143 @@
+"""Anthropic's Messages API, streamed: `message_start` (input usage), `content_block_delta`
+text deltas, `message_delta` (output usage, stop reason), `message_stop`, and `error`
+events (overloaded, for one) that may come at any point of the stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.errors import ProviderBadResponse, ProviderError
+from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.http import Endpoint
+from tailwinds.sse import SSEDecoder
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+# Anthropic's error types, as the HTTP status they stand for (mid-stream errors have none)
+_ERROR_STATUS = {
+    "authentication_error": 401,
+    "permission_error": 403,
+    "rate_limit_error": 429,
+    "overloaded_error": 529,
+    "api_error": 500,
+    "invalid_request_error": 400,
+    "not_found_error": 404,
+    "request_too_large": 413,
+}
+
+
+class AnthropicMessagesProvider:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str | None,
+        limits: ProviderLimits,
+    ) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "anthropic-version": API_VERSION,
+        }
+        if api_key:
+            headers["x-api-key"] = api_key
+        self.endpoint = Endpoint(
+            http,
+            base_url.rstrip("/") + "/v1/messages",
+            headers,
+            limits,
+            urlsplit(base_url).netloc or base_url,
+            api_key,
+        )
+
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
+        return self.endpoint.stream(_body(request), _Parser(self.endpoint))
+
+
+def _body(request: ChatRequest) -> bytes:
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        "messages": _alternating([m for m in request.messages if m.role != "system"]),
+        "stream": True,
+    }
+    if system:
+        body["system"] = system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return orjson.dumps(body)
+
+
+def _alternating(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    """The Messages API wants user and assistant turns to alternate, starting with the
+    user: merge neighbours of the same role, drop a leading answer."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        if not out and message.role != "user":
+            continue
+        if out and out[-1]["role"] == message.role:
+            out[-1]["content"] += "\n\n" + message.content
+        else:
+            out.append({"role": message.role, "content": message.content})
+    return out
+
+
+class _Parser:
+    __slots__ = ("decoder", "done", "endpoint", "error", "input_tokens", "output_tokens", "usage")
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.decoder = SSEDecoder()
+        self.done = False
+        self.usage: Usage | None = None
+        self.error: ProviderError | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+
+    def feed(self, chunk: bytes) -> list[str]:
+        pieces: list[str] = []
+        for message in self.decoder.feed(chunk):
+            try:
+                data = orjson.loads(message.data)
+                kind = data.get("type", message.event)
+                if kind == "content_block_delta":
+                    text = data["delta"].get("text")
+                    if text:
+                        pieces.append(text)
+                elif kind == "message_start":
+                    usage = data["message"].get("usage") or {}
+                    self.input_tokens = usage.get("input_tokens")
+                    self.output_tokens = usage.get("output_tokens")
+                elif kind == "message_delta":
+                    usage = data.get("usage") or {}
+                    self.output_tokens = usage.get("output_tokens", self.output_tokens)
+                elif kind == "message_stop":
+                    self.done = True
+                    self._set_usage()
+                    break
+                elif kind == "error":
+                    error = data.get("error") or {}
+                    status = _ERROR_STATUS.get(error.get("type", ""), 500)
+                    self.error = self.endpoint.stream_error(status, error)
+                    break
+            except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+                self.error = self.endpoint.bad_chunk(message.data)
+                break
+        return pieces
+
+    def _set_usage(self) -> None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return
+        total = (self.input_tokens or 0) + (self.output_tokens or 0)
+        self.usage = Usage(self.input_tokens, self.output_tokens, total)
+
+    def finish(self) -> None:
+        if not self.done:
+            raise ProviderBadResponse(f"{self.endpoint.name} ended the stream before message_stop")
