@@ -197,7 +197,9 @@ def test_provider_faults_end_with_error_then_end(
     assert stored["status"] == "error"
     assert stored["error"] == error["error"]
     assert stored["content"] == tokens_of(frames)
-    produced = {"cut:2": 2, "malformed": 1, "midstream-error": 2, "silent:5": 1}.get(model, 0)
+    produced = {"cut:2": 2, "malformed": 1, "midstream-error": 2, "silent:5": 1, "eof": 4}.get(
+        model, 0
+    )
     # what the provider sent before failing is delivered, even from the same chunk
     assert tokens_of(frames) == "".join(answer_tokens(f"fault {model}")[:produced])
     assert LEAKED_KEY not in server.log()
