@@ -187,3 +187,29 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     running = start_server(home, f"sqlite+aiosqlite:///{home / 'tailwinds.db'}")
     yield running
     running.stop()
+
+
+def stream_then_leave(url: str, path: str, body: dict[str, Any], tokens: int) -> bytes:
+    """POST a streaming prediction over a plain socket, read until `tokens` token events
+    have come, then close the connection the way a browser tab does. Returns what came."""
+    import json as _json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    payload = _json.dumps(body).encode()
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    try:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        received = b""
+        while received.count(b"event: token") < tokens:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+    finally:
+        sock.close()

@@ -28,6 +28,7 @@ class Settings:
     provider_idle_timeout_s: float = 60.0
     provider_retries: int = 2
     provider_retry_backoff_s: float = 0.5
+    local_model_queue: int = 4  # requests that may wait for a busy local model
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -4,7 +4,7 @@ mock model server speaking OpenAI's wire format."""
 from __future__ import annotations
 
 import json
-import socket
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, free_port, stream_then_leave
 from tests.mock_openai import LEAKED_KEY, MockOpenAI, answer_tokens
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
@@ -220,25 +220,16 @@ def test_disconnect_closes_the_provider_request(
 ) -> None:
     chatflow_id = server.model_chatflow(mock_llm.base_url, model="paced:0.05")
     tokens = [f"t{i} " for i in range(100)]
-    with requests.post(
-        f"{server.url}/api/v1/predictions/{chatflow_id}",
-        json={"question": "tokens:" + json.dumps(tokens), "streaming": True},
-        stream=True,
-        timeout=10,
-    ) as response:
-        lines = response.iter_lines()
-        chat_id = None
-        seen = 0
-        for line in lines:
-            if line.startswith(b'data: {"chatId"'):
-                chat_id = json.loads(line[6:])["chatId"]
-            if line.startswith(b"event: token"):
-                seen += 1
-                if seen == 3:
-                    break
-        # leave: close the socket under the response
-        response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
-        left_at = time.monotonic()
+    received = stream_then_leave(
+        server.url,
+        f"/api/v1/predictions/{chatflow_id}",
+        {"question": "tokens:" + json.dumps(tokens), "streaming": True},
+        tokens=3,
+    )
+    left_at = time.monotonic()
+    match = re.search(rb'"chatId":"([^"]+)"', received)
+    assert match is not None, received
+    chat_id = match.group(1).decode()
     record = mock_llm.find("tokens:" + json.dumps(tokens))
     deadline = left_at + 3
     while record.closed_at is None and time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,3 +37,11 @@ class Resources:
 class RunContext:
     turn: Turn
     resources: Resources
+    # what nodes reserve before the stream (a slot in a local model's queue, say), by node
+    state: dict[str, Any] = field(default_factory=dict)
+    # run once the run is over, however it ends
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self.cleanups:
+            self.cleanups.pop()()

@@ -53,8 +53,9 @@ class AnsweringNode(Node):
         """How many past turns of the conversation this node reads."""
         return 0
 
-    def check(self, ctx: RunContext) -> None:
-        """Raise `InvalidRequest` for what the request lacks, before any stream starts."""
+    def prepare(self, ctx: RunContext) -> None:
+        """Before any stream starts: raise a `RequestError` for what the request lacks or
+        what cannot be had now (`RateLimited`), and reserve what the run will need."""
 
     def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
         raise NotImplementedError

@@ -75,14 +75,15 @@ class FlowRunner:
         self,
         chatflow_id: str,
         flow: CompiledFlow,
-        turn: Turn,
+        ctx: RunContext,
         runs: RunRegistry,
         record: Recorder,
     ) -> AsyncIterator[Event]:
-        """Drive `flow` for `turn`. `record` stores the outcome before `end` goes out; when
-        the consumer goes away instead, it still runs, in the background."""
+        """Drive `flow` for the turn of `ctx` (prepared by `flow.answer.prepare`). `record`
+        stores the outcome before `end` goes out; when the consumer goes away instead, it
+        still runs, in the background."""
+        turn = ctx.turn
         result = RunResult(chatflow_id, turn)
-        ctx = RunContext(turn, self.resources)
         parts = result.parts
         with runs.track(chatflow_id, turn.chat_id, turn.message_id) as handle:
             try:
@@ -122,6 +123,8 @@ class FlowRunner:
                 result.status = "aborted"
                 self._spawn(self._finish(result, record))
                 raise
+            finally:
+                ctx.close()
         await asyncio.shield(self._spawn(self._finish(result, record)))
         if result.error is not None:
             yield ErrorEvent(result.error.code, result.error.message)

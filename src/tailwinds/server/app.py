@@ -16,7 +16,9 @@ from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
+from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.server.errors import install_error_handlers
+from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.predictions import PredictionService
 from tailwinds.server.routes import apikeys, chatflows, predictions, system
 from tailwinds.server.state import AppState
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 RunRegistry(),
             ),
         )
+        await create_first_chatflow(chatflow_repo, settings)
         if not settings.admin_token:
             logger.warning(
                 "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only from "
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await runner.drain()
+            close_local_models()
             await http.close()
             await db.close()
 

