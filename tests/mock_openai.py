@@ -145,7 +145,9 @@ class MockOpenAI:
         if kind == "status":
             status = int(arg)
             message = {
-                401: f"Incorrect API key provided: {LEAKED_KEY}. You can find your API key at "
+                401: "Incorrect API key provided: "
+                f"{request.headers.get('Authorization', '')[7:] or LEAKED_KEY}. "
+                "You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
                 429: "Rate limit reached for gpt-4o-mini in organization org-mock "
                 "on tokens per min.",

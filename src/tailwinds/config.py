@@ -17,6 +17,7 @@ class Settings:
     home: Path = field(default_factory=lambda: Path.home() / ".tailwinds")
     database_url: str = ""  # empty: an SQLite file in `home`
     admin_token: str | None = None
+    secret_key: str | None = None  # Fernet key for credentials; default: a key file in home
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 3000

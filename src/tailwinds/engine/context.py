@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tailwinds.config import Settings
 from tailwinds.engine.messages import ChatMessage
@@ -25,12 +25,19 @@ class Turn:
     vars: dict[str, Any] = field(default_factory=dict)
 
 
+class CredentialSource(Protocol):
+    async def secret(self, credential_id: str) -> dict[str, str] | None:
+        """A stored credential's decrypted data, or None when there is no such one."""
+        ...
+
+
 @dataclass(slots=True)
 class Resources:
     """Made once by the app or the worker and shared by every run."""
 
     settings: Settings
     http: aiohttp.ClientSession
+    credentials: CredentialSource
 
 
 @dataclass(slots=True)

@@ -53,7 +53,7 @@ class AnsweringNode(Node):
         """How many past turns of the conversation this node reads."""
         return 0
 
-    def prepare(self, ctx: RunContext) -> None:
+    async def prepare(self, ctx: RunContext) -> None:
         """Before any stream starts: raise a `RequestError` for what the request lacks or
         what cannot be had now (`RateLimited`), and reserve what the run will need."""
 

@@ -52,10 +52,10 @@ class ConversationChain(AnsweringNode):
     def history_turns(self, default_turns: int) -> int:
         return self.memory.turns() if self.memory else 0
 
-    def prepare(self, ctx: RunContext) -> None:
+    async def prepare(self, ctx: RunContext) -> None:
         if self.prompt is not None:
             self.prompt.check(ctx.turn.vars)
-        self.model.prepare(ctx)
+        await self.model.prepare(ctx)
 
     def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage]:
         turn = ctx.turn

@@ -70,7 +70,7 @@ class ChatLocal(ChatModelNode):
             settings.local_model_queue,
         )
 
-    def prepare(self, ctx: RunContext) -> None:
+    async def prepare(self, ctx: RunContext) -> None:
         reservation = self._model(ctx).reserve()
         ctx.state[self.node_id] = reservation
         ctx.cleanups.append(reservation.release)
@@ -80,7 +80,7 @@ class ChatLocal(ChatModelNode):
     ) -> AsyncIterator[str | Usage]:
         reservation = ctx.state.get(self.node_id)
         if not isinstance(reservation, Reservation):
-            self.prepare(ctx)
+            await self.prepare(ctx)
             reservation = ctx.state[self.node_id]
         started = False
         async for piece in self._model(ctx).generate(

@@ -11,6 +11,7 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
+from tailwinds.errors import FlowError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatProvider, ChatRequest, ProviderLimits
 from tailwinds.providers.ollama_native import OllamaChatProvider
@@ -36,15 +37,31 @@ class ChatModelNode(AnsweringNode):
             ctx, build_messages(self.system_message, history, ctx.turn.question)
         )
 
-    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+    def provider(
+        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+    ) -> ChatProvider:
         raise NotImplementedError
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Fetch the named credential's key, so a missing one fails before the stream."""
+        credential_id = getattr(self.inputs, "credential", None)
+        if not credential_id:
+            return
+        data = await ctx.resources.credentials.secret(credential_id)
+        if data is None or not data.get("apiKey"):
+            raise FlowError(
+                f"node {self.node_id!r} names credential {credential_id!r}, which no longer "
+                "exists or holds no apiKey"
+            )
+        ctx.state[self.node_id] = data["apiKey"]
 
     def stream_chat(
         self, ctx: RunContext, messages: list[ChatMessage]
     ) -> AsyncIterator[str | Usage]:
         i = self.inputs
+        api_key = ctx.state.get(self.node_id) or getattr(i, "api_key", None)
         provider = self.provider(
-            ctx.resources.http, ProviderLimits.from_settings(ctx.resources.settings)
+            ctx.resources.http, ProviderLimits.from_settings(ctx.resources.settings), api_key
         )
         return provider.stream_chat(
             ChatRequest(
@@ -74,14 +91,17 @@ class ChatOpenAI(ChatModelNode):
         model: str = Field(min_length=1)
         base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://")
         api_key: str | None = Field(None, json_schema_extra={"secret": True})
+        credential: str | None = Field(None, description="id of a stored credential")
         temperature: float | None = Field(None, ge=0, le=2)
         max_tokens: int | None = Field(None, gt=0)
         system_message: str | None = None
 
     inputs: Inputs
 
-    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
-        return OpenAIChatProvider(http, self.inputs.base_url, self.inputs.api_key, limits)
+    def provider(
+        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+    ) -> ChatProvider:
+        return OpenAIChatProvider(http, self.inputs.base_url, api_key, limits)
 
 
 @register_node
@@ -93,14 +113,17 @@ class ChatAnthropic(ChatModelNode):
         model: str = Field(min_length=1)
         base_url: str = Field("https://api.anthropic.com", pattern=r"^https?://")
         api_key: str | None = Field(None, json_schema_extra={"secret": True})
+        credential: str | None = Field(None, description="id of a stored credential")
         temperature: float | None = Field(None, ge=0, le=1)
         max_tokens: int = Field(1024, gt=0)
         system_message: str | None = None
 
     inputs: Inputs
 
-    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
-        return AnthropicMessagesProvider(http, self.inputs.base_url, self.inputs.api_key, limits)
+    def provider(
+        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+    ) -> ChatProvider:
+        return AnthropicMessagesProvider(http, self.inputs.base_url, api_key, limits)
 
 
 @register_node
@@ -120,5 +143,7 @@ class ChatOllama(ChatModelNode):
 
     inputs: Inputs
 
-    def provider(self, http: aiohttp.ClientSession, limits: ProviderLimits) -> ChatProvider:
+    def provider(
+        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+    ) -> ChatProvider:
         return OllamaChatProvider(http, self.inputs.base_url, limits, self.inputs.keep_alive)

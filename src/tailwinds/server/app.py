@@ -20,12 +20,14 @@ from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.server.errors import install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.predictions import PredictionService
-from tailwinds.server.routes import apikeys, chatflows, predictions, system
+from tailwinds.server.routes import apikeys, chatflows, credentials, predictions, system
 from tailwinds.server.state import AppState
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
+from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.db import Database
 from tailwinds.store.messages import MessageRepository
+from tailwinds.store.secrets import SecretBox
 
 logger = logging.getLogger("tailwinds.server")
 
@@ -42,7 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             trust_env=False,
         )
-        resources = Resources(settings=settings, http=http)
+        credential_repo = CredentialRepository(
+            db, SecretBox.open(settings.secret_key, settings.home)
+        )
+        resources = Resources(settings=settings, http=http, credentials=credential_repo)
         runner = FlowRunner(resources)
         chatflow_repo = ChatflowRepository(db)
         message_repo = MessageRepository(db)
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             chatflows=chatflow_repo,
             messages=message_repo,
             api_keys=api_key_repo,
+            credentials=credential_repo,
             predictions=PredictionService(
                 settings,
                 resources,
@@ -85,6 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (system, chatflows, apikeys, predictions):
+    for module in (system, chatflows, apikeys, credentials, predictions):
         app.include_router(module.router)
     return app

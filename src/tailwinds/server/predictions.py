@@ -115,7 +115,7 @@ class PredictionService:
             vars=run_vars,
         )
         ctx = RunContext(turn, self.resources)
-        flow.answer.prepare(ctx)
+        await flow.answer.prepare(ctx)
         return PreparedRun(chatflow, flow, ctx, request.streaming)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:

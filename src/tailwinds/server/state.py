@@ -11,6 +11,7 @@ from tailwinds.config import Settings
 from tailwinds.server.predictions import PredictionService
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
+from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.db import Database
 from tailwinds.store.messages import MessageRepository
 
@@ -22,6 +23,7 @@ class AppState:
     chatflows: ChatflowRepository
     messages: MessageRepository
     api_keys: ApiKeyRepository
+    credentials: CredentialRepository
     predictions: PredictionService
 
 

@@ -75,3 +75,13 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     key_hash: Mapped[str] = mapped_column(String(255))
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CredentialRow(Base):
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(100))
+    data: Mapped[str] = mapped_column(Text)  # Fernet token of the JSON data
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -43,6 +43,12 @@ async def _validate(state: AppState, fields: dict[str, Any], current: dict[str, 
         key.id for key in await state.api_keys.list()
     }:
         raise InvalidRequest("no API key with this id", field="apiKeyId")
+    for node in flow.nodes.values():
+        credential_id = getattr(node.inputs, "credential", None)
+        if credential_id and not await state.credentials.exists(credential_id):
+            raise InvalidRequest(
+                "no credential with this id", field=f"nodes[{node.node_id}].inputs.credential"
+            )
     known = flow.overridable_inputs() | RUN_OVERRIDES
     for name in merged.get("allowed_overrides") or []:
         if name not in known:
