@@ -31,8 +31,8 @@ def test_migrations_create_the_tables(database_url: str) -> None:
     async def scenario(db: Database) -> None:
         async with db.engine.connect() as conn:
             version = (await conn.execute(text("select version_num from alembic_version"))).scalar()
-            assert version == "0001"
-            for table in ("chatflows", "chat_messages", "api_keys"):
+            assert version == "0002"
+            for table in ("chatflows", "chat_messages", "api_keys", "credentials"):
                 await conn.execute(text(f"select count(*) from {table}"))
 
     run(database_url, scenario)
