@@ -113,3 +113,38 @@ def test_unknown_or_deleted_credential(sqlite_server: RunningServer, mock_llm: M
     )
     assert answer.status_code == 500
     assert "no longer exists" in answer.json()["error"]
+
+
+def test_inline_api_key_is_sealed_and_masked(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    inline = "sk-inline-secret-0123456789abcdef"
+    node = {
+        "id": "chat_0",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url, "apiKey": inline},
+    }
+    chatflow = sqlite_server.create_chatflow({"nodes": [node]})
+    assert chatflow["flowData"]["nodes"][0]["inputs"]["apiKey"] == "********"
+    url = f"{sqlite_server.url}/api/v1/chatflows/{chatflow['id']}"
+    assert inline not in requests.get(url, timeout=5).text
+    with sqlite3.connect(sqlite_server.home / "tailwinds.db") as db:
+        (stored,) = db.execute(
+            "select flow_data from chatflows where id = ?", (chatflow["id"],)
+        ).fetchone()
+    assert inline not in stored and "enc:v1:" in stored
+
+    predict = f"{sqlite_server.url}/api/v1/predictions/{chatflow['id']}"
+    requests.post(predict, json={"question": "inline one"}, timeout=10)
+    assert mock_llm.find("inline one").headers["Authorization"] == f"Bearer {inline}"
+
+    # sending the masked flow back (an editor's round trip) keeps the key
+    fetched = requests.get(url, timeout=5).json()
+    fetched["flowData"]["nodes"][0]["inputs"]["systemMessage"] = "Be brief."
+    updated = requests.put(url, json={"flowData": fetched["flowData"]}, timeout=5)
+    assert updated.status_code == 200, updated.text
+    requests.post(predict, json={"question": "inline two"}, timeout=10)
+    sent = mock_llm.find("inline two")
+    assert sent.headers["Authorization"] == f"Bearer {inline}"
+    assert sent.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert inline not in sqlite_server.log()

@@ -17,6 +17,7 @@ from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.providers.llama_cpp import close_local_models
+from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.errors import install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.predictions import PredictionService
@@ -44,9 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             trust_env=False,
         )
-        credential_repo = CredentialRepository(
-            db, SecretBox.open(settings.secret_key, settings.home)
-        )
+        box = SecretBox.open(settings.secret_key, settings.home)
+        credential_repo = CredentialRepository(db, box)
         resources = Resources(settings=settings, http=http, credentials=credential_repo)
         runner = FlowRunner(resources)
         chatflow_repo = ChatflowRepository(db)
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             messages=message_repo,
             api_keys=api_key_repo,
             credentials=credential_repo,
+            chatflow_service=ChatflowService(chatflow_repo, api_key_repo, credential_repo, box),
             predictions=PredictionService(
                 settings,
                 resources,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 api_key_repo,
                 runner,
                 RunRegistry(),
+                box,
             ),
         )
         await create_first_chatflow(chatflow_repo, settings)

@@ -28,9 +28,11 @@ from tailwinds.engine.runs import RunRegistry
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import ChatflowNotFound, InvalidRequest, Unauthorized, error_from_code
 from tailwinds.server.auth import bearer_token
+from tailwinds.server.flow_secrets import reveal
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
+from tailwinds.store.secrets import SecretBox
 
 # how stale a chatflow read on the prediction path may be: saves a query per prediction
 CHATFLOW_MAX_AGE_S = 1.0
@@ -73,7 +75,9 @@ class PredictionService:
         api_keys: ApiKeyRepository,
         runner: FlowRunner,
         runs: RunRegistry,
+        box: SecretBox,
     ) -> None:
+        self.box = box
         self.settings = settings
         self.resources = resources
         self.chatflows = chatflows
@@ -136,13 +140,13 @@ class PredictionService:
     def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:
         node_overrides = {k: v for k, v in overrides.items() if k not in RUN_OVERRIDES}
         if node_overrides:
-            return compile_flow(chatflow.flow_data, node_overrides)
+            return compile_flow(reveal(chatflow.flow_data, self.box), node_overrides)
         key = (chatflow.id, chatflow.version)
         flow = self._compiled.get(key)
         if flow is None:
             if len(self._compiled) > 1000:
                 self._compiled.clear()
-            flow = self._compiled[key] = compile_flow(chatflow.flow_data)
+            flow = self._compiled[key] = compile_flow(reveal(chatflow.flow_data, self.box))
         return flow
 
     def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tailwinds.config import Settings
+from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.predictions import PredictionService
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
@@ -24,6 +25,7 @@ class AppState:
     messages: MessageRepository
     api_keys: ApiKeyRepository
     credentials: CredentialRepository
+    chatflow_service: ChatflowService
     predictions: PredictionService
 
 

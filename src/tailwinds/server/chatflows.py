@@ -1,0 +1,93 @@
+"""Chatflow management: validated on save, secrets sealed in storage and masked in
+answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tailwinds.engine.compile import RUN_OVERRIDES, compile_flow
+from tailwinds.errors import ChatflowNotFound, InvalidRequest
+from tailwinds.server.flow_secrets import mask, seal, unmask
+from tailwinds.store.apikeys import ApiKeyRepository
+from tailwinds.store.chatflows import Chatflow, ChatflowRepository
+from tailwinds.store.credentials import CredentialRepository
+from tailwinds.store.secrets import SecretBox
+
+
+def public(chatflow: Chatflow) -> dict[str, Any]:
+    return {**chatflow.as_json(), "flowData": mask(chatflow.flow_data)}
+
+
+class ChatflowService:
+    def __init__(
+        self,
+        chatflows: ChatflowRepository,
+        api_keys: ApiKeyRepository,
+        credentials: CredentialRepository,
+        box: SecretBox,
+    ) -> None:
+        self.chatflows = chatflows
+        self.api_keys = api_keys
+        self.credentials = credentials
+        self.box = box
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        await self._validate(fields)
+        fields = {**fields, "flow_data": seal(fields["flow_data"], self.box)}
+        return public(await self.chatflows.create(**fields))
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [public(chatflow) for chatflow in await self.chatflows.list()]
+
+    async def get(self, chatflow_id: str) -> dict[str, Any]:
+        return public(await self._existing(chatflow_id))
+
+    async def update(self, chatflow_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self._existing(chatflow_id)
+        if "flow_data" in changes:
+            changes["flow_data"] = unmask(changes["flow_data"], current.flow_data)
+        merged = {
+            "flow_data": current.flow_data,
+            "api_key_id": current.api_key_id,
+            "allowed_overrides": current.allowed_overrides,
+            **changes,
+        }
+        await self._validate(merged)
+        if "flow_data" in changes:
+            changes["flow_data"] = seal(changes["flow_data"], self.box)
+        updated = await self.chatflows.update(chatflow_id, changes)
+        if updated is None:
+            raise ChatflowNotFound(chatflow_id)
+        return public(updated)
+
+    async def delete(self, chatflow_id: str) -> None:
+        if not await self.chatflows.delete(chatflow_id):
+            raise ChatflowNotFound(chatflow_id)
+
+    async def _existing(self, chatflow_id: str) -> Chatflow:
+        chatflow = await self.chatflows.get(chatflow_id)
+        if chatflow is None:
+            raise ChatflowNotFound(chatflow_id)
+        return chatflow
+
+    async def _validate(self, fields: dict[str, Any]) -> None:
+        """The graph compiles, the API key and credentials exist, the overrides name real
+        inputs."""
+        flow = compile_flow(fields["flow_data"])
+        api_key_id = fields.get("api_key_id")
+        if api_key_id and api_key_id not in {key.id for key in await self.api_keys.list()}:
+            raise InvalidRequest("no API key with this id", field="apiKeyId")
+        for node in flow.nodes.values():
+            credential_id = getattr(node.inputs, "credential", None)
+            if credential_id and not await self.credentials.exists(credential_id):
+                raise InvalidRequest(
+                    "no credential with this id", field=f"nodes[{node.node_id}].inputs.credential"
+                )
+        known = flow.overridable_inputs() | RUN_OVERRIDES
+        for name in fields.get("allowed_overrides") or []:
+            if name not in known:
+                raise InvalidRequest(
+                    f"{name!r} is not an input of any node in this chatflow "
+                    f"(known: {', '.join(sorted(known))})",
+                    field="allowedOverrides",
+                )
