@@ -57,9 +57,9 @@ class RunResult:
             "question": turn.question,
             "sessionId": turn.session_id,
             "chatflowId": self.chatflow_id,
+            # null counts where the provider reports none
+            "usage": (self.usage or Usage()).as_dict(),
         }
-        if self.usage is not None:
-            data["usage"] = self.usage.as_dict()
         return data
 
 
