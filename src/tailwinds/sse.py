@@ -33,10 +33,27 @@ class SSEDecoder:
         self._skip_lf = False
         self._started = False
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
+        names: list[tuple[str, str | None]] = []
+        datas = self._feed(chunk, names)
+        try:
+            return [
+                SSEMessage(event or "message", data.decode(), event_id)
+                for data, (event, event_id) in zip(datas, names, strict=True)
+            ]
+        except UnicodeDecodeError as exc:
+            raise SSEProtocolError(f"invalid UTF-8 in event stream: {exc}") from exc
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Only the data of each complete event, as undecoded bytes: all that a model
+        server's stream needs, without a message object or a UTF-8 decode per event (the
+        JSON parser checks the encoding)."""
+        return self._feed(chunk, None)
+
+    def _feed(self, chunk: bytes, names: list[tuple[str, str | None]] | None) -> list[bytes]:
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
@@ -57,9 +74,21 @@ class SSEDecoder:
         self._buf = lines.pop()
         if len(self._buf) > MAX_LINE_BYTES:
             raise SSEProtocolError(f"line longer than {MAX_LINE_BYTES} bytes")
-        out: list[SSEMessage] = []
+        out: list[bytes] = []
+        data = self._data
         for line in lines:
-            self._line(line, out)
+            if line[:6] == b"data: ":  # the common line first, without the general parse
+                data.append(line[6:])
+            elif line:
+                self._field(line)
+            elif data:
+                out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                if names is not None:
+                    names.append((self._event, self._id))
+                data.clear()
+                self._event = ""
+            else:
+                self._event = ""
         return out
 
     def close(self) -> None:
@@ -67,25 +96,20 @@ class SSEDecoder:
         if self._buf or self._data:
             raise SSEProtocolError("stream ended in the middle of an event")
 
-    def _line(self, line: bytes, out: list[SSEMessage]) -> None:
-        if not line:
-            if self._data:
-                out.append(SSEMessage(self._event or "message", "\n".join(self._data), self._id))
-                self._data = []
-            self._event = ""
-            return
-        try:
-            text = line.decode()
-        except UnicodeDecodeError as exc:
-            raise SSEProtocolError(f"invalid UTF-8 in event stream: {exc}") from exc
-        name, sep, value = text.partition(":")
+    def _field(self, line: bytes) -> None:
+        name, sep, value = line.partition(b":")
         if not name and sep:
             return  # a comment line, such as a keep-alive
-        if value[:1] == " ":
+        if value[:1] == b" ":
             value = value[1:]
-        if name == "data":
+        if name == b"data":
             self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._id = value
+            return
+        try:
+            text = value.decode()
+        except UnicodeDecodeError as exc:
+            raise SSEProtocolError(f"invalid UTF-8 in event stream: {exc}") from exc
+        if name == b"event":
+            self._event = text
+        elif name == b"id" and "\0" not in text:
+            self._id = text

@@ -81,9 +81,8 @@ class _Parser:
 
     def feed(self, chunk: bytes) -> list[str]:
         pieces: list[str] = []
-        for message in self.decoder.feed(chunk):
-            data = message.data
-            if data == "[DONE]":
+        for data in self.decoder.feed_data(chunk):
+            if data == b"[DONE]":
                 self.done = True
                 break
             try:

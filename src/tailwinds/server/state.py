@@ -29,7 +29,8 @@ class AppState:
     predictions: PredictionService
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, per request
     return request.app.state.tailwinds  # type: ignore[no-any-return]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class ChatflowRepository:
         self.db = db
         # chatflow id -> (read at, chatflow), for `get(max_age_s=…)` on the prediction path
         self._recent: dict[str, tuple[float, Chatflow]] = {}
+        self._reading: dict[str, asyncio.Future[Chatflow | None]] = {}
 
     async def create(
         self,
@@ -81,12 +83,21 @@ class ChatflowRepository:
         return _from_row(row)
 
     async def get(self, chatflow_id: str, max_age_s: float = 0.0) -> Chatflow | None:
-        """The chatflow; with `max_age_s`, a copy read that recently will do. Changes made
-        through this repository are seen at once; another process's within `max_age_s`."""
-        if max_age_s > 0:
-            recent = self._recent.get(chatflow_id)
-            if recent is not None and time.monotonic() - recent[0] < max_age_s:
-                return recent[1]
+        """The chatflow; with `max_age_s`, a copy read that recently will do, and requests
+        arriving together share one read. Changes made through this repository are seen at
+        once; another process's within `max_age_s`."""
+        if max_age_s <= 0:
+            return await self._read(chatflow_id)
+        recent = self._recent.get(chatflow_id)
+        if recent is not None and time.monotonic() - recent[0] < max_age_s:
+            return recent[1]
+        reading = self._reading.get(chatflow_id)
+        if reading is None:
+            reading = self._reading[chatflow_id] = asyncio.ensure_future(self._read(chatflow_id))
+            reading.add_done_callback(lambda _: self._reading.pop(chatflow_id, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, chatflow_id: str) -> Chatflow | None:
         async with self.db.session() as session:
             row = await session.get(ChatflowRow, chatflow_id)
             chatflow = _from_row(row) if row is not None else None

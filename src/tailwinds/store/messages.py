@@ -53,9 +53,11 @@ class MessageRepository:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self.db.session() as session, session.begin():
-                    await session.execute(
-                        insert(ChatMessageRow), [row for turn, _ in batch for row in _rows(turn)]
+                # Core, not the ORM's unit of work: a third of the CPU for the same rows
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(
+                        insert(ChatMessageRow.__table__),
+                        [row for turn, _ in batch for row in _rows(turn)],
                     )
             except Exception as exc:
                 for _, done in batch:

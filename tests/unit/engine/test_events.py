@@ -130,3 +130,18 @@ def test_decoder_refuses_invalid_utf8_and_an_unfinished_event() -> None:
     decoder.feed(b"data: half")
     with pytest.raises(SSEProtocolError):
         decoder.close()
+
+
+@given(st.lists(st.text(), min_size=1, max_size=8), st.lists(st.integers(0, 10_000), max_size=12))
+def test_feed_data_sees_what_feed_sees(texts: list[str], cuts: list[int]) -> None:
+    stream = (
+        b"".join(encode_event(TokenEvent(t)) for t in texts)
+        + b": ping\n\nevent: x\nid: 3\ndata: a\ndata: b\n\n"
+    )
+    full, fast = SSEDecoder(), SSEDecoder()
+    messages, datas = [], []
+    for piece in chunked(stream, cuts):
+        messages.extend(full.feed(piece))
+        datas.extend(fast.feed_data(piece))
+    assert [m.data.encode() for m in messages] == datas
+    assert (messages[-1].event, messages[-1].id, messages[-1].data) == ("x", "3", "a\nb")
