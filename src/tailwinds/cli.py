@@ -45,6 +45,118 @@ def start(
     serve(settings)
 
 
+def _client(url: str, api_key: str | None, admin_token: str | None):  # type: ignore[no-untyped-def]
+    from tailwinds.client import Tailwinds
+
+    return Tailwinds(url, api_key, admin_token=admin_token)
+
+
+def client_options(command):  # type: ignore[no-untyped-def]
+    """--url, --api-key and --admin-token, or TAILWINDS_URL, TAILWINDS_API_KEY and
+    TAILWINDS_ADMIN_TOKEN."""
+    command = click.option(
+        "--admin-token", envvar="TAILWINDS_ADMIN_TOKEN", default=None, help="For management calls."
+    )(command)
+    command = click.option(
+        "--api-key", envvar="TAILWINDS_API_KEY", default=None, help="The chatflow's API key."
+    )(command)
+    return click.option(
+        "--url", envvar="TAILWINDS_URL", default="http://127.0.0.1:3000", show_default=True
+    )(command)
+
+
+def _fail_cleanly(call):  # type: ignore[no-untyped-def]
+    from tailwinds.client import TailwindsClientError
+
+    try:
+        return call()
+    except TailwindsClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("predict")
+@click.argument("chatflow_id")
+@click.argument("question")
+@click.option("--no-stream", is_flag=True, help="Wait for the whole answer.")
+@click.option("--chat-id", default=None, help="Continue this conversation.")
+@client_options
+def predict_command(
+    chatflow_id: str,
+    question: str,
+    no_stream: bool,
+    chat_id: str | None,
+    url: str,
+    api_key: str | None,
+    admin_token: str | None,
+) -> None:
+    """Ask a chatflow; the answer prints as it streams."""
+    from tailwinds.client import console
+
+    with _client(url, api_key, admin_token) as client:
+        chat = _fail_cleanly(
+            lambda: console.predict(
+                client,
+                chatflow_id,
+                question,
+                chat_id=chat_id,
+                stream=not no_stream,
+                out=sys.stdout,
+                err=sys.stderr,
+            )
+        )
+    if chat:
+        click.echo(f"chat id: {chat}", err=True)
+
+
+@main.command("chat")
+@click.argument("chatflow_id")
+@client_options
+def chat_command(chatflow_id: str, url: str, api_key: str | None, admin_token: str | None) -> None:
+    """A conversation with a chatflow in the terminal."""
+    from tailwinds.client import console
+
+    with _client(url, api_key, admin_token) as client:
+        _fail_cleanly(lambda: console.chat(client, chatflow_id, out=sys.stdout, err=sys.stderr))
+
+
+@main.group("chatflows")
+def chatflows_group() -> None:
+    """List, create, export and import chatflows."""
+
+
+@chatflows_group.command("list")
+@client_options
+def chatflows_list(url: str, api_key: str | None, admin_token: str | None) -> None:
+    with _client(url, api_key, admin_token) as client:
+        for chatflow in _fail_cleanly(client.chatflows.list):
+            click.echo(f"{chatflow['id']}  {chatflow['name']}  (updated {chatflow['updatedDate']})")
+
+
+@chatflows_group.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@client_options
+def chatflows_create(file: str, url: str, api_key: str | None, admin_token: str | None) -> None:
+    """From a JSON file {name, flowData, …} (an export works too). Prints the new id."""
+    with _client(url, api_key, admin_token) as client:
+        click.echo(_fail_cleanly(lambda: client.chatflows.create(file))["id"])
+
+
+@chatflows_group.command("export")
+@click.argument("chatflow_id")
+@client_options
+def chatflows_export(
+    chatflow_id: str, url: str, api_key: str | None, admin_token: str | None
+) -> None:
+    """Print a chatflow as JSON (secrets stay masked)."""
+    import json
+
+    with _client(url, api_key, admin_token) as client:
+        click.echo(json.dumps(_fail_cleanly(lambda: client.chatflows.get(chatflow_id)), indent=2))
+
+
+chatflows_group.add_command(chatflows_create, "import")
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 

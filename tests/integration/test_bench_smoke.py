@@ -15,9 +15,9 @@ def test_quick_bench_reports_plausible_figures(tmp_path: Path) -> None:
     assert len(rows) == 4  # 2 concurrencies x (paced, unpaced)
     for server, floor in rows:
         for report in (server, floor):
-            assert report.completed == report.streams, report.errors
+            assert report.completed == report.streams * report.rounds, report.errors
             assert report.failed == 0
-            assert report.tokens == report.streams * report.tokens_per_stream
+            assert report.tokens == report.completed * report.tokens_per_stream
             assert report.delay_p50_ms >= 0 and report.delay_p99_ms >= report.delay_p50_ms
             assert report.delay_max_ms >= report.delay_p99_ms
             assert 0 < report.ttft_p50_ms <= report.ttft_p99_ms

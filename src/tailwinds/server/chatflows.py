@@ -32,6 +32,8 @@ class ChatflowService:
         self.box = box
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        # an exported flow carries masks where its secrets were: they hold nothing
+        fields = {**fields, "flow_data": unmask(fields["flow_data"], None)}
         await self._validate(fields)
         fields = {**fields, "flow_data": seal(fields["flow_data"], self.box)}
         return public(await self.chatflows.create(**fields))

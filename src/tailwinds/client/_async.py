@@ -1,0 +1,207 @@
+"""The asyncio client: the same calls as `Tailwinds`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tailwinds.client import _core
+from tailwinds.client._core import EventReader, Timeouts
+from tailwinds.client._sync import _httpx_timeout
+from tailwinds.client.errors import PredictionError, StreamTimeout, TailwindsClientError
+from tailwinds.client.events import Error, Event, Metadata, Prediction
+
+
+class AsyncPredictionStream:
+    """`async with client.stream(...) as stream: async for event in stream: …`"""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        timeouts: Timeouts,
+        raise_errors: bool,
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._timeouts = timeouts
+        self._raise_errors = raise_errors
+        self._response: httpx.Response | None = None
+        self.reader = EventReader()
+
+    async def __aenter__(self) -> AsyncPredictionStream:
+        try:
+            self._response = await self._client.send(self._request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        if self._response.status_code != 200:
+            body = await self._response.aread()
+            await self._response.aclose()
+            raise _core.error_for(self._response.status_code, self._response.headers, body)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        if self._response is None:
+            raise TailwindsClientError("use the stream in an `async with` block")
+        chunks = self._response.aiter_raw()
+        wait_s = self._timeouts.first_event_s
+        while True:
+            try:
+                async with asyncio.timeout(wait_s):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                what = "first event" if wait_s == self._timeouts.first_event_s else "event"
+                raise StreamTimeout(f"no {what} in {wait_s:g} s") from exc
+            except httpx.TransportError as exc:
+                raise TailwindsClientError(f"the stream broke: {exc}") from exc
+            events = self.reader.feed(chunk)
+            if events:
+                wait_s = self._timeouts.idle_s
+            for event in events:
+                if type(event) is Error and self._raise_errors:
+                    raise PredictionError(event.code, event.message)
+                yield event
+
+    async def text(self) -> str:
+        async for _ in self:
+            pass
+        return self.reader.text
+
+    @property
+    def chat_id(self) -> str | None:
+        return self.reader.chat_id
+
+    @property
+    def message_id(self) -> str | None:
+        return self.reader.message_id
+
+    @property
+    def metadata(self) -> Metadata | None:
+        return self.reader.metadata
+
+
+class AsyncTailwinds:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:3000",
+        api_key: str | None = None,
+        *,
+        admin_token: str | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.admin_token = admin_token
+        self.timeouts = timeouts or Timeouts()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=_httpx_timeout(self.timeouts)
+        )
+        self.chatflows = AsyncChatflows(self)
+
+    async def __aenter__(self) -> AsyncTailwinds:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def predict(
+        self,
+        chatflow_id: str,
+        question: str,
+        *,
+        chat_id: str | None = None,
+        override_config: dict[str, Any] | None = None,
+        history: list[dict[str, str]] | None = None,
+    ) -> Prediction:
+        body = _core.prediction_body(
+            question,
+            streaming=False,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+        )
+        data = await self._json("POST", f"/api/v1/predictions/{chatflow_id}", body, self.api_key)
+        return Prediction.from_json(data)
+
+    def stream(
+        self,
+        chatflow_id: str,
+        question: str,
+        *,
+        chat_id: str | None = None,
+        override_config: dict[str, Any] | None = None,
+        history: list[dict[str, str]] | None = None,
+        raise_errors: bool = True,
+    ) -> AsyncPredictionStream:
+        body = _core.prediction_body(
+            question,
+            streaming=True,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+        )
+        request = self._http.build_request(
+            "POST",
+            f"/api/v1/predictions/{chatflow_id}",
+            json=body,
+            headers=_core.headers(self.api_key, streaming=True),
+        )
+        return AsyncPredictionStream(self._http, request, self.timeouts, raise_errors)
+
+    async def abort(self, chatflow_id: str, chat_id: str) -> int:
+        data = await self._json(
+            "POST", f"/api/v1/predictions/{chatflow_id}/abort", {"chatId": chat_id}, self.api_key
+        )
+        return int(data["aborted"])
+
+    async def _json(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        try:
+            response = await self._http.request(method, path, json=body, headers=_core.headers(key))
+        except httpx.TimeoutException as exc:
+            raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise _core.error_for(response.status_code, response.headers, response.content)
+        return response.json() if response.content else None
+
+
+class AsyncChatflows:
+    def __init__(self, client: AsyncTailwinds) -> None:
+        self._client = client
+
+    async def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        return await self._client._json(
+            method, f"/api/v1/chatflows{path}", body, self._client.admin_token
+        )
+
+    async def create(self, chatflow: dict[str, Any] | str | Path) -> dict[str, Any]:
+        if not isinstance(chatflow, dict):
+            chatflow = await asyncio.to_thread(Path(chatflow).read_text)
+        return await self._call("POST", "", _core.chatflow_payload(chatflow))
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self._call("GET")
+
+    async def get(self, chatflow_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/{chatflow_id}")
+
+    async def update(self, chatflow_id: str, **changes: Any) -> dict[str, Any]:
+        return await self._call("PUT", f"/{chatflow_id}", changes)
+
+    async def delete(self, chatflow_id: str) -> None:
+        await self._call("DELETE", f"/{chatflow_id}")

@@ -1,0 +1,237 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tailwinds.client import _core
+from tailwinds.client._core import EventReader, Timeouts
+from tailwinds.client.errors import PredictionError, StreamTimeout, TailwindsClientError
+from tailwinds.client.events import Error, Event, Metadata, Prediction
+
+
+def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=timeouts.connect_s,
+        read=max(timeouts.idle_s, timeouts.first_event_s),
+        write=timeouts.idle_s,
+        pool=timeouts.connect_s,
+    )
+
+
+class PredictionStream:
+    """Iterate it for typed events; `text()` collects the answer. An `error` event raises
+    `PredictionError` where it arrives, unless the stream was opened with
+    `raise_errors=False`, which yields it as an `Error` event instead."""
+
+    def __init__(
+        self, client: httpx.Client, request: httpx.Request, timeouts: Timeouts, raise_errors: bool
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._timeouts = timeouts
+        self._raise_errors = raise_errors
+        self._response: httpx.Response | None = None
+        self.reader = EventReader()
+
+    def __enter__(self) -> PredictionStream:
+        try:
+            self._response = self._client.send(self._request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        if self._response.status_code != 200:
+            body = self._response.read()
+            self._response.close()
+            raise _core.error_for(self._response.status_code, self._response.headers, body)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._response is None:
+            raise TailwindsClientError("use the stream in a `with` block")
+        started = time.monotonic()
+        got_event = False
+        chunks = self._response.iter_raw()
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except httpx.ReadTimeout as exc:
+                raise StreamTimeout(f"no event for {self._timeouts.idle_s:g} s") from exc
+            except httpx.TransportError as exc:
+                raise TailwindsClientError(f"the stream broke: {exc}") from exc
+            events = self.reader.feed(chunk)
+            if not got_event:
+                if not events and time.monotonic() - started > self._timeouts.first_event_s:
+                    raise StreamTimeout(f"no first event in {self._timeouts.first_event_s:g} s")
+                got_event = bool(events)
+            for event in events:
+                if type(event) is Error and self._raise_errors:
+                    raise PredictionError(event.code, event.message)
+                yield event
+
+    def text(self) -> str:
+        for _ in self:
+            pass
+        return self.reader.text
+
+    @property
+    def chat_id(self) -> str | None:
+        return self.reader.chat_id
+
+    @property
+    def message_id(self) -> str | None:
+        return self.reader.message_id
+
+    @property
+    def metadata(self) -> Metadata | None:
+        return self.reader.metadata
+
+
+class Tailwinds:
+    """A Tailwinds server. `api_key` is a chatflow's key for predictions; `admin_token`
+    the server's TAILWINDS_ADMIN_TOKEN for management calls."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:3000",
+        api_key: str | None = None,
+        *,
+        admin_token: str | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.admin_token = admin_token
+        self.timeouts = timeouts or Timeouts()
+        self._http = httpx.Client(base_url=self.base_url, timeout=_httpx_timeout(self.timeouts))
+        self.chatflows = Chatflows(self)
+        self.api_keys = ApiKeys(self)
+
+    def __enter__(self) -> Tailwinds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def predict(
+        self,
+        chatflow_id: str,
+        question: str,
+        *,
+        chat_id: str | None = None,
+        override_config: dict[str, Any] | None = None,
+        history: list[dict[str, str]] | None = None,
+    ) -> Prediction:
+        body = _core.prediction_body(
+            question,
+            streaming=False,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+        )
+        data = self._json("POST", f"/api/v1/predictions/{chatflow_id}", body, self.api_key)
+        return Prediction.from_json(data)
+
+    def stream(
+        self,
+        chatflow_id: str,
+        question: str,
+        *,
+        chat_id: str | None = None,
+        override_config: dict[str, Any] | None = None,
+        history: list[dict[str, str]] | None = None,
+        raise_errors: bool = True,
+    ) -> PredictionStream:
+        body = _core.prediction_body(
+            question,
+            streaming=True,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+        )
+        request = self._http.build_request(
+            "POST",
+            f"/api/v1/predictions/{chatflow_id}",
+            json=body,
+            headers=_core.headers(self.api_key, streaming=True),
+        )
+        return PredictionStream(self._http, request, self.timeouts, raise_errors)
+
+    def abort(self, chatflow_id: str, chat_id: str) -> int:
+        """Stop the chat's running predictions; returns how many there were."""
+        data = self._json(
+            "POST", f"/api/v1/predictions/{chatflow_id}/abort", {"chatId": chat_id}, self.api_key
+        )
+        return int(data["aborted"])
+
+    def _json(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body, headers=_core.headers(key))
+        except httpx.TimeoutException as exc:
+            raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise _core.error_for(response.status_code, response.headers, response.content)
+        return response.json() if response.content else None
+
+
+class Chatflows:
+    def __init__(self, client: Tailwinds) -> None:
+        self._client = client
+
+    def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        return self._client._json(
+            method, f"/api/v1/chatflows{path}", body, self._client.admin_token
+        )
+
+    def create(self, chatflow: dict[str, Any] | str | Path) -> dict[str, Any]:
+        """From a dict `{name, flowData, …}` or a JSON file holding one (an export)."""
+        if not isinstance(chatflow, dict):
+            chatflow = Path(chatflow).read_text()
+        return self._call("POST", "", _core.chatflow_payload(chatflow))
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._call("GET")
+
+    def get(self, chatflow_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/{chatflow_id}")
+
+    def update(self, chatflow_id: str, **changes: Any) -> dict[str, Any]:
+        return self._call("PUT", f"/{chatflow_id}", changes)
+
+    def delete(self, chatflow_id: str) -> None:
+        self._call("DELETE", f"/{chatflow_id}")
+
+
+class ApiKeys:
+    def __init__(self, client: Tailwinds) -> None:
+        self._client = client
+
+    def create(self, name: str) -> dict[str, Any]:
+        """The answer holds the key itself: it is shown this once."""
+        return self._client._json(
+            "POST", "/api/v1/apikeys", {"name": name}, self._client.admin_token
+        )
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._client._json("GET", "/api/v1/apikeys", None, self._client.admin_token)
+
+    def delete(self, api_key_id: str) -> None:
+        self._client._json(
+            "DELETE", f"/api/v1/apikeys/{api_key_id}", None, self._client.admin_token
+        )

@@ -1,0 +1,206 @@
+"""The Python SDK and the command line against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tailwinds.client import (
+    AsyncTailwinds,
+    AuthenticationError,
+    BadRequestError,
+    End,
+    Error,
+    Metadata,
+    NotFoundError,
+    PredictionError,
+    Start,
+    StreamTimeout,
+    Tailwinds,
+    Timeouts,
+    Token,
+)
+from tests.conftest import RunningServer
+from tests.mock_openai import MockOpenAI
+
+
+@pytest.fixture(scope="module")
+def chatflow_id(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> str:
+    return sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.01")
+
+
+def test_stream_yields_typed_events(sqlite_server: RunningServer, chatflow_id: str) -> None:
+    with Tailwinds(sqlite_server.url) as client, client.stream(chatflow_id, "sdk stream") as stream:
+        events = list(stream)
+    assert type(events[0]) is Start
+    assert [e.text for e in events if type(e) is Token] == ["You", " said:", " sdk", " stream"]
+    assert type(events[-2]) is Metadata and type(events[-1]) is End
+    assert stream.metadata is not None and stream.metadata.usage is not None
+    assert stream.metadata.usage.completion_tokens == 4
+    assert stream.chat_id == events[0].chat_id
+
+
+def test_predict_and_conversation(
+    sqlite_server: RunningServer, chatflow_id: str, mock_llm: MockOpenAI
+) -> None:
+    with Tailwinds(sqlite_server.url) as client:
+        first = client.predict(chatflow_id, "sdk first")
+        assert first.text == "You said: sdk first"
+        with client.stream(chatflow_id, "sdk second", chat_id=first.chat_id) as stream:
+            assert stream.text() == "You said: sdk second"
+    assert len(mock_llm.find("sdk second").body["messages"]) == 3
+
+
+def test_errors_before_the_stream(
+    sqlite_server: RunningServer, chatflow_id: str, mock_llm: MockOpenAI
+) -> None:
+    with Tailwinds(sqlite_server.url) as client:
+        with pytest.raises(NotFoundError, match="not found"), client.stream("nope", "x"):
+            pass
+        with pytest.raises(BadRequestError) as bad:
+            client.predict(chatflow_id, "x", override_config={"temperature": 1})
+        assert bad.value.status == 400 and "overrideConfig.temperature" in bad.value.message
+        key = client.api_keys.create("sdk")
+        keyed = client.chatflows.create(
+            {
+                "name": "keyed",
+                "flowData": client.chatflows.get(chatflow_id)["flowData"],
+                "apiKeyId": key["id"],
+            }
+        )
+        with pytest.raises(AuthenticationError):
+            client.predict(keyed["id"], "x")
+    with Tailwinds(sqlite_server.url, api_key=key["key"]) as client:
+        assert client.predict(keyed["id"], "sdk keyed").text == "You said: sdk keyed"
+
+
+def test_error_event_raises_where_it_arrives(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    failing = sqlite_server.model_chatflow(mock_llm.base_url, model="cut:2")
+    with Tailwinds(sqlite_server.url) as client:
+        seen = []
+        with pytest.raises(PredictionError) as failed, client.stream(failing, "sdk cut") as stream:
+            for event in stream:
+                seen.append(event)
+        assert failed.value.code == "provider_unavailable"
+        assert [e.text for e in seen if type(e) is Token] == ["You", " said:"]
+        with client.stream(failing, "sdk cut raw", raise_errors=False) as stream:
+            events = list(stream)
+        assert type(events[-2]) is Error and type(events[-1]) is End
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Answers with the headers and a start event, then says nothing."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        conns = []
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.recv(65536)
+            start = b'event: start\ndata: {"chatId":"c","messageId":"m"}\n\n'
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(start), start)
+            )
+            conns.append(conn)
+        for conn in conns:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_idle_timeout(silent_server: str) -> None:
+    timeouts = Timeouts(connect_s=2, first_event_s=2, idle_s=0.5)
+    started = time.monotonic()
+    with (
+        Tailwinds(silent_server, timeouts=timeouts) as client,
+        pytest.raises(StreamTimeout),
+        client.stream("x", "y") as stream,
+    ):
+        for _ in stream:
+            pass
+    assert time.monotonic() - started < 2.5
+
+    async def run() -> None:
+        async with AsyncTailwinds(silent_server, timeouts=timeouts) as client:
+            with pytest.raises(StreamTimeout, match=r"no event in 0\.5 s"):
+                async with client.stream("x", "y") as stream:
+                    async for _ in stream:
+                        pass
+
+    asyncio.run(run())
+
+
+def test_async_client(sqlite_server: RunningServer, chatflow_id: str) -> None:
+    async def run() -> None:
+        async with AsyncTailwinds(sqlite_server.url) as client:
+            async with client.stream(chatflow_id, "async one") as stream:
+                assert await stream.text() == "You said: async one"
+            answer = await client.predict(chatflow_id, "async two", chat_id=stream.chat_id)
+            assert answer.chat_id == stream.chat_id
+            with pytest.raises(NotFoundError):
+                await client.predict("nope", "x")
+            assert any(c["id"] == chatflow_id for c in await client.chatflows.list())
+
+    asyncio.run(run())
+
+
+def cli(*args: str, stdin: str | None = None, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tailwinds", *args, "--url", url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_predict_chat_and_chatflows(
+    sqlite_server: RunningServer, chatflow_id: str, mock_llm: MockOpenAI, tmp_path: Path
+) -> None:
+    result = cli("predict", chatflow_id, "cli question", url=sqlite_server.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "You said: cli question\n"
+    assert "chat id:" in result.stderr
+    plain = cli("predict", chatflow_id, "cli plain", "--no-stream", url=sqlite_server.url)
+    assert plain.stdout == "You said: cli plain\n"
+    missing = cli("predict", "nope", "x", url=sqlite_server.url)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+    chat = cli("chat", chatflow_id, stdin="chat one\nchat two\n", url=sqlite_server.url)
+    assert chat.returncode == 0, chat.stderr
+    assert "You said: chat one" in chat.stdout and "You said: chat two" in chat.stdout
+    assert len(mock_llm.find("chat two").body["messages"]) == 3  # same conversation
+
+    exported = cli("chatflows", "export", chatflow_id, url=sqlite_server.url)
+    path = tmp_path / "flow.json"
+    path.write_text(exported.stdout)
+    new_id = cli("chatflows", "import", str(path), url=sqlite_server.url).stdout.strip()
+    assert new_id and new_id != chatflow_id
+    listed = cli("chatflows", "list", url=sqlite_server.url).stdout
+    assert new_id in listed and chatflow_id in listed
+    assert json.loads(exported.stdout)["id"] == chatflow_id
