@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 from tailwinds import __version__
 from tailwinds.config import Settings
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+from tailwinds.logs import configure_logging
 
 
 @click.group()
@@ -162,7 +154,7 @@ def serve(settings: Settings) -> None:
 
     from tailwinds.server.app import create_app
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -17,8 +17,10 @@ class Settings:
     home: Path = field(default_factory=lambda: Path.home() / ".tailwinds")
     database_url: str = ""  # empty: an SQLite file in `home`
     admin_token: str | None = None
+    cors_origins: str = ""  # comma-separated origins allowed for chatflows that list none
     secret_key: str | None = None  # Fernet key for credentials; default: a key file in home
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line
     host: str = "127.0.0.1"
     port: int = 3000
     max_body_bytes: int = 1024 * 1024

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tailwinds import metrics
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import Resources, RunContext, Turn
 from tailwinds.engine.events import (
@@ -145,6 +146,13 @@ class FlowRunner:
             f"{ttft_ms:.0f}" if ttft_ms is not None else "-",
             f" error={result.error.code}" if result.error else "",
         )
+        metrics.RUNS.labels(result.status).inc()
+        metrics.TOKENS.inc(len(result.parts))
+        metrics.RUN_SECONDS.observe(elapsed_ms / 1000)
+        if ttft_ms is not None:
+            metrics.TIME_TO_FIRST_TOKEN.observe(ttft_ms / 1000)
+        if result.error is not None:
+            metrics.RUN_ERRORS.labels(result.error.code).inc()
         try:
             await record(result)
         except Exception:

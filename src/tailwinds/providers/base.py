@@ -4,7 +4,6 @@ client's failures to Tailwinds' provider errors."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -82,16 +81,6 @@ class ProviderLimits:
 
 # statuses worth another try, before the first token only
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|sk-ant-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """Providers echo keys in their errors ("Incorrect API key provided: sk-…"); never
-    pass one on."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_SHAPES.sub("***", text)
 
 
 def error_for_status(status: int, message: str, provider: str) -> ProviderError:

@@ -19,8 +19,8 @@ from tailwinds.providers.base import (
     ProviderLimits,
     error_for_exception,
     error_for_status,
-    redact,
 )
+from tailwinds.redaction import redact
 from tailwinds.sse import SSEProtocolError
 
 MAX_ERROR_BODY_BYTES = 64 * 1024

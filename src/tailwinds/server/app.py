@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI
+from starlette.types import Scope
 
 import tailwinds.nodes  # noqa: F401  (fills the node registry)
 from tailwinds import __version__
@@ -17,10 +18,13 @@ from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.providers.llama_cpp import close_local_models
+from tailwinds.server import observability
 from tailwinds.server.chatflows import ChatflowService
+from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.errors import install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
-from tailwinds.server.predictions import PredictionService
+from tailwinds.server.observability import RequestMetrics
+from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S, PredictionService
 from tailwinds.server.routes import apikeys, chatflows, credentials, predictions, system
 from tailwinds.server.state import AppState
 from tailwinds.store.apikeys import ApiKeyRepository
@@ -93,6 +97,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (system, chatflows, apikeys, credentials, predictions):
+    for module in (system, observability, chatflows, apikeys, credentials, predictions):
         app.include_router(module.router)
+    app.add_middleware(
+        ChatflowCORS,
+        origins_for=_chatflow_origins,
+        default=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+    )
+    app.add_middleware(RequestMetrics)
     return app
+
+
+async def _chatflow_origins(scope: Scope, chatflow_id: str) -> list[str] | None:
+    state: AppState = scope["app"].state.tailwinds
+    chatflow = await state.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
+    return chatflow.allowed_origins if chatflow is not None else None

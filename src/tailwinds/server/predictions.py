@@ -29,6 +29,7 @@ from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import ChatflowNotFound, InvalidRequest, Unauthorized, error_from_code
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
+from tailwinds.server.limits import RateLimiter
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
@@ -78,6 +79,7 @@ class PredictionService:
         box: SecretBox,
     ) -> None:
         self.box = box
+        self.limiter = RateLimiter()
         self.settings = settings
         self.resources = resources
         self.chatflows = chatflows
@@ -119,7 +121,12 @@ class PredictionService:
             vars=run_vars,
         )
         ctx = RunContext(turn, self.resources)
-        await flow.answer.prepare(ctx)
+        try:
+            ctx.cleanups.append(self.limiter.admit(chatflow.id, chatflow.rate_limit))
+            await flow.answer.prepare(ctx)
+        except BaseException:
+            ctx.close()  # give back what was reserved before the refusal
+            raise
         return PreparedRun(chatflow, flow, ctx, request.streaming)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tailwinds.engine.events import KEEPALIVE, Event, encode_event
+from tailwinds.metrics import ACTIVE_STREAMS
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -28,9 +29,17 @@ SSE_HEADERS = [
 class SSEResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[Event], keepalive_s: float) -> None:
+    def __init__(
+        self,
+        events: AsyncIterator[Event],
+        keepalive_s: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status_code = 200
         self.background = None
+        self.headers_list = SSE_HEADERS + [
+            (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
+        ]
         self.events = events
         self.keepalive_s = keepalive_s
         self.sent = 0
@@ -39,7 +48,8 @@ class SSEResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers_list})
+        ACTIVE_STREAMS.inc()
         watcher = asyncio.create_task(self._watch(receive, task))
         pinger = asyncio.create_task(self._ping(send)) if self.keepalive_s > 0 else None
         try:
@@ -49,6 +59,7 @@ class SSEResponse(Response):
                 raise
             task.uncancel()  # we cancelled ourselves because the client left: not an error
         finally:
+            ACTIVE_STREAMS.dec()
             watcher.cancel()
             if pinger is not None:
                 pinger.cancel()

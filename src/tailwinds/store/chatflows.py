@@ -23,6 +23,8 @@ class Chatflow:
     flow_data: dict[str, Any]
     api_key_id: str | None
     allowed_overrides: list[str]
+    allowed_origins: list[str]
+    rate_limit: dict[str, Any] | None
     version: int
     created_date: datetime
     updated_date: datetime
@@ -34,6 +36,8 @@ class Chatflow:
             "flowData": self.flow_data,
             "apiKeyId": self.api_key_id,
             "allowedOverrides": self.allowed_overrides,
+            "allowedOrigins": self.allowed_origins,
+            "rateLimit": self.rate_limit,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -47,6 +51,8 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         flow_data=orjson.loads(row.flow_data),
         api_key_id=row.api_key_id,
         allowed_overrides=orjson.loads(row.allowed_overrides),
+        allowed_origins=orjson.loads(row.allowed_origins or "[]"),
+        rate_limit=orjson.loads(row.rate_limit) if row.rate_limit else None,
         version=row.version,
         created_date=row.created_date,
         updated_date=row.updated_date,
@@ -66,6 +72,8 @@ class ChatflowRepository:
         flow_data: dict[str, Any],
         api_key_id: str | None = None,
         allowed_overrides: list[str] | None = None,
+        allowed_origins: list[str] | None = None,
+        rate_limit: dict[str, Any] | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -74,6 +82,8 @@ class ChatflowRepository:
             flow_data=orjson.dumps(flow_data).decode(),
             api_key_id=api_key_id,
             allowed_overrides=orjson.dumps(allowed_overrides or []).decode(),
+            allowed_origins=orjson.dumps(allowed_origins or []).decode(),
+            rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
             version=1,
             created_date=now,
             updated_date=now,
@@ -118,7 +128,7 @@ class ChatflowRepository:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
-        allowed_overrides."""
+        allowed_overrides, allowed_origins, rate_limit."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -132,6 +142,11 @@ class ChatflowRepository:
                 row.api_key_id = changes["api_key_id"]
             if "allowed_overrides" in changes:
                 row.allowed_overrides = orjson.dumps(changes["allowed_overrides"]).decode()
+            if "allowed_origins" in changes:
+                row.allowed_origins = orjson.dumps(changes["allowed_origins"]).decode()
+            if "rate_limit" in changes:
+                limit = changes["rate_limit"]
+                row.rate_limit = orjson.dumps(limit).decode() if limit else None
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

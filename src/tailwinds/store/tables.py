@@ -42,6 +42,8 @@ class ChatflowRow(Base):
     flow_data: Mapped[str] = mapped_column(Text)  # JSON
     api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     allowed_overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    allowed_origins: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

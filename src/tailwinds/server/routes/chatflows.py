@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,20 @@ router = APIRouter(
 )
 
 
+class RateLimit(BaseModel):
+    """At most `requests` predictions per `windowS` seconds, and at most `concurrent`
+    running at once (either may be left out)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    requests: int | None = Field(None, ge=1)
+    window_s: float = Field(60, gt=0, alias="windowS")
+    concurrent: int | None = Field(None, ge=1)
+
+
+Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
+
+
 class ChatflowBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -22,6 +36,8 @@ class ChatflowBody(BaseModel):
     flow_data: dict[str, Any] = Field(alias="flowData")
     api_key_id: str | None = Field(None, alias="apiKeyId")
     allowed_overrides: list[str] = Field(default_factory=list, alias="allowedOverrides")
+    allowed_origins: list[Origin] = Field(default_factory=list, alias="allowedOrigins")
+    rate_limit: RateLimit | None = Field(None, alias="rateLimit")
 
 
 class ChatflowPatch(BaseModel):
@@ -31,11 +47,20 @@ class ChatflowPatch(BaseModel):
     flow_data: dict[str, Any] | None = Field(None, alias="flowData")
     api_key_id: str | None = Field(None, alias="apiKeyId")
     allowed_overrides: list[str] | None = Field(None, alias="allowedOverrides")
+    allowed_origins: list[Origin] | None = Field(None, alias="allowedOrigins")
+    rate_limit: RateLimit | None = Field(None, alias="rateLimit")
+
+
+def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=exclude_unset)
+    if body.rate_limit is not None:  # stored as the API spells it
+        fields["rate_limit"] = body.rate_limit.model_dump(by_alias=True, exclude_none=True)
+    return fields
 
 
 @router.post("", status_code=201)
 async def create_chatflow(body: ChatflowBody, state: State) -> dict[str, Any]:
-    return await state.chatflow_service.create(body.model_dump())
+    return await state.chatflow_service.create(_fields(body))
 
 
 @router.get("")
@@ -50,7 +75,7 @@ async def get_chatflow(chatflow_id: str, state: State) -> dict[str, Any]:
 
 @router.put("/{chatflow_id}")
 async def update_chatflow(chatflow_id: str, body: ChatflowPatch, state: State) -> dict[str, Any]:
-    return await state.chatflow_service.update(chatflow_id, body.model_dump(exclude_unset=True))
+    return await state.chatflow_service.update(chatflow_id, _fields(body, exclude_unset=True))
 
 
 @router.delete("/{chatflow_id}", status_code=204)

@@ -1,0 +1,42 @@
+"""Prometheus metrics. Updated once per request or run, never per token."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.process_collector import ProcessCollector
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+
+HTTP_REQUESTS = Counter(
+    "tailwinds_http_requests",
+    "HTTP requests by route and status",
+    ["route", "status"],
+    registry=REGISTRY,
+)
+ACTIVE_STREAMS = Gauge(
+    "tailwinds_active_streams", "Event streams open to clients", registry=REGISTRY
+)
+RUNS = Counter("tailwinds_runs", "Finished predictions by status", ["status"], registry=REGISTRY)
+TOKENS = Counter("tailwinds_tokens_streamed", "Answer pieces produced", registry=REGISTRY)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "tailwinds_time_to_first_token_seconds",
+    "From the start of a run to its first token",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+RUN_SECONDS = Histogram(
+    "tailwinds_run_seconds",
+    "Whole runs, start to end",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+RUN_ERRORS = Counter(
+    "tailwinds_run_errors",
+    "Failed runs by error code (provider_* among them)",
+    ["code"],
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "tailwinds_rate_limited", "Requests refused with 429", ["scope"], registry=REGISTRY
+)

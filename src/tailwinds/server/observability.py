@@ -1,0 +1,70 @@
+"""Health, readiness and Prometheus metrics; a request counter that costs nothing per
+streamed token beyond one function call."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tailwinds.metrics import HTTP_REQUESTS, REGISTRY
+from tailwinds.server.errors import json_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/api/v1/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/ready")
+async def ready(request: Request) -> Response:
+    """Readiness: the database answers (and, later, Redis and the model servers)."""
+    state = request.app.state.tailwinds
+    checks: dict[str, str] = {}
+    started = time.perf_counter()
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    body["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return json_response(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Counts requests by route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), str(status)).inc()
