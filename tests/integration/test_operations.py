@@ -1,0 +1,161 @@
+"""Health, readiness, metrics, CORS and rate limits over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import requests
+
+from tailwinds.logs import JSONFormatter, RedactSecrets
+from tests.conftest import RunningServer, start_server
+from tests.mock_openai import MockOpenAI
+
+
+def chatflow(
+    server: RunningServer, mock_llm: MockOpenAI, model: str = "echo", **fields: Any
+) -> str:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": model, "baseUrl": mock_llm.base_url},
+    }
+    return server.create_chatflow({"nodes": [node]}, **fields)["id"]
+
+
+def test_health_ready_and_metrics(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    assert requests.get(f"{sqlite_server.url}/api/v1/health", timeout=5).json() == {"status": "ok"}
+    ready = requests.get(f"{sqlite_server.url}/api/v1/ready", timeout=5)
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
+    chatflow_id = chatflow(sqlite_server, mock_llm)
+    requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "metrics", "streaming": True},
+        timeout=10,
+    )
+    text = requests.get(f"{sqlite_server.url}/metrics", timeout=5).text
+    assert (
+        'tailwinds_http_requests_total{route="/api/v1/predictions/{chatflow_id}",status="200"}'
+        in text
+    )
+    assert 'tailwinds_runs_total{status="complete"}' in text
+    assert "tailwinds_time_to_first_token_seconds_bucket" in text
+    assert "tailwinds_active_streams 0.0" in text
+    assert "process_cpu_seconds_total" in text
+
+
+def test_cors_per_chatflow(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    chatflow_id = chatflow(sqlite_server, mock_llm, allowedOrigins=["https://app.example.com"])
+    url = f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}"
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    ok = requests.options(
+        url, headers={"Origin": "https://app.example.com", **preflight}, timeout=5
+    )
+    assert ok.status_code == 204
+    assert ok.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "POST" in ok.headers["access-control-allow-methods"]
+    denied = requests.options(
+        url, headers={"Origin": "https://evil.example", **preflight}, timeout=5
+    )
+    assert denied.status_code == 403
+    assert "access-control-allow-origin" not in denied.headers
+
+    streamed = requests.post(
+        url,
+        json={"question": "cors", "streaming": True},
+        headers={"Origin": "https://app.example.com"},
+        timeout=10,
+    )
+    assert streamed.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "event: end" in streamed.text
+    refused_origin = requests.post(
+        url, json={"question": "cors"}, headers={"Origin": "https://evil.example"}, timeout=10
+    )
+    assert "access-control-allow-origin" not in refused_origin.headers
+    no_origin = requests.post(url, json={"question": "cors"}, timeout=10)
+    assert "access-control-allow-origin" not in no_origin.headers
+    # errors carry the header too, so a page can read them
+    bad = requests.post(url, data=b"{", headers={"Origin": "https://app.example.com"}, timeout=5)
+    assert (
+        bad.status_code == 400
+        and bad.headers["access-control-allow-origin"] == "https://app.example.com"
+    )
+
+
+def test_invalid_origin_is_refused_on_save(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows",
+        json={
+            "name": "x",
+            "flowData": {"nodes": [node]},
+            "allowedOrigins": ["app.example.com/path"],
+        },
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert "allowedOrigins.0" in response.json()["error"]
+
+
+def test_rate_limit_per_window(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    chatflow_id = chatflow(sqlite_server, mock_llm, rateLimit={"requests": 2, "windowS": 60})
+    url = f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}"
+    for _ in range(2):
+        assert requests.post(url, json={"question": "limited"}, timeout=10).status_code == 200
+    for streaming in (True, False):
+        refused = requests.post(
+            url, json={"question": "limited", "streaming": streaming}, timeout=10
+        )
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.json()["code"] == "rate_limited"
+
+
+def test_rate_limit_concurrent(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    chatflow_id = chatflow(sqlite_server, mock_llm, model="paced:0.05", rateLimit={"concurrent": 1})
+    url = f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}"
+    with requests.post(
+        url, json={"question": "slow one", "streaming": True}, stream=True, timeout=10
+    ) as first:
+        assert first.status_code == 200
+        second = requests.post(url, json={"question": "slow two", "streaming": True}, timeout=10)
+        assert second.status_code == 429
+        first.content  # noqa: B018  (read to the end)
+    assert requests.post(url, json={"question": "after"}, timeout=10).status_code == 200
+
+
+def test_log_records_are_redacted() -> None:
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "key %s and %s",
+        ("sk-proj-abcdef123456", "Bearer tw_zzzzzzzzzzzzzzzzzzzzzzzz"),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    line = json.loads(JSONFormatter().format(record))
+    assert line["message"] == "key *** and ***"
+    assert line["level"] == "INFO"
+
+
+@pytest.mark.parametrize("fmt", ["json"])
+def test_json_logs(tmp_path: Any, fmt: str) -> None:
+    server = start_server(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 't.db'}", TAILWINDS_LOG_FORMAT=fmt
+    )
+    server.stop()
+    lines = [line for line in server.log().splitlines() if line.startswith("{")]
+    assert lines and all(json.loads(line)["message"] is not None for line in lines)
