@@ -37,6 +37,33 @@ def start(
     serve(settings)
 
 
+@main.group("db")
+def db_group() -> None:
+    """The database."""
+
+
+@db_group.command("upgrade")
+@click.option("--database-url", default=None, help="TAILWINDS_DATABASE_URL (default: SQLite).")
+@click.option("--home", default=None, help="TAILWINDS_HOME.")
+def db_upgrade(database_url: str | None, home: str | None) -> None:
+    """Apply the migrations (`tailwinds start` does it too)."""
+    import asyncio
+
+    from tailwinds.store.db import Database
+
+    settings = Settings.from_env(database_url=database_url, home=home)
+
+    async def upgrade() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    asyncio.run(upgrade())
+    click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
+
+
 def _client(url: str, api_key: str | None, admin_token: str | None):  # type: ignore[no-untyped-def]
     from tailwinds.client import Tailwinds
 
@@ -150,18 +177,39 @@ chatflows_group.add_command(chatflows_create, "import")
 
 
 def serve(settings: Settings) -> None:
+    import asyncio
+
     import uvicorn
 
     from tailwinds.server.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+
+    class GracefulServer(uvicorn.Server):
+        """On SIGTERM or Ctrl-C: stop accepting, let streams run `shutdown_grace_s`, end
+        the rest with `server_shutdown`, and exit 0 (uvicorn alone would re-raise the
+        signal and cancel streams mid-event)."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            if not self.should_exit:
+                state = getattr(app.state, "tailwinds", None)
+                if state is not None:
+                    loop = asyncio.get_event_loop()
+                    loop.call_soon_threadsafe(
+                        state.predictions.begin_shutdown, settings.shutdown_grace_s
+                    )
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            self._captured_signals.clear()
+
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+    GracefulServer(config).run()

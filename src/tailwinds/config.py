@@ -31,6 +31,7 @@ class Settings:
     provider_idle_timeout_s: float = 60.0
     provider_retries: int = 2
     provider_retry_backoff_s: float = 0.5
+    shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
 
     @classmethod

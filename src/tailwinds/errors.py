@@ -14,7 +14,8 @@
     │   ├── ProviderAuth, ProviderRateLimited, ProviderUnavailable,
     │   ├── ProviderRejected, ProviderBadResponse
     │   └── ProviderTimeout
-    └── RunCancelled            aborted by a caller
+    ├── RunCancelled            aborted by a caller
+    └── ServerShutdown          the server stopped before the answer was done
 
 Each class carries the HTTP `status` used before a stream starts and the short `code`
 that an `error` event carries once it has.
@@ -129,6 +130,13 @@ class RunCancelled(TailwindsError):
 
     status = 409
     code = "aborted"
+
+
+class ServerShutdown(TailwindsError):
+    """The server is shutting down: the prediction was stopped. Ask again."""
+
+    status = 503
+    code = "server_shutdown"
 
 
 def _codes(cls: type[TailwindsError]) -> dict[str, type[TailwindsError]]:

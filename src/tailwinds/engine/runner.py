@@ -27,7 +27,7 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.messages import Usage
 from tailwinds.engine.runs import RunRegistry
-from tailwinds.errors import FlowError, RunCancelled, TailwindsError
+from tailwinds.errors import FlowError, RunCancelled, ServerShutdown, TailwindsError
 
 logger = logging.getLogger("tailwinds.run")
 
@@ -91,8 +91,8 @@ class FlowRunner:
                 yield StartEvent(turn.chat_id, turn.message_id)
                 handle.task = asyncio.current_task()
                 try:
-                    if handle.aborted:
-                        raise RunCancelled()
+                    if handle.error is not None:
+                        raise handle.error
                     async for item in flow.answer.answer(ctx):
                         if type(item) is str:
                             if item:
@@ -104,14 +104,14 @@ class FlowRunner:
                             result.usage = item
                         else:
                             yield item  # type: ignore[misc]
-                        if handle.aborted:
+                        if handle.error is not None:
                             # the cancel landed in the consumer, between two of our awaits
-                            raise RunCancelled()
+                            raise handle.error
                 except asyncio.CancelledError:
-                    if not handle.aborted:
+                    if handle.error is None:
                         raise
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                    _fail(result, RunCancelled())
+                    _fail(result, handle.error)
                 except TailwindsError as exc:
                     _fail(result, exc)
                 except Exception as exc:
@@ -172,4 +172,4 @@ class FlowRunner:
 
 def _fail(result: RunResult, error: TailwindsError) -> None:
     result.error = error
-    result.status = "aborted" if isinstance(error, RunCancelled) else "error"
+    result.status = "aborted" if isinstance(error, RunCancelled | ServerShutdown) else "error"

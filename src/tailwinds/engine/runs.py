@@ -11,22 +11,29 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tailwinds.errors import RunCancelled, TailwindsError
+
 
 class RunHandle:
-    __slots__ = ("aborted", "chat_id", "chatflow_id", "run_id", "task")
+    __slots__ = ("chat_id", "chatflow_id", "error", "run_id", "task")
 
     def __init__(self, chatflow_id: str, chat_id: str, run_id: str) -> None:
         self.chatflow_id = chatflow_id
         self.chat_id = chat_id
         self.run_id = run_id
-        self.aborted = False
+        # why the run was stopped, the error its stream ends with
+        self.error: TailwindsError | None = None
         # set while the run streams its answer: the only stretch where a cancel is safe
         self.task: asyncio.Task[object] | None = None
 
-    def abort(self) -> None:
-        if self.aborted:
+    @property
+    def aborted(self) -> bool:
+        return self.error is not None
+
+    def abort(self, error: TailwindsError | None = None) -> None:
+        if self.error is not None:
             return
-        self.aborted = True
+        self.error = error or RunCancelled()
         if self.task is not None:
             self.task.cancel()
 
@@ -54,6 +61,12 @@ class RunRegistry:
         running = list(self._runs.get((chatflow_id, chat_id), ()))
         for handle in running:
             handle.abort()
+        return len(running)
+
+    def abort_all(self, error: TailwindsError) -> int:
+        running = [handle for runs in self._runs.values() for handle in runs]
+        for handle in running:
+            handle.abort(error)
         return len(running)
 
     def count(self) -> int:

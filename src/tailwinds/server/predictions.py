@@ -3,6 +3,7 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +27,13 @@ from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.engine.validation import describe_validation_error
-from tailwinds.errors import ChatflowNotFound, InvalidRequest, Unauthorized, error_from_code
+from tailwinds.errors import (
+    ChatflowNotFound,
+    InvalidRequest,
+    ServerShutdown,
+    Unauthorized,
+    error_from_code,
+)
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
 from tailwinds.server.limits import RateLimiter
@@ -80,6 +87,7 @@ class PredictionService:
     ) -> None:
         self.box = box
         self.limiter = RateLimiter()
+        self.shutting_down = False
         self.settings = settings
         self.resources = resources
         self.chatflows = chatflows
@@ -92,6 +100,8 @@ class PredictionService:
     async def prepare(
         self, chatflow_id: str, body: bytes, authorization: str | None
     ) -> PreparedRun:
+        if self.shutting_down:
+            raise ServerShutdown()
         request = parse_request(body)
         chatflow = await self.authorized_chatflow(chatflow_id, authorization)
         overrides = request.override_config
@@ -197,6 +207,16 @@ class PredictionService:
 
     def abort(self, chatflow_id: str, chat_id: str) -> int:
         return self.runs.abort(chatflow_id, chat_id)
+
+    def begin_shutdown(self, grace_s: float) -> None:
+        """Refuse new predictions; let running ones finish for `grace_s`, then end them
+        with `error` `{code: "server_shutdown"}` and `end`."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        asyncio.get_running_loop().call_later(
+            grace_s, lambda: self.runs.abort_all(ServerShutdown())
+        )
 
 
 def parse_request(body: bytes) -> PredictionRequest:
