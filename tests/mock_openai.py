@@ -81,11 +81,24 @@ class Record:
     completed: bool = False
 
 
+def bag_of_words(text: str, dims: int) -> list[float]:
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 @dataclass
 class MockOpenAI:
     host: str = "127.0.0.1"
     port: int = 0
     records: list[Record] = field(default_factory=list)
+    embedding_calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -104,6 +117,7 @@ class MockOpenAI:
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._completions)
             app.router.add_post("/v1/messages", self._anthropic)
+            app.router.add_post("/v1/embeddings", self._embeddings)
             app.router.add_post("/api/chat", self._ollama)
             self._runner = web.AppRunner(app, handle_signals=False)
             await self._runner.setup()
@@ -232,6 +246,25 @@ class MockOpenAI:
         except ConnectionResetError:
             record.closed_at = time.monotonic()
         return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI's embeddings answer, with a bag-of-words vector: texts that share words
+        are near. `fail-batch:<n>` answers 500 from the n-th request on."""
+        body = await request.json()
+        self.records.append(Record(body, dict(request.headers), time.monotonic()))
+        kind, _, arg = body["model"].partition(":")
+        self.embedding_calls[body["model"]] = self.embedding_calls.get(body["model"], 0) + 1
+        if kind == "fail-batch" and self.embedding_calls[body["model"]] >= int(arg.split("-")[0]):
+            return web.json_response({"error": {"message": "embedding backend down"}}, status=500)
+        dims = 32 if kind == "small" else 64
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(text, dims)}
+            for i, text in enumerate(body["input"])
+        ]
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         """Anthropic's Messages streaming format, as its documentation shows it."""

@@ -31,6 +31,16 @@ class CredentialSource(Protocol):
         ...
 
 
+class DocumentSource(Protocol):
+    async def search(
+        self, store_id: str, query: str, top_k: int, mode: str, min_score: float | None
+    ) -> list[dict[str, Any]]:
+        """The best chunks of a document store for `query`, as `{pageContent, metadata}`."""
+        ...
+
+    async def exists(self, store_id: str) -> bool: ...
+
+
 @dataclass(slots=True)
 class Resources:
     """Made once by the app or the worker and shared by every run."""
@@ -38,6 +48,7 @@ class Resources:
     settings: Settings
     http: aiohttp.ClientSession
     credentials: CredentialSource
+    documents: DocumentSource
 
 
 @dataclass(slots=True)

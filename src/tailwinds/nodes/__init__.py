@@ -1,5 +1,5 @@
 """Node types. Importing this package fills the engine's registry."""
 
-from tailwinds.nodes import chains, local, memory, models, prompts
+from tailwinds.nodes import chains, local, memory, models, prompts, retrieval
 
-__all__ = ["chains", "local", "memory", "models", "prompts"]
+__all__ = ["chains", "local", "memory", "models", "prompts", "retrieval"]

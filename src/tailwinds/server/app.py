@@ -21,16 +21,25 @@ from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.server import observability
 from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.cors import ChatflowCORS
+from tailwinds.server.documents import DocumentService
 from tailwinds.server.errors import install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S, PredictionService
-from tailwinds.server.routes import apikeys, chatflows, credentials, predictions, system
+from tailwinds.server.routes import (
+    apikeys,
+    chatflows,
+    credentials,
+    document_stores,
+    predictions,
+    system,
+)
 from tailwinds.server.state import AppState
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.db import Database
+from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.messages import MessageRepository
 from tailwinds.store.secrets import SecretBox
 
@@ -51,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         box = SecretBox.open(settings.secret_key, settings.home)
         credential_repo = CredentialRepository(db, box)
-        resources = Resources(settings=settings, http=http, credentials=credential_repo)
+        document_repo = DocumentRepository(db)
+        documents = DocumentService(document_repo, credential_repo)
+        resources = Resources(
+            settings=settings, http=http, credentials=credential_repo, documents=documents
+        )
+        documents.resources = resources
         runner = FlowRunner(resources)
         chatflow_repo = ChatflowRepository(db)
         message_repo = MessageRepository(db)
@@ -63,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             messages=message_repo,
             api_keys=api_key_repo,
             credentials=credential_repo,
-            chatflow_service=ChatflowService(chatflow_repo, api_key_repo, credential_repo, box),
+            chatflow_service=ChatflowService(
+                chatflow_repo, api_key_repo, credential_repo, document_repo, box
+            ),
+            documents=documents,
             predictions=PredictionService(
                 settings,
                 resources,
@@ -97,7 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (system, observability, chatflows, apikeys, credentials, predictions):
+    for module in (
+        system,
+        observability,
+        chatflows,
+        apikeys,
+        credentials,
+        document_stores,
+        predictions,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         ChatflowCORS,

@@ -11,6 +11,7 @@ from tailwinds.server.flow_secrets import mask, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
+from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.secrets import SecretBox
 
 
@@ -24,8 +25,10 @@ class ChatflowService:
         chatflows: ChatflowRepository,
         api_keys: ApiKeyRepository,
         credentials: CredentialRepository,
+        documents: DocumentRepository,
         box: SecretBox,
     ) -> None:
+        self.documents = documents
         self.chatflows = chatflows
         self.api_keys = api_keys
         self.credentials = credentials
@@ -84,6 +87,12 @@ class ChatflowService:
             if credential_id and not await self.credentials.exists(credential_id):
                 raise InvalidRequest(
                     "no credential with this id", field=f"nodes[{node.node_id}].inputs.credential"
+                )
+            store_id = getattr(node.inputs, "document_store_id", None)
+            if store_id and not await self.documents.exists(store_id):
+                raise InvalidRequest(
+                    "no document store with this id",
+                    field=f"nodes[{node.node_id}].inputs.documentStoreId",
                 )
         known = flow.overridable_inputs() | RUN_OVERRIDES
         for name in fields.get("allowed_overrides") or []:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from tailwinds.config import Settings
 from tailwinds.server.chatflows import ChatflowService
+from tailwinds.server.documents import DocumentService
 from tailwinds.server.predictions import PredictionService
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
@@ -26,6 +27,7 @@ class AppState:
     api_keys: ApiKeyRepository
     credentials: CredentialRepository
     chatflow_service: ChatflowService
+    documents: DocumentService
     predictions: PredictionService
 
 

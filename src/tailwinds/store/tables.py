@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -87,3 +87,28 @@ class CredentialRow(Base):
     provider: Mapped[str] = mapped_column(String(100))
     data: Mapped[str] = mapped_column(Text)  # Fernet token of the JSON data
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DocumentStoreRow(Base):
+    __tablename__ = "document_stores"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[str] = mapped_column(Text)  # JSON: embedding, splitter
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every upsert
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DocumentChunkRow(Base):
+    __tablename__ = "document_chunks"
+    __table_args__ = (Index("ix_document_chunks_source", "store_id", "source"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(1000))
+    position: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian

@@ -1,0 +1,1 @@
+"""Splitting documents and ranking chunks: pure computation, no I/O."""

@@ -1,0 +1,300 @@
+"""Document stores: upsert (split, embed what changed, replace atomically) and search
+(vector, keyword or hybrid), with the store's index kept in memory per version."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from tailwinds.engine.context import Resources
+from tailwinds.engine.validation import describe_validation_error
+from tailwinds.errors import FlowError, InvalidRequest, NotFound
+from tailwinds.providers.base import ProviderLimits
+from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
+from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
+from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
+from tailwinds.store.credentials import CredentialRepository
+from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
+
+SEARCH_MODES = ("vector", "keyword", "hybrid")
+
+
+class EmbeddingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: str = Field(pattern="^openAIEmbeddings$")
+    model: str = Field(min_length=1)
+    base_url: str = Field("https://api.openai.com/v1", alias="baseUrl", pattern=r"^https?://")
+    credential: str | None = None
+    batch_size: int = Field(64, alias="batchSize", ge=1, le=2048)
+
+
+class SplitterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: str = Field("recursive", pattern="^(recursive|markdown)$")
+    chunk_size: int = Field(1000, alias="chunkSize", ge=50, le=100_000)
+    chunk_overlap: int = Field(200, alias="chunkOverlap", ge=0)
+
+
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    embedding: EmbeddingConfig
+    splitter: SplitterConfig = Field(default_factory=SplitterConfig)
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    page_content: str = Field(alias="pageContent", min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_DOCUMENTS = TypeAdapter(list[DocumentIn])
+
+
+@dataclass(slots=True)
+class _Index:
+    version: int
+    chunks: list[Chunk]
+    vectors: VectorIndex
+    keywords: KeywordIndex
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _split(documents: list[DocumentIn], splitter: SplitterConfig) -> list[Chunk]:
+    separators = MARKDOWN_SEPARATORS if splitter.type == "markdown" else SEPARATORS
+    chunks: list[Chunk] = []
+    positions: dict[str, int] = {}
+    for i, doc in enumerate(documents):
+        source = str(doc.metadata.get("source") or f"document-{i}")
+        texts = split_text(
+            doc.page_content, splitter.chunk_size, splitter.chunk_overlap, separators
+        )
+        for text in texts:
+            position = positions.get(source, 0)
+            positions[source] = position + 1
+            metadata = {**doc.metadata, "source": source, "chunk": position}
+            chunks.append(
+                Chunk(str(uuid.uuid4()), source, position, text, metadata, _hash(text), b"")
+            )
+    return chunks
+
+
+def _with_embedding(chunk: Chunk, embedding: bytes) -> Chunk:
+    return Chunk(
+        chunk.id,
+        chunk.source,
+        chunk.position,
+        chunk.content,
+        chunk.metadata,
+        chunk.content_hash,
+        embedding,
+    )
+
+
+def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": store.id,
+        "name": store.name,
+        **store.config,
+        "createdDate": store.created_date.isoformat(),
+        "updatedDate": store.updated_date.isoformat(),
+    }
+    if counts is not None:
+        data["sources"] = counts
+        data["chunks"] = sum(counts.values())
+    return data
+
+
+class DocumentService:
+    def __init__(
+        self,
+        documents: DocumentRepository,
+        credentials: CredentialRepository,
+        resources: Resources | None = None,
+    ) -> None:
+        self.documents = documents
+        self.credentials = credentials
+        self.resources = resources  # set once the app has made them
+        self._indexes: dict[str, _Index] = {}
+
+    # --- management -------------------------------------------------------------------
+
+    async def create(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parsed = StoreConfig.model_validate(config)
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation_error(exc)) from exc
+        splitter = parsed.splitter
+        if splitter.chunk_overlap >= splitter.chunk_size:
+            raise InvalidRequest("must be smaller than chunkSize", field="splitter.chunkOverlap")
+        credential = parsed.embedding.credential
+        if credential and not await self.credentials.exists(credential):
+            raise InvalidRequest("no credential with this id", field="embedding.credential")
+        store = await self.documents.create_store(
+            name, parsed.model_dump(by_alias=True, exclude_none=True)
+        )
+        return public_store(store, {})
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [public_store(store) for store in await self.documents.list_stores()]
+
+    async def get(self, store_id: str) -> dict[str, Any]:
+        store = await self._store(store_id)
+        return public_store(store, await self.documents.counts(store_id))
+
+    async def delete(self, store_id: str) -> None:
+        if not await self.documents.delete_store(store_id):
+            raise NotFound(f"document store {store_id!r} not found")
+        self._indexes.pop(store_id, None)
+
+    async def list_chunks(self, store_id: str, source: str | None) -> list[dict[str, Any]]:
+        await self._store(store_id)
+        chunks = await self.documents.chunks(store_id, [source] if source else None)
+        return [{"id": c.id, "pageContent": c.content, "metadata": c.metadata} for c in chunks]
+
+    async def delete_source(self, store_id: str, source: str) -> int:
+        await self._store(store_id)
+        return await self.documents.replace_sources(store_id, {source}, [])
+
+    async def upsert(self, store_id: str, documents: list[Any]) -> dict[str, Any]:
+        """Split, embed only the chunks whose text is new, and replace every source named
+        in one transaction: on any failure the store is as it was."""
+        store = await self._store(store_id)
+        try:
+            parsed = _DOCUMENTS.validate_python(documents)
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation_error(exc, prefix="documents")) from exc
+        if not parsed:
+            raise InvalidRequest("expected at least one document", field="documents")
+        config = StoreConfig.model_validate(store.config)
+        planned = _split(parsed, config.splitter)
+        sources = {c.source for c in planned}
+        known = {
+            c.content_hash: c.embedding for c in await self.documents.chunks(store_id, sources)
+        }
+        new_texts = sorted({c.content for c in planned if c.content_hash not in known})
+        if new_texts:
+            vectors = await _Embedder(self.credentials, self._resources(), config.embedding).embed(
+                new_texts
+            )
+            size = await self.documents.embedding_bytes(store_id)
+            for text, vector in zip(new_texts, vectors, strict=True):
+                known[_hash(text)] = np.asarray(vector, dtype="<f4").tobytes()
+            if size is not None and size != len(known[_hash(new_texts[0])]):
+                raise FlowError(
+                    f"the embedding model gave {len(vectors[0])} dimensions where this store "
+                    f"holds {size // 4}: make a new store for a new model"
+                )
+        chunks = [_with_embedding(c, known[c.content_hash]) for c in planned]
+        replaced = await self.documents.replace_sources(store_id, sources, chunks)
+        return {
+            "sources": sorted(sources),
+            "chunks": len(chunks),
+            "embedded": len(new_texts),
+            "replaced": replaced,
+        }
+
+    def _resources(self) -> Resources:
+        if self.resources is None:
+            raise RuntimeError("DocumentService used before the app made its resources")
+        return self.resources
+
+    async def _store(self, store_id: str) -> DocumentStore:
+        store = await self.documents.get_store(store_id)
+        if store is None:
+            raise NotFound(f"document store {store_id!r} not found")
+        return store
+
+    # --- search, for the retriever node (engine.context.DocumentSource) --------------
+
+    async def exists(self, store_id: str) -> bool:
+        return await self.documents.get_store(store_id) is not None
+
+    async def search(
+        self, store_id: str, query: str, top_k: int, mode: str, min_score: float | None
+    ) -> list[dict[str, Any]]:
+        store = await self.documents.get_store(store_id)
+        if store is None:
+            raise FlowError(f"document store {store_id!r} no longer exists")
+        index = await self._index(store)
+        if not index.chunks:
+            return []
+        hits: list[Hit]
+        wide = max(top_k * 4, 20)
+        vector_hits: list[Hit] = []
+        if mode in ("vector", "hybrid"):
+            embedding = StoreConfig.model_validate(store.config).embedding
+            embedder = _Embedder(self.credentials, self._resources(), embedding)
+            (vector,) = await embedder.embed([query])
+            vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
+            if min_score is not None:
+                vector_hits = [h for h in vector_hits if h.score >= min_score]
+        if mode == "vector":
+            hits = vector_hits[:top_k]
+        elif mode == "keyword":
+            hits = index.keywords.search(query, top_k)
+        else:
+            hits = fuse([vector_hits, index.keywords.search(query, wide)], top_k)
+        return [
+            {
+                "pageContent": index.chunks[h.index].content,
+                "metadata": {**index.chunks[h.index].metadata, "score": round(h.score, 4)},
+            }
+            for h in hits
+        ]
+
+    async def _index(self, store: DocumentStore) -> _Index:
+        index = self._indexes.get(store.id)
+        if index is None or index.version != store.version:
+            chunks = await self.documents.chunks(store.id)
+            matrix = (
+                np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
+                if chunks
+                else np.zeros((0, 0), dtype="<f4")
+            )
+            index = _Index(
+                store.version,
+                chunks,
+                VectorIndex(matrix),
+                KeywordIndex([c.content for c in chunks]),
+            )
+            self._indexes[store.id] = index
+        return index
+
+
+class _Embedder:
+    """Resolves the store's credential when it embeds, so a rotated key takes effect."""
+
+    def __init__(
+        self, credentials: CredentialRepository, resources: Resources, config: EmbeddingConfig
+    ) -> None:
+        self.credentials = credentials
+        self.resources = resources
+        self.config = config
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        api_key = None
+        if self.config.credential:
+            data = await self.credentials.secret(self.config.credential)
+            if data is None:
+                raise FlowError(f"credential {self.config.credential!r} no longer exists")
+            api_key = data.get("apiKey")
+        return await OpenAIEmbeddings(
+            self.resources.http,
+            self.config.base_url,
+            api_key,
+            self.config.model,
+            ProviderLimits.from_settings(self.resources.settings),
+            self.config.batch_size,
+        ).embed(texts)

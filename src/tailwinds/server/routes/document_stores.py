@@ -1,0 +1,89 @@
+"""Document stores: create, upsert documents, list and delete chunks, query."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tailwinds.server.auth import require_admin
+from tailwinds.server.state import State
+
+router = APIRouter(
+    prefix="/api/v1/document-stores",
+    tags=["document stores"],
+    dependencies=[Depends(require_admin)],
+)
+
+
+class StoreBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    embedding: dict[str, Any] = Field(
+        examples=[{"type": "openAIEmbeddings", "model": "text-embedding-3-small"}]
+    )
+    splitter: dict[str, Any] = Field(default_factory=dict, examples=[{"chunkSize": 1000}])
+
+
+class UpsertBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[Any] = Field(examples=[[{"pageContent": "…", "metadata": {"source": "a"}}]])
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    query: str = Field(min_length=1)
+    top_k: int = Field(4, alias="topK", ge=1, le=100)
+    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+
+
+@router.post("", status_code=201)
+async def create_store(body: StoreBody, state: State) -> dict[str, Any]:
+    config = {"embedding": body.embedding, "splitter": body.splitter}
+    return await state.documents.create(body.name, config)
+
+
+@router.get("")
+async def list_stores(state: State) -> list[dict[str, Any]]:
+    return await state.documents.list()
+
+
+@router.get("/{store_id}")
+async def get_store(store_id: str, state: State) -> dict[str, Any]:
+    """The store, with its sources and how many chunks each holds."""
+    return await state.documents.get(store_id)
+
+
+@router.delete("/{store_id}", status_code=204)
+async def delete_store(store_id: str, state: State) -> Response:
+    await state.documents.delete(store_id)
+    return Response(status_code=204)
+
+
+@router.post("/{store_id}/upsert")
+async def upsert(store_id: str, body: UpsertBody, state: State) -> dict[str, Any]:
+    """Add documents; a source sent again replaces its chunks. All or nothing."""
+    return await state.documents.upsert(store_id, body.documents)
+
+
+@router.get("/{store_id}/chunks")
+async def list_chunks(
+    store_id: str, state: State, source: str | None = None
+) -> list[dict[str, Any]]:
+    return await state.documents.list_chunks(store_id, source)
+
+
+@router.delete("/{store_id}/sources")
+async def delete_source(store_id: str, source: str, state: State) -> dict[str, Any]:
+    return {"source": source, "deleted": await state.documents.delete_source(store_id, source)}
+
+
+@router.post("/{store_id}/query")
+async def query(store_id: str, body: QueryBody, state: State) -> list[dict[str, Any]]:
+    """What a retriever on this store would find."""
+    await state.documents.get(store_id)
+    return await state.documents.search(store_id, body.query, body.top_k, body.mode, None)

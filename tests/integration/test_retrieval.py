@@ -1,0 +1,231 @@
+"""Document stores and retrieval over HTTP, on SQLite and PostgreSQL: upsert, replace,
+atomicity, persistence, and a streamed answer whose sources come before its first token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import RunningServer
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import check_order, parse_frames
+
+CORPUS = [
+    (
+        "tides.md",
+        "The tides are caused by the gravity of the moon and the sun pulling on the oceans.",
+    ),
+    (
+        "bread.md",
+        "To bake bread, mix flour, water, yeast and salt, knead the dough, let it rise, then bake.",
+    ),
+    (
+        "volcano.md",
+        "A volcano erupts when magma from deep inside the earth rises through the crust.",
+    ),
+    ("chess.md", "In chess the bishop moves diagonally and the rook moves along ranks and files."),
+    ("coffee.md", "Espresso is brewed by forcing hot water through finely ground coffee beans."),
+]
+# a question and the source that answers it
+LABELLED = [
+    ("What makes the tides of the oceans?", "tides.md"),
+    ("How do I bake bread with yeast?", "bread.md"),
+    ("Why does a volcano erupt magma?", "volcano.md"),
+    ("How does a bishop move in chess?", "chess.md"),
+    ("How is espresso coffee brewed?", "coffee.md"),
+]
+
+
+def store(server: RunningServer, mock_llm: MockOpenAI, model: str = "bow", **splitter: Any) -> str:
+    response = requests.post(
+        f"{server.url}/api/v1/document-stores",
+        json={
+            "name": "facts",
+            "embedding": {"type": "openAIEmbeddings", "model": model, "baseUrl": mock_llm.base_url},
+            "splitter": {"chunkSize": 200, "chunkOverlap": 20, **splitter},
+        },
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def upsert(server: RunningServer, store_id: str, docs: list[tuple[str, str]]) -> requests.Response:
+    return requests.post(
+        f"{server.url}/api/v1/document-stores/{store_id}/upsert",
+        json={
+            "documents": [{"pageContent": text, "metadata": {"source": src}} for src, text in docs]
+        },
+        timeout=10,
+    )
+
+
+def query(
+    server: RunningServer, store_id: str, text: str, mode: str = "hybrid", top_k: int = 2
+) -> list[str]:
+    response = requests.post(
+        f"{server.url}/api/v1/document-stores/{store_id}/query",
+        json={"query": text, "topK": top_k, "mode": mode},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return [hit["metadata"]["source"] for hit in response.json()]
+
+
+def test_upsert_query_and_hit_at_k(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(server, mock_llm)
+    first = upsert(server, store_id, CORPUS)
+    assert first.status_code == 200, first.text
+    assert first.json()["chunks"] == 5 and first.json()["embedded"] == 5
+    for mode in ("vector", "keyword", "hybrid"):
+        hits = sum(expected in query(server, store_id, q, mode) for q, expected in LABELLED)
+        assert hits / len(LABELLED) >= 0.8, mode  # hit@2 on the labelled set
+    details = requests.get(f"{server.url}/api/v1/document-stores/{store_id}", timeout=5).json()
+    assert details["chunks"] == 5 and details["sources"]["tides.md"] == 1
+
+
+def test_reupsert_replaces_and_reuses(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(server, mock_llm, model="reuse")
+    long_text = " ".join(f"Sentence number {i} about gardens and roses." for i in range(20))
+    upsert(server, store_id, [("garden.md", long_text)])
+    calls = mock_llm.embedding_calls["reuse"]
+    again = upsert(server, store_id, [("garden.md", long_text + " One more about tulips.")]).json()
+    assert again["replaced"] >= 1
+    assert again["embedded"] < again["chunks"]  # unchanged chunks kept their embeddings
+    assert mock_llm.embedding_calls["reuse"] == calls + 1
+    chunks = requests.get(
+        f"{server.url}/api/v1/document-stores/{store_id}/chunks",
+        params={"source": "garden.md"},
+        timeout=5,
+    ).json()
+    assert len(chunks) == again["chunks"]
+    assert "tulips" in chunks[-1]["pageContent"]
+    deleted = requests.delete(
+        f"{server.url}/api/v1/document-stores/{store_id}/sources",
+        params={"source": "garden.md"},
+        timeout=5,
+    ).json()
+    assert deleted["deleted"] == again["chunks"]
+
+
+def test_failed_upsert_leaves_the_store_as_it_was(
+    server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    model = f"fail-batch:3-{server.url[-5:]}"  # the third embeddings request fails
+    store_id = store(server, mock_llm, model=model)
+    ok = upsert(server, store_id, CORPUS[:1])
+    assert ok.status_code == 200
+    big = [(f"doc{i}.md", f"document {i} " + "words " * 60) for i in range(200)]  # > 2 batches
+    failed = upsert(server, store_id, big)
+    assert failed.status_code == 502
+    assert "embedding backend down" in failed.json()["error"]
+    details = requests.get(f"{server.url}/api/v1/document-stores/{store_id}", timeout=5).json()
+    assert details["sources"] == {"tides.md": 1}
+
+
+def test_bad_store_and_documents(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    bad = requests.post(
+        f"{server.url}/api/v1/document-stores",
+        json={"name": "x", "embedding": {"type": "nope", "model": "m"}},
+        timeout=5,
+    )
+    assert bad.status_code == 400 and "embedding.type" in bad.json()["error"]
+    store_id = store(server, mock_llm)
+    empty = requests.post(
+        f"{server.url}/api/v1/document-stores/{store_id}/upsert",
+        json={"documents": [{"pageContent": ""}]},
+        timeout=5,
+    )
+    assert empty.status_code == 400 and "documents.0.pageContent" in empty.json()["error"]
+    assert requests.get(f"{server.url}/api/v1/document-stores/nope", timeout=5).status_code == 404
+
+
+def qa_flow(mock_llm: MockOpenAI, store_id: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "id": "chat_0",
+                "type": "chatOpenAI",
+                "inputs": {"model": "paced:0.02", "baseUrl": mock_llm.base_url},
+            },
+            {
+                "id": "retriever_0",
+                "type": "retriever",
+                "inputs": {"documentStoreId": store_id, "topK": 2},
+            },
+            {"id": "memory_0", "type": "bufferWindowMemory", "inputs": {"k": 3}},
+            {"id": "qa_0", "type": "conversationalRetrievalQAChain", "inputs": {}},
+        ],
+        "edges": [
+            {"source": "chat_0", "target": "qa_0", "targetInput": "model"},
+            {"source": "retriever_0", "target": "qa_0", "targetInput": "retriever"},
+            {"source": "memory_0", "target": "qa_0", "targetInput": "memory"},
+        ],
+    }
+
+
+def test_streamed_answer_sends_sources_first(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(server, mock_llm)
+    upsert(server, store_id, CORPUS)
+    chatflow_id = server.create_chatflow(qa_flow(mock_llm, store_id))["id"]
+    response = requests.post(
+        f"{server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "How does a bishop move in chess?", "streaming": True},
+        timeout=10,
+    )
+    frames = parse_frames(response.content)
+    check_order(frames)
+    names = [name for name, _ in frames]
+    assert names.index("sourceDocuments") < names.index("token")
+    sources = frames[names.index("sourceDocuments")][1]
+    assert sources[0]["metadata"]["source"] == "chess.md"
+    assert set(sources[0]) == {"pageContent", "metadata"}
+    sent = mock_llm.find("How does a bishop move in chess?").body["messages"]
+    assert (
+        sent[0]["role"] == "system" and "[1] (chess.md) In chess the bishop" in sent[0]["content"]
+    )
+
+    # a follow-up is condensed with the history before retrieval; the JSON answer has sources
+    chat_id = frames[0][1]["chatId"]
+    answer = requests.post(
+        f"{server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "And the rook?", "chatId": chat_id},
+        timeout=10,
+    ).json()
+    assert answer["sourceDocuments"]
+    condensed = [r for r in mock_llm.records if "Follow-up: And the rook?" in json.dumps(r.body)]
+    assert condensed
+
+
+def test_unknown_store_is_refused_on_save(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    response = requests.post(
+        f"{server.url}/api/v1/chatflows",
+        json={"name": "x", "flowData": qa_flow(mock_llm, "missing-store")},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("nodes[retriever_0].inputs.documentStoreId")
+
+
+@pytest.mark.parametrize("mode", ["vector"])
+def test_persistence_across_restart(
+    mode: str, mock_llm: MockOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.conftest import start_server
+
+    home = tmp_path_factory.mktemp("persist")
+    url = f"sqlite+aiosqlite:///{home / 't.db'}"
+    server = start_server(home, url)
+    try:
+        store_id = store(server, mock_llm)
+        upsert(server, store_id, CORPUS)
+    finally:
+        server.stop()
+    server = start_server(home, url)
+    try:
+        assert query(server, store_id, "espresso coffee", mode)[0] == "coffee.md"
+    finally:
+        server.stop()
