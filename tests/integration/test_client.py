@@ -204,3 +204,38 @@ def test_cli_predict_chat_and_chatflows(
     listed = cli("chatflows", "list", url=sqlite_server.url).stdout
     assert new_id in listed and chatflow_id in listed
     assert json.loads(exported.stdout)["id"] == chatflow_id
+
+
+def test_document_store_helpers(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    embedding = {"type": "openAIEmbeddings", "model": "sdk", "baseUrl": mock_llm.base_url}
+    with Tailwinds(sqlite_server.url) as client:
+        created = client.document_stores.create(
+            "sdk docs", embedding, {"chunkSize": 200, "chunkOverlap": 0}
+        )
+        result = client.document_stores.upsert(
+            created["id"],
+            [
+                {"pageContent": "Owls hunt at night.", "metadata": {"source": "owls"}},
+                {"pageContent": "Bees make honey.", "metadata": {"source": "bees"}},
+            ],
+        )
+        assert result["chunks"] == 2
+        assert (
+            client.document_stores.query(created["id"], "honey bees", top_k=1)[0]["metadata"][
+                "source"
+            ]
+            == "bees"
+        )
+        assert client.document_stores.get(created["id"])["sources"] == {"bees": 1, "owls": 1}
+
+    async def run() -> None:
+        async with AsyncTailwinds(sqlite_server.url) as client:
+            again = await client.document_stores.upsert(
+                created["id"],
+                [{"pageContent": "Owls hunt at night.", "metadata": {"source": "owls"}}],
+            )
+            assert again["embedded"] == 0
+            assert any(s["id"] == created["id"] for s in await client.document_stores.list())
+            await client.document_stores.delete(created["id"])
+
+    asyncio.run(run())

@@ -110,6 +110,7 @@ class AsyncTailwinds:
             base_url=self.base_url, timeout=_httpx_timeout(self.timeouts)
         )
         self.chatflows = AsyncChatflows(self)
+        self.document_stores = AsyncDocumentStores(self)
 
     async def __aenter__(self) -> AsyncTailwinds:
         return self
@@ -205,3 +206,27 @@ class AsyncChatflows:
 
     async def delete(self, chatflow_id: str) -> None:
         await self._call("DELETE", f"/{chatflow_id}")
+
+
+class AsyncDocumentStores:
+    def __init__(self, client: AsyncTailwinds) -> None:
+        self._client = client
+
+    async def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        path = f"/api/v1/document-stores{path}"
+        return await self._client._json(method, path, body, self._client.admin_token)
+
+    async def create(
+        self, name: str, embedding: dict[str, Any], splitter: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = {"name": name, "embedding": embedding, "splitter": splitter or {}}
+        return await self._call("POST", "", body)
+
+    async def upsert(self, store_id: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._call("POST", f"/{store_id}/upsert", {"documents": documents})
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self._call("GET")
+
+    async def delete(self, store_id: str) -> None:
+        await self._call("DELETE", f"/{store_id}")

@@ -119,6 +119,7 @@ class Tailwinds:
         self._http = httpx.Client(base_url=self.base_url, timeout=_httpx_timeout(self.timeouts))
         self.chatflows = Chatflows(self)
         self.api_keys = ApiKeys(self)
+        self.document_stores = DocumentStores(self)
 
     def __enter__(self) -> Tailwinds:
         return self
@@ -235,3 +236,37 @@ class ApiKeys:
         self._client._json(
             "DELETE", f"/api/v1/apikeys/{api_key_id}", None, self._client.admin_token
         )
+
+
+class DocumentStores:
+    def __init__(self, client: Tailwinds) -> None:
+        self._client = client
+
+    def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        path = f"/api/v1/document-stores{path}"
+        return self._client._json(method, path, body, self._client.admin_token)
+
+    def create(
+        self, name: str, embedding: dict[str, Any], splitter: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST", "", {"name": name, "embedding": embedding, "splitter": splitter or {}}
+        )
+
+    def upsert(self, store_id: str, documents: list[dict[str, Any]]) -> dict[str, Any]:
+        """`[{pageContent, metadata: {source, …}}]`; a source sent again is replaced."""
+        return self._call("POST", f"/{store_id}/upsert", {"documents": documents})
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._call("GET")
+
+    def get(self, store_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/{store_id}")
+
+    def query(self, store_id: str, query: str, top_k: int = 4, mode: str = "hybrid") -> Any:
+        return self._call(
+            "POST", f"/{store_id}/query", {"query": query, "topK": top_k, "mode": mode}
+        )
+
+    def delete(self, store_id: str) -> None:
+        self._call("DELETE", f"/{store_id}")
