@@ -180,6 +180,8 @@ class MockOpenAI:
             return web.json_response(error, status=400)
         if kind == "slowstart":
             await asyncio.sleep(float(arg))
+        if kind == "agent":
+            return await self._agent(request, body, record)
 
         response = web.StreamResponse(
             headers={
@@ -245,6 +247,56 @@ class MockOpenAI:
             record.completed = True
         except ConnectionResetError:
             record.closed_at = time.monotonic()
+        return response
+
+    async def _agent(
+        self, request: web.Request, body: dict[str, Any], record: Record
+    ) -> web.StreamResponse:
+        """Tool calling as OpenAI streams it: `call:[[name, args], …]` asks for those calls
+        (arguments cut in pieces, interleaved by index); once tool results are in, it
+        answers with them. `loop:[name, args]` asks for the same call every turn."""
+        messages = body["messages"]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        cid, model = f"chatcmpl-agent{len(self.records)}", body["model"]
+        await response.write(_chunk(cid, model, {"role": "assistant", "content": None}, None))
+        question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        if messages[-1]["role"] == "tool" and not question.startswith("loop:"):
+            results = []
+            for m in reversed(messages):
+                if m["role"] != "tool":
+                    break
+                results.insert(0, m["content"])
+            for token in ["Result:", " " + "; ".join(results)]:
+                await response.write(_chunk(cid, model, {"content": token}, None))
+            finish = "stop"
+        else:
+            planned = json.loads(question.split(":", 1)[1])
+            calls = [planned] if question.startswith("loop:") else planned
+            pieces = []
+            for index, (name, args) in enumerate(calls):
+                head = {
+                    "index": index,
+                    "id": f"call_{index}_{len(self.records)}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }
+                await response.write(_chunk(cid, model, {"tool_calls": [head]}, None))
+                text = json.dumps(args)
+                third = max(1, len(text) // 3)
+                pieces.append([text[:third], text[third : 2 * third], text[2 * third :]])
+            for part in range(3):  # interleave the calls' argument pieces
+                for index, parts in enumerate(pieces):
+                    delta = {
+                        "tool_calls": [{"index": index, "function": {"arguments": parts[part]}}]
+                    }
+                    await response.write(_chunk(cid, model, delta, None))
+            finish = "tool_calls"
+        await response.write(_chunk(cid, model, {}, finish))
+        await response.write(_usage_chunk(cid, model, 10, 5))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        record.completed = True
         return response
 
     async def _embeddings(self, request: web.Request) -> web.Response:

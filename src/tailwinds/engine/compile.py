@@ -64,7 +64,12 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
     for node_id in order:
         spec = node_specs[node_id]
         cls = NODE_TYPES[spec.type]
-        links = {edge.target_input: built[edge.source] for edge in incoming.get(node_id, [])}
+        links: dict[str, Any] = {}
+        for edge in incoming.get(node_id, []):
+            if cls.ports[edge.target_input].many:
+                links.setdefault(edge.target_input, []).append(built[edge.source])
+            else:
+                links[edge.target_input] = built[edge.source]
         for port_name, port in cls.ports.items():
             if port.required and port_name not in links:
                 raise InvalidRequest(
@@ -72,6 +77,7 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
                     field=f"nodes[{node_id}].inputs.{port_name}",
                 )
         built[node_id] = cls(node_id, _inputs(cls, node_id, spec.inputs, overrides), links)
+        built[node_id].validate()
 
     sources = {edge.source for edge in flow.edges}
     sinks = [node_id for node_id in order if node_id not in sources]
@@ -135,7 +141,7 @@ def _check_edges(edges: Iterable[FlowEdge], specs: Mapping[str, Any]) -> dict[st
                 field=field,
             )
         linked = incoming.setdefault(edge.target, [])
-        if any(e.target_input == edge.target_input for e in linked):
+        if not port.many and any(e.target_input == edge.target_input for e in linked):
             raise InvalidRequest("has two incoming edges", field=field)
         linked.append(edge)
     return incoming

@@ -27,10 +27,12 @@ class NodeInputs(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Port:
-    """An input fed by an edge from another node of `category`."""
+    """An input fed by an edge from another node of `category`; with `many`, by any
+    number of edges, and the node sees a list."""
 
     category: str
     required: bool = False
+    many: bool = False
 
 
 class Node:
@@ -40,10 +42,13 @@ class Node:
     Inputs: ClassVar[type[NodeInputs]] = NodeInputs
     ports: ClassVar[dict[str, Port]] = {}
 
-    def __init__(self, node_id: str, inputs: NodeInputs, links: dict[str, Node]) -> None:
+    def __init__(self, node_id: str, inputs: NodeInputs, links: dict[str, Any]) -> None:
         self.node_id = node_id
         self.inputs = inputs
         self.links = links
+
+    def validate(self) -> None:
+        """Checks across inputs and links, on save: raise `InvalidRequest`."""
 
 
 class AnsweringNode(Node):
@@ -83,7 +88,7 @@ def describe_nodes() -> list[dict[str, Any]]:
             "answers": issubclass(cls, AnsweringNode),
             "inputs": cls.Inputs.model_json_schema(by_alias=True),
             "ports": {
-                name: {"category": port.category, "required": port.required}
+                name: {"category": port.category, "required": port.required, "many": port.many}
                 for name, port in cls.ports.items()
             },
         }

@@ -1,5 +1,5 @@
 """Node types. Importing this package fills the engine's registry."""
 
-from tailwinds.nodes import chains, local, memory, models, prompts, retrieval
+from tailwinds.nodes import agents, chains, local, memory, models, prompts, retrieval, tools
 
-__all__ = ["chains", "local", "memory", "models", "prompts", "retrieval"]
+__all__ = ["agents", "chains", "local", "memory", "models", "prompts", "retrieval", "tools"]

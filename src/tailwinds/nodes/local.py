@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError
 from tailwinds.nodes.models import ChatModelNode
@@ -76,7 +76,10 @@ class ChatLocal(ChatModelNode):
         ctx.cleanups.append(reservation.release)
 
     async def stream_chat(  # type: ignore[override]
-        self, ctx: RunContext, messages: list[ChatMessage]
+        self,
+        ctx: RunContext,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
     ) -> AsyncIterator[str | Usage]:
         reservation = ctx.state.get(self.node_id)
         if not isinstance(reservation, Reservation):

@@ -9,7 +9,7 @@ import aiohttp
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
 from tailwinds.errors import FlowError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
@@ -22,6 +22,7 @@ class ChatModelNode(AnsweringNode):
     """Alone, a chat model answers the question with the conversation's recent history."""
 
     category: ClassVar[str] = "chatModel"
+    supports_tools: ClassVar[bool] = False
 
     def history_turns(self, default_turns: int) -> int:
         return default_turns
@@ -56,8 +57,11 @@ class ChatModelNode(AnsweringNode):
         ctx.state[self.node_id] = data["apiKey"]
 
     def stream_chat(
-        self, ctx: RunContext, messages: list[ChatMessage]
-    ) -> AsyncIterator[str | Usage]:
+        self,
+        ctx: RunContext,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+    ) -> AsyncIterator[str | ToolCall | Usage]:
         i = self.inputs
         api_key = ctx.state.get(self.node_id) or getattr(i, "api_key", None)
         provider = self.provider(
@@ -69,6 +73,7 @@ class ChatModelNode(AnsweringNode):
                 messages,
                 temperature=i.temperature,  # type: ignore[attr-defined]
                 max_tokens=i.max_tokens,  # type: ignore[attr-defined]
+                tools=tools,
             )
         )
 
@@ -86,6 +91,7 @@ def build_messages(
 class ChatOpenAI(ChatModelNode):
     type_name: ClassVar[str] = "chatOpenAI"
     label: ClassVar[str] = "OpenAI-compatible chat model"
+    supports_tools: ClassVar[bool] = True
 
     class Inputs(NodeInputs):
         model: str = Field(min_length=1)

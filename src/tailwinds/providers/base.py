@@ -11,7 +11,7 @@ from typing import Protocol
 import aiohttp
 
 from tailwinds.config import Settings
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.errors import (
     ProviderAuth,
     ProviderError,
@@ -28,11 +28,13 @@ class ChatRequest:
     messages: list[ChatMessage]
     temperature: float | None = None
     max_tokens: int | None = None
+    tools: list[ToolSpec] | None = None
 
 
 class ChatProvider(Protocol):
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
-        """Text pieces as the model produces them, then its usage where it reports one."""
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
+        """Text pieces as the model produces them, the tool calls it asks for (whole, once
+        their arguments are complete), then its usage where it reports one."""
         ...
 
 

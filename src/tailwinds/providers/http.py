@@ -34,7 +34,8 @@ class StreamParser(Protocol):
     # what went wrong in the last chunk: raised once the pieces before it are out
     error: ProviderError | None
 
-    def feed(self, chunk: bytes) -> list[str]: ...
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Text pieces (str), and tool calls once complete."""
 
     def finish(self) -> None:
         """At end of body: raise `ProviderBadResponse` if the answer was cut short."""
@@ -95,13 +96,13 @@ class Endpoint:
             resp.close()
         return redact(message_from_body(raw), self.secret)
 
-    async def stream(self, body: bytes, parser: StreamParser) -> AsyncIterator[str | Usage]:
+    async def stream(self, body: bytes, parser: StreamParser) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
         resp: aiohttp.ClientResponse | None = None
         try:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
                 resp = await self.open(body)
-                pieces: list[str] = []
+                pieces: list[Any] = []
                 while not pieces and not parser.done and parser.error is None:
                     chunk = await resp.content.readany()
                     if not chunk:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from tailwinds.engine.messages import Usage
+from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
@@ -41,7 +41,7 @@ class OpenAIChatProvider:
             api_key,
         )
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
         try:
             async for piece in self.endpoint.stream(_body(request, True), _Parser(self.endpoint)):
                 yield piece
@@ -53,12 +53,47 @@ class OpenAIChatProvider:
                 yield piece
 
 
+def _message(m: ChatMessage) -> dict[str, Any]:
+    if m.tool_calls:
+        return {
+            "role": "assistant",
+            "content": m.content or None,
+            "tool_calls": [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()},
+                }
+                for c in m.tool_calls
+            ],
+        }
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    return {"role": m.role, "content": m.content}
+
+
+def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "description": description, "parameters": parameters}
+
+
 def _body(request: ChatRequest, with_usage: bool) -> bytes:
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "messages": [_message(m) for m in request.messages],
         "stream": True,
     }
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
+            }
+            for t in request.tools
+        ]
     if with_usage:
         body["stream_options"] = {"include_usage": True}
     if request.temperature is not None:
@@ -69,7 +104,7 @@ def _body(request: ChatRequest, with_usage: bool) -> bytes:
 
 
 class _Parser:
-    __slots__ = ("decoder", "done", "endpoint", "error", "finished", "usage")
+    __slots__ = ("calls", "decoder", "done", "endpoint", "error", "finished", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -78,9 +113,11 @@ class _Parser:
         self.finished = False  # a finish_reason seen
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
+        # tool calls being assembled from their deltas, by index: id, name, argument pieces
+        self.calls: dict[int, list[Any]] = {}
 
-    def feed(self, chunk: bytes) -> list[str]:
-        pieces: list[str] = []
+    def feed(self, chunk: bytes) -> list[str | ToolCall]:
+        pieces: list[str | ToolCall] = []
         for data in self.decoder.feed_data(chunk):
             if data == b"[DONE]":
                 self.done = True
@@ -99,8 +136,12 @@ class _Parser:
                         content = delta.get("content")
                         if content:
                             pieces.append(content)
+                        tool_calls = delta.get("tool_calls")
+                        if tool_calls:
+                            self._add_call_deltas(tool_calls)
                     if choice.get("finish_reason"):
                         self.finished = True
+                        pieces.extend(self._finished_calls())
                 usage = parsed.get("usage")
                 if usage:
                     self.usage = Usage(
@@ -112,6 +153,32 @@ class _Parser:
                 self.error = self.endpoint.bad_chunk(data)
                 break
         return pieces
+
+    def _add_call_deltas(self, deltas: list[dict[str, Any]]) -> None:
+        for delta in deltas:
+            call = self.calls.setdefault(delta.get("index", 0), ["", "", []])
+            if delta.get("id"):
+                call[0] = delta["id"]
+            function = delta.get("function") or {}
+            if function.get("name"):
+                call[1] += function["name"]
+            if function.get("arguments"):
+                call[2].append(function["arguments"])
+
+    def _finished_calls(self) -> list[ToolCall]:
+        calls = []
+        for index in sorted(self.calls):
+            call_id, name, parts = self.calls[index]
+            raw = "".join(parts)
+            try:
+                arguments = orjson.loads(raw) if raw.strip() else {}
+            except orjson.JSONDecodeError:
+                arguments = {INVALID_ARGUMENTS: raw}  # the agent tells the model so
+            if not isinstance(arguments, dict):
+                arguments = {INVALID_ARGUMENTS: raw}
+            calls.append(ToolCall(call_id or f"call_{index}", name, arguments))
+        self.calls.clear()
+        return calls
 
     def finish(self) -> None:
         # some servers end without [DONE] after the finish chunk; that answer is whole

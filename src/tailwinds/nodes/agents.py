@@ -1,0 +1,178 @@
+"""The tool-calling agent: model → tool calls → tools run (in parallel) → results back to
+the model → … → the answer, streamed. Each tool's use goes out as `usedTools` the moment
+it finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import orjson
+from pydantic import Field
+
+from tailwinds.engine.context import RunContext
+from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
+from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
+from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
+from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.nodes.memory import MemoryNode
+from tailwinds.nodes.models import ChatModelNode, build_messages
+from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
+
+MAX_TOOL_OUTPUT_CHARS = 20_000
+
+
+class AgentLimit(FlowError):
+    code = "agent_limit"
+
+
+@register_node
+class ToolAgent(AnsweringNode):
+    type_name: ClassVar[str] = "toolAgent"
+    category: ClassVar[str] = "chain"
+    label: ClassVar[str] = "Tool agent"
+    ports: ClassVar[dict[str, Port]] = {
+        "model": Port("chatModel", required=True),
+        "tools": Port("tool", required=True, many=True),
+        "memory": Port("memory"),
+    }
+
+    class Inputs(NodeInputs):
+        system_message: str = "You are a helpful assistant. Use the tools when they help."
+        max_iterations: int = Field(10, ge=1, le=50)
+        tool_timeout_s: float = Field(30, gt=0, le=600)
+        time_budget_s: float = Field(120, gt=0, le=3600)
+
+    inputs: Inputs
+
+    @property
+    def model(self) -> ChatModelNode:
+        return self.links["model"]  # type: ignore[return-value]
+
+    @property
+    def tools(self) -> dict[str, ToolNode]:
+        return {tool.spec().name: tool for tool in self.links["tools"]}
+
+    @property
+    def memory(self) -> MemoryNode | None:
+        return self.links.get("memory")  # type: ignore[return-value]
+
+    def validate(self) -> None:
+        if not self.model.supports_tools:
+            raise InvalidRequest(
+                f"{self.model.type_name} cannot call tools yet; use chatOpenAI",
+                field=f"nodes[{self.node_id}].inputs.model",
+            )
+        names = [tool.spec().name for tool in self.links["tools"]]
+        if len(set(names)) != len(names):
+            raise InvalidRequest(
+                f"two tools share a name: {sorted(names)}",
+                field=f"nodes[{self.node_id}].inputs.tools",
+            )
+
+    def history_turns(self, default_turns: int) -> int:
+        return self.memory.turns() if self.memory else 0
+
+    async def prepare(self, ctx: RunContext) -> None:
+        await self.model.prepare(ctx)
+
+    async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
+        deadline = time.monotonic() + self.inputs.time_budget_s
+        tools = self.tools
+        specs = [tool.spec() for tool in tools.values()]
+        history = self.memory.window(ctx.turn.history) if self.memory else []
+        messages = build_messages(self.inputs.system_message, history, ctx.turn.question)
+        usage: Usage | None = None
+        done: dict[str, str] = {}  # the output of each distinct call already made
+        for _ in range(self.inputs.max_iterations):
+            if time.monotonic() > deadline:
+                raise AgentLimit(f"the agent used its {self.inputs.time_budget_s:g} s budget")
+            calls: list[ToolCall] = []
+            text: list[str] = []
+            async for piece in self.model.stream_chat(ctx, messages, specs):
+                if type(piece) is str:
+                    text.append(piece)
+                    yield piece
+                elif type(piece) is ToolCall:
+                    calls.append(piece)
+                elif type(piece) is Usage:
+                    usage = piece if usage is None else usage.add(piece)
+            if not calls:
+                if usage is not None:
+                    yield usage
+                return
+            messages.append(ChatMessage("assistant", "".join(text), tuple(calls)))
+            async for event, call, output in self._run_tools(ctx, calls, tools, done, deadline):
+                messages.append(ChatMessage("tool", output, tool_call_id=call.id))
+                if event is not None:
+                    yield event
+                yield UsedToolsEvent(
+                    [{"tool": call.name, "toolInput": call.arguments, "toolOutput": output}]
+                )
+        raise AgentLimit(
+            f"the agent made {self.inputs.max_iterations} rounds of tool calls without answering"
+        )
+
+    async def _run_tools(
+        self,
+        ctx: RunContext,
+        calls: list[ToolCall],
+        tools: dict[str, ToolNode],
+        done: dict[str, str],
+        deadline: float,
+    ) -> AsyncIterator[tuple[Event | None, ToolCall, str]]:
+        """Run the calls at once; yield each as it finishes. A tool's failure or timeout
+        is its output, for the model to read; a call made before is not made again."""
+        pending: dict[asyncio.Task[ToolResult], ToolCall] = {}
+        for call in calls:
+            key = call.name + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS).decode()
+            if key in done:
+                yield (
+                    None,
+                    call,
+                    f"error: this exact call was made already; its result: {done[key]}",
+                )
+                continue
+            task = asyncio.ensure_future(self._run_one(ctx, call, tools, deadline))
+            pending[task] = call
+        try:
+            while pending:
+                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    call = pending.pop(task)
+                    result = task.result()
+                    output = result.output[:MAX_TOOL_OUTPUT_CHARS]
+                    done[
+                        call.name
+                        + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS).decode()
+                    ] = output
+                    event = SourceDocumentsEvent(result.documents) if result.documents else None
+                    yield event, call, output
+        finally:
+            for task in pending:  # the run was cancelled: so are its tools
+                task.cancel()
+
+    async def _run_one(
+        self, ctx: RunContext, call: ToolCall, tools: dict[str, ToolNode], deadline: float
+    ) -> ToolResult:
+        tool = tools.get(call.name)
+        if tool is None:
+            return ToolResult(f"error: there is no tool {call.name!r}; tools: {', '.join(tools)}")
+        if INVALID_ARGUMENTS in call.arguments:
+            return ToolResult("error: the arguments were not a JSON object")
+        timeout_s = min(self.inputs.tool_timeout_s, max(0.0, deadline - time.monotonic()))
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await tool.run(ctx, call.arguments)
+        except TimeoutError:
+            return ToolResult(f"error: the tool did not answer within {timeout_s:.3g} s")
+        except ToolError as exc:
+            return ToolResult(f"error: {exc}")
+        except Exception as exc:  # a tool's bug is a result the model sees, not a crash
+            return ToolResult(f"error: the tool failed ({type(exc).__name__}: {exc})")
+
+
+def _key(call: ToolCall) -> str:
+    return call.name + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,185 @@
+"""Tools an agent may call. Each is a node of category `tool` with a JSON-schema'd input."""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field
+
+from tailwinds.engine.context import RunContext
+from tailwinds.engine.messages import ToolSpec
+from tailwinds.engine.registry import Node, NodeInputs, register_node
+
+
+class ToolError(Exception):
+    """What the model is told went wrong with its call (it may try again)."""
+
+
+@dataclass(slots=True)
+class ToolResult:
+    output: str
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ToolNode(Node):
+    category: ClassVar[str] = "tool"
+    tool_name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Any]]
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.tool_name, self.description, self.parameters)
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        raise NotImplementedError
+
+
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+MAX_EXPONENT = 1000
+MAX_DIGITS = 10_000
+
+
+def calculate(expression: str) -> Fraction:
+    """Arithmetic on the parsed expression tree, exact (fractions, not floats); no `eval`."""
+    try:
+        tree = ast.parse(expression.replace("^", "**"), mode="eval")
+    except SyntaxError as exc:
+        raise ToolError(f"not an arithmetic expression: {exc.msg}") from exc
+
+    def value(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return (
+                Fraction(repr(node.value))
+                if isinstance(node.value, float)
+                else Fraction(node.value)
+            )
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
+                raise ToolError("division by zero")
+            return Fraction(_BINARY[type(node.op)](left, right))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            base, exponent = value(node.left), value(node.right)
+            if exponent.denominator != 1 or abs(exponent) > MAX_EXPONENT:
+                raise ToolError(f"exponents must be whole numbers up to {MAX_EXPONENT}")
+            if base == 0 and exponent < 0:
+                raise ToolError("division by zero")
+            return base ** int(exponent)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](value(node.operand))
+        raise ToolError(f"only numbers and + - * / // % ** are allowed, not {ast.dump(node)[:40]}")
+
+    result = value(tree.body)
+    if len(str(result.numerator)) + len(str(result.denominator)) > MAX_DIGITS:
+        raise ToolError("the result is too large")
+    return result
+
+
+def show(number: Fraction) -> str:
+    if number.denominator == 1:
+        return str(number.numerator)
+    decimal = f"{float(number):.12g}"
+    return f"{number.numerator}/{number.denominator} (≈ {decimal})"
+
+
+@register_node
+class Calculator(ToolNode):
+    type_name: ClassVar[str] = "calculator"
+    label: ClassVar[str] = "Calculator"
+    tool_name: ClassVar[str] = "calculator"
+    description: ClassVar[str] = (
+        "Evaluates an arithmetic expression exactly: numbers, + - * / // % and ** (or ^)."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"expression": {"type": "string", "description": "e.g. (2 + 3) * 4 / 7"}},
+        "required": ["expression"],
+    }
+
+    class Inputs(NodeInputs):
+        pass
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        expression = arguments.get("expression")
+        if not isinstance(expression, str):
+            raise ToolError("expected {'expression': '<arithmetic>'}")
+        return ToolResult(show(calculate(expression)))
+
+
+@register_node
+class CurrentDateTime(ToolNode):
+    type_name: ClassVar[str] = "currentDateTime"
+    label: ClassVar[str] = "Current date and time"
+    tool_name: ClassVar[str] = "current_date_time"
+    description: ClassVar[str] = "The current date, time and weekday in a time zone."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"timezone": {"type": "string", "description": "IANA name, e.g. Asia/Tokyo"}},
+    }
+
+    class Inputs(NodeInputs):
+        default_timezone: str = "UTC"
+
+    inputs: Inputs
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        name = arguments.get("timezone") or self.inputs.default_timezone
+        try:
+            zone = ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ToolError(f"unknown time zone {name!r}") from exc
+        now = datetime.now(zone)
+        return ToolResult(f"{now.isoformat(timespec='seconds')} ({now:%A}, {name})")
+
+
+@register_node
+class RetrieverTool(ToolNode):
+    """A document store as a tool: the agent decides when to search it."""
+
+    type_name: ClassVar[str] = "retrieverTool"
+    label: ClassVar[str] = "Document store search"
+    tool_name: ClassVar[str] = "search_documents"
+    description: ClassVar[str] = "Searches the documents for passages about a query."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"query": {"type": "string"}},
+        "required": ["query"],
+    }
+
+    class Inputs(NodeInputs):
+        document_store_id: str = Field(min_length=1)
+        top_k: int = Field(4, ge=1, le=50)
+        name: str = Field("search_documents", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        description: str = "Searches the documents for passages about a query."
+
+    inputs: Inputs
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.inputs.name, self.inputs.description, self.parameters)
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise ToolError("expected {'query': '<what to look for>'}")
+        documents = await ctx.resources.documents.search(
+            self.inputs.document_store_id, query, self.inputs.top_k, "hybrid", None
+        )
+        text = "\n\n".join(
+            f"[{n}] ({d['metadata'].get('source', '')}) {d['pageContent']}"
+            for n, d in enumerate(documents, 1)
+        )
+        return ToolResult(text or "nothing found", documents)

@@ -1,0 +1,172 @@
+"""The tool agent end to end: streamed tool-call deltas assembled, tools run in parallel,
+`usedTools` as each finishes, guards, and tools' own behaviour."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from tailwinds.nodes.tools import ToolError, calculate, show
+from tests.conftest import RunningServer
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import check_order, parse_frames, tokens_of
+
+
+def agent_flow(mock_llm: MockOpenAI, tools: list[dict[str, Any]], **inputs: Any) -> dict[str, Any]:
+    nodes = [
+        {
+            "id": "chat_0",
+            "type": "chatOpenAI",
+            "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+        },
+        {"id": "agent_0", "type": "toolAgent", "inputs": inputs},
+        *tools,
+    ]
+    edges = [{"source": "chat_0", "target": "agent_0", "targetInput": "model"}]
+    edges += [{"source": t["id"], "target": "agent_0", "targetInput": "tools"} for t in tools]
+    return {"nodes": nodes, "edges": edges}
+
+
+CALC = {"id": "calc", "type": "calculator", "inputs": {}}
+CLOCK = {"id": "clock", "type": "currentDateTime", "inputs": {"defaultTimezone": "Asia/Tokyo"}}
+
+
+def ask(server: RunningServer, chatflow_id: str, question: str) -> list[tuple[str, Any]]:
+    response = requests.post(
+        f"{server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True},
+        timeout=15,
+    )
+    assert response.status_code == 200, response.text
+    frames = parse_frames(response.content)
+    check_order(frames)
+    return frames
+
+
+def test_parallel_calls_stream_used_tools_then_the_answer(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.create_chatflow(agent_flow(mock_llm, [CALC, CLOCK]))["id"]
+    question = "call:" + json.dumps(
+        [
+            ["calculator", {"expression": "(2 + 3) * 4 / 6"}],
+            ["current_date_time", {"timezone": "Europe/Paris"}],
+        ]
+    )
+    frames = ask(sqlite_server, chatflow_id, question)
+    names = [name for name, _ in frames]
+    used = [data for name, data in frames if name == "usedTools"]
+    assert len(used) == 2 and names.index("usedTools") < names.index("token")
+    by_tool = {u[0]["tool"]: u[0] for u in used}
+    assert by_tool["calculator"]["toolInput"] == {"expression": "(2 + 3) * 4 / 6"}
+    assert by_tool["calculator"]["toolOutput"] == "10/3 (≈ 3.33333333333)"
+    assert "Europe/Paris" in by_tool["current_date_time"]["toolOutput"]
+    assert tokens_of(frames).startswith("Result: ")
+    assert "10/3" in tokens_of(frames)
+    # the second model call saw the assistant's tool calls and both results
+    second = [
+        r
+        for r in mock_llm.records
+        if r.body.get("tools") and r.body["messages"][-1]["role"] == "tool"
+    ][-1]
+    roles = [m["role"] for m in second.body["messages"]]
+    assert roles[-3:] == ["assistant", "tool", "tool"]
+    assert len(second.body["messages"][-3]["tool_calls"]) == 2
+    assert frames[-2][1]["usage"]["totalTokens"] == 30  # two model calls, summed
+
+
+def test_tool_errors_are_results_and_repeats_are_stopped(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.create_chatflow(agent_flow(mock_llm, [CALC], maxIterations=3))["id"]
+    frames = ask(
+        sqlite_server,
+        chatflow_id,
+        "call:" + json.dumps([["calculator", {"expression": "1/0"}], ["nope", {}]]),
+    )
+    outputs = sorted(d[0]["toolOutput"] for n, d in frames if n == "usedTools")
+    assert outputs == [
+        "error: division by zero",
+        "error: there is no tool 'nope'; tools: calculator",
+    ]
+    assert frames[-2][0] == "metadata"
+
+    looping = ask(
+        sqlite_server, chatflow_id, "loop:" + json.dumps(["calculator", {"expression": "2**10"}])
+    )
+    used = [d[0]["toolOutput"] for n, d in looping if n == "usedTools"]
+    assert used[0] == "1024"
+    assert all(u.startswith("error: this exact call was made already") for u in used[1:])
+    assert looping[-2] == (
+        "error",
+        {"error": "the agent made 3 rounds of tool calls without answering", "code": "agent_limit"},
+    )
+
+
+def test_agent_needs_a_tool_calling_model(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow = agent_flow(mock_llm, [CALC])
+    flow["nodes"][0] = {"id": "chat_0", "type": "chatOllama", "inputs": {"model": "x"}}
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows", json={"name": "a", "flowData": flow}, timeout=5
+    )
+    assert response.status_code == 400
+    assert "cannot call tools" in response.json()["error"]
+
+
+def test_retriever_tool_sends_sources(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores",
+        json={
+            "name": "s",
+            "embedding": {"type": "openAIEmbeddings", "model": "bow", "baseUrl": mock_llm.base_url},
+        },
+        timeout=5,
+    ).json()
+    requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store['id']}/upsert",
+        json={
+            "documents": [
+                {"pageContent": "Penguins live in Antarctica.", "metadata": {"source": "p"}}
+            ]
+        },
+        timeout=5,
+    )
+    tool = {
+        "id": "docs",
+        "type": "retrieverTool",
+        "inputs": {"documentStoreId": store["id"], "name": "animal_facts"},
+    }
+    chatflow_id = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
+    frames = ask(
+        sqlite_server, chatflow_id, "call:" + json.dumps([["animal_facts", {"query": "penguins"}]])
+    )
+    names = [n for n, _ in frames]
+    assert names.index("sourceDocuments") < names.index("usedTools") < names.index("token")
+    assert (
+        frames[names.index("sourceDocuments")][1][0]["pageContent"]
+        == "Penguins live in Antarctica."
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("0.1 + 0.2", "3/10 (≈ 0.3)"),
+        ("2 ^ 100", str(2**100)),
+        ("-7 // 2 % 3", "2"),
+        ("10 / 4", "5/2 (≈ 2.5)"),
+    ],
+)
+def test_calculator_is_exact(expression: str, expected: str) -> None:
+    assert show(calculate(expression)) == expected
+
+
+@pytest.mark.parametrize("expression", ["__import__('os')", "2 ** 100000", "a + 1", "1 +", "[1]"])
+def test_calculator_refuses(expression: str) -> None:
+    with pytest.raises(ToolError):
+        calculate(expression)
