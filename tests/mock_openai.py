@@ -302,8 +302,7 @@ class MockOpenAI:
     async def _embeddings(self, request: web.Request) -> web.Response:
         """OpenAI's embeddings answer, with a bag-of-words vector: texts that share words
         are near. `fail-batch:<n>` answers 500 from the n-th request on."""
-        body = await request.json()
-        self.records.append(Record(body, dict(request.headers), time.monotonic()))
+        body = await request.json()  # not in `records`, which hold chat requests
         kind, _, arg = body["model"].partition(":")
         self.embedding_calls[body["model"]] = self.embedding_calls.get(body["model"], 0) + 1
         if kind == "fail-batch" and self.embedding_calls[body["model"]] >= int(arg.split("-")[0]):

@@ -186,7 +186,9 @@ def test_node_catalogue(server: RunningServer) -> None:
     assert nodes["conversationChain"]["ports"]["model"] == {
         "category": "chatModel",
         "required": True,
+        "many": False,
     }
+    assert nodes["toolAgent"]["ports"]["tools"]["many"] is True
 
 
 def test_openapi_docs(server: RunningServer) -> None:
