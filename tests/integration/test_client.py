@@ -137,7 +137,7 @@ def test_idle_timeout(silent_server: str) -> None:
     timeouts = Timeouts(connect_s=2, first_event_s=2, idle_s=0.5)
     started = time.monotonic()
     with (
-        Tailwinds(silent_server, timeouts=timeouts) as client,
+        Tailwinds(silent_server, timeout=timeouts) as client,
         pytest.raises(StreamTimeout),
         client.stream("x", "y") as stream,
     ):
@@ -146,7 +146,7 @@ def test_idle_timeout(silent_server: str) -> None:
     assert time.monotonic() - started < 2.5
 
     async def run() -> None:
-        async with AsyncTailwinds(silent_server, timeouts=timeouts) as client:
+        async with AsyncTailwinds(silent_server, timeout=timeouts) as client:
             with pytest.raises(StreamTimeout, match=r"no event in 0\.5 s"):
                 async with client.stream("x", "y") as stream:
                     async for _ in stream:

@@ -100,12 +100,12 @@ class AsyncTailwinds:
         api_key: str | None = None,
         *,
         admin_token: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeout: Timeouts | float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.admin_token = admin_token
-        self.timeouts = timeouts or Timeouts()
+        self.timeouts = _core.timeouts_from(timeout)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=_httpx_timeout(self.timeouts)
         )

@@ -33,6 +33,15 @@ class Timeouts:
     idle_s: float = DEFAULT_IDLE_S
 
 
+def timeouts_from(timeout: Timeouts | float | None) -> Timeouts:
+    """`Timeouts`, or one number of seconds for all three, or the defaults."""
+    if timeout is None:
+        return Timeouts()
+    if isinstance(timeout, Timeouts):
+        return timeout
+    return Timeouts(connect_s=timeout, first_event_s=timeout, idle_s=timeout)
+
+
 def prediction_body(
     question: str,
     *,

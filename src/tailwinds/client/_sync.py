@@ -110,12 +110,12 @@ class Tailwinds:
         api_key: str | None = None,
         *,
         admin_token: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeout: Timeouts | float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.admin_token = admin_token
-        self.timeouts = timeouts or Timeouts()
+        self.timeouts = _core.timeouts_from(timeout)
         self._http = httpx.Client(base_url=self.base_url, timeout=_httpx_timeout(self.timeouts))
         self.chatflows = Chatflows(self)
         self.api_keys = ApiKeys(self)

@@ -8,18 +8,26 @@ import json
 from typing import Any, TextIO
 
 import click
+from rich.console import Console
+from rich.markup import escape
 
 from tailwinds.client import SourceDocuments, Tailwinds, Token, UsedTools
 from tailwinds.client.events import Metadata, Prediction
 
 
 def _summary(sources: list[dict[str, Any]], tools: list[dict[str, Any]], err: TextIO) -> None:
+    """Sources and tools in a compact block, after the answer, on standard error."""
+    if not sources and not tools:
+        return
+    console = Console(file=err, highlight=False, soft_wrap=True)
     for i, doc in enumerate(sources, 1):
-        where = doc.get("metadata", {}).get("source", "")
-        text = " ".join(str(doc.get("pageContent", "")).split())[:100]
-        print(f"  [{i}] {where} {text}".rstrip(), file=err)
+        where = escape(str(doc.get("metadata", {}).get("source", "")))
+        text = escape(" ".join(str(doc.get("pageContent", "")).split())[:100])
+        console.print(f"  [bold]\\[{i}][/bold] [cyan]{where}[/cyan] [dim]{text}[/dim]")
     for tool in tools:
-        print(f"  tool {tool.get('tool')}({json.dumps(tool.get('toolInput'))[:80]})", file=err)
+        call = escape(f"{tool.get('tool')}({json.dumps(tool.get('toolInput'))[:80]})")
+        output = escape(str(tool.get("toolOutput", ""))[:80])
+        console.print(f"  [bold]tool[/bold] [magenta]{call}[/magenta] → [dim]{output}[/dim]")
 
 
 def predict(
