@@ -239,3 +239,179 @@ def test_document_store_helpers(sqlite_server: RunningServer, mock_llm: MockOpen
             await client.document_stores.delete(created["id"])
 
     asyncio.run(run())
+
+
+def test_every_event_type_and_rate_limit(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    from tailwinds.client import RateLimitError
+
+    with Tailwinds(sqlite_server.url) as client:
+        embedding = {"type": "openAIEmbeddings", "model": "bow", "baseUrl": mock_llm.base_url}
+        store = client.document_stores.create("ev", embedding)
+        client.document_stores.upsert(
+            store["id"], [{"pageContent": "Otters hold hands.", "metadata": {"source": "o"}}]
+        )
+        nodes = [
+            {
+                "id": "m",
+                "type": "chatOpenAI",
+                "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+            },
+            {"id": "t", "type": "retrieverTool", "inputs": {"documentStoreId": store["id"]}},
+            {"id": "a", "type": "toolAgent", "inputs": {}},
+        ]
+        edges = [
+            {"source": "m", "target": "a", "targetInput": "model"},
+            {"source": "t", "target": "a", "targetInput": "tools"},
+        ]
+        agent = client.chatflows.create(
+            {
+                "name": "ev",
+                "flowData": {"nodes": nodes, "edges": edges},
+                "rateLimit": {"requests": 1},
+            }
+        )
+        question = "call:" + json.dumps([["search_documents", {"query": "otters"}]])
+        with client.stream(agent["id"], question) as stream:
+            kinds = [type(e).__name__ for e in stream]
+        assert kinds[0] == "Start" and kinds[-2:] == ["Metadata", "End"]
+        assert {"SourceDocuments", "UsedTools", "Token"} <= set(kinds)
+        with pytest.raises(RateLimitError) as limited:
+            client.predict(agent["id"], question)
+        assert (
+            limited.value.status == 429
+            and limited.value.retry_after
+            and limited.value.retry_after >= 1
+        )
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[str]:
+    """A port whose accept queue is full: a new connection is never completed."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(address)
+        fillers.append(s)
+    yield f"http://127.0.0.1:{address[1]}"
+    for s in fillers:
+        s.close()
+    listener.close()
+
+
+def test_connect_timeout(full_backlog: str) -> None:
+    started = time.monotonic()
+    with (
+        Tailwinds(full_backlog, timeout=Timeouts(connect_s=0.5)) as client,
+        pytest.raises(StreamTimeout),
+    ):
+        client.predict("x", "y")
+    assert time.monotonic() - started < 3
+
+
+@pytest.fixture
+def headers_only_server() -> Iterator[str]:
+    """Answers with the headers of a stream, then nothing at all."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        conns = []
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+            conns.append(conn)
+        for conn in conns:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_first_event_timeout(headers_only_server: str) -> None:
+    timeouts = Timeouts(connect_s=2, first_event_s=0.5, idle_s=0.5)
+    with (
+        Tailwinds(headers_only_server, timeout=timeouts) as client,
+        pytest.raises(StreamTimeout),
+        client.stream("x", "y") as stream,
+    ):
+        list(stream)
+
+    async def run() -> None:
+        async with AsyncTailwinds(
+            headers_only_server, timeout=Timeouts(first_event_s=0.5, idle_s=5)
+        ) as client:
+            with pytest.raises(StreamTimeout, match=r"no first event in 0\.5 s"):
+                async with client.stream("x", "y") as stream:
+                    async for _ in stream:
+                        pass
+
+    asyncio.run(run())
+
+
+def test_chat_ctrl_c_aborts_the_answer(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, tmp_path: Path
+) -> None:
+    import shutil
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    slow = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.1")
+    session = f"tw{int(time.time() * 1000) % 10**8}"
+    command = f"{sys.executable} -m tailwinds chat {slow} --url {sqlite_server.url}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", command], check=True
+    )
+    try:
+
+        def screen() -> str:
+            return subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+
+        def wait_for(text: str) -> None:
+            deadline = time.monotonic() + 15
+            while text not in screen():
+                assert time.monotonic() < deadline, screen()
+                time.sleep(0.1)
+
+        wait_for("you>")
+        tokens = [f"w{i} " for i in range(100)]
+        subprocess.run(
+            ["tmux", "send-keys", "-t", session, "tokens:" + json.dumps(tokens), "Enter"],
+            check=True,
+        )
+        wait_for("w3 ")  # tokens appear as they stream
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        wait_for("[stopped]")
+        wait_for("you>")  # still in the conversation
+        subprocess.run(["tmux", "send-keys", "-t", session, "after the stop", "Enter"], check=True)
+        wait_for("You said: after the stop")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    record = mock_llm.find("tokens:" + json.dumps(tokens))
+    assert not record.completed
+    chat_id = mock_llm.find(
+        "after the stop"
+    )  # same conversation: the aborted turn is in the history
+    assert any("w0" in m["content"] for m in chat_id.body["messages"] if m["role"] == "assistant")

@@ -60,7 +60,14 @@ def prediction_body(
     return body
 
 
-CHATFLOW_FIELDS = ("name", "flowData", "apiKeyId", "allowedOverrides")
+CHATFLOW_FIELDS = (
+    "name",
+    "flowData",
+    "apiKeyId",
+    "allowedOverrides",
+    "allowedOrigins",
+    "rateLimit",
+)
 
 
 def chatflow_payload(chatflow: dict[str, Any] | str) -> dict[str, Any]:
