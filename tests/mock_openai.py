@@ -32,6 +32,41 @@ from aiohttp import web
 LEAKED_KEY = "sk-proj-mocksecret1234567890"
 
 
+def agent_turn(messages: list[dict[str, Any]], tool_role: str) -> tuple[list[Any], list[str]]:
+    """What a scripted agent model does next: the tool calls to ask for, or, once results
+    are in (messages of `tool_role`), the answer's tokens built from them."""
+
+    def text_of(message: dict[str, Any]) -> str:
+        content = message["content"]
+        if isinstance(content, str):
+            return content
+        return " ".join(str(b.get("text") or b.get("content") or "") for b in content)
+
+    questions = [
+        m for m in messages if m["role"] == "user" and text_of(m).startswith(("call:", "loop:"))
+    ]
+    question = text_of(questions[-1]) if questions else text_of(messages[-1])
+    last = messages[-1]
+    results_in = last["role"] == tool_role or (
+        isinstance(last["content"], list)
+        and any(b.get("type") == "tool_result" for b in last["content"])
+    )
+    if results_in and not question.startswith("loop:"):
+        results = []
+        for m in reversed(messages):
+            if m["role"] == tool_role and isinstance(m["content"], str):
+                results.insert(0, m["content"])
+            elif isinstance(m["content"], list) and any(
+                b.get("type") == "tool_result" for b in m["content"]
+            ):
+                results[:0] = [b["content"] for b in m["content"] if b.get("type") == "tool_result"]
+            else:
+                break
+        return [], ["Result:", " " + "; ".join(results)]
+    planned = json.loads(question.split(":", 1)[1])
+    return ([planned] if question.startswith("loop:") else planned), []
+
+
 def answer_tokens(question: str) -> list[str]:
     """`tokens:["a","b"]` answers exactly those tokens; anything else is echoed back."""
     if question.startswith("tokens:"):
@@ -342,7 +377,10 @@ class MockOpenAI:
             payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
             await response.write(f"event: {name}\ndata: {payload}\n\n".encode())
 
-        tokens = answer_tokens(body["messages"][-1]["content"])
+        if kind == "agent":
+            calls, tokens = agent_turn(body["messages"], "tool")
+        else:
+            calls, tokens = [], answer_tokens(body["messages"][-1]["content"])
         message = {
             "id": "msg_mock",
             "type": "message",
@@ -379,11 +417,33 @@ class MockOpenAI:
                     await response.write_eof()
                     return response
             await event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            for index, (name, args) in enumerate(calls, 1):
+                block = {
+                    "type": "tool_use",
+                    "id": f"toolu_{index}_{len(self.records)}",
+                    "name": name,
+                    "input": {},
+                }
+                await event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": block},
+                )
+                text = json.dumps(args)
+                for cut in range(0, len(text), 5):  # the arguments' JSON in many small pieces
+                    delta = {"type": "input_json_delta", "partial_json": text[cut : cut + 5]}
+                    await event(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": delta},
+                    )
+                await event("content_block_stop", {"type": "content_block_stop", "index": index})
             await event(
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {
+                        "stop_reason": "tool_use" if calls else "end_turn",
+                        "stop_sequence": None,
+                    },
                     "usage": {"output_tokens": len(tokens)},
                 },
             )
@@ -407,7 +467,19 @@ class MockOpenAI:
             )
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        tokens = answer_tokens(body["messages"][-1]["content"])
+        if kind == "agent":
+            calls, tokens = agent_turn(body["messages"], "tool")
+            if calls:
+                tool_calls = [{"function": {"name": n, "arguments": a}} for n, a in calls]
+                line = {
+                    "model": body["model"],
+                    "created_at": "2026-11-29T00:00:00Z",
+                    "message": {"role": "assistant", "content": "", "tool_calls": tool_calls},
+                    "done": False,
+                }
+                await response.write(json.dumps(line).encode() + b"\n")
+        else:
+            tokens = answer_tokens(body["messages"][-1]["content"])
 
         def line(content: str, done: bool, **extra: Any) -> bytes:
             data = {

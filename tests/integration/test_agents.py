@@ -110,7 +110,7 @@ def test_agent_needs_a_tool_calling_model(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     flow = agent_flow(mock_llm, [CALC])
-    flow["nodes"][0] = {"id": "chat_0", "type": "chatOllama", "inputs": {"model": "x"}}
+    flow["nodes"][0] = {"id": "chat_0", "type": "chatLocal", "inputs": {}}
     response = requests.post(
         f"{sqlite_server.url}/api/v1/chatflows", json={"name": "a", "flowData": flow}, timeout=5
     )
@@ -170,3 +170,25 @@ def test_calculator_is_exact(expression: str, expected: str) -> None:
 def test_calculator_refuses(expression: str) -> None:
     with pytest.raises(ToolError):
         calculate(expression)
+
+
+@pytest.mark.parametrize(("node_type", "root"), [("chatAnthropic", True), ("chatOllama", True)])
+def test_agent_on_anthropic_and_ollama(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, node_type: str, root: bool
+) -> None:
+    flow = agent_flow(mock_llm, [CALC, CLOCK])
+    flow["nodes"][0] = {
+        "id": "chat_0",
+        "type": node_type,
+        "inputs": {"model": "agent", "baseUrl": mock_llm.root_url},
+    }
+    chatflow_id = sqlite_server.create_chatflow(flow)["id"]
+    question = "call:" + json.dumps(
+        [["calculator", {"expression": "6 * 7"}], ["current_date_time", {"timezone": "UTC"}]]
+    )
+    frames = ask(sqlite_server, chatflow_id, question)
+    used = {d[0]["tool"]: d[0]["toolOutput"] for n, d in frames if n == "usedTools"}
+    assert used["calculator"] == "42"
+    assert "UTC" in used["current_date_time"]
+    assert tokens_of(frames).startswith("Result: ")
+    assert "42" in tokens_of(frames)

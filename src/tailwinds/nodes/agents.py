@@ -62,7 +62,8 @@ class ToolAgent(AnsweringNode):
     def validate(self) -> None:
         if not self.model.supports_tools:
             raise InvalidRequest(
-                f"{self.model.type_name} cannot call tools yet; use chatOpenAI",
+                f"{self.model.type_name} cannot call tools; use chatOpenAI, chatAnthropic "
+                "or chatOllama",
                 field=f"nodes[{self.node_id}].inputs.model",
             )
         names = [tool.spec().name for tool in self.links["tools"]]

@@ -114,6 +114,7 @@ class ChatOpenAI(ChatModelNode):
 class ChatAnthropic(ChatModelNode):
     type_name: ClassVar[str] = "chatAnthropic"
     label: ClassVar[str] = "Anthropic chat model"
+    supports_tools: ClassVar[bool] = True
 
     class Inputs(NodeInputs):
         model: str = Field(min_length=1)
@@ -136,6 +137,7 @@ class ChatAnthropic(ChatModelNode):
 class ChatOllama(ChatModelNode):
     type_name: ClassVar[str] = "chatOllama"
     label: ClassVar[str] = "Ollama chat model"
+    supports_tools: ClassVar[bool] = True
 
     class Inputs(NodeInputs):
         model: str = Field(min_length=1)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
@@ -56,7 +56,7 @@ class AnthropicMessagesProvider:
             api_key,
         )
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
         return self.endpoint.stream(_body(request), _Parser(self.endpoint))
 
 
@@ -72,25 +72,82 @@ def _body(request: ChatRequest) -> bytes:
         body["system"] = system
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in request.tools
+        ]
     return orjson.dumps(body)
 
 
-def _alternating(messages: list[ChatMessage]) -> list[dict[str, str]]:
+Content = str | list[dict[str, Any]]
+
+
+def _turn(message: ChatMessage) -> tuple[str, Content]:
+    """A message as the Messages API has it: tool results are user turns of
+    `tool_result` blocks, tool calls `tool_use` blocks of the assistant's turn."""
+    if message.role == "tool":
+        block = {
+            "type": "tool_result",
+            "tool_use_id": message.tool_call_id,
+            "content": message.content,
+        }
+        return "user", [block]
+    if message.tool_calls:
+        text = [{"type": "text", "text": message.content}] if message.content else []
+        uses = [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+            for c in message.tool_calls
+        ]
+        return "assistant", [*text, *uses]
+    return message.role, message.content
+
+
+def _as_blocks(content: Content) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+def _alternating(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     """The Messages API wants user and assistant turns to alternate, starting with the
     user: merge neighbours of the same role, drop a leading answer."""
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for message in messages:
-        if not out and message.role != "user":
+        role, content = _turn(message)
+        if not out and role != "user":
             continue
-        if out and out[-1]["role"] == message.role:
-            out[-1]["content"] += "\n\n" + message.content
+        if out and out[-1]["role"] == role:
+            previous = out[-1]["content"]
+            if isinstance(previous, str) and isinstance(content, str):
+                out[-1]["content"] = previous + "\n\n" + content
+            else:
+                out[-1]["content"] = _as_blocks(previous) + _as_blocks(content)
         else:
-            out.append({"role": message.role, "content": message.content})
+            out.append({"role": role, "content": content})
     return out
 
 
+def _tool_call(call_id: str, name: str, parts: list[str]) -> ToolCall:
+    raw = "".join(parts)
+    try:
+        arguments = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        arguments = {INVALID_ARGUMENTS: raw}
+    if not isinstance(arguments, dict):
+        arguments = {INVALID_ARGUMENTS: raw}
+    return ToolCall(call_id, name, arguments)
+
+
 class _Parser:
-    __slots__ = ("decoder", "done", "endpoint", "error", "input_tokens", "output_tokens", "usage")
+    __slots__ = (
+        "decoder",
+        "done",
+        "endpoint",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "tool_blocks",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -100,17 +157,30 @@ class _Parser:
         self.error: ProviderError | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        # tool_use blocks being streamed, by block index: id, name, partial JSON pieces
+        self.tool_blocks: dict[int, tuple[str, str, list[str]]] = {}
 
-    def feed(self, chunk: bytes) -> list[str]:
-        pieces: list[str] = []
+    def feed(self, chunk: bytes) -> list[str | ToolCall]:
+        pieces: list[str | ToolCall] = []
         for message in self.decoder.feed(chunk):
             try:
                 data = orjson.loads(message.data)
                 kind = data.get("type", message.event)
                 if kind == "content_block_delta":
-                    text = data["delta"].get("text")
+                    delta = data["delta"]
+                    text = delta.get("text")
                     if text:
                         pieces.append(text)
+                    elif delta.get("type") == "input_json_delta":
+                        self.tool_blocks[data["index"]][2].append(delta.get("partial_json", ""))
+                elif kind == "content_block_start":
+                    block = data["content_block"]
+                    if block.get("type") == "tool_use":
+                        self.tool_blocks[data["index"]] = (block["id"], block["name"], [])
+                elif kind == "content_block_stop":
+                    tool = self.tool_blocks.pop(data.get("index"), None)
+                    if tool is not None:
+                        pieces.append(_tool_call(*tool))
                 elif kind == "message_start":
                     usage = data["message"].get("usage") or {}
                     self.input_tokens = usage.get("input_tokens")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from tailwinds.engine.messages import Usage
+from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
@@ -36,12 +36,24 @@ class OllamaChatProvider:
             None,
         )
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | Usage]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "stream": True,
         }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
         options: dict[str, Any] = {}
         if request.temperature is not None:
             options["temperature"] = request.temperature
@@ -54,8 +66,17 @@ class OllamaChatProvider:
         return self.endpoint.stream(orjson.dumps(body), _Parser(self.endpoint))
 
 
+def _message(m: ChatMessage) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        message["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls
+        ]
+    return message
+
+
 class _Parser:
-    __slots__ = ("buffer", "done", "endpoint", "error", "usage")
+    __slots__ = ("buffer", "calls", "done", "endpoint", "error", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -63,13 +84,14 @@ class _Parser:
         self.done = False
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
+        self.calls = 0  # Ollama gives its tool calls no ids: number them
 
-    def feed(self, chunk: bytes) -> list[str]:
+    def feed(self, chunk: bytes) -> list[str | ToolCall]:
         lines = (self.buffer + chunk).split(b"\n")
         self.buffer = lines.pop()
         if len(self.buffer) > MAX_LINE_BYTES:
             self.error = self.endpoint.bad_chunk(self.buffer[:200])
-        pieces: list[str] = []
+        pieces: list[str | ToolCall] = []
         for line in lines:
             if not line.strip():
                 continue
@@ -78,9 +100,18 @@ class _Parser:
                 if "error" in data:
                     self.error = self.endpoint.stream_error(500, data["error"])
                     break
-                content = (data.get("message") or {}).get("content")
+                message = data.get("message") or {}
+                content = message.get("content")
                 if content:
                     pieces.append(content)
+                for n, call in enumerate(message.get("tool_calls") or ()):
+                    function = call["function"]
+                    arguments = function.get("arguments") or {}
+                    if not isinstance(arguments, dict):
+                        arguments = {INVALID_ARGUMENTS: str(arguments)}
+                    call_id = call.get("id") or f"call_{self.calls}_{n}"
+                    pieces.append(ToolCall(call_id, function["name"], arguments))
+                self.calls += 1 if message.get("tool_calls") else 0
                 if data.get("done"):
                     self.done = True
                     prompt = data.get("prompt_eval_count")
@@ -88,7 +119,7 @@ class _Parser:
                     if prompt is not None or completion is not None:
                         self.usage = Usage(prompt, completion, (prompt or 0) + (completion or 0))
                     break
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
+            except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
                 self.error = self.endpoint.bad_chunk(line)
                 break
         return pieces
