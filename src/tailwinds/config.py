@@ -24,6 +24,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
     max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
     keepalive_s: float = 15.0
     default_history_turns: int = 10
     provider_connect_timeout_s: float = 10.0

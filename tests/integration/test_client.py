@@ -392,7 +392,7 @@ def test_chat_ctrl_c_aborts_the_answer(
         def wait_for(text: str) -> None:
             deadline = time.monotonic() + 15
             while text not in screen():
-                assert time.monotonic() < deadline, screen()
+                assert time.monotonic() < deadline, f"waiting for {text!r}:\n{screen()}"
                 time.sleep(0.1)
 
         wait_for("you>")
@@ -401,7 +401,7 @@ def test_chat_ctrl_c_aborts_the_answer(
             ["tmux", "send-keys", "-t", session, "tokens:" + json.dumps(tokens), "Enter"],
             check=True,
         )
-        wait_for("w3 ")  # tokens appear as they stream
+        wait_for("w0 w1 w2 w3 ")  # tokens appear as they stream
         subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
         wait_for("[stopped]")
         wait_for("you>")  # still in the conversation

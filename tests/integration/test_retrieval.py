@@ -229,3 +229,130 @@ def test_persistence_across_restart(
         assert query(server, store_id, "espresso coffee", mode)[0] == "coffee.md"
     finally:
         server.stop()
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF holding `text`, written by hand (offsets and all)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_file_uploads(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(sqlite_server, mock_llm)
+    files = [
+        ("files", ("notes.txt", b"Kiwis are flightless birds of New Zealand.", "text/plain")),
+        (
+            "files",
+            ("guide.md", b"# Guide\n\nSloths move slowly through the canopy.", "text/markdown"),
+        ),
+        ("files", ("table.csv", b"animal,food\npanda,bamboo\nkoala,eucalyptus\n", "text/csv")),
+        (
+            "files",
+            (
+                "items.json",
+                json.dumps([{"pageContent": "Geckos climb glass."}]).encode(),
+                "application/json",
+            ),
+        ),
+        ("files", ("paper.pdf", tiny_pdf("Axolotls regrow their limbs."), "application/pdf")),
+        (
+            "files",
+            (
+                "page.html",
+                b"<html><body><nav>menu</nav><article><h1>Owls</h1><p>Barn owls hunt mice at "
+                b"night using their remarkable hearing, flying silently over fields.</p>"
+                b"</article></body></html>",
+                "text/html",
+            ),
+        ),
+    ]
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert", files=files, timeout=20
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()["sources"]) == {
+        "notes.txt",
+        "guide.md",
+        "table.csv",
+        "items.json",
+        "paper.pdf",
+        "page.html",
+    }
+    assert query(sqlite_server, store_id, "axolotls limbs", "keyword", 1) == ["paper.pdf"]
+    assert query(sqlite_server, store_id, "koala eucalyptus", "keyword", 1) == ["table.csv"]
+    assert query(sqlite_server, store_id, "barn owls hearing", "keyword", 1) == ["page.html"]
+    chunks = requests.get(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/chunks",
+        params={"source": "paper.pdf"},
+        timeout=5,
+    ).json()
+    assert chunks[0]["metadata"]["page"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("broken.pdf", b"%PDF-1.4 this is not a pdf", "broken.pdf is not a readable PDF"),
+        ("latin1.txt", "café".encode("latin-1"), "latin1.txt is not UTF-8 text"),
+        ("data.xlsx", b"PK...", "data.xlsx: no reader for this kind of file"),
+        ("bad.json", b"{nope", "bad.json is not valid JSON"),
+    ],
+)
+def test_bad_files_are_refused_by_name(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, name: str, data: bytes, message: str
+) -> None:
+    store_id = store(sqlite_server, mock_llm)
+    upsert(sqlite_server, store_id, CORPUS[:1])
+    files = [
+        ("files", ("fine.txt", b"fine text", "text/plain")),
+        ("files", (name, data, "application/octet-stream")),
+    ]
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert", files=files, timeout=10
+    )
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    details = requests.get(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}", timeout=5
+    ).json()
+    assert details["sources"] == {"tides.md": 1}  # nothing of the refused upsert landed
+
+
+def test_flowise_vector_upsert_route(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(sqlite_server, mock_llm)
+    key = requests.post(f"{sqlite_server.url}/api/v1/apikeys", json={"name": "v"}, timeout=5).json()
+    chatflow_id = sqlite_server.create_chatflow(qa_flow(mock_llm, store_id), apiKeyId=key["id"])[
+        "id"
+    ]
+    url = f"{sqlite_server.url}/api/v1/vector/upsert/{chatflow_id}"
+    files = [("files", ("lynx.txt", b"The lynx has tufted ears.", "text/plain"))]
+    assert requests.post(url, files=files, timeout=10).status_code == 401
+    ok = requests.post(
+        url, files=files, headers={"Authorization": f"Bearer {key['key']}"}, timeout=10
+    )
+    assert ok.status_code == 200 and ok.json()["sources"] == ["lynx.txt"]
+    plain = sqlite_server.model_chatflow(mock_llm.base_url)
+    missing = requests.post(
+        f"{sqlite_server.url}/api/v1/vector/upsert/{plain}", files=files, timeout=10
+    )
+    assert missing.status_code == 400

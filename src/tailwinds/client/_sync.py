@@ -44,6 +44,8 @@ class PredictionStream:
             self._response = self._client.send(self._request, stream=True)
         except httpx.TimeoutException as exc:
             raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise TailwindsClientError(f"cannot reach {self._request.url}: {exc}") from exc
         if self._response.status_code != 200:
             body = self._response.read()
             self._response.close()
@@ -186,6 +188,8 @@ class Tailwinds:
             response = self._http.request(method, path, json=body, headers=_core.headers(key))
         except httpx.TimeoutException as exc:
             raise StreamTimeout(f"no answer from the server: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise TailwindsClientError(f"cannot reach {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
             raise _core.error_for(response.status_code, response.headers, response.content)
         return response.json() if response.content else None

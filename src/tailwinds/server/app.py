@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         predictions,
     ):
         app.include_router(module.router)
+    app.include_router(document_stores.flowise_router)
     app.add_middleware(
         ChatflowCORS,
         origins_for=_chatflow_origins,

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.errors import InvalidRequest
 from tailwinds.server.auth import require_admin
 from tailwinds.server.state import State
+from tailwinds.server.uploads import read_documents
 
 router = APIRouter(
     prefix="/api/v1/document-stores",
     tags=["document stores"],
     dependencies=[Depends(require_admin)],
 )
+
+
+BINARY = {"type": "string", "format": "binary"}
 
 
 class StoreBody(BaseModel):
@@ -64,10 +69,33 @@ async def delete_store(store_id: str, state: State) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{store_id}/upsert")
-async def upsert(store_id: str, body: UpsertBody, state: State) -> dict[str, Any]:
-    """Add documents; a source sent again replaces its chunks. All or nothing."""
-    return await state.documents.upsert(store_id, body.documents)
+@router.post(
+    "/{store_id}/upsert",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": UpsertBody.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    },
+)
+async def upsert(store_id: str, request: Request, state: State) -> dict[str, Any]:
+    """Add documents, as JSON `{documents: [{pageContent, metadata}]}` or as files
+    (multipart, field `files`: txt, md, csv, json, pdf, html). A source sent again (a file
+    name, or `metadata.source`) replaces its chunks. All or nothing."""
+    documents = await read_documents(request, state.settings.max_upload_bytes)
+    return await state.documents.upsert(store_id, documents)
 
 
 @router.get("/{store_id}/chunks")
@@ -87,3 +115,26 @@ async def query(store_id: str, body: QueryBody, state: State) -> list[dict[str, 
     """What a retriever on this store would find."""
     await state.documents.get(store_id)
     return await state.documents.search(store_id, body.query, body.top_k, body.mode, None)
+
+
+flowise_router = APIRouter(prefix="/api/v1", tags=["document stores"])
+
+
+@flowise_router.post("/vector/upsert/{chatflow_id}")
+async def upsert_for_chatflow(chatflow_id: str, request: Request, state: State) -> dict[str, Any]:
+    """Flowise's spelling: upsert into the document store the chatflow retrieves from.
+    Needs the chatflow's API key when it has one, like its predictions."""
+    chatflow = await state.predictions.authorized_chatflow(
+        chatflow_id, request.headers.get("authorization")
+    )
+    store_ids = [
+        node.get("inputs", {}).get("documentStoreId")
+        for node in chatflow.flow_data.get("nodes", [])
+        if isinstance(node, dict) and node.get("inputs", {}).get("documentStoreId")
+    ]
+    if not store_ids:
+        raise InvalidRequest(
+            "this chatflow has no retriever with a documentStoreId", field="chatflow"
+        )
+    documents = await read_documents(request, state.settings.max_upload_bytes)
+    return await state.documents.upsert(store_ids[0], documents)

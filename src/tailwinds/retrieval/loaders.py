@@ -1,0 +1,107 @@
+"""Files to documents: text, markdown, CSV, JSON, PDF (pypdf) and HTML (trafilatura). A file
+that cannot be read is refused with its name."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Any
+
+from tailwinds.errors import InvalidRequest
+
+Document = dict[str, Any]
+
+
+def _text(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{name} is not UTF-8 text", field=f"files.{name}") from exc
+
+
+def _plain(data: bytes, name: str) -> list[Document]:
+    return [{"pageContent": _text(data, name), "metadata": {"source": name}}]
+
+
+def _csv(data: bytes, name: str) -> list[Document]:
+    try:
+        rows = list(csv.DictReader(io.StringIO(_text(data, name))))
+    except csv.Error as exc:
+        raise InvalidRequest(f"{name} is not valid CSV: {exc}", field=f"files.{name}") from exc
+    return [
+        {
+            "pageContent": "\n".join(f"{k}: {v}" for k, v in row.items() if k is not None),
+            "metadata": {"source": name, "row": i + 1},
+        }
+        for i, row in enumerate(rows)
+    ]
+
+
+def _json(data: bytes, name: str) -> list[Document]:
+    try:
+        parsed = json.loads(_text(data, name))
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{name} is not valid JSON: {exc}", field=f"files.{name}") from exc
+    items = parsed if isinstance(parsed, list) else [parsed]
+    docs = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("pageContent"), str):
+            metadata = {"source": name, **(item.get("metadata") or {})}
+            docs.append({"pageContent": item["pageContent"], "metadata": metadata})
+        else:
+            text = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, indent=1)
+            docs.append({"pageContent": text, "metadata": {"source": name, "item": i}})
+    return docs
+
+
+def _pdf(data: bytes, name: str) -> list[Document]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest(f"{name} is not a readable PDF: {exc}", field=f"files.{name}") from exc
+    return [
+        {"pageContent": text, "metadata": {"source": name, "page": i + 1}}
+        for i, text in enumerate(pages)
+        if text.strip()
+    ]
+
+
+def _html(data: bytes, name: str) -> list[Document]:
+    import trafilatura
+
+    text = trafilatura.extract(_text(data, name), include_comments=False, include_tables=True)
+    if not text:
+        raise InvalidRequest(f"{name} holds no readable text", field=f"files.{name}")
+    return [{"pageContent": text, "metadata": {"source": name}}]
+
+
+LOADERS: dict[str, Callable[[bytes, str], list[Document]]] = {
+    ".txt": _plain,
+    ".md": _plain,
+    ".markdown": _plain,
+    ".csv": _csv,
+    ".json": _json,
+    ".pdf": _pdf,
+    ".html": _html,
+    ".htm": _html,
+}
+
+
+def load_file(name: str, data: bytes) -> list[Document]:
+    loader = LOADERS.get(PurePath(name).suffix.lower())
+    if loader is None:
+        known = ", ".join(sorted(LOADERS))
+        raise InvalidRequest(
+            f"{name}: no reader for this kind of file (known: {known})", field="files"
+        )
+    documents = [d for d in loader(data, name) if d["pageContent"].strip()]
+    if not documents:
+        raise InvalidRequest(f"{name} holds no text", field=f"files.{name}")
+    return documents
