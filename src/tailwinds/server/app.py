@@ -22,7 +22,7 @@ from tailwinds.server import observability
 from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.documents import DocumentService
-from tailwinds.server.errors import install_error_handlers
+from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S, PredictionService
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Run LLM chatflows and stream their answers as server-sent events.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     for module in (

@@ -8,13 +8,41 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from tailwinds.engine.validation import describe_errors
 from tailwinds.errors import RateLimited, TailwindsError
 
 logger = logging.getLogger("tailwinds.server")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what is wrong, for a person, and a short code, for a program."""
+
+    error: str
+    code: str
+    detail: list[Any] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "The request is malformed or a field has the wrong type (the error names it)",
+        401: "A missing or wrong API key or admin token",
+        403: "Not allowed from here",
+        404: "No such chatflow or resource",
+        409: "Aborted",
+        413: "The body is too large",
+        429: "Rate limited: see Retry-After",
+        500: "The flow failed",
+        502: "The model server failed",
+        503: "Shutting down",
+        504: "The model server did not answer in time",
+    }.items()
+}
 
 
 def json_response(
@@ -55,13 +83,26 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path only
+        headers["Allow"] = ", ".join(sorted(_methods_at(request)))
     return json_response(
         {"error": str(exc.detail), "code": "http_error"},
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _methods_at(request: Request) -> set[str]:
+    methods = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            methods.add(method)
+    return methods
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
