@@ -15,10 +15,10 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
-from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
+from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
-from tailwinds.nodes.memory import MemoryNode
-from tailwinds.nodes.models import ChatModelNode, build_messages
+from tailwinds.nodes.chains import ChainNode
+from tailwinds.nodes.models import build_messages
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
 
 MAX_TOOL_OUTPUT_CHARS = 20_000
@@ -29,9 +29,8 @@ class AgentLimit(FlowError):
 
 
 @register_node
-class ToolAgent(AnsweringNode):
+class ToolAgent(ChainNode):
     type_name: ClassVar[str] = "toolAgent"
-    category: ClassVar[str] = "chain"
     label: ClassVar[str] = "Tool agent"
     ports: ClassVar[dict[str, Port]] = {
         "model": Port("chatModel", required=True),
@@ -48,16 +47,8 @@ class ToolAgent(AnsweringNode):
     inputs: Inputs
 
     @property
-    def model(self) -> ChatModelNode:
-        return self.links["model"]  # type: ignore[return-value]
-
-    @property
     def tools(self) -> dict[str, ToolNode]:
         return {tool.spec().name: tool for tool in self.links["tools"]}
-
-    @property
-    def memory(self) -> MemoryNode | None:
-        return self.links.get("memory")  # type: ignore[return-value]
 
     def validate(self) -> None:
         if not self.model.supports_tools:
@@ -72,12 +63,6 @@ class ToolAgent(AnsweringNode):
                 f"two tools share a name: {sorted(names)}",
                 field=f"nodes[{self.node_id}].inputs.tools",
             )
-
-    def history_turns(self, default_turns: int) -> int:
-        return self.memory.turns() if self.memory else 0
-
-    async def prepare(self, ctx: RunContext) -> None:
-        await self.model.prepare(ctx)
 
     async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
         deadline = time.monotonic() + self.inputs.time_budget_s

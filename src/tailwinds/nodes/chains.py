@@ -19,14 +19,34 @@ def history_as_text(history: list[ChatMessage]) -> str:
     return "\n".join(f"{_SPEAKERS[m.role]}: {m.content}" for m in history)
 
 
+class ChainNode(AnsweringNode):
+    """An answering node fed by a chat model (port `model`) and optionally a memory (port
+    `memory`), which sets how much history it reads."""
+
+    category: ClassVar[str] = "chain"
+
+    @property
+    def model(self) -> ChatModelNode:
+        return self.links["model"]  # type: ignore[no-any-return]
+
+    @property
+    def memory(self) -> MemoryNode | None:
+        return self.links.get("memory")
+
+    def history_turns(self, default_turns: int) -> int:
+        return self.memory.turns() if self.memory else 0
+
+    async def prepare(self, ctx: RunContext) -> None:
+        await self.model.prepare(ctx)
+
+
 @register_node
-class ConversationChain(AnsweringNode):
+class ConversationChain(ChainNode):
     """A chat model, optionally with a prompt template and a memory. Without a memory it
     sees no history; with a prompt that uses `{history}`, the history goes into the prompt
     text instead of separate messages."""
 
     type_name: ClassVar[str] = "conversationChain"
-    category: ClassVar[str] = "chain"
     label: ClassVar[str] = "Conversation chain"
     ports: ClassVar[dict[str, Port]] = {
         "model": Port("chatModel", required=True),
@@ -38,24 +58,13 @@ class ConversationChain(AnsweringNode):
         pass
 
     @property
-    def model(self) -> ChatModelNode:
-        return self.links["model"]  # type: ignore[return-value]
-
-    @property
     def prompt(self) -> PromptTemplate | None:
-        return self.links.get("prompt")  # type: ignore[return-value]
-
-    @property
-    def memory(self) -> MemoryNode | None:
-        return self.links.get("memory")  # type: ignore[return-value]
-
-    def history_turns(self, default_turns: int) -> int:
-        return self.memory.turns() if self.memory else 0
+        return self.links.get("prompt")
 
     async def prepare(self, ctx: RunContext) -> None:
         if self.prompt is not None:
             self.prompt.check(ctx.turn.vars)
-        await self.model.prepare(ctx)
+        await super().prepare(ctx)
 
     def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage]:
         turn = ctx.turn

@@ -11,10 +11,9 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
 from tailwinds.engine.messages import ChatMessage, Usage
-from tailwinds.engine.registry import AnsweringNode, Node, NodeInputs, Port, register_node
-from tailwinds.nodes.chains import history_as_text
-from tailwinds.nodes.memory import MemoryNode
-from tailwinds.nodes.models import ChatModelNode, build_messages
+from tailwinds.engine.registry import Node, NodeInputs, Port, register_node
+from tailwinds.nodes.chains import ChainNode, history_as_text
+from tailwinds.nodes.models import build_messages
 
 QA_SYSTEM = (
     "Answer the question from the context below. Cite the passages you use as [1], [2] … "
@@ -56,12 +55,11 @@ def context_text(documents: list[dict[str, Any]]) -> str:
 
 
 @register_node
-class ConversationalRetrievalQAChain(AnsweringNode):
+class ConversationalRetrievalQAChain(ChainNode):
     """Condenses a follow-up with the history into a standalone question, retrieves,
     sends `sourceDocuments`, then streams an answer grounded in them."""
 
     type_name: ClassVar[str] = "conversationalRetrievalQAChain"
-    category: ClassVar[str] = "chain"
     label: ClassVar[str] = "Conversational retrieval QA chain"
     ports: ClassVar[dict[str, Port]] = {
         "model": Port("chatModel", required=True),
@@ -76,22 +74,8 @@ class ConversationalRetrievalQAChain(AnsweringNode):
     inputs: Inputs
 
     @property
-    def model(self) -> ChatModelNode:
-        return self.links["model"]  # type: ignore[return-value]
-
-    @property
     def retriever(self) -> Retriever:
-        return self.links["retriever"]  # type: ignore[return-value]
-
-    @property
-    def memory(self) -> MemoryNode | None:
-        return self.links.get("memory")  # type: ignore[return-value]
-
-    def history_turns(self, default_turns: int) -> int:
-        return self.memory.turns() if self.memory else 0
-
-    async def prepare(self, ctx: RunContext) -> None:
-        await self.model.prepare(ctx)
+        return self.links["retriever"]  # type: ignore[no-any-return]
 
     async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
         turn = ctx.turn

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -109,3 +109,14 @@ def error_for_exception(exc: BaseException, provider: str) -> ProviderError:
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return ProviderUnavailable(f"{provider} closed the connection in the middle of the stream")
     return ProviderUnavailable(f"{provider} request failed: {type(exc).__name__}: {exc}")
+
+
+def function_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
+    """Tools as OpenAI's chat completions and Ollama's chat both take them."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]

@@ -12,7 +12,7 @@ import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -43,17 +43,7 @@ class OllamaChatProvider:
             "stream": True,
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
         options: dict[str, Any] = {}
         if request.temperature is not None:
             options["temperature"] = request.temperature

@@ -16,7 +16,7 @@ import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
-from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
 from tailwinds.sse import SSEDecoder
 
@@ -72,10 +72,6 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     return {"role": m.role, "content": m.content}
 
 
-def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "description": description, "parameters": parameters}
-
-
 def _body(request: ChatRequest, with_usage: bool) -> bytes:
     body: dict[str, Any] = {
         "model": request.model,
@@ -83,17 +79,7 @@ def _body(request: ChatRequest, with_usage: bool) -> bytes:
         "stream": True,
     }
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in request.tools
-        ]
+        body["tools"] = function_tools(request.tools)
     if with_usage:
         body["stream_options"] = {"include_usage": True}
     if request.temperature is not None:
