@@ -7,7 +7,7 @@ import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
@@ -15,6 +15,8 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import Node, NodeInputs, register_node
+from tailwinds.providers import safe_http
+from tailwinds.redaction import redact
 
 
 class ToolError(Exception):
@@ -183,3 +185,58 @@ class RetrieverTool(ToolNode):
             for n, d in enumerate(documents, 1)
         )
         return ToolResult(text or "nothing found", documents)
+
+
+@register_node
+class HttpRequest(ToolNode):
+    """GET or POST to allow-listed URLs only; never to a private, loopback, link-local or
+    metadata address (checked after DNS, and at every redirect)."""
+
+    type_name: ClassVar[str] = "httpRequest"
+    label: ClassVar[str] = "HTTP request"
+    tool_name: ClassVar[str] = "http_request"
+    description: ClassVar[str] = "Fetches a URL (GET) or sends JSON to it (POST)."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string"},
+            "method": {"type": "string", "enum": ["GET", "POST"]},
+            "body": {"description": "JSON to send with POST"},
+        },
+        "required": ["url"],
+    }
+
+    class Inputs(NodeInputs):
+        allow_list: list[str] = Field(min_length=1, description="URL prefixes the tool may reach")
+        methods: list[Literal["GET", "POST"]] = Field(default_factory=lambda: ["GET"])
+        headers: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True})
+        max_bytes: int = Field(100_000, ge=1, le=10_000_000)
+        timeout_s: float = Field(10, gt=0, le=120)
+
+    inputs: Inputs
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        url = arguments.get("url")
+        method = str(arguments.get("method") or "GET").upper()
+        if not isinstance(url, str):
+            raise ToolError("expected {'url': '<http(s) URL>'}")
+        if method not in self.inputs.methods:
+            raise ToolError(f"{method} is not allowed here (allowed: {self.inputs.methods})")
+        i = self.inputs
+        try:
+            fetched = await safe_http.fetch(
+                url,
+                allow_list=i.allow_list,
+                method=method,
+                body=arguments.get("body") if method == "POST" else None,
+                headers=i.headers,
+                max_bytes=i.max_bytes,
+                timeout_s=i.timeout_s,
+            )
+        except safe_http.Refused as exc:
+            raise ToolError(str(exc)) from exc
+        text = fetched.text
+        for secret in i.headers.values():  # a server that echoes our credentials
+            text = text.replace(secret, "***")
+        more = " (cut at max_bytes)" if fetched.truncated else ""
+        return ToolResult(f"HTTP {fetched.status} from {fetched.url}{more}\n{redact(text)}")

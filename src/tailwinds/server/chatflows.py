@@ -7,7 +7,7 @@ from typing import Any
 
 from tailwinds.engine.compile import RUN_OVERRIDES, compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
-from tailwinds.server.flow_secrets import mask, seal, unmask
+from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
@@ -78,7 +78,7 @@ class ChatflowService:
     async def _validate(self, fields: dict[str, Any]) -> None:
         """The graph compiles, the API key and credentials exist, the overrides name real
         inputs."""
-        flow = compile_flow(fields["flow_data"])
+        flow = compile_flow(reveal(fields["flow_data"], self.box))
         api_key_id = fields.get("api_key_id")
         if api_key_id and api_key_id not in {key.id for key in await self.api_keys.list()}:
             raise InvalidRequest("no API key with this id", field="apiKeyId")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from tailwinds.engine.registry import NODE_TYPES
 from tailwinds.store.secrets import SecretBox
 
 MASK = "********"
 SEALED = "enc:v1:"
+SEALED_JSON = "enc:v1j:"  # a secret object (headers, say), sealed as its JSON
 
 
 def _secret_inputs(node_type: str) -> list[str]:
@@ -30,7 +33,7 @@ def _secret_slots(flow_data: dict[str, Any]) -> list[tuple[dict[str, Any], str]]
         if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
             continue
         for name in _secret_inputs(str(node.get("type"))):
-            if isinstance(node["inputs"].get(name), str):
+            if isinstance(node["inputs"].get(name), str | dict):
                 slots.append((node, name))
     return slots
 
@@ -53,7 +56,10 @@ def seal(flow_data: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     flow_data = copy.deepcopy(flow_data)
     for node, name in _secret_slots(flow_data):
         value = node["inputs"][name]
-        if value and not value.startswith(SEALED):
+        if isinstance(value, dict):
+            if value:
+                node["inputs"][name] = SEALED_JSON + box.encrypt(orjson.dumps(value))
+        elif value and not value.startswith(SEALED):
             node["inputs"][name] = SEALED + box.encrypt(value.encode())
     return flow_data
 
@@ -62,7 +68,9 @@ def reveal(flow_data: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     flow_data = copy.deepcopy(flow_data)
     for node, name in _secret_slots(flow_data):
         value = node["inputs"][name]
-        if value.startswith(SEALED):
+        if isinstance(value, str) and value.startswith(SEALED_JSON):
+            node["inputs"][name] = orjson.loads(box.decrypt(value[len(SEALED_JSON) :]))
+        elif isinstance(value, str) and value.startswith(SEALED):
             node["inputs"][name] = box.decrypt(value[len(SEALED) :]).decode()
     return flow_data
 
