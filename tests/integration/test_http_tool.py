@@ -141,3 +141,83 @@ def test_agent_reports_a_refused_url(sqlite_server: RunningServer, mock_llm: Moc
     url = f"{sqlite_server.url}/api/v1/chatflows/{chatflow['id']}"
     fetched = requests.get(url, timeout=5).json()
     assert requests.put(url, json={"flowData": fetched["flowData"]}, timeout=5).status_code == 200
+
+
+def test_custom_tool_spec_and_refused_webhook(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    nodes = [
+        {
+            "id": "m",
+            "type": "chatOpenAI",
+            "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+        },
+        {
+            "id": "w",
+            "type": "customTool",
+            "inputs": {
+                "name": "weather",
+                "description": "Weather in a city",
+                "schema": schema,
+                "url": "http://127.0.0.1:9/hook",
+            },
+        },
+        {"id": "a", "type": "toolAgent", "inputs": {}},
+    ]
+    edges = [
+        {"source": "m", "target": "a", "targetInput": "model"},
+        {"source": "w", "target": "a", "targetInput": "tools"},
+    ]
+    chatflow_id = sqlite_server.create_chatflow({"nodes": nodes, "edges": edges})["id"]
+    question = "call:" + json.dumps([["weather", {"city": "Oslo"}]])
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True},
+        timeout=10,
+    )
+    used = [d[0] for n, d in parse_frames(response.content) if n == "usedTools"]
+    assert used[0]["toolOutput"] == "error: 127.0.0.1 is not a public address"
+    tools = mock_llm.find(question).body["tools"]
+    assert tools == [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "description": "Weather in a city",
+                "parameters": schema,
+            },
+        }
+    ]
+
+
+def test_custom_tool_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tailwinds.nodes.tools import CustomTool, ToolError
+
+    sent: dict[str, Any] = {}
+
+    async def fake_fetch(url: str, **kwargs: Any) -> safe_http.Fetched:
+        sent.update(url=url, **kwargs)
+        return safe_http.Fetched(url, 200, '{"temp": 3, "echo": "tok-123"}', False)
+
+    monkeypatch.setattr(safe_http, "fetch", fake_fetch)
+    inputs = CustomTool.Inputs.model_validate(
+        {
+            "name": "w",
+            "description": "d",
+            "url": "https://hooks.example.com/w",
+            "headers": {"Authorization": "tok-123"},
+        }
+    )
+    tool = CustomTool("w", inputs, {})
+    result = asyncio.run(tool.run(None, {"city": "Oslo"}))  # type: ignore[arg-type]
+    assert result.output == '{"temp": 3, "echo": "***"}'
+    assert sent["method"] == "POST" and sent["body"] == {"city": "Oslo"}
+    assert sent["allow_list"] == ["https://hooks.example.com/w"]
+
+    async def failing(url: str, **kwargs: Any) -> safe_http.Fetched:
+        return safe_http.Fetched(url, 500, "boom", False)
+
+    monkeypatch.setattr(safe_http, "fetch", failing)
+    with pytest.raises(ToolError, match="HTTP 500"):
+        asyncio.run(tool.run(None, {}))  # type: ignore[arg-type]

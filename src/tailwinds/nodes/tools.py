@@ -240,3 +240,54 @@ class HttpRequest(ToolNode):
             text = text.replace(secret, "***")
         more = " (cut at max_bytes)" if fetched.truncated else ""
         return ToolResult(f"HTTP {fetched.status} from {fetched.url}{more}\n{redact(text)}")
+
+
+@register_node
+class CustomTool(ToolNode):
+    """A tool defined by its JSON schema and a webhook: the model's arguments are POSTed
+    there as JSON, and the answer is the tool's output. Same address rules as httpRequest."""
+
+    type_name: ClassVar[str] = "customTool"
+    label: ClassVar[str] = "Custom tool (webhook)"
+    tool_name: ClassVar[str] = "custom_tool"
+    description: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any]] = {}
+
+    class Inputs(NodeInputs):
+        name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        description: str = Field(min_length=1)
+        schema_: dict[str, Any] = Field(
+            default_factory=lambda: {"type": "object", "properties": {}},
+            alias="schema",
+            description="JSON schema of the arguments",
+        )
+        url: str = Field(pattern=r"^https?://")
+        headers: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True})
+        timeout_s: float = Field(10, gt=0, le=120)
+        max_bytes: int = Field(100_000, ge=1, le=10_000_000)
+
+    inputs: Inputs
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.inputs.name, self.inputs.description, self.inputs.schema_)
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        i = self.inputs
+        try:
+            fetched = await safe_http.fetch(
+                i.url,
+                allow_list=[i.url],
+                method="POST",
+                body=arguments,
+                headers=i.headers,
+                max_bytes=i.max_bytes,
+                timeout_s=i.timeout_s,
+            )
+        except safe_http.Refused as exc:
+            raise ToolError(str(exc)) from exc
+        if fetched.status >= 400:
+            raise ToolError(f"the webhook answered HTTP {fetched.status}: {fetched.text[:500]}")
+        text = fetched.text
+        for secret in i.headers.values():
+            text = text.replace(secret, "***")
+        return ToolResult(redact(text))
