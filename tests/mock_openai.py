@@ -153,6 +153,7 @@ class MockOpenAI:
             app.router.add_post("/v1/chat/completions", self._completions)
             app.router.add_post("/v1/messages", self._anthropic)
             app.router.add_post("/v1/embeddings", self._embeddings)
+            app.router.add_post("/api/embed", self._ollama_embed)
             app.router.add_post("/api/chat", self._ollama)
             self._runner = web.AppRunner(app, handle_signals=False)
             await self._runner.setup()
@@ -350,6 +351,16 @@ class MockOpenAI:
         usage = {"prompt_tokens": 1, "total_tokens": 1}
         return web.json_response(
             {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
+
+    async def _ollama_embed(self, request: web.Request) -> web.Response:
+        """Ollama's /api/embed, with the same bag-of-words vectors."""
+        body = await request.json()
+        if body["model"] == "missing":
+            return web.json_response({"error": 'model "missing" not found'}, status=404)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return web.json_response(
+            {"model": body["model"], "embeddings": [bag_of_words(t, 48) for t in texts]}
         )
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:

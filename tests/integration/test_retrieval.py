@@ -356,3 +356,36 @@ def test_flowise_vector_upsert_route(sqlite_server: RunningServer, mock_llm: Moc
         f"{sqlite_server.url}/api/v1/vector/upsert/{plain}", files=files, timeout=10
     )
     assert missing.status_code == 400
+
+
+def test_ollama_embeddings(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores",
+        json={
+            "name": "o",
+            "embedding": {
+                "type": "ollamaEmbeddings",
+                "model": "nomic-embed-text",
+                "baseUrl": mock_llm.root_url,
+            },
+        },
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+    store_id = response.json()["id"]
+    assert upsert(sqlite_server, store_id, CORPUS).status_code == 200
+    assert query(sqlite_server, store_id, "espresso coffee beans", "vector", 1) == ["coffee.md"]
+    missing = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores",
+        json={
+            "name": "m",
+            "embedding": {
+                "type": "ollamaEmbeddings",
+                "model": "missing",
+                "baseUrl": mock_llm.root_url,
+            },
+        },
+        timeout=5,
+    ).json()
+    failed = upsert(sqlite_server, missing["id"], CORPUS[:1])
+    assert failed.status_code == 502 and "not found" in failed.json()["error"]

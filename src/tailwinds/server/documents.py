@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -15,6 +15,7 @@ from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
+from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
 from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
 from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
@@ -24,14 +25,24 @@ from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 SEARCH_MODES = ("vector", "keyword", "hybrid")
 
 
+DEFAULT_BASE_URLS = {
+    "openAIEmbeddings": "https://api.openai.com/v1",
+    "ollamaEmbeddings": "http://127.0.0.1:11434",
+}
+
+
 class EmbeddingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: str = Field(pattern="^openAIEmbeddings$")
+    type: Literal["openAIEmbeddings", "ollamaEmbeddings"]
     model: str = Field(min_length=1)
-    base_url: str = Field("https://api.openai.com/v1", alias="baseUrl", pattern=r"^https?://")
+    base_url: str | None = Field(None, alias="baseUrl", pattern=r"^https?://")
     credential: str | None = None
     batch_size: int = Field(64, alias="batchSize", ge=1, le=2048)
+
+    @property
+    def url(self) -> str:
+        return self.base_url or DEFAULT_BASE_URLS[self.type]
 
 
 class SplitterConfig(BaseModel):
@@ -290,11 +301,12 @@ class _Embedder:
             if data is None:
                 raise FlowError(f"credential {self.config.credential!r} no longer exists")
             api_key = data.get("apiKey")
+        c = self.config
+        limits = ProviderLimits.from_settings(self.resources.settings)
+        if c.type == "ollamaEmbeddings":
+            return await OllamaEmbeddings(
+                self.resources.http, c.url, c.model, limits, c.batch_size
+            ).embed(texts)
         return await OpenAIEmbeddings(
-            self.resources.http,
-            self.config.base_url,
-            api_key,
-            self.config.model,
-            ProviderLimits.from_settings(self.resources.settings),
-            self.config.batch_size,
+            self.resources.http, c.url, api_key, c.model, limits, c.batch_size
         ).embed(texts)
