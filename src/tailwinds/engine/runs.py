@@ -68,6 +68,3 @@ class RunRegistry:
         for handle in running:
             handle.abort(error)
         return len(running)
-
-    def count(self) -> int:
-        return sum(len(runs) for runs in self._runs.values())
