@@ -187,6 +187,35 @@ class RetrieverTool(ToolNode):
         return ToolResult(text or "nothing found", documents)
 
 
+async def _fetch(
+    url: str,
+    allow_list: list[str],
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    max_bytes: int,
+    timeout_s: float,
+) -> tuple[safe_http.Fetched, str]:
+    """The guarded request of the HTTP tools, and its text with our header values and
+    known key shapes taken out (a server may echo the credentials it was sent)."""
+    try:
+        fetched = await safe_http.fetch(
+            url,
+            allow_list=allow_list,
+            method=method,
+            body=body,
+            headers=headers,
+            max_bytes=max_bytes,
+            timeout_s=timeout_s,
+        )
+    except safe_http.Refused as exc:
+        raise ToolError(str(exc)) from exc
+    text = fetched.text
+    for secret in headers.values():
+        text = text.replace(secret, "***")
+    return fetched, redact(text)
+
+
 @register_node
 class HttpRequest(ToolNode):
     """GET or POST to allow-listed URLs only; never to a private, loopback, link-local or
@@ -223,23 +252,12 @@ class HttpRequest(ToolNode):
         if method not in self.inputs.methods:
             raise ToolError(f"{method} is not allowed here (allowed: {self.inputs.methods})")
         i = self.inputs
-        try:
-            fetched = await safe_http.fetch(
-                url,
-                allow_list=i.allow_list,
-                method=method,
-                body=arguments.get("body") if method == "POST" else None,
-                headers=i.headers,
-                max_bytes=i.max_bytes,
-                timeout_s=i.timeout_s,
-            )
-        except safe_http.Refused as exc:
-            raise ToolError(str(exc)) from exc
-        text = fetched.text
-        for secret in i.headers.values():  # a server that echoes our credentials
-            text = text.replace(secret, "***")
+        body = arguments.get("body") if method == "POST" else None
+        fetched, text = await _fetch(
+            url, i.allow_list, method, body, i.headers, i.max_bytes, i.timeout_s
+        )
         more = " (cut at max_bytes)" if fetched.truncated else ""
-        return ToolResult(f"HTTP {fetched.status} from {fetched.url}{more}\n{redact(text)}")
+        return ToolResult(f"HTTP {fetched.status} from {fetched.url}{more}\n{text}")
 
 
 @register_node
@@ -273,21 +291,9 @@ class CustomTool(ToolNode):
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         i = self.inputs
-        try:
-            fetched = await safe_http.fetch(
-                i.url,
-                allow_list=[i.url],
-                method="POST",
-                body=arguments,
-                headers=i.headers,
-                max_bytes=i.max_bytes,
-                timeout_s=i.timeout_s,
-            )
-        except safe_http.Refused as exc:
-            raise ToolError(str(exc)) from exc
+        fetched, text = await _fetch(
+            i.url, [i.url], "POST", arguments, i.headers, i.max_bytes, i.timeout_s
+        )
         if fetched.status >= 400:
-            raise ToolError(f"the webhook answered HTTP {fetched.status}: {fetched.text[:500]}")
-        text = fetched.text
-        for secret in i.headers.values():
-            text = text.replace(secret, "***")
-        return ToolResult(redact(text))
+            raise ToolError(f"the webhook answered HTTP {fetched.status}: {text[:500]}")
+        return ToolResult(text)
