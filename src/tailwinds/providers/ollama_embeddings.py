@@ -5,10 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import aiohttp
-import orjson
 
-from tailwinds.errors import ProviderBadResponse
 from tailwinds.providers.base import ProviderLimits
+from tailwinds.providers.embeddings import embed_in_batches
 from tailwinds.providers.http import Endpoint
 
 
@@ -33,21 +32,10 @@ class OllamaEmbeddings:
         self.batch_size = batch_size
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
-            resp = await self.endpoint.open(orjson.dumps({"model": self.model, "input": batch}))
-            try:
-                embeddings = orjson.loads(await resp.read())["embeddings"]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ProviderBadResponse(
-                    f"{self.endpoint.name} sent an embeddings answer that is not one"
-                ) from exc
-            finally:
-                resp.close()
-            if len(embeddings) != len(batch):
-                raise ProviderBadResponse(
-                    f"{self.endpoint.name} embedded {len(embeddings)} of {len(batch)} texts"
-                )
-            vectors.extend(embeddings)
-        return vectors
+        return await embed_in_batches(
+            self.endpoint,
+            texts,
+            self.batch_size,
+            lambda batch: {"model": self.model, "input": batch},
+            lambda answer: list(answer["embeddings"]),
+        )
