@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,14 @@ def test_error_event_raises_where_it_arrives(
         assert type(events[-2]) is Error and type(events[-1]) is End
 
 
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """Answers with the headers and a start event, then says nothing."""
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+
+
+@contextmanager
+def mute_server(first_bytes: bytes) -> Iterator[str]:
+    """A server that answers every request with `first_bytes`, then says nothing."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -116,11 +122,7 @@ def silent_server() -> Iterator[str]:
             except TimeoutError:
                 continue
             conn.recv(65536)
-            start = b'event: start\ndata: {"chatId":"c","messageId":"m"}\n\n'
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(start), start)
-            )
+            conn.sendall(first_bytes)
             conns.append(conn)
         for conn in conns:
             conn.close()
@@ -131,6 +133,14 @@ def silent_server() -> Iterator[str]:
     stop.set()
     thread.join(5)
     listener.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Answers with the headers and a start event, then says nothing."""
+    start = b'event: start\ndata: {"chatId":"c","messageId":"m"}\n\n'
+    with mute_server(STREAM_HEAD + b"%x\r\n%s\r\n" % (len(start), start)) as url:
+        yield url
 
 
 def test_idle_timeout(silent_server: str) -> None:
@@ -318,34 +328,8 @@ def test_connect_timeout(full_backlog: str) -> None:
 @pytest.fixture
 def headers_only_server() -> Iterator[str]:
     """Answers with the headers of a stream, then nothing at all."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        conns = []
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            conn.recv(65536)
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\n\r\n"
-            )
-            conns.append(conn)
-        for conn in conns:
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    listener.close()
+    with mute_server(STREAM_HEAD) as url:
+        yield url
 
 
 def test_first_event_timeout(headers_only_server: str) -> None:
