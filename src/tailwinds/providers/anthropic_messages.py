@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -49,10 +48,10 @@ class AnthropicMessagesProvider:
             headers["x-api-key"] = api_key
         self.endpoint = Endpoint(
             http,
-            base_url.rstrip("/") + "/v1/messages",
+            base_url,
+            "/v1/messages",
             headers,
             limits,
-            urlsplit(base_url).netloc or base_url,
             api_key,
         )
 

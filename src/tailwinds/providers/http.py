@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -47,17 +48,18 @@ class Endpoint:
     def __init__(
         self,
         http: aiohttp.ClientSession,
-        url: str,
+        base_url: str,
+        path: str,
         headers: dict[str, str],
         limits: ProviderLimits,
-        name: str,
         secret: str | None,
     ) -> None:
         self.http = http
-        self.url = url
+        self.url = base_url.rstrip("/") + path
         self.headers = headers
         self.limits = limits
-        self.name = name
+        # what errors call the provider: its host, never the full URL with its query
+        self.name = urlsplit(base_url).netloc or base_url
         self.secret = secret
 
     async def open(self, body: bytes) -> aiohttp.ClientResponse:

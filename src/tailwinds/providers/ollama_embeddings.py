@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import aiohttp
 
 from tailwinds.providers.base import ProviderLimits
@@ -22,10 +20,10 @@ class OllamaEmbeddings:
     ) -> None:
         self.endpoint = Endpoint(
             http,
-            base_url.rstrip("/") + "/api/embed",
+            base_url,
+            "/api/embed",
             {"Content-Type": "application/json"},
             limits,
-            urlsplit(base_url).netloc or base_url,
             None,
         )
         self.model = model

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -29,10 +28,10 @@ class OllamaChatProvider:
         self.keep_alive = keep_alive
         self.endpoint = Endpoint(
             http,
-            base_url.rstrip("/") + "/api/chat",
+            base_url,
+            "/api/chat",
             {"Content-Type": "application/json", "Accept": "application/x-ndjson"},
             limits,
-            urlsplit(base_url).netloc or base_url,
             None,
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -34,10 +33,10 @@ class OpenAIChatProvider:
             headers["Authorization"] = f"Bearer {api_key}"
         self.endpoint = Endpoint(
             http,
-            base_url.rstrip("/") + "/chat/completions",
+            base_url,
+            "/chat/completions",
             headers,
             limits,
-            urlsplit(base_url).netloc or base_url,
             api_key,
         )
 

@@ -3,8 +3,6 @@ and error mapping as chat."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import aiohttp
 
 from tailwinds.providers.base import ProviderLimits
@@ -27,10 +25,10 @@ class OpenAIEmbeddings:
             headers["Authorization"] = f"Bearer {api_key}"
         self.endpoint = Endpoint(
             http,
-            base_url.rstrip("/") + "/embeddings",
+            base_url,
+            "/embeddings",
             headers,
             limits,
-            urlsplit(base_url).netloc or base_url,
             api_key,
         )
         self.model = model
