@@ -9,6 +9,11 @@ from typing import Any
 
 
 def parse_frames(raw: bytes) -> list[tuple[str, Any]]:
+    return [(name, data) for _, name, data in parse_numbered(raw)]
+
+
+def parse_numbered(raw: bytes) -> list[tuple[int | None, str, Any]]:
+    """Frames with the number of their `id:` line (a resumable stream), None without."""
     text = raw.decode("utf-8")
     assert "\r" not in text.replace("\\r", ""), "raw CR in the stream"
     assert text.endswith("\n\n"), f"stream does not end with a blank line: {text[-80:]!r}"
@@ -17,11 +22,14 @@ def parse_frames(raw: bytes) -> list[tuple[str, Any]]:
         lines = block.split("\n")
         if all(line.startswith(":") for line in lines):
             continue  # keep-alive comments
+        number = None
+        if lines[0].startswith("id: "):
+            number = int(lines.pop(0)[len("id: ") :])
         assert len(lines) == 2, f"frame is not exactly two lines: {block!r}"
         event, data = lines
         assert event.startswith("event: "), block
         assert data.startswith("data: "), block
-        frames.append((event[len("event: ") :], json.loads(data[len("data: ") :])))
+        frames.append((number, event[len("event: ") :], json.loads(data[len("data: ") :])))
     return frames
 
 

@@ -31,10 +31,47 @@ def start(
     log_level: str | None,
 ) -> None:
     """Run the server."""
-    settings = Settings.from_env(
+    settings = _settings(
         host=host, port=port, home=home, database_url=database_url, log_level=log_level
     )
     serve(settings)
+
+
+def _settings(**flags: object) -> Settings:
+    try:
+        settings = Settings.from_env(**flags)
+        if settings.mode == "queue":
+            settings.check_queue_mode()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return settings
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Jobs at once (default 50).")
+@click.option("--database-url", default=None, help="TAILWINDS_DATABASE_URL (PostgreSQL).")
+@click.option("--redis-url", default=None, help="TAILWINDS_REDIS_URL.")
+@click.option("--log-level", default=None, help="TAILWINDS_LOG_LEVEL (default INFO).")
+def worker(
+    concurrency: int | None,
+    database_url: str | None,
+    redis_url: str | None,
+    log_level: str | None,
+) -> None:
+    """Run queued predictions (TAILWINDS_MODE=queue): as many workers as you like."""
+    import uvloop
+
+    from tailwinds.worker import run_worker
+
+    settings = _settings(
+        mode="queue",
+        database_url=database_url,
+        redis_url=redis_url,
+        log_level=log_level,
+        worker_concurrency=concurrency,
+    )
+    configure_logging(settings.log_level, settings.log_format)
+    uvloop.run(run_worker(settings, settings.worker_concurrency))
 
 
 @main.group("db")

@@ -34,6 +34,19 @@ class Settings:
     provider_retry_backoff_s: float = 0.5
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
+    # resumable streams: how long a finished run's events stay readable (local mode)
+    resume_retention_s: float = 60.0
+    # scale-out (queue mode): API nodes enqueue, `tailwinds worker` processes run flows
+    mode: str = "local"  # or "queue"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "tw"  # every key Tailwinds writes starts with `<prefix>:`
+    queue_max: int = 10_000  # jobs waiting or running, all chatflows
+    queue_max_per_chatflow: int = 1_000
+    worker_concurrency: int = 50
+    worker_lease_s: float = 15.0  # a job not heartbeated for this long is another's to claim
+    worker_max_rss_mb: int = 0  # 0: no bound; else a worker takes no new job above it
+    events_retention_s: float = 300.0  # how long a run's event stream stays after its end
+    events_max_len: int = 100_000  # events kept per run stream (XADD MAXLEN)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -51,7 +64,19 @@ class Settings:
     def resolved(self) -> Settings:
         home = Path(self.home).expanduser()
         url = self.database_url or f"sqlite+aiosqlite:///{home / 'tailwinds.db'}"
-        return replace(self, home=home, database_url=_async_driver(url))
+        settings = replace(self, home=home, database_url=_async_driver(url))
+        if settings.mode not in ("local", "queue"):
+            raise ValueError(f"TAILWINDS_MODE: expected local or queue, got {settings.mode!r}")
+        return settings
+
+    def check_queue_mode(self) -> None:
+        """Queue mode has several processes writing the database: SQLite cannot be it."""
+        if self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "TAILWINDS_MODE=queue needs PostgreSQL: several API and worker processes "
+                "write the database, which SQLite does not take; set "
+                "TAILWINDS_DATABASE_URL=postgresql://…"
+            )
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

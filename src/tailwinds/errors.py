@@ -76,6 +76,13 @@ class ChatflowNotFound(NotFound):
         super().__init__(f"chatflow {chatflow_id!r} not found")
 
 
+class StreamNotFound(NotFound):
+    """No stream of that message to resume: it never asked to be resumable, or it ended
+    longer ago than its retention."""
+
+    code = "stream_not_found"
+
+
 class PayloadTooLarge(RequestError):
     status = 413
     code = "payload_too_large"
@@ -137,6 +144,26 @@ class ServerShutdown(TailwindsError):
 
     status = 503
     code = "server_shutdown"
+
+
+class QueueFull(RateLimited):
+    """Queue mode: too many jobs waiting or running, for this chatflow or in all."""
+
+    code = "queue_full"
+
+
+class WorkerLost(TailwindsError):
+    """Queue mode: the worker running the prediction died after it had sent part of it."""
+
+    status = 500
+    code = "worker_lost"
+
+
+class TransportLost(TailwindsError):
+    """Queue mode: Redis, which carries the events, went away mid-stream."""
+
+    status = 503
+    code = "transport_lost"
 
 
 def _codes(cls: type[TailwindsError]) -> dict[str, type[TailwindsError]]:

@@ -93,4 +93,26 @@ def _payload(event: Event) -> tuple[bytes, Any]:
     raise TypeError(f"not an event: {event!r}")
 
 
+def decode_event(name: str, data: str) -> Event:
+    """The event a frame carries, back from its name and JSON data: for a node that gets
+    frames from elsewhere and needs the events (a non-streaming answer in queue mode)."""
+    payload = orjson.loads(data)
+    match name:
+        case "token":
+            return TokenEvent(payload["token"])
+        case "start":
+            return StartEvent(payload["chatId"], payload["messageId"])
+        case "sourceDocuments":
+            return SourceDocumentsEvent(payload)
+        case "usedTools":
+            return UsedToolsEvent(payload)
+        case "metadata":
+            return MetadataEvent(payload)
+        case "error":
+            return ErrorEvent(payload.get("code", "error"), payload.get("error", ""))
+        case "end":
+            return EndEvent(payload or {})
+    raise ValueError(f"not an event name: {name!r}")
+
+
 KEEPALIVE = b": ping\n\n"

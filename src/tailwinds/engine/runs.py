@@ -41,15 +41,18 @@ class RunHandle:
 class RunRegistry:
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], set[RunHandle]] = {}
+        self._by_id: dict[str, RunHandle] = {}
 
     @contextmanager
     def track(self, chatflow_id: str, chat_id: str, run_id: str) -> Iterator[RunHandle]:
         handle = RunHandle(chatflow_id, chat_id, run_id)
         key = (chatflow_id, chat_id)
         self._runs.setdefault(key, set()).add(handle)
+        self._by_id[run_id] = handle
         try:
             yield handle
         finally:
+            self._by_id.pop(run_id, None)
             running = self._runs.get(key)
             if running is not None:
                 running.discard(handle)
@@ -62,6 +65,17 @@ class RunRegistry:
         for handle in running:
             handle.abort()
         return len(running)
+
+    def abort_run(self, run_id: str, error: TailwindsError | None = None) -> bool:
+        handle = self._by_id.get(run_id)
+        if handle is None:
+            return False
+        handle.abort(error)
+        return True
+
+    def running(self) -> list[str]:
+        """The ids of the runs going on now."""
+        return list(self._by_id)
 
     def abort_all(self, error: TailwindsError) -> int:
         running = [handle for runs in self._runs.values() for handle in runs]

@@ -24,7 +24,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/api/v1/ready")
 async def ready(request: Request) -> Response:
-    """Readiness: the database answers (and, later, Redis and the model servers)."""
+    """Readiness: the database answers, and in queue mode Redis too."""
     state = request.app.state.tailwinds
     checks: dict[str, str] = {}
     started = time.perf_counter()
@@ -34,6 +34,9 @@ async def ready(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
+    queue = state.predictions.queue
+    if queue is not None:
+        checks["redis"] = "ok" if await queue.ready() else "error: not reachable"
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ok else "unavailable", "checks": checks}
     body["ms"] = round((time.perf_counter() - started) * 1000, 1)

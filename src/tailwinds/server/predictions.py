@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from tailwinds.engine.events import (
     SourceDocumentsEvent,
     TokenEvent,
     UsedToolsEvent,
+    decode_event,
 )
 from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
@@ -37,10 +38,19 @@ from tailwinds.errors import (
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
 from tailwinds.server.limits import RateLimiter
+from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.local import LocalRelays
+from tailwinds.transport.queue import QueueClient
+
+
+def _nothing() -> None:
+    pass
+
 
 # how stale a chatflow read on the prediction path may be: saves a query per prediction
 CHATFLOW_MAX_AGE_S = 1.0
@@ -62,7 +72,38 @@ class PredictionRequest(BaseModel):
     chat_id: str | None = Field(None, alias="chatId", min_length=1, max_length=255)
     override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
     history: list[HistoryItem] | None = Field(None, max_length=1000)
+    # keep the run going this long while its client is away, and let it resume the stream
+    resume_grace_s: float = Field(0, alias="resumeGraceSeconds", ge=0, le=3600)
     uploads: list[Any] | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    """A prediction the API node has accepted: parsed, authorized, its flow compiled. In
+    queue mode it travels to a worker as a `Job`."""
+
+    chatflow: Chatflow
+    flow: CompiledFlow
+    turn: Turn
+    load_history: bool
+    streaming: bool
+    resume_grace_s: float
+    overrides: dict[str, Any]
+    release: Callable[[], None] = _nothing
+
+    def job(self) -> Job:
+        turn = self.turn
+        return Job(
+            chatflow_id=self.chatflow.id,
+            message_id=turn.message_id,
+            chat_id=turn.chat_id,
+            session_id=turn.session_id,
+            question=turn.question,
+            history=None if self.load_history else [(m.role, m.content) for m in turn.history],
+            vars=turn.vars,
+            overrides=self.overrides,
+            grace_s=self.resume_grace_s,
+        )
 
 
 @dataclass(slots=True)
@@ -70,7 +111,6 @@ class PreparedRun:
     chatflow: Chatflow
     flow: CompiledFlow
     ctx: RunContext
-    streaming: bool
 
 
 class PredictionService:
@@ -95,11 +135,13 @@ class PredictionService:
         self.api_keys = api_keys
         self.runner = runner
         self.runs = runs
+        self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
+        self.queue: QueueClient | None = None  # queue mode: runs go to workers
 
-    async def prepare(
-        self, chatflow_id: str, body: bytes, authorization: str | None
-    ) -> PreparedRun:
+    async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
+        """Everything that can refuse a prediction before its stream starts, on the node
+        that holds the client's connection."""
         if self.shutting_down:
             raise ServerShutdown()
         request = parse_request(body)
@@ -115,13 +157,9 @@ class PredictionService:
         run_vars = overrides.get("vars") or {}
         if not isinstance(run_vars, dict):
             raise InvalidRequest("expected an object", field="overrideConfig.vars")
-        turns = flow.answer.history_turns(self.settings.default_history_turns)
+        history: list[ChatMessage] = []
         if request.history is not None:
             history = [ChatMessage(ROLE_TO_CHAT[h.role], h.content) for h in request.history]  # type: ignore[arg-type]
-        elif request.chat_id is None and "sessionId" not in overrides:
-            history = []  # a new conversation: nothing stored yet to read
-        else:
-            history = await self.messages.history(chatflow.id, session_id, turns)
         turn = Turn(
             question=request.question or "",
             chat_id=chat_id,
@@ -130,14 +168,62 @@ class PredictionService:
             history=history,
             vars=run_vars,
         )
+        # a new conversation has nothing stored yet to read
+        load_history = request.history is None and (
+            request.chat_id is not None or "sessionId" in overrides
+        )
+        release = self.limiter.admit(chatflow.id, chatflow.rate_limit)
+        return Admission(
+            chatflow=chatflow,
+            flow=flow,
+            turn=turn,
+            load_history=load_history,
+            streaming=request.streaming,
+            resume_grace_s=request.resume_grace_s,
+            overrides=overrides,
+            release=release,
+        )
+
+    async def admission_for(self, job: Job) -> Admission:
+        """A worker's side of `admit`: the job was checked by the API node already."""
+        chatflow = await self.chatflows.get(job.chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
+        if chatflow is None:
+            raise ChatflowNotFound(job.chatflow_id)
+        turn = Turn(
+            question=job.question,
+            chat_id=job.chat_id,
+            session_id=job.session_id,
+            message_id=job.message_id,
+            history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
+            vars=job.vars,
+        )
+        return Admission(
+            chatflow=chatflow,
+            flow=self.compiled(chatflow, job.overrides),
+            turn=turn,
+            load_history=job.history is None,
+            streaming=True,
+            resume_grace_s=job.grace_s,
+            overrides=job.overrides,
+        )
+
+    async def start(self, admission: Admission) -> PreparedRun:
+        """What the run needs before it starts, where it runs: its history, the resources
+        its nodes reserve."""
+        turn = admission.turn
         ctx = RunContext(turn, self.resources)
+        ctx.cleanups.append(admission.release)
         try:
-            ctx.cleanups.append(self.limiter.admit(chatflow.id, chatflow.rate_limit))
-            await flow.answer.prepare(ctx)
+            if admission.load_history:
+                turns = admission.flow.answer.history_turns(self.settings.default_history_turns)
+                turn.history = await self.messages.history(
+                    admission.chatflow.id, turn.session_id, turns
+                )
+            await admission.flow.answer.prepare(ctx)
         except BaseException:
             ctx.close()  # give back what was reserved before the refusal
             raise
-        return PreparedRun(chatflow, flow, ctx, request.streaming)
+        return PreparedRun(admission.chatflow, admission.flow, ctx)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
@@ -171,22 +257,49 @@ class PredictionService:
             prepared.chatflow.id, prepared.flow, prepared.ctx, self.runs, self._record
         )
 
-    async def answer(self, prepared: PreparedRun) -> dict[str, Any]:
+    async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
+        """The run's events for the SSE response: events straight from the runner (the
+        fast path), or numbered frames when the stream can be resumed or runs elsewhere."""
+        if self.queue is not None:
+            return await self._queued(admission)
+        prepared = await self.start(admission)
+        events = self.events(prepared)
+        if admission.resume_grace_s <= 0:
+            return events
+        turn = admission.turn
+        log = self.relays.start(
+            admission.chatflow.id, turn.message_id, admission.resume_grace_s, events
+        )
+        return log.read(0)
+
+    async def answer(self, admission: Admission) -> dict[str, Any]:
         """The non-streaming answer: the same run, collected."""
-        parts: list[str] = []
-        answer: dict[str, Any] = {}
-        async for event in self.events(prepared):
-            if type(event) is TokenEvent:
-                parts.append(event.text)
-            elif type(event) is MetadataEvent:
-                answer.update(event.data)
-            elif type(event) is SourceDocumentsEvent:
-                answer.setdefault("sourceDocuments", []).extend(event.documents)
-            elif type(event) is UsedToolsEvent:
-                answer.setdefault("usedTools", []).extend(event.tools)
-            elif type(event) is ErrorEvent:
-                raise error_from_code(event.code, event.message)
-        return {"text": "".join(parts), **answer}
+        if self.queue is not None:
+            return await collect_answer(decode_frames(await self._queued(admission)))
+        return await collect_answer(self.events(await self.start(admission)))
+
+    async def resume(
+        self, chatflow_id: str, message_id: str, after: int, authorization: str | None
+    ) -> AsyncIterator[bytes]:
+        await self.authorized_chatflow(chatflow_id, authorization)
+        if self.queue is not None:
+            grace_s = await self.queue.check_stream(chatflow_id, message_id)
+            return self.queue.relay(message_id, after, grace_s)
+        return self.relays.get(chatflow_id, message_id).read(after)
+
+    async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
+        assert self.queue is not None
+        turn = admission.turn
+        try:
+            start = await self.queue.enqueue(admission.job())
+        except BaseException:
+            admission.release()
+            raise
+        return _released(
+            start,
+            self.queue.relay(turn.message_id, 1, admission.resume_grace_s),
+            admission.release,
+        )
 
     async def _record(self, result: RunResult) -> None:
         turn = result.turn
@@ -205,7 +318,9 @@ class PredictionService:
             )
         )
 
-    def abort(self, chatflow_id: str, chat_id: str) -> int:
+    async def abort(self, chatflow_id: str, chat_id: str) -> int:
+        if self.queue is not None:
+            return await self.queue.abort_chat(chatflow_id, chat_id)
         return self.runs.abort(chatflow_id, chat_id)
 
     def begin_shutdown(self, grace_s: float) -> None:
@@ -217,6 +332,44 @@ class PredictionService:
         asyncio.get_running_loop().call_later(
             grace_s, lambda: self.runs.abort_all(ServerShutdown())
         )
+
+
+async def _released(
+    first: bytes, rest: AsyncIterator[bytes], release: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for frame in rest:
+            yield frame
+    finally:
+        release()
+        await rest.aclose()  # type: ignore[attr-defined]
+
+
+async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """Events back from relayed frames (for a non-streaming answer in queue mode)."""
+    decoder = SSEDecoder()
+    async for chunk in frames:
+        for message in decoder.feed(chunk):
+            yield decode_event(message.event, message.data)
+
+
+async def collect_answer(events: AsyncIterator[Event]) -> dict[str, Any]:
+    """The non-streaming answer: a run's events, gathered into one JSON object."""
+    parts: list[str] = []
+    answer: dict[str, Any] = {}
+    async for event in events:
+        if type(event) is TokenEvent:
+            parts.append(event.text)
+        elif type(event) is MetadataEvent:
+            answer.update(event.data)
+        elif type(event) is SourceDocumentsEvent:
+            answer.setdefault("sourceDocuments", []).extend(event.documents)
+        elif type(event) is UsedToolsEvent:
+            answer.setdefault("usedTools", []).extend(event.tools)
+        elif type(event) is ErrorEvent:
+            raise error_from_code(event.code, event.message)
+    return {"text": "".join(parts), **answer}
 
 
 def parse_request(body: bytes) -> PredictionRequest:

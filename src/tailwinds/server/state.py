@@ -1,13 +1,20 @@
-"""Everything the app makes once at start, reachable from a request."""
+"""Everything made once at start, by the app or by a worker, reachable from a request."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
+import aiohttp
 from fastapi import Depends, Request
 
 from tailwinds.config import Settings
+from tailwinds.engine.context import Resources
+from tailwinds.engine.runner import FlowRunner
+from tailwinds.engine.runs import RunRegistry
+from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.documents import DocumentService
 from tailwinds.server.predictions import PredictionService
@@ -15,7 +22,9 @@ from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.db import Database
+from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.messages import MessageRepository
+from tailwinds.store.secrets import SecretBox
 
 
 @dataclass(slots=True)
@@ -29,6 +38,63 @@ class AppState:
     chatflow_service: ChatflowService
     documents: DocumentService
     predictions: PredictionService
+
+
+@asynccontextmanager
+async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+    """The database (migrated), the shared HTTP session, the repositories and services;
+    closed in order on the way out, after the runs still being stored."""
+    if settings.mode == "queue":
+        settings.check_queue_mode()
+    db = Database(settings.database_url)
+    await db.migrate()
+    # one session for every provider call: pooled, kept-alive connections
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        trust_env=False,
+    )
+    box = SecretBox.open(settings.secret_key, settings.home)
+    credential_repo = CredentialRepository(db, box)
+    document_repo = DocumentRepository(db)
+    documents = DocumentService(document_repo, credential_repo)
+    resources = Resources(
+        settings=settings, http=http, credentials=credential_repo, documents=documents
+    )
+    documents.resources = resources
+    runner = FlowRunner(resources)
+    chatflow_repo = ChatflowRepository(db)
+    message_repo = MessageRepository(db)
+    api_key_repo = ApiKeyRepository(db)
+    predictions = PredictionService(
+        settings,
+        resources,
+        chatflow_repo,
+        message_repo,
+        api_key_repo,
+        runner,
+        RunRegistry(),
+        box,
+    )
+    try:
+        yield AppState(
+            settings=settings,
+            db=db,
+            chatflows=chatflow_repo,
+            messages=message_repo,
+            api_keys=api_key_repo,
+            credentials=credential_repo,
+            chatflow_service=ChatflowService(
+                chatflow_repo, api_key_repo, credential_repo, document_repo, box
+            ),
+            documents=documents,
+            predictions=predictions,
+        )
+    finally:
+        await predictions.relays.drain()
+        await runner.drain()
+        close_local_models()
+        await http.close()
+        await db.close()
 
 
 async def app_state(request: Request) -> AppState:

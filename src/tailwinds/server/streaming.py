@@ -31,10 +31,12 @@ class SSEResponse(Response):
 
     def __init__(
         self,
-        events: AsyncIterator[Event],
+        events: AsyncIterator[Event] | AsyncIterator[bytes],
         keepalive_s: float,
         headers: dict[str, str] | None = None,
     ) -> None:
+        """`events` are the runner's events, or frames already encoded (a relayed or
+        resumable stream)."""
         self.status_code = 200
         self.background = None
         self.headers_list = SSE_HEADERS + [
@@ -74,10 +76,9 @@ class SSEResponse(Response):
                 event = await next_event()
             except StopAsyncIteration:
                 return
+            body = event if type(event) is bytes else encode_event(event)  # type: ignore[arg-type]
             try:
-                await send(
-                    {"type": "http.response.body", "body": encode_event(event), "more_body": True}
-                )
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             except asyncio.CancelledError:
                 if self.disconnected:
                     raise

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.errors import PayloadTooLarge
@@ -13,6 +13,7 @@ from tailwinds.server.errors import json_response
 from tailwinds.server.predictions import PredictionRequest
 from tailwinds.server.state import State
 from tailwinds.server.streaming import SSEResponse
+from tailwinds.transport.frames import parse_last_event_id
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 
@@ -48,10 +49,29 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     stream of server-sent events (start, token…, metadata, end)."""
     body = await read_body(request, state.settings.max_body_bytes)
     service = state.predictions
-    prepared = await service.prepare(chatflow_id, body, request.headers.get("authorization"))
-    if prepared.streaming:
-        return SSEResponse(service.events(prepared), state.settings.keepalive_s)
-    return json_response(await service.answer(prepared))
+    admission = await service.admit(chatflow_id, body, request.headers.get("authorization"))
+    if admission.streaming:
+        return SSEResponse(await service.stream(admission), state.settings.keepalive_s)
+    return json_response(await service.answer(admission))
+
+
+@router.get("/predictions/{chatflow_id}/stream/{message_id}")
+async def resume(
+    chatflow_id: str,
+    message_id: str,
+    request: Request,
+    state: State,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Resume a stream asked with `resumeGraceSeconds`: the events after `Last-Event-ID`
+    (all of them without it), then the live rest. Any API node can serve it in queue mode."""
+    frames = await state.predictions.resume(
+        chatflow_id,
+        message_id,
+        parse_last_event_id(last_event_id),
+        request.headers.get("authorization"),
+    )
+    return SSEResponse(frames, state.settings.keepalive_s)
 
 
 class AbortBody(BaseModel):
@@ -67,7 +87,8 @@ async def abort(
     """Stop the running predictions of a chat: their streams end with `error`
     `{code: "aborted"}` then `end`. Needs the same key as the prediction."""
     await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
-    return {"chatId": body.chat_id, "aborted": state.predictions.abort(chatflow_id, body.chat_id)}
+    aborted = await state.predictions.abort(chatflow_id, body.chat_id)
+    return {"chatId": body.chat_id, "aborted": aborted}
 
 
 @router.put("/chatmessage/abort/{chatflow_id}/{chat_id}", include_in_schema=False)
@@ -75,7 +96,7 @@ async def abort_flowise(
     chatflow_id: str, chat_id: str, request: Request, state: State
 ) -> dict[str, Any]:
     await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
-    return {"chatId": chat_id, "aborted": state.predictions.abort(chatflow_id, chat_id)}
+    return {"chatId": chat_id, "aborted": await state.predictions.abort(chatflow_id, chat_id)}
 
 
 @router.get("/chatmessage/{chatflow_id}", dependencies=[Depends(require_admin)])

@@ -1,0 +1,33 @@
+"""A queued prediction: what the API node decided, everything a worker needs to run it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass(slots=True)
+class Job:
+    chatflow_id: str
+    message_id: str
+    chat_id: str
+    session_id: str
+    question: str
+    # the conversation so far when the request carried it; None: the worker reads it
+    history: list[tuple[str, str]] | None
+    vars: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    grace_s: float = 0.0
+    request_id: str | None = None
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, raw: bytes) -> Job:
+        data = orjson.loads(raw)
+        if data.get("history") is not None:
+            data["history"] = [tuple(item) for item in data["history"]]
+        return cls(**data)

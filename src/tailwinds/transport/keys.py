@@ -1,0 +1,57 @@
+"""The Redis keys of queue mode, in one place, all under the configured prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORKER_GROUP = "workers"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    @property
+    def jobs(self) -> str:
+        """The job stream, consumed by the `workers` group."""
+        return f"{self.prefix}:jobs"
+
+    @property
+    def control(self) -> str:
+        """Aborts, read by every worker."""
+        return f"{self.prefix}:control"
+
+    def events(self, message_id: str) -> str:
+        """One run's events, entry `0-n` holding the frame with `id: n`."""
+        return f"{self.prefix}:ev:{message_id}"
+
+    def run(self, message_id: str) -> str:
+        """One run's facts: chatflow, chat, grace, attempts."""
+        return f"{self.prefix}:run:{message_id}"
+
+    def readers(self, message_id: str) -> str:
+        return f"{self.prefix}:readers:{message_id}"
+
+    def aborted(self, message_id: str) -> str:
+        return f"{self.prefix}:abort:{message_id}"
+
+    def chat(self, chatflow_id: str, chat_id: str) -> str:
+        """The runs of one chat not finished yet, for an abort by chat id."""
+        return f"{self.prefix}:chat:{chatflow_id}:{chat_id}"
+
+    def queued(self, chatflow_id: str) -> str:
+        """How many jobs of a chatflow wait or run."""
+        return f"{self.prefix}:queued:{chatflow_id}"
+
+    def wake(self, node_id: str) -> str:
+        """Written to interrupt an API node's blocking read when it has a new stream."""
+        return f"{self.prefix}:wake:{node_id}"
+
+
+def entry_id(seq: int) -> str:
+    return f"0-{seq}"
+
+
+def entry_seq(entry: bytes | str) -> int:
+    raw = entry.decode() if isinstance(entry, bytes) else entry
+    return int(raw.rsplit("-", 1)[1])

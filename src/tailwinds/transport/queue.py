@@ -1,0 +1,156 @@
+"""Queue mode, API side: enqueue a prediction as a job, relay its event stream to the
+client, and send aborts to whichever worker runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from tailwinds.config import Settings
+from tailwinds.engine.events import StartEvent
+from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
+from tailwinds.metrics import RATE_LIMITED
+from tailwinds.transport.frames import numbered
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import Keys, entry_id
+from tailwinds.transport.redis_events import EventReader
+
+logger = logging.getLogger("tailwinds.transport")
+
+# how long the facts of a run may stay when nothing ends it properly
+RUN_TTL_S = 24 * 3600
+
+
+def connect(url: str) -> Redis:
+    # no socket timeout: the event reader blocks in XREAD on purpose; a dead server shows
+    # as a closed connection, and health checks catch half-open ones
+    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+
+
+class QueueClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.redis_prefix)
+        self.redis = connect(settings.redis_url)
+        self.node_id = uuid.uuid4().hex[:12]
+        self.reader = EventReader(self.redis, self.keys, self.node_id)
+        self._timers: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        await self.redis.ping()
+        self.reader.start()
+
+    async def close(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
+        await self.reader.stop()
+        await self.redis.aclose()
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def enqueue(self, job: Job) -> bytes:
+        """Queue the job; returns its `start` frame, already in its stream as `id: 1`."""
+        keys = self.keys
+        try:
+            total = await self.redis.xlen(keys.jobs)
+            if total >= self.settings.queue_max:
+                raise self._full(f"the queue holds {total} predictions, its limit")
+            queued_key = keys.queued(job.chatflow_id)
+            queued = await self.redis.incr(queued_key)
+            if queued > self.settings.queue_max_per_chatflow:
+                await self.redis.decr(queued_key)
+                raise self._full(
+                    f"this chatflow has {queued - 1} predictions queued or running, its limit"
+                )
+            start = numbered(1, StartEvent(job.chat_id, job.message_id))
+            events = keys.events(job.message_id)
+            chat = keys.chat(job.chatflow_id, job.chat_id)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(
+                keys.run(job.message_id),
+                mapping={"chatflow": job.chatflow_id, "chat": job.chat_id, "grace": job.grace_s},
+            )
+            pipe.expire(keys.run(job.message_id), RUN_TTL_S)
+            pipe.xadd(events, {b"f": start}, id=entry_id(1))
+            pipe.expire(events, RUN_TTL_S)
+            pipe.sadd(chat, job.message_id)
+            pipe.expire(chat, RUN_TTL_S)
+            pipe.xadd(keys.jobs, {b"j": job.dumps()})
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the job queue (Redis) is not reachable: {exc}") from exc
+        return start
+
+    def _full(self, why: str) -> QueueFull:
+        RATE_LIMITED.labels("queue").inc()
+        return QueueFull(f"{why}; try again shortly", retry_after_s=1)
+
+    async def check_stream(self, chatflow_id: str, message_id: str) -> float:
+        """The grace of a run that may be resumed; StreamNotFound when there is none."""
+        facts = await self.redis.hgetall(self.keys.run(message_id))
+        if not facts or facts.get(b"chatflow", b"").decode() != chatflow_id:
+            raise StreamNotFound(
+                f"no stream {message_id} of chatflow {chatflow_id}: it ended too long ago, "
+                "or never was"
+            )
+        return float(facts.get(b"grace", b"0"))
+
+    async def relay(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
+        """The frames of a run after number `after`, live, until `end`. When the client
+        leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
+        readers = self.keys.readers(message_id)
+        sub = await self.reader.subscribe(message_id, after)
+        await self.redis.incr(readers)
+        finished = False
+        try:
+            async for frame in sub.frames():
+                yield frame
+            finished = True
+        finally:
+            self.reader.unsubscribe(sub)
+            if not finished:
+                self._spawn(self._left(message_id, grace_s))
+
+    async def _left(self, message_id: str, grace_s: float) -> None:
+        readers = self.keys.readers(message_id)
+        try:
+            left = await self.redis.decr(readers)
+            if grace_s > 0:
+                await asyncio.sleep(grace_s)
+                left = int(await self.redis.get(readers) or 0)
+            if left <= 0:
+                await self.abort_runs([message_id])
+        except (RedisError, OSError) as exc:
+            logger.warning("could not stop run %s after its client left: %s", message_id, exc)
+
+    async def abort_chat(self, chatflow_id: str, chat_id: str) -> int:
+        running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
+        ids = [m.decode() for m in running]
+        if ids:
+            await self.abort_runs(ids)
+        return len(ids)
+
+    async def abort_runs(self, message_ids: list[str]) -> None:
+        """Mark the runs aborted (a worker that has not started one yet sees it) and tell
+        every worker (the one running it stops it)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            pipe.set(self.keys.aborted(message_id), b"1", ex=RUN_TTL_S)
+        pipe.xadd(
+            self.keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True
+        )
+        await pipe.execute()
+
+    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.get_running_loop().create_task(coro)
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)

@@ -1,0 +1,330 @@
+"""`tailwinds worker`: runs queued predictions (queue mode).
+
+A worker reads jobs from the `jobs` stream as one consumer of the `workers` group, runs
+each with the same runner as local mode, and appends its events to the run's own stream.
+It acknowledges a job only once its last event is in Redis (at-least-once). Its running
+jobs are heartbeated; a job whose worker stopped heartbeating is claimed by another
+(`XAUTOCLAIM`): run again when nothing of it was sent but `start`, or else ended with
+`error` `{code: "worker_lost"}` and `end`, its partial answer stored as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import signal
+import socket
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from tailwinds.config import Settings
+from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
+from tailwinds.errors import ServerShutdown, TailwindsError, TransportLost, WorkerLost
+from tailwinds.server.state import AppState, open_state
+from tailwinds.store.messages import StoredTurn
+from tailwinds.transport.frames import numbered
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_events import FRAME_FIELD, EventWriter
+
+logger = logging.getLogger("tailwinds.worker")
+
+# a job that killed this many workers before its first token is not tried again
+MAX_ATTEMPTS = 3
+
+
+class Worker:
+    def __init__(self, settings: Settings, state: AppState, concurrency: int) -> None:
+        self.settings = settings
+        self.state = state
+        self.predictions = state.predictions
+        self.runs = state.predictions.runs
+        self.keys = Keys(settings.redis_prefix)
+        self.redis: Redis = connect(settings.redis_url)
+        self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.concurrency = concurrency
+        self.slots = asyncio.Semaphore(concurrency)
+        self.writer = EventWriter(
+            self.redis,
+            self.keys,
+            settings.events_max_len,
+            settings.events_retention_s,
+            self._transport_failed,
+        )
+        self.lease_ms = int(settings.worker_lease_s * 1000)
+        self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        logger.info(
+            "worker %s taking jobs (concurrency %d, lease %.0f s)",
+            self.name,
+            self.concurrency,
+            self.settings.worker_lease_s,
+        )
+        loops = [
+            asyncio.create_task(self._consume()),
+            asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._reclaim()),
+            asyncio.create_task(self._control()),
+        ]
+        await self._stopping.wait()
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        if self._jobs:
+            logger.info("waiting for %d running jobs", len(self._jobs))
+            await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        await self.redis.aclose()
+
+    def stop(self) -> None:
+        """Take no more jobs; let the running ones finish for the shutdown grace, then end
+        them with `server_shutdown`."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        asyncio.get_running_loop().call_later(
+            self.settings.shutdown_grace_s, self.runs.abort_all, ServerShutdown()
+        )
+
+    # -- taking jobs ------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._ensure_group()
+                while True:
+                    await self.slots.acquire()
+                    self.slots.release()
+                    if self._over_memory():
+                        await asyncio.sleep(0.5)
+                        continue
+                    free = self.concurrency - len(self._jobs)
+                    reply = await self.redis.xreadgroup(
+                        WORKER_GROUP,
+                        self.name,
+                        {self.keys.jobs: ">"},
+                        count=max(free, 1),
+                        block=2000,
+                    )
+                    for _, entries in reply or ():
+                        for raw_id, fields in entries:
+                            self._start(raw_id.decode(), fields, reclaimed=False)
+                    backoff = 0.1
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost its data (a restart without persistence): make the group again
+            except (RedisError, OSError) as exc:
+                logger.warning("reading jobs from Redis failed: %s; retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.jobs, WORKER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _over_memory(self) -> bool:
+        bound = self.settings.worker_max_rss_mb
+        if not bound:
+            return False
+        return _rss_mb() > bound
+
+    def _start(self, entry: str, fields: dict[bytes, bytes], reclaimed: bool) -> None:
+        if entry in self._jobs:
+            return
+        try:
+            job = Job.loads(fields[b"j"])
+        except (KeyError, ValueError, TypeError) as exc:
+            logger.error("dropping malformed job %s: %s", entry, exc)
+            self._spawn_ack(entry)
+            return
+        task = asyncio.get_running_loop().create_task(self._job(entry, job, reclaimed))
+        self._jobs[entry] = task
+        task.add_done_callback(lambda _: self._jobs.pop(entry, None))
+
+    async def _job(self, entry: str, job: Job, reclaimed: bool) -> None:
+        async with self.slots:
+            try:
+                if reclaimed and not await self._may_run_again(job):
+                    await self._end_lost(job)
+                else:
+                    await self._execute(job)
+                await self._done(entry, job)
+            except (RedisError, OSError) as exc:
+                # left unacknowledged: it is claimed again once Redis is back
+                logger.warning("job %s lost its connection to Redis: %s", job.message_id, exc)
+            except Exception:
+                logger.exception("job %s failed", job.message_id)
+
+    async def _execute(self, job: Job) -> None:
+        seq = 1  # `start` was written by the API node
+        message_id = job.message_id
+        try:
+            admission = await self.predictions.admission_for(job)
+            prepared = await self.predictions.start(admission)
+        except TailwindsError as exc:
+            self.writer.append(
+                message_id, seq + 1, numbered(seq + 1, ErrorEvent(exc.code, str(exc)))
+            )
+            self.writer.append(message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
+            await self.writer.synced()
+            return
+        events = self.predictions.events(prepared)
+        async for event in events:
+            if type(event) is StartEvent:
+                if await self.redis.exists(self.keys.aborted(message_id)):
+                    self.runs.abort_run(message_id)
+                continue
+            seq += 1
+            self.writer.append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
+        await self.writer.synced()
+
+    async def _may_run_again(self, job: Job) -> bool:
+        """A claimed job runs again when its stream holds only `start` (nothing the client
+        saw can be contradicted) and it has not already killed too many workers."""
+        last = await self.redis.xrevrange(self.keys.events(job.message_id), count=1)
+        attempts = await self.redis.hincrby(self.keys.run(job.message_id), "attempts", 1)
+        return (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
+
+    async def _end_lost(self, job: Job) -> None:
+        """End the stream of a job whose worker died, and store what it had answered."""
+        entries = await self.redis.xrange(self.keys.events(job.message_id))
+        if entries and b"e" in entries[-1][1]:
+            return  # it had finished; only the acknowledgement was lost
+        seq = entry_seq(entries[-1][0]) if entries else 1
+        error = WorkerLost("the worker running this prediction stopped; ask again")
+        self.writer.append(
+            job.message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
+        )
+        self.writer.append(job.message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
+        await self.writer.synced()
+        answer = "".join(_tokens(fields[FRAME_FIELD] for _, fields in entries))
+        await self.state.messages.add_turn(
+            StoredTurn(
+                chatflow_id=job.chatflow_id,
+                chat_id=job.chat_id,
+                session_id=job.session_id,
+                question=job.question,
+                message_id=job.message_id,
+                answer=answer,
+                status="error",
+                error=str(error),
+                usage=None,
+                asked_at=datetime.now(UTC),
+            )
+        )
+        logger.warning("run %s: its worker was lost after it had begun answering", job.message_id)
+
+    async def _done(self, entry: str, job: Job) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(self.keys.jobs, WORKER_GROUP, entry)
+        pipe.xdel(self.keys.jobs, entry)
+        pipe.decr(self.keys.queued(job.chatflow_id))
+        pipe.srem(self.keys.chat(job.chatflow_id, job.chat_id), job.message_id)
+        await pipe.execute()
+
+    def _spawn_ack(self, entry: str) -> None:
+        async def ack() -> None:
+            await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
+            await self.redis.xdel(self.keys.jobs, entry)
+
+        task = asyncio.get_running_loop().create_task(ack())
+        self._jobs[entry] = task
+        task.add_done_callback(lambda _: self._jobs.pop(entry, None))
+
+    def _transport_failed(self, error: BaseException) -> None:
+        lost = TransportLost(f"the worker lost Redis, which carries the events: {error}")
+        self.runs.abort_all(lost)
+
+    # -- leases and lost workers --------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Touch the running jobs so that no other worker takes them for lost."""
+        while True:
+            await asyncio.sleep(self.settings.worker_lease_s / 3)
+            ids = list(self._jobs)
+            if not ids:
+                continue
+            try:
+                await self.redis.xclaim(
+                    self.keys.jobs, WORKER_GROUP, self.name, 0, ids, justid=True
+                )
+            except (RedisError, OSError) as exc:
+                logger.warning("heartbeat failed: %s", exc)
+
+    async def _reclaim(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.worker_lease_s / 2)
+            free = self.concurrency - len(self._jobs)
+            if free <= 0 or self._over_memory():
+                continue
+            try:
+                reply = await self.redis.xautoclaim(
+                    self.keys.jobs, WORKER_GROUP, self.name, self.lease_ms, count=free
+                )
+            except (RedisError, OSError) as exc:
+                logger.debug("claiming lost jobs failed: %s", exc)
+                continue
+            for raw_id, fields in reply[1]:
+                if fields is None:
+                    continue
+                logger.warning("claimed job %s from a worker that stopped", raw_id.decode())
+                self._start(raw_id.decode(), fields, reclaimed=True)
+
+    # -- aborts ---------------------------------------------------------------------------
+
+    async def _control(self) -> None:
+        last = b"$"
+        while True:
+            try:
+                reply = await self.redis.xread({self.keys.control: last}, block=5000)
+            except (RedisError, OSError) as exc:
+                logger.debug("reading aborts failed: %s", exc)
+                await asyncio.sleep(1)
+                last = b"$"
+                continue
+            for _, entries in reply or ():
+                for raw_id, fields in entries:
+                    last = raw_id
+                    for message_id in fields.get(b"abort", b"").decode().split():
+                        self.runs.abort_run(message_id)
+
+
+def _tokens(frames: object) -> list[str]:
+    """The token texts among numbered frames."""
+    texts: list[str] = []
+    for frame in frames:  # type: ignore[attr-defined]
+        if b"\nevent: token\n" in frame:
+            data = frame.split(b"\ndata: ", 1)[1]
+            texts.append(orjson.loads(data)["token"])
+    return texts
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def run_worker(settings: Settings, concurrency: int) -> None:
+    settings.check_queue_mode()
+    async with open_state(settings) as state:
+        worker = Worker(settings, state, concurrency)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
