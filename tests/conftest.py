@@ -132,10 +132,12 @@ TEST_SERVER_ENV = {
 }
 
 
-def start_server(home: Path, database_url: str, **env: str) -> RunningServer:
+def start_server(
+    home: Path, database_url: str, log_name: str = "server.log", **env: str
+) -> RunningServer:
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "server.log"
+    log_path = home / log_name
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")},
         **TEST_SERVER_ENV,
@@ -163,6 +165,67 @@ def start_server(home: Path, database_url: str, **env: str) -> RunningServer:
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"the server did not answer /api/v1/ping:\n{server.log()}")
+
+
+REDIS_URL = os.environ.get("TAILWINDS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis; every test that uses it writes under a prefix of its own."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {REDIS_URL}", exc)
+    return REDIS_URL
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_worker(home: Path, database_url: str, *args: str, **env: str) -> RunningWorker:
+    """`tailwinds worker` as its own process, returned once it takes jobs."""
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / f"worker-{uuid.uuid4().hex[:6]}.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")},
+        **TEST_SERVER_ENV,
+        "TAILWINDS_HOME": str(home),
+        "TAILWINDS_DATABASE_URL": database_url,
+        **env,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tailwinds", "worker", *args],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    worker = RunningWorker(process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited:\n{worker.log()}")
+        if "taking jobs" in worker.log():
+            return worker
+        time.sleep(0.1)
+    worker.stop()
+    raise RuntimeError(f"the worker did not start:\n{worker.log()}")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

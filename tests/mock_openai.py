@@ -184,6 +184,14 @@ class MockOpenAI:
                 return record
         raise LookupError(text)
 
+    def count_prefix(self, text: str) -> int:
+        """How many requests had a last message starting with `text`."""
+        return sum(
+            1
+            for record in list(self.records)
+            if str(record.body.get("messages", [{}])[-1].get("content", "")).startswith(text)
+        )
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         record = Record(body, dict(request.headers), time.monotonic())

@@ -40,3 +40,13 @@ RUN_ERRORS = Counter(
 RATE_LIMITED = Counter(
     "tailwinds_rate_limited", "Requests refused with 429", ["scope"], registry=REGISTRY
 )
+EVENT_SUBSCRIPTIONS = Gauge(
+    "tailwinds_event_subscriptions",
+    "Queue mode: run streams this API node relays from Redis",
+    registry=REGISTRY,
+)
+ASYNC_TASKS = Gauge(
+    "tailwinds_asyncio_tasks",
+    "Tasks alive on the event loop (a leak shows here)",
+    registry=REGISTRY,
+)

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import Scope
 
-import tailwinds.nodes  # noqa: F401  (fills the node registry)
 from tailwinds import __version__
 from tailwinds.config import Settings
 from tailwinds.server import observability

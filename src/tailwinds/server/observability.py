@@ -3,6 +3,7 @@ streamed token beyond one function call."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -10,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tailwinds.metrics import HTTP_REQUESTS, REGISTRY
+from tailwinds.metrics import ASYNC_TASKS, HTTP_REQUESTS, REGISTRY
 from tailwinds.server.errors import json_response
 
 router = APIRouter(tags=["operations"])
@@ -45,6 +46,7 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
+    ASYNC_TASKS.set(len(asyncio.all_tasks()))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

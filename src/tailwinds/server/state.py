@@ -10,6 +10,7 @@ from typing import Annotated
 import aiohttp
 from fastapi import Depends, Request
 
+import tailwinds.nodes  # noqa: F401  (fills the node registry)
 from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from tailwinds.config import Settings
 from tailwinds.engine.events import StartEvent
 from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
-from tailwinds.metrics import RATE_LIMITED
+from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id
@@ -28,8 +28,9 @@ RUN_TTL_S = 24 * 3600
 
 def connect(url: str) -> Redis:
     # no socket timeout: the event reader blocks in XREAD on purpose; a dead server shows
-    # as a closed connection, and health checks catch half-open ones
-    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+    # as a closed connection. A connection idle for a second is pinged before use, so that
+    # the first command after a Redis restart reconnects instead of failing.
+    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=1)
 
 
 class QueueClient:
@@ -44,6 +45,7 @@ class QueueClient:
     async def open(self) -> None:
         await self.redis.ping()
         self.reader.start()
+        EVENT_SUBSCRIPTIONS.set_function(lambda: self.reader.subscriptions)
 
     async def close(self) -> None:
         for timer in list(self._timers):

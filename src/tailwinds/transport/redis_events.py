@@ -43,8 +43,8 @@ class EventWriter:
         self.retention_s = int(max(retention_s, 1))
         self.on_failure = on_failure
         self._pending: list[tuple[str, int, bytes, bool]] = []
-        self._batch_done: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
 
     def append(self, message_id: str, seq: int, frame: bytes, end: bool = False) -> None:
         self._pending.append((message_id, seq, frame, end))
@@ -55,6 +55,8 @@ class EventWriter:
         """Wait until what was appended so far is in Redis (raises if it cannot be)."""
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
+        if self._error is not None:
+            raise self._error
 
     async def _flush(self) -> None:
         while self._pending:
@@ -71,10 +73,12 @@ class EventWriter:
                     pipe.expire(self.keys.run(message_id), self.retention_s)
             try:
                 await pipe.execute()
+                self._error = None
             except (RedisError, OSError) as exc:
                 self._pending.clear()
+                self._error = exc
                 self.on_failure(exc)
-                raise
+                return
 
 
 class Subscription:
@@ -157,6 +161,7 @@ class EventReader:
                 logger.warning("reading run events from Redis failed: %s", exc)
                 self.connected = False
                 self._lose_all("the connection to Redis, which carries the events, was lost")
+                await self.redis.connection_pool.disconnect()  # none of them is any good now
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

@@ -1,0 +1,447 @@
+"""Queue mode with real processes: two API nodes and two workers on the machine's Redis and
+PostgreSQL; every stream whole and in order, resume and abort across nodes, lost workers,
+limits, and no leaks."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import (
+    RunningServer,
+    RunningWorker,
+    start_server,
+    start_worker,
+    stream_then_leave,
+)
+from tests.integration.test_prediction_stream import wait_for_answer
+from tests.integration.test_resume import complete_part
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import check_order, parse_numbered
+
+
+@dataclass
+class Cluster:
+    apis: list[RunningServer]
+    workers: list[RunningWorker]
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        for process in [*self.apis, *self.workers]:
+            process.stop()
+
+
+def queue_env(redis_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "TAILWINDS_MODE": "queue",
+        "TAILWINDS_REDIS_URL": redis_url,
+        "TAILWINDS_REDIS_PREFIX": f"twtest-{uuid.uuid4().hex[:8]}",
+        "TAILWINDS_WORKER_LEASE_S": "1.5",
+        **extra,
+    }
+
+
+def start_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    env: dict[str, str],
+    apis: int = 2,
+    workers: int = 2,
+) -> Cluster:
+    home = tmp_path_factory.mktemp("queue")
+    cluster = Cluster([], [], env)
+    try:
+        for i in range(apis):
+            cluster.apis.append(start_server(home, database_url, f"api-{i}.log", **env))
+        for _ in range(workers):
+            cluster.workers.append(start_worker(home, database_url, "--concurrency", "150", **env))
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[Cluster]:
+    running = start_cluster(tmp_path_factory, postgres_url, queue_env(redis_url))
+    yield running
+    running.stop()
+
+
+def stream(api: RunningServer, chatflow_id: str, question: str, **body: Any) -> bytes:
+    response = requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True, **body},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def metric(api: RunningServer, name: str) -> float:
+    text = requests.get(f"{api.url}/metrics", timeout=5).text
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match is not None, f"no {name} in /metrics"
+    return float(match.group(1))
+
+
+def test_two_hundred_streams_through_two_nodes_arrive_whole_in_order_once(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    a, b = cluster.apis
+    chatflow_id = a.model_chatflow(mock_llm.base_url, model="paced:0.01")
+    tasks_before = [metric(api, "tailwinds_asyncio_tasks") for api in cluster.apis]
+
+    def one(i: int) -> tuple[int, list[tuple[int | None, str, Any]]]:
+        tokens = [f"q{i}-{j} " for j in range(20)]
+        raw = stream(cluster.apis[i % 2], chatflow_id, "tokens:" + json.dumps(tokens))
+        return i, parse_numbered(raw)
+
+    with ThreadPoolExecutor(200) as pool:
+        results = list(pool.map(one, range(200)))
+    for i, frames in results:
+        check_order([(name, data) for _, name, data in frames])
+        assert [n for n, _, _ in frames] == list(range(1, len(frames) + 1))
+        assert [d["token"] for _, name, d in frames if name == "token"] == [
+            f"q{i}-{j} " for j in range(20)
+        ]
+    sample = results[7][1]
+    stored = wait_for_answer(b, chatflow_id, sample[0][2]["chatId"])
+    assert stored["status"] == "complete"
+    assert stored["content"] == "".join(f"q7-{j} " for j in range(20))
+    # nothing left behind: no relay subscription, no more tasks than before
+    for api, before in zip(cluster.apis, tasks_before, strict=True):
+        assert metric(api, "tailwinds_event_subscriptions") == 0
+        assert metric(api, "tailwinds_asyncio_tasks") <= before + 2
+
+
+def test_non_streaming_answers_come_from_a_worker(cluster: Cluster, mock_llm: MockOpenAI) -> None:
+    api = cluster.apis[1]
+    chatflow_id = api.model_chatflow(mock_llm.base_url)
+    response = requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}", json={"question": "queued?"}, timeout=20
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["text"] == "You said: queued?"
+    assert answer["chatflowId"] == chatflow_id
+    # and the conversation goes on with its history, read by a worker
+    again = requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "and now?", "chatId": answer["chatId"]},
+        timeout=20,
+    ).json()
+    record = mock_llm.find("and now?")
+    assert [m["content"] for m in record.body["messages"]][-3:] == [
+        "queued?",
+        "You said: queued?",
+        "and now?",
+    ]
+    assert again["chatId"] == answer["chatId"]
+
+
+def test_resume_on_the_other_node_after_a_dropped_connection(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    a, b = cluster.apis
+    chatflow_id = a.model_chatflow(mock_llm.base_url, model="paced:0.02")
+    tokens = [f"x{i} " for i in range(40)]
+    first = parse_numbered(
+        complete_part(
+            stream_then_leave(
+                a.url,
+                f"/api/v1/predictions/{chatflow_id}",
+                {
+                    "question": "tokens:" + json.dumps(tokens),
+                    "streaming": True,
+                    "resumeGraceSeconds": 10,
+                },
+                tokens=5,
+            )
+        )
+    )
+    start = first[0][2]
+    time.sleep(0.2)
+    response = requests.get(
+        f"{b.url}/api/v1/predictions/{chatflow_id}/stream/{start['messageId']}",
+        headers={"Last-Event-ID": str(first[-1][0])},
+        timeout=20,
+    )
+    assert response.status_code == 200
+    whole = first + parse_numbered(response.content)
+    assert [n for n, _, _ in whole] == list(range(1, len(whole) + 1))
+    check_order([(name, data) for _, name, data in whole])
+    assert "".join(d["token"] for _, name, d in whole if name == "token") == "".join(tokens)
+    assert wait_for_answer(b, chatflow_id, start["chatId"])["status"] == "complete"
+
+
+def test_a_disconnect_without_grace_stops_the_run_on_the_worker(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    api = cluster.apis[0]
+    chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    tokens = [f"d{i} " for i in range(100)]
+    raw = stream_then_leave(
+        api.url,
+        f"/api/v1/predictions/{chatflow_id}",
+        {"question": "tokens:" + json.dumps(tokens), "streaming": True},
+        tokens=3,
+    )
+    left_at = time.monotonic()
+    start = parse_numbered(complete_part(raw))[0][2]
+    record = mock_llm.find("tokens:" + json.dumps(tokens))
+    while record.closed_at is None and time.monotonic() < left_at + 5:
+        time.sleep(0.02)
+    assert record.closed_at is not None and not record.completed
+    assert record.closed_at - left_at < 1.0
+    assert wait_for_answer(api, chatflow_id, start["chatId"])["status"] == "aborted"
+
+
+def test_abort_through_one_node_while_the_other_holds_the_stream(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    a, b = cluster.apis
+    chatflow_id = a.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    tokens = [f"z{i} " for i in range(100)]
+    chat_id = f"abort-{uuid.uuid4().hex[:6]}"
+    raw = bytearray()
+    aborted: dict[str, Any] | None = None
+    abort_sent = 0.0
+    ended = 0.0
+    with requests.post(
+        f"{b.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "tokens:" + json.dumps(tokens), "streaming": True, "chatId": chat_id},
+        stream=True,
+        timeout=20,
+    ) as response:
+        for chunk in response.iter_content(chunk_size=None):
+            raw += chunk
+            if aborted is None and raw.count(b"event: token") >= 3:
+                abort_sent = time.monotonic()
+                aborted = requests.post(
+                    f"{a.url}/api/v1/predictions/{chatflow_id}/abort",
+                    json={"chatId": chat_id},
+                    timeout=5,
+                ).json()
+        ended = time.monotonic()
+    assert aborted == {"chatId": chat_id, "aborted": 1}
+    assert ended - abort_sent < 1.0, "the abort reached the worker within a second"
+    frames = parse_numbered(bytes(raw))
+    assert frames[-2][1:] == ("error", {"error": "The prediction was aborted.", "code": "aborted"})
+    stored = wait_for_answer(a, chatflow_id, chat_id)
+    assert stored["status"] == "aborted"
+    assert stored["content"] == "".join(d["token"] for _, n, d in frames if n == "token")
+
+
+def test_queue_limits_answer_429_before_the_stream(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    # no worker: jobs wait, and the fourth of a chatflow is one too many
+    env = queue_env(redis_url, TAILWINDS_QUEUE_MAX_PER_CHATFLOW="3")
+    small = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=0)
+    try:
+        api = small.apis[0]
+        chatflow_id = api.model_chatflow(mock_llm.base_url)
+        held = [
+            requests.post(
+                f"{api.url}/api/v1/predictions/{chatflow_id}",
+                json={"question": "wait", "streaming": True},
+                stream=True,
+                timeout=10,
+            )
+            for _ in range(3)
+        ]
+        over = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}",
+            json={"question": "one more", "streaming": True},
+            timeout=10,
+        )
+        assert over.status_code == 429
+        assert over.json()["code"] == "queue_full"
+        assert over.headers["retry-after"] == "1"
+        for response in held:
+            response.close()
+        other = api.model_chatflow(mock_llm.base_url)
+        ok = requests.post(
+            f"{api.url}/api/v1/predictions/{other}",
+            json={"question": "another chatflow", "streaming": True},
+            stream=True,
+            timeout=10,
+        )
+        assert ok.status_code == 200
+        ok.close()
+    finally:
+        small.stop()
+
+
+def test_a_killed_worker_is_replaced_and_nothing_hangs(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    env = queue_env(redis_url, TAILWINDS_WORKER_LEASE_S="1")
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+    try:
+        api = pair.apis[0]
+        chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
+        results: dict[int, bytes] = {}
+
+        def one(i: int) -> None:
+            tokens = [f"k{i}-{j} " for j in range(60)]
+            results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens), chatId=f"k{i}")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few tokens each are out
+        pair.workers[0].process.send_signal(signal.SIGKILL)
+        pair.workers[0].process.wait(5)
+        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        for thread in threads:
+            thread.join(30)
+            assert not thread.is_alive(), "a stream hung after its worker died"
+        for i in range(6):
+            frames = parse_numbered(results[i])
+            check_order([(name, data) for _, name, data in frames])
+            assert frames[-2][2]["code"] == "worker_lost"
+            said = "".join(d["token"] for _, n, d in frames if n == "token")
+            stored = wait_for_answer(api, chatflow_id, f"k{i}")
+            assert stored["status"] == "error"
+            assert stored["content"] == said
+        # the new worker takes new jobs
+        fresh = parse_numbered(stream(api, chatflow_id, 'tokens:["alive"]'))
+        assert [d["token"] for _, n, d in fresh if n == "token"] == ["alive"]
+    finally:
+        pair.stop()
+
+
+def test_a_job_whose_worker_died_before_answering_runs_again(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    env = queue_env(redis_url, TAILWINDS_WORKER_LEASE_S="1")
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+    try:
+        api = pair.apis[0]
+        # the model is slow to start: the worker dies before the first token
+        chatflow_id = api.model_chatflow(mock_llm.base_url, model="slowstart:1.5")
+        result: dict[str, bytes] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(raw=stream(api, chatflow_id, "again please"))
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while mock_llm.count_prefix("again please") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pair.workers[0].process.send_signal(signal.SIGKILL)
+        pair.workers[0].process.wait(5)
+        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        thread.join(30)
+        frames = parse_numbered(result["raw"])
+        check_order([(name, data) for _, name, data in frames])
+        assert "".join(d["token"] for _, n, d in frames if n == "token") == "You said: again please"
+        assert mock_llm.count_prefix("again please") == 2
+    finally:
+        pair.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Any, redis_url: str) -> Iterator[tuple[str, Any]]:
+    """A redis-server of this test's own, on another port, that the test may restart."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")  # the machine's Redis is, though
+    from tests.conftest import free_port
+
+    port = free_port()
+    command = [binary, "--port", str(port), "--save", "", "--appendonly", "no"]
+
+    def launch() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=port).ping()
+                return process
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    holder = {"process": launch()}
+
+    def restart(down_s: float) -> None:
+        holder["process"].terminate()
+        holder["process"].wait(10)
+        time.sleep(down_s)
+        holder["process"] = launch()
+
+    yield f"redis://127.0.0.1:{port}/0", restart
+    holder["process"].terminate()
+    holder["process"].wait(10)
+
+
+def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    own_redis: tuple[str, Any],
+    mock_llm: MockOpenAI,
+) -> None:
+    url, restart = own_redis
+    pair = start_cluster(tmp_path_factory, postgres_url, queue_env(url), apis=1, workers=1)
+    try:
+        api = pair.apis[0]
+        chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
+        results: dict[int, bytes] = {}
+
+        def one(i: int) -> None:
+            tokens = [f"rr{i}-{j} " for j in range(100)]
+            results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while mock_llm.count_prefix('tokens:["rr') < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        restart(0.5)
+        for thread in threads:
+            thread.join(15)
+            assert not thread.is_alive(), "a stream hung when Redis went away"
+        for i in range(3):
+            frames = parse_numbered(results[i])
+            check_order([(name, data) for _, name, data in frames])
+            assert frames[-2][2]["code"] == "transport_lost"
+        # API node and worker reconnect by themselves: the next request works
+        frames = parse_numbered(stream(api, chatflow_id, 'tokens:["back"]'))
+        assert [d["token"] for _, n, d in frames if n == "token"] == ["back"], frames
+        assert metric(api, "tailwinds_event_subscriptions") == 0
+    finally:
+        pair.stop()
