@@ -27,10 +27,12 @@ from tailwinds.client import (
     Start,
     StreamTimeout,
     Tailwinds,
+    TailwindsClientError,
     Timeouts,
     Token,
 )
 from tests.conftest import RunningServer
+from tests.cutting_proxy import CuttingProxy
 from tests.mock_openai import MockOpenAI
 
 
@@ -399,3 +401,60 @@ def test_chat_ctrl_c_aborts_the_answer(
         "after the stop"
     )  # same conversation: the aborted turn is in the history
     assert any("w0" in m["content"] for m in chat_id.body["messages"] if m["role"] == "assistant")
+
+
+def test_the_client_resumes_a_dropped_stream_by_itself(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    paced = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.02")
+    tokens = [f"sdk{i} " for i in range(30)]
+    proxy = CuttingProxy(int(sqlite_server.url.rsplit(":", 1)[1]), cut_after=5)
+    try:
+        with (
+            Tailwinds(proxy.url) as client,
+            client.stream(paced, "tokens:" + json.dumps(tokens)) as stream,
+        ):
+            seen = [event.text for event in stream if isinstance(event, Token)]
+        assert proxy.connections == 2, "the stream broke once and was resumed once"
+        assert seen == tokens, "every token once, in order, across the break"
+        assert stream.metadata is not None
+    finally:
+        proxy.close()
+
+
+def test_the_async_client_resumes_too(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    paced = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.02")
+    tokens = [f"async{i} " for i in range(30)]
+    proxy = CuttingProxy(int(sqlite_server.url.rsplit(":", 1)[1]), cut_after=5)
+
+    async def run() -> str:
+        async with (
+            AsyncTailwinds(proxy.url) as client,
+            client.stream(paced, "tokens:" + json.dumps(tokens)) as stream,
+        ):
+            return await stream.text()
+
+    try:
+        assert asyncio.run(run()) == "".join(tokens)
+        assert proxy.connections == 2
+    finally:
+        proxy.close()
+
+
+def test_without_a_grace_a_dropped_stream_is_an_error(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    paced = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.02")
+    proxy = CuttingProxy(int(sqlite_server.url.rsplit(":", 1)[1]), cut_after=3)
+    try:
+        question = 'tokens:["a","b","c","d","e","f"]'
+        with (
+            Tailwinds(proxy.url) as client,
+            pytest.raises(TailwindsClientError) as broke,
+            client.stream(paced, question, resume_grace_s=0) as stream,
+        ):
+            stream.text()
+        assert "the stream broke" in str(broke.value)
+        assert proxy.connections == 1
+    finally:
+        proxy.close()

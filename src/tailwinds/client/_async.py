@@ -25,9 +25,13 @@ class AsyncPredictionStream:
         request: httpx.Request,
         timeouts: Timeouts,
         raise_errors: bool,
+        chatflow_id: str = "",
+        api_key: str | None = None,
     ) -> None:
         self._client = client
         self._request = request
+        self._chatflow_id = chatflow_id
+        self._api_key = api_key
         self._timeouts = timeouts
         self._raise_errors = raise_errors
         self._response: httpx.Response | None = None
@@ -63,12 +67,25 @@ class AsyncPredictionStream:
                 async with asyncio.timeout(wait_s):
                     chunk = await anext(chunks)
             except StopAsyncIteration:
-                return
+                if self.reader.ended:
+                    return
+                if not self.reader.resumable:
+                    raise TailwindsClientError(
+                        "the server closed the stream before its end"
+                    ) from None
+                chunks = await self._resume("the server closed the connection before the end")
+                continue
             except TimeoutError as exc:
                 what = "first event" if wait_s == self._timeouts.first_event_s else "event"
-                raise StreamTimeout(f"no {what} in {wait_s:g} s") from exc
+                if not self.reader.resumable:
+                    raise StreamTimeout(f"no {what} in {wait_s:g} s") from exc
+                chunks = await self._resume(f"no {what} in {wait_s:g} s")
+                continue
             except httpx.TransportError as exc:
-                raise TailwindsClientError(f"the stream broke: {exc}") from exc
+                if not self.reader.resumable:
+                    raise TailwindsClientError(f"the stream broke: {exc}") from exc
+                chunks = await self._resume(f"the stream broke: {exc}")
+                continue
             events = self.reader.feed(chunk)
             if events:
                 wait_s = self._timeouts.idle_s
@@ -76,6 +93,35 @@ class AsyncPredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+
+    async def _resume(self, why: str) -> AsyncIterator[bytes]:
+        """Reconnect after `Last-Event-ID`; the server replays what we missed."""
+        assert self._response is not None and self.reader.message_id is not None
+        await self._response.aclose()
+        path = _core.resume_path(self._chatflow_id, self.reader.message_id)
+        last: Exception | None = None
+        for pause in _core.RESUME_BACKOFF_S:
+            await asyncio.sleep(pause)
+            request = self._client.build_request(
+                "GET",
+                path,
+                headers=_core.resume_headers(self._api_key, self.reader.last_event_id or "0"),
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                last = exc
+                continue
+            if response.status_code == 200:
+                self._response = response
+                self.reader.reconnected()
+                return response.aiter_raw()
+            error = _core.error_for(response.status_code, response.headers, await response.aread())
+            await response.aclose()
+            if response.status_code < 500:
+                raise TailwindsClientError(f"{why}, and it cannot be resumed: {error}") from error
+            last = error
+        raise TailwindsClientError(f"{why}, and resuming it failed: {last}") from last
 
     async def text(self) -> str:
         async for _ in self:
@@ -151,13 +197,17 @@ class AsyncTailwinds:
         override_config: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
         raise_errors: bool = True,
+        resume_grace_s: float = _core.DEFAULT_RESUME_GRACE_S,
     ) -> AsyncPredictionStream:
+        """Stream the answer. A dropped connection is resumed where it broke, as long as
+        the server kept the run for `resume_grace_s` (0: a disconnect stops the run)."""
         body = _core.prediction_body(
             question,
             streaming=True,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
+            resume_grace_s=resume_grace_s,
         )
         request = self._http.build_request(
             "POST",
@@ -165,7 +215,9 @@ class AsyncTailwinds:
             json=body,
             headers=_core.headers(self.api_key, streaming=True),
         )
-        return AsyncPredictionStream(self._http, request, self.timeouts, raise_errors)
+        return AsyncPredictionStream(
+            self._http, request, self.timeouts, raise_errors, chatflow_id, self.api_key
+        )
 
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         data = await self._json(

@@ -24,6 +24,10 @@ DEFAULT_CONNECT_S = 10.0
 DEFAULT_FIRST_EVENT_S = 30.0
 # the server sends a keep-alive comment after 15 s of silence
 DEFAULT_IDLE_S = 60.0
+# how long the server keeps a run going while we reconnect after a dropped connection
+DEFAULT_RESUME_GRACE_S = 30.0
+# pauses before each attempt to resume a broken stream
+RESUME_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +53,11 @@ def prediction_body(
     chat_id: str | None,
     override_config: dict[str, Any] | None,
     history: list[dict[str, str]] | None,
+    resume_grace_s: float = 0,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"question": question, "streaming": streaming}
+    if streaming and resume_grace_s > 0:
+        body["resumeGraceSeconds"] = resume_grace_s
     if chat_id is not None:
         body["chatId"] = chat_id
     if override_config:
@@ -82,6 +89,14 @@ def headers(api_key: str | None, streaming: bool = False) -> dict[str, str]:
     if api_key:
         result["Authorization"] = f"Bearer {api_key}"
     return result
+
+
+def resume_path(chatflow_id: str, message_id: str) -> str:
+    return f"/api/v1/predictions/{chatflow_id}/stream/{message_id}"
+
+
+def resume_headers(api_key: str | None, last_event_id: str) -> dict[str, str]:
+    return {**headers(api_key, streaming=True), "Last-Event-ID": last_event_id}
 
 
 def error_for(status: int, headers: Any, body: bytes) -> APIError:
@@ -122,7 +137,17 @@ class EventReader:
         self.metadata: Metadata | None = None
         self.error: Error | None = None
         self.ended = False
+        self.last_event_id: str | None = None
         self._parts: list[str] = []
+
+    @property
+    def resumable(self) -> bool:
+        """A stream cut before its end that said where it was (numbered events)."""
+        return not self.ended and self.message_id is not None and self.last_event_id is not None
+
+    def reconnected(self) -> None:
+        """A new connection starts at an event boundary: drop the half event of the old."""
+        self._decoder = SSEDecoder()
 
     def feed(self, chunk: bytes) -> list[Event]:
         try:
@@ -131,6 +156,8 @@ class EventReader:
             raise StreamProtocolError(str(exc)) from exc
         events: list[Event] = []
         for message in messages:
+            if message.id is not None:
+                self.last_event_id = message.id
             try:
                 event = event_from(message.event, json.loads(message.data))
             except (ValueError, KeyError, TypeError) as exc:

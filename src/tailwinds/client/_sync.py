@@ -30,10 +30,18 @@ class PredictionStream:
     `raise_errors=False`, which yields it as an `Error` event instead."""
 
     def __init__(
-        self, client: httpx.Client, request: httpx.Request, timeouts: Timeouts, raise_errors: bool
+        self,
+        client: httpx.Client,
+        request: httpx.Request,
+        timeouts: Timeouts,
+        raise_errors: bool,
+        chatflow_id: str = "",
+        api_key: str | None = None,
     ) -> None:
         self._client = client
         self._request = request
+        self._chatflow_id = chatflow_id
+        self._api_key = api_key
         self._timeouts = timeouts
         self._raise_errors = raise_errors
         self._response: httpx.Response | None = None
@@ -69,11 +77,24 @@ class PredictionStream:
             try:
                 chunk = next(chunks)
             except StopIteration:
-                return
+                if self.reader.ended:
+                    return
+                if not self.reader.resumable:
+                    raise TailwindsClientError(
+                        "the server closed the stream before its end"
+                    ) from None
+                chunks = self._resume("the server closed the connection before the end")
+                continue
             except httpx.ReadTimeout as exc:
-                raise StreamTimeout(f"no event for {self._timeouts.idle_s:g} s") from exc
+                if not self.reader.resumable:
+                    raise StreamTimeout(f"no event for {self._timeouts.idle_s:g} s") from exc
+                chunks = self._resume(f"no event for {self._timeouts.idle_s:g} s")
+                continue
             except httpx.TransportError as exc:
-                raise TailwindsClientError(f"the stream broke: {exc}") from exc
+                if not self.reader.resumable:
+                    raise TailwindsClientError(f"the stream broke: {exc}") from exc
+                chunks = self._resume(f"the stream broke: {exc}")
+                continue
             events = self.reader.feed(chunk)
             if not got_event:
                 if not events and time.monotonic() - started > self._timeouts.first_event_s:
@@ -83,6 +104,35 @@ class PredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+
+    def _resume(self, why: str) -> Iterator[bytes]:
+        """Reconnect after `Last-Event-ID`; the server replays what we missed."""
+        assert self._response is not None and self.reader.message_id is not None
+        self._response.close()
+        path = _core.resume_path(self._chatflow_id, self.reader.message_id)
+        last: Exception | None = None
+        for pause in _core.RESUME_BACKOFF_S:
+            time.sleep(pause)
+            request = self._client.build_request(
+                "GET",
+                path,
+                headers=_core.resume_headers(self._api_key, self.reader.last_event_id or "0"),
+            )
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                last = exc
+                continue
+            if response.status_code == 200:
+                self._response = response
+                self.reader.reconnected()
+                return response.iter_raw()
+            error = _core.error_for(response.status_code, response.headers, response.read())
+            response.close()
+            if response.status_code < 500:
+                raise TailwindsClientError(f"{why}, and it cannot be resumed: {error}") from error
+            last = error
+        raise TailwindsClientError(f"{why}, and resuming it failed: {last}") from last
 
     def text(self) -> str:
         for _ in self:
@@ -160,13 +210,17 @@ class Tailwinds:
         override_config: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
         raise_errors: bool = True,
+        resume_grace_s: float = _core.DEFAULT_RESUME_GRACE_S,
     ) -> PredictionStream:
+        """Stream the answer. A dropped connection is resumed where it broke, as long as
+        the server kept the run for `resume_grace_s` (0: a disconnect stops the run)."""
         body = _core.prediction_body(
             question,
             streaming=True,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
+            resume_grace_s=resume_grace_s,
         )
         request = self._http.build_request(
             "POST",
@@ -174,7 +228,9 @@ class Tailwinds:
             json=body,
             headers=_core.headers(self.api_key, streaming=True),
         )
-        return PredictionStream(self._http, request, self.timeouts, raise_errors)
+        return PredictionStream(
+            self._http, request, self.timeouts, raise_errors, chatflow_id, self.api_key
+        )
 
     def abort(self, chatflow_id: str, chat_id: str) -> int:
         """Stop the chat's running predictions; returns how many there were."""
