@@ -144,19 +144,28 @@ async def run_load(
     streams: int,
     tokens_per_stream: int,
     interval_ms: int,
-    pid: int,
+    pid: int | list[int],
     rounds: int = 1,
     timeout_s: float = 300,
 ) -> Report:
     """`rounds` runs of `streams` concurrent streams, one round after the other, reported
-    together (more samples for small concurrencies)."""
+    together (more samples for small concurrencies). CPU and memory are those of `pid`, or
+    the sum over several (an API node and a worker)."""
+    pids = pid if isinstance(pid, list) else [pid]
+
+    def cpu_of_all() -> float:
+        return sum(cpu_seconds(p) for p in pids)
+
+    def rss_of_all() -> int:
+        return sum(rss_bytes(p) for p in pids)
+
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         opened = asyncio.Event()
         open_count = [0]
-        rss_before = rss_bytes(pid)
-        cpu_before = cpu_seconds(pid)
+        rss_before = rss_of_all()
+        cpu_before = cpu_of_all()
         load_before = time.process_time()
         wall_before = time.monotonic()
         peak_rss = rss_before
@@ -168,10 +177,10 @@ async def run_load(
             ]
             while not all(t.done() for t in tasks):
                 await asyncio.sleep(0.05)
-                peak_rss = max(peak_rss, rss_bytes(pid))
+                peak_rss = max(peak_rss, rss_of_all())
             results.extend(t.result() for t in tasks)
         wall = time.monotonic() - wall_before
-        cpu = cpu_seconds(pid) - cpu_before
+        cpu = cpu_of_all() - cpu_before
         load_cpu = time.process_time() - load_before
     tokens = sum(r.tokens for r in results)
     delays = [d for r in results for d in r.delays_ms]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -61,8 +63,12 @@ def wait_port(port: int, timeout_s: float = 10) -> None:
 
 
 class Processes:
-    def __init__(self, home: Path) -> None:
+    """The mock and Tailwinds: one process in local mode; in queue mode an API node and a
+    worker, on PostgreSQL and Redis (`queue_env`)."""
+
+    def __init__(self, home: Path, queue_env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.mode = "queue" if queue_env else "local"
         self.mock_port = free_port()
         self.server_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")}
@@ -75,15 +81,28 @@ class Processes:
             "TAILWINDS_HOME": str(home),
             "TAILWINDS_LOG_LEVEL": "WARNING",
             "TAILWINDS_PROVIDER_RETRIES": "0",
+            **(queue_env or {}),
         }
-        self.server_log = (home / "server.log").open("wb")
+        self.server_log = (home / f"server-{self.mode}.log").open("wb")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "tailwinds", "start", "--port", str(self.server_port)],
             env=server_env,
             stdout=self.server_log,
             stderr=subprocess.STDOUT,
         )
+        self.worker: subprocess.Popen[bytes] | None = None
+        if queue_env:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "tailwinds", "worker", "--concurrency", "1200"],
+                env=server_env,
+                stdout=self.server_log,
+                stderr=subprocess.STDOUT,
+            )
         wait_http(f"{self.server_url}/api/v1/ping")
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self.server, self.worker) if p is not None]
 
     @property
     def server_url(self) -> str:
@@ -94,7 +113,9 @@ class Processes:
         return f"http://127.0.0.1:{self.mock_port}/v1"
 
     def stop(self) -> None:
-        for process in (self.server, self.mock):
+        for process in (self.server, self.worker, self.mock):
+            if process is None:
+                continue
             process.terminate()
             try:
                 process.wait(10)
@@ -140,22 +161,22 @@ async def run_matrix(
                 rounds=rounds,
             )
             await run_load(  # warm up connections and caches
-                target="tailwinds",
+                target=f"tailwinds-{procs.mode}",
                 url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
                 body={"question": "go", "streaming": True},
                 streams=min(streams, 50),
                 tokens_per_stream=tokens,
                 interval_ms=interval_ms,
-                pid=procs.server.pid,
+                pid=procs.pids,
             )
             server = await run_load(
-                target="tailwinds",
+                target=f"tailwinds-{procs.mode}",
                 url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
                 body={"question": "go", "streaming": True},
                 streams=streams,
                 tokens_per_stream=tokens,
                 interval_ms=interval_ms,
-                pid=procs.server.pid,
+                pid=procs.pids,
                 rounds=rounds,
             )
             print(_line(server, floor), flush=True)
@@ -170,7 +191,8 @@ def _ratio(a: float, b: float) -> str:
 def _line(server: Report, floor: Report) -> str:
     pace = "paced" if server.interval_ms else "unpaced"
     return (
-        f"{server.streams:>5} {pace:<8} ok {server.completed}/{server.streams * server.rounds} "
+        f"{server.target[10:]:<5} {server.streams:>5} {pace:<8} "
+        f"ok {server.completed}/{server.streams * server.rounds} "
         f"cpu {server.cpu_us_per_token:6.1f} us/token (mock {floor.cpu_us_per_token:5.1f}) "
         f"added p99 {server.delay_p99_ms - floor.delay_p99_ms:7.2f} ms "
         f"ttft p50 {server.ttft_p50_ms:6.2f} ms rss {server.rss_kb_per_stream:6.1f} KB/stream"
@@ -211,17 +233,20 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
         "(`bench/mock_llm.py`) and the load generator (`bench/load.py`) as three processes on "
         "this machine. *Floor* is the same load straight at the mock. CPU is the target "
         "process's user+system time per delivered token; *added* delay is Tailwinds' p99 "
-        "token delay minus the floor's p99 (receive time minus the mock's emit time).",
+        "token delay minus the floor's p99 (receive time minus the mock's emit time). "
+        "*queue* rows (`--queue`): an API node and a worker (`TAILWINDS_MODE=queue`, "
+        "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it.",
         "",
-        "| streams | pace | completed | CPU µs/token | floor (mock) µs/token | ratio "
+        "| mode | streams | pace | completed | CPU µs/token | floor (mock) µs/token | ratio "
         "| delay p50 / p99 / max ms | floor p99 ms | added p99 ms | TTFT p50 / p99 ms "
         "| floor TTFT p50 ms | tokens/s | RSS KB/stream | load gen µs/token |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for server, floor in rows:
         pace = f"{1000 // server.interval_ms} tok/s" if server.interval_ms else "unpaced"
         lines.append(
-            f"| {server.streams} | {pace} | {server.completed}/{server.streams * server.rounds} "
+            f"| {server.target[10:]} | {server.streams} | {pace} "
+            f"| {server.completed}/{server.streams * server.rounds} "
             f"| {server.cpu_us_per_token:.1f} | {floor.cpu_us_per_token:.1f} "
             f"| {_ratio(server.cpu_us_per_token, floor.cpu_us_per_token)} "
             f"| {server.delay_p50_ms:.2f} / {server.delay_p99_ms:.2f} / {server.delay_max_ms:.1f} "
@@ -239,6 +264,30 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
     )
 
 
+@contextlib.contextmanager
+def queue_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for the queue-mode run, dropped afterwards."""
+    import asyncpg
+
+    admin = os.environ.get(
+        "TAILWINDS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"tailwinds_bench_{os.getpid()}"
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -247,16 +296,37 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
     parser.add_argument("--streams", type=int, nargs="*", help="override the concurrency list")
     parser.add_argument("--tokens", type=int, help="tokens per stream")
     parser.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
+    parser.add_argument(
+        "--queue",
+        action="store_true",
+        help="also run queue mode (API node + worker on PostgreSQL and Redis)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     streams = args.streams or plan["streams"]
     tokens = args.tokens or plan["tokens"]
+    rows: list[tuple[Report, Report]] = []
     with tempfile.TemporaryDirectory() as home:
         procs = Processes(Path(home))
         try:
-            rows = asyncio.run(run_matrix(procs, streams, tokens))
+            rows += asyncio.run(run_matrix(procs, streams, tokens))
         finally:
             procs.stop()
+        if args.queue:
+            with queue_database() as database_url:
+                queue_env = {
+                    "TAILWINDS_MODE": "queue",
+                    "TAILWINDS_DATABASE_URL": database_url,
+                    "TAILWINDS_REDIS_URL": os.environ.get(
+                        "TAILWINDS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
+                    ),
+                    "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
+                }
+                procs = Processes(Path(home), queue_env)
+                try:
+                    rows += asyncio.run(run_matrix(procs, streams, tokens))
+                finally:
+                    procs.stop()
     write_results(rows, args.out, args.quick)
     print(f"wrote {args.out}")
     return rows

@@ -9,10 +9,13 @@ from pathlib import Path
 from bench.run import main
 
 
-def test_quick_bench_reports_plausible_figures(tmp_path: Path) -> None:
+def test_quick_bench_reports_plausible_figures(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    # the fixtures make sure PostgreSQL and Redis are there for the queue-mode rows
     out = tmp_path / "RESULTS.md"
-    rows = main(["--streams", "1", "4", "--tokens", "8", "--out", str(out)])
-    assert len(rows) == 4  # 2 concurrencies x (paced, unpaced)
+    rows = main(["--streams", "1", "4", "--tokens", "8", "--queue", "--out", str(out)])
+    assert len(rows) == 8  # 2 modes x 2 concurrencies x (paced, unpaced)
     for server, floor in rows:
         for report in (server, floor):
             assert report.completed == report.streams * report.rounds, report.errors
@@ -24,9 +27,12 @@ def test_quick_bench_reports_plausible_figures(tmp_path: Path) -> None:
             assert report.tokens_per_s > 0
             assert not math.isnan(report.cpu_us_per_token) and report.cpu_us_per_token >= 0
             assert report.rss_kb_per_stream >= 0
-        assert server.target == "tailwinds" and floor.target == "mock"
+        assert floor.target == "mock"
+    assert [server.target for server, _ in rows] == ["tailwinds-local"] * 4 + [
+        "tailwinds-queue"
+    ] * 4
     text = out.read_text()
     assert text.startswith("# Benchmark results")
-    table_rows = [line for line in text.splitlines() if line[:3] in ("| 1", "| 4")]
+    table_rows = [line for line in text.splitlines() if line[:7] in ("| local", "| queue")]
     assert len(table_rows) == len(rows)
     assert out.with_suffix(".json").exists()
