@@ -5,19 +5,24 @@ limits, and no leaks."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tailwinds.client import Tailwinds
 from tests.conftest import (
     RunningServer,
     RunningWorker,
@@ -25,6 +30,7 @@ from tests.conftest import (
     start_worker,
     stream_then_leave,
 )
+from tests.cutting_proxy import CuttingProxy
 from tests.integration.test_prediction_stream import wait_for_answer
 from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
@@ -445,3 +451,82 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         assert metric(api, "tailwinds_event_subscriptions") == 0
     finally:
         pair.stop()
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+@pytest.fixture
+def nginx_in_front(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
+    """deploy/nginx.conf as shipped, its upstreams pointed at the cluster's API nodes."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    from tests.conftest import free_port
+
+    port = free_port()
+    site = (Path(__file__).parents[2] / "deploy" / "nginx.conf").read_text()
+    a, b = (api.url.removeprefix("http://") for api in cluster.apis)
+    site = site.replace("server api1:3000;", f"server {a};")
+    site = site.replace("server api2:3000;", f"server {b};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    assert a in site and b in site and str(port) in site
+    temp = "\n".join(
+        f"{kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"daemon off;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\n"
+        f"events {{}}\nhttp {{\naccess_log off;\n{temp}\n{site}\n}}\n"
+    )
+    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v1/ping", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def test_through_the_shipped_nginx_tokens_are_not_buffered_and_streams_resume(
+    cluster: Cluster, nginx_in_front: str, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = cluster.apis[0].model_chatflow(mock_llm.base_url, model="paced:0.05")
+    tokens = [f"n{i} " for i in range(20)]
+    question = "tokens:" + json.dumps(tokens)
+    first_at = None
+    raw = bytearray()
+    with requests.post(
+        f"{nginx_in_front}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True},
+        stream=True,
+        timeout=20,
+    ) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_content(chunk_size=None):
+            raw += chunk
+            if first_at is None and b"event: token" in raw:
+                first_at = time.monotonic()
+    record = mock_llm.find(question)
+    assert first_at is not None and record.last_token_at is not None
+    assert first_at < record.last_token_at, "nginx held the tokens back"
+    assert "".join(d["token"] for _, n, d in parse_numbered(bytes(raw)) if n == "token") == (
+        "".join(tokens)
+    )
+
+    # the SDK resumes through the balancer, on whichever node it lands
+    proxy = CuttingProxy(int(nginx_in_front.rsplit(":", 1)[1]), cut_after=4)
+    answer = [f"m{i} " for i in range(20)]
+    try:
+        with (
+            Tailwinds(proxy.url) as client,
+            client.stream(chatflow_id, "tokens:" + json.dumps(answer)) as stream,
+        ):
+            assert stream.text() == "".join(answer)
+        assert proxy.connections == 2
+    finally:
+        proxy.close()

@@ -144,3 +144,37 @@ def test_bad_resume_requests_say_what_is_wrong(
     assert "Last-Event-ID" in bad.json()["error"]
     other = sqlite_server.model_chatflow(mock_llm.base_url)
     assert resume(sqlite_server, other, message_id, None).status_code == 404
+
+
+def test_a_chatflow_can_make_its_streams_resumable(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    node = {
+        "id": "chat_0",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    created = sqlite_server.create_chatflow({"nodes": [node], "edges": []}, resumeGraceSeconds=15)
+    assert created["resumeGraceSeconds"] == 15
+    url = f"{sqlite_server.url}/api/v1/predictions/{created['id']}"
+    # the published page's request, unchanged, gets a numbered, resumable stream
+    frames = parse_numbered(
+        requests.post(url, json={"question": "hi", "streaming": True}, timeout=10).content
+    )
+    assert [n for n, _, _ in frames] == list(range(1, len(frames) + 1))
+    replay = resume(sqlite_server, created["id"], frames[0][2]["messageId"], 1)
+    assert [n for n, _, _ in parse_numbered(replay.content)] == list(range(2, len(frames) + 1))
+    # and a request may still opt out
+    plain = parse_numbered(
+        requests.post(
+            url, json={"question": "hi", "streaming": True, "resumeGraceSeconds": 0}, timeout=10
+        ).content
+    )
+    assert all(n is None for n, _, _ in plain)
+    too_long = requests.put(
+        f"{sqlite_server.url}/api/v1/chatflows/{created['id']}",
+        json={"resumeGraceSeconds": 99999},
+        timeout=10,
+    )
+    assert too_long.status_code == 400
+    assert "resumeGraceSeconds" in too_long.json()["error"]

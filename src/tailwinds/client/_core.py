@@ -74,6 +74,7 @@ CHATFLOW_FIELDS = (
     "allowedOverrides",
     "allowedOrigins",
     "rateLimit",
+    "resumeGraceSeconds",
 )
 
 

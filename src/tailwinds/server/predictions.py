@@ -73,7 +73,8 @@ class PredictionRequest(BaseModel):
     override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
     history: list[HistoryItem] | None = Field(None, max_length=1000)
     # keep the run going this long while its client is away, and let it resume the stream
-    resume_grace_s: float = Field(0, alias="resumeGraceSeconds", ge=0, le=3600)
+    # (the chatflow's own setting when left out)
+    resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     uploads: list[Any] | None = None
 
 
@@ -179,7 +180,9 @@ class PredictionService:
             turn=turn,
             load_history=load_history,
             streaming=request.streaming,
-            resume_grace_s=request.resume_grace_s,
+            resume_grace_s=request.resume_grace_s
+            if request.resume_grace_s is not None
+            else chatflow.resume_grace_s or 0.0,
             overrides=overrides,
             release=release,
         )

@@ -25,6 +25,7 @@ class Chatflow:
     allowed_overrides: list[str]
     allowed_origins: list[str]
     rate_limit: dict[str, Any] | None
+    resume_grace_s: float | None
     version: int
     created_date: datetime
     updated_date: datetime
@@ -38,6 +39,7 @@ class Chatflow:
             "allowedOverrides": self.allowed_overrides,
             "allowedOrigins": self.allowed_origins,
             "rateLimit": self.rate_limit,
+            "resumeGraceSeconds": self.resume_grace_s,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -53,6 +55,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         allowed_overrides=orjson.loads(row.allowed_overrides),
         allowed_origins=orjson.loads(row.allowed_origins or "[]"),
         rate_limit=orjson.loads(row.rate_limit) if row.rate_limit else None,
+        resume_grace_s=row.resume_grace_s,
         version=row.version,
         created_date=row.created_date,
         updated_date=row.updated_date,
@@ -74,6 +77,7 @@ class ChatflowRepository:
         allowed_overrides: list[str] | None = None,
         allowed_origins: list[str] | None = None,
         rate_limit: dict[str, Any] | None = None,
+        resume_grace_s: float | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -84,6 +88,7 @@ class ChatflowRepository:
             allowed_overrides=orjson.dumps(allowed_overrides or []).decode(),
             allowed_origins=orjson.dumps(allowed_origins or []).decode(),
             rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
+            resume_grace_s=resume_grace_s,
             version=1,
             created_date=now,
             updated_date=now,
@@ -128,7 +133,7 @@ class ChatflowRepository:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
-        allowed_overrides, allowed_origins, rate_limit."""
+        allowed_overrides, allowed_origins, rate_limit, resume_grace_s."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -147,6 +152,8 @@ class ChatflowRepository:
             if "rate_limit" in changes:
                 limit = changes["rate_limit"]
                 row.rate_limit = orjson.dumps(limit).decode() if limit else None
+            if "resume_grace_s" in changes:
+                row.resume_grace_s = changes["resume_grace_s"]
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

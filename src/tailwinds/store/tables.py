@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -44,6 +44,8 @@ class ChatflowRow(Base):
     allowed_overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     allowed_origins: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
+    # streams of this chatflow are resumable for this long unless the request says otherwise
+    resume_grace_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -38,6 +38,7 @@ class ChatflowBody(BaseModel):
     allowed_overrides: list[str] = Field(default_factory=list, alias="allowedOverrides")
     allowed_origins: list[Origin] = Field(default_factory=list, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
+    resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
 
 
 class ChatflowPatch(BaseModel):
@@ -49,6 +50,7 @@ class ChatflowPatch(BaseModel):
     allowed_overrides: list[str] | None = Field(None, alias="allowedOverrides")
     allowed_origins: list[Origin] | None = Field(None, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
+    resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
