@@ -252,7 +252,7 @@ def test_abort_through_one_node_while_the_other_holds_the_stream(
     assert stored["content"] == "".join(d["token"] for _, n, d in frames if n == "token")
 
 
-def test_queue_limits_answer_429_before_the_stream(
+def test_queue_limits_and_the_worker_memory_bound(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_url: str,
     redis_url: str,
@@ -292,6 +292,24 @@ def test_queue_limits_answer_429_before_the_stream(
         )
         assert ok.status_code == 200
         ok.close()
+
+        # a worker over its memory bound takes no job; one under it does
+        chatflow_id = api.model_chatflow(mock_llm.base_url, model="echo")
+        small.workers.append(
+            start_worker(api.home, postgres_url, **env, TAILWINDS_WORKER_MAX_RSS_MB="1")
+        )
+        question = f"memory bound {uuid.uuid4().hex[:6]}"
+        result: dict[str, bytes] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(raw=stream(api, chatflow_id, question))
+        )
+        thread.start()
+        time.sleep(1.5)
+        assert mock_llm.count_prefix(question) == 0, "a worker over its bound took the job"
+        small.workers.append(start_worker(api.home, postgres_url, **env))
+        thread.join(20)
+        frames = parse_numbered(result["raw"])
+        assert "".join(d["token"] for _, n, d in frames if n == "token") == f"You said: {question}"
     finally:
         small.stop()
 
