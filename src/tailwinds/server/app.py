@@ -25,6 +25,7 @@ from tailwinds.server.routes import (
     document_stores,
     predictions,
     system,
+    web,
 )
 from tailwinds.server.state import AppState, open_state
 from tailwinds.transport.queue import QueueClient
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(document_stores.flowise_router)
+    app.include_router(web.router)
+    app.mount("/assets", web.assets(), name="assets")
     app.add_middleware(
         ChatflowCORS,
         origins_for=_chatflow_origins,

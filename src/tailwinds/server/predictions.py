@@ -4,6 +4,7 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -239,6 +240,10 @@ class PredictionService:
                 raise Unauthorized(
                     "this chatflow needs an API key: send `Authorization: Bearer <key>`"
                 )
+            # the admin token opens every chatflow (the web app's playground uses it)
+            admin = self.settings.admin_token
+            if admin and hmac.compare_digest(key.encode(), admin.encode()):
+                return chatflow
             if not await self.api_keys.verify(chatflow.api_key_id, key):
                 raise Unauthorized("the API key is not valid for this chatflow")
         return chatflow
