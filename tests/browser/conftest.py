@@ -18,8 +18,10 @@ ARTEFACTS = Path(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # per module, not per session: Playwright's sync API keeps an event loop running in this
+    # thread while it lives, which would break every later `asyncio.run` of the suite
     if not CHROMIUM:
         pytest.skip("no chromium here: `apt-get install chromium` for the browser tests")
     from playwright.sync_api import sync_playwright

@@ -200,7 +200,11 @@ def test_build_a_chatflow_in_the_editor(
     )
     assert page.locator(".react-flow__edge").count() == 2
     page.click(".react-flow__pane", position={"x": 5, "y": 5})
-    page.fill('[aria-label="Chatflow settings"] input[name="name"]', "Built in the browser")
+    settings = page.locator('[aria-label="Chatflow settings"]')
+    settings.locator('input[name="name"]').fill("Built in the browser")
+    settings.locator('input[name="allowedOrigins"]').fill("https://app.example.com")
+    settings.locator('input[name="requests"]').fill("30")
+    settings.locator('input[name="resumeGraceSeconds"]').fill("20")
 
     # the model is required and missing: the server says so, on that node
     page.get_by_role("button", name="Save", exact=True).click()
@@ -218,6 +222,9 @@ def test_build_a_chatflow_in_the_editor(
     chatflow_id = re.search(r"#/edit/([0-9a-f-]+)", page.url).group(1)
     saved = requests.get(f"{sqlite_server.url}/api/v1/chatflows/{chatflow_id}", timeout=5).json()
     assert saved["name"] == "Built in the browser"
+    assert saved["allowedOrigins"] == ["https://app.example.com"]
+    assert saved["rateLimit"] == {"requests": 30, "windowS": 60}
+    assert saved["resumeGraceSeconds"] == 20
     assert {(e["source"], e["targetInput"]) for e in saved["flowData"]["edges"]} == {
         ("chatOpenAI_0", "model"),
         ("bufferWindowMemory_0", "memory"),
