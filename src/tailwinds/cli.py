@@ -248,5 +248,8 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or "",
     )
     GracefulServer(config).run()

@@ -22,6 +22,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line
     host: str = "127.0.0.1"
+    # proxies whose X-Forwarded-For is believed (comma-separated addresses or networks);
+    # empty: the client is whoever opened the connection, whatever headers it sends
+    trusted_proxies: str = ""
     port: int = 3000
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert

@@ -7,8 +7,21 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 
 from tailwinds.redaction import redact
+
+# the request a log line belongs to: set per HTTP request, and by a worker per job, so one
+# prediction's lines can be found across the API node and the worker
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class WithRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        record.request_id = f" [{request_id}]" if request_id else ""
+        record.requestId = request_id
+        return True
 
 
 class RedactSecrets(logging.Filter):
@@ -29,6 +42,9 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "requestId", None)
+        if request_id:
+            entry["requestId"] = request_id
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -37,10 +53,13 @@ class JSONFormatter(logging.Formatter):
 def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactSecrets())
+    handler.addFilter(WithRequestId())
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

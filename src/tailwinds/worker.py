@@ -26,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
 from tailwinds.errors import ServerShutdown, TailwindsError, TransportLost, WorkerLost
+from tailwinds.logs import REQUEST_ID
 from tailwinds.server.state import AppState, open_state
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
@@ -155,6 +156,7 @@ class Worker:
         task.add_done_callback(lambda _: self._jobs.pop(entry, None))
 
     async def _job(self, entry: str, job: Job, reclaimed: bool) -> None:
+        REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
         async with self.slots:
             try:
                 if reclaimed and not await self._may_run_again(job):

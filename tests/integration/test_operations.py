@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -133,6 +134,87 @@ def test_rate_limit_concurrent(sqlite_server: RunningServer, mock_llm: MockOpenA
         assert second.status_code == 429
         first.content  # noqa: B018  (read to the end)
     assert requests.post(url, json={"question": "after"}, timeout=10).status_code == 200
+
+
+def test_rate_limit_per_api_key_spans_its_chatflows(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    url = sqlite_server.url
+    limited = requests.post(
+        f"{url}/api/v1/apikeys",
+        json={"name": "metered", "rateLimit": {"requests": 3, "windowS": 60}},
+        timeout=5,
+    ).json()
+    assert limited["rateLimit"] == {"requests": 3, "windowS": 60}
+    free = requests.post(f"{url}/api/v1/apikeys", json={"name": "free"}, timeout=5).json()
+    first, second = (chatflow(sqlite_server, mock_llm, apiKeyId=limited["id"]) for _ in "ab")
+    other = chatflow(sqlite_server, mock_llm, apiKeyId=free["id"])
+
+    def ask(chatflow_id: str, key: str) -> requests.Response:
+        return requests.post(
+            f"{url}/api/v1/predictions/{chatflow_id}",
+            json={"question": "metered"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+
+    assert [ask(c, limited["key"]).status_code for c in (first, second, first)] == [200] * 3
+    refused = ask(second, limited["key"])
+    assert refused.status_code == 429, "three predictions per minute for the key, over both"
+    assert "this API key" in refused.json()["error"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert ask(other, free["key"]).status_code == 200, "another key is not held back"
+    # lifting the key's limit takes effect at once
+    lifted = requests.put(
+        f"{url}/api/v1/apikeys/{limited['id']}", json={"rateLimit": None}, timeout=5
+    ).json()
+    assert lifted["rateLimit"] is None
+    assert ask(first, limited["key"]).status_code == 200
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Any, trusted: bool) -> None:
+    env = {"TAILWINDS_TRUSTED_PROXIES": "127.0.0.1"} if trusted else {}
+    server = start_server(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 't.db'}", **env)
+    try:
+        # no admin token: management is for this machine only, decided by the client address
+        spoofed = requests.get(
+            f"{server.url}/api/v1/chatflows",
+            headers={"X-Forwarded-For": "203.0.113.9"},
+            timeout=5,
+        )
+        plain = requests.get(f"{server.url}/api/v1/chatflows", timeout=5)
+    finally:
+        server.stop()
+    assert plain.status_code == 200
+    # untrusted: the header is ignored, the caller is the loopback connection it is;
+    # trusted: the proxy says the caller is 203.0.113.9, which is not this machine
+    assert spoofed.status_code == (403 if trusted else 200)
+
+
+def test_request_ids_are_echoed_and_logged(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = chatflow(sqlite_server, mock_llm)
+    url = f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}"
+    mine = requests.post(
+        url, json={"question": "traced"}, headers={"X-Request-ID": "trace-42.a"}, timeout=10
+    )
+    assert mine.headers["x-request-id"] == "trace-42.a"
+    made = requests.post(url, json={"question": "traced"}, timeout=10).headers["x-request-id"]
+    assert len(made) == 32
+    junk = requests.post(
+        url, json={"question": "traced"}, headers={"X-Request-ID": "no spaces; allowed"}, timeout=10
+    )
+    assert junk.headers["x-request-id"] != "no spaces; allowed"
+    message_id = mine.json()["messageId"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [line for line in sqlite_server.log().splitlines() if message_id in line]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert lines and "[trace-42.a]" in lines[0], lines
 
 
 def test_log_records_are_redacted() -> None:

@@ -548,3 +548,69 @@ def test_through_the_shipped_nginx_tokens_are_not_buffered_and_streams_resume(
         assert proxy.connections == 2
     finally:
         proxy.close()
+
+
+def test_rate_limits_are_counted_across_api_nodes(cluster: Cluster, mock_llm: MockOpenAI) -> None:
+    a, b = cluster.apis
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    windowed = a.create_chatflow({"nodes": [node]}, rateLimit={"requests": 2, "windowS": 60})["id"]
+    for api in (a, b):
+        assert requests.post(
+            f"{api.url}/api/v1/predictions/{windowed}", json={"question": "n"}, timeout=10
+        ).ok
+    refused = requests.post(
+        f"{a.url}/api/v1/predictions/{windowed}", json={"question": "n"}, timeout=10
+    )
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+
+    slow = dict(node, inputs={"model": "paced:0.05", "baseUrl": mock_llm.base_url})
+    single = a.create_chatflow({"nodes": [slow]}, rateLimit={"concurrent": 1})["id"]
+    with requests.post(
+        f"{a.url}/api/v1/predictions/{single}",
+        json={"question": 'tokens:["a","b","c","d"]', "streaming": True},
+        stream=True,
+        timeout=10,
+    ) as first:
+        assert first.status_code == 200
+        second = requests.post(
+            f"{b.url}/api/v1/predictions/{single}", json={"question": "two"}, timeout=10
+        )
+        assert second.status_code == 429, "the running slot is held on node A, seen on B"
+        first.content  # noqa: B018  (read to the end)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        after = requests.post(
+            f"{b.url}/api/v1/predictions/{single}", json={"question": "three"}, timeout=10
+        )
+        if after.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert after.status_code == 200, "the slot came back when the stream ended"
+
+
+def test_the_request_id_reaches_the_worker_log(cluster: Cluster, mock_llm: MockOpenAI) -> None:
+    api = cluster.apis[0]
+    chatflow_id = api.model_chatflow(mock_llm.base_url)
+    answer = requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "trace me"},
+        headers={"X-Request-ID": "queue-trace-7"},
+        timeout=10,
+    )
+    assert answer.headers["x-request-id"] == "queue-trace-7"
+    message_id = answer.json()["messageId"]
+    deadline = time.monotonic() + 5
+    found: list[str] = []
+    while not found and time.monotonic() < deadline:
+        found = [
+            line
+            for worker in cluster.workers
+            for line in worker.log().splitlines()
+            if message_id in line
+        ]
+        time.sleep(0.05)
+    assert found and "[queue-trace-7]" in found[0], found

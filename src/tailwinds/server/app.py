@@ -29,6 +29,7 @@ from tailwinds.server.routes import (
 )
 from tailwinds.server.state import AppState, open_state
 from tailwinds.transport.queue import QueueClient
+from tailwinds.transport.redis_limits import RedisRateLimiter
 
 logger = logging.getLogger("tailwinds.server")
 
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.mode == "queue":
                 predictions.queue = QueueClient(settings)
                 await predictions.queue.open()
+                predictions.limiter = RedisRateLimiter(
+                    predictions.queue.redis, predictions.queue.keys
+                )
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
             if not settings.admin_token:

@@ -1,6 +1,6 @@
-"""Per-chatflow rate limits, in this process: a sliding window of request times and a
-count of running predictions. Checked before the stream; a refusal is a 429 with
-Retry-After."""
+"""Rate limits per chatflow and per API key, in this process: a sliding window of request
+times and a count of running predictions. Checked before the stream; a refusal is a 429
+with Retry-After. (Queue mode counts in Redis instead: `transport/redis_limits.py`.)"""
 
 from __future__ import annotations
 
@@ -10,14 +10,60 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from tailwinds.errors import RateLimited
 from tailwinds.metrics import RATE_LIMITED
+
+Scope = tuple[str, dict[str, Any] | None]  # what is counted ("chatflow:<id>"), its limit
+
+
+class RateLimit(BaseModel):
+    """At most `requests` predictions per `windowS` seconds, and at most `concurrent`
+    running at once (either may be left out)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    requests: int | None = Field(None, ge=1)
+    window_s: float = Field(60, gt=0, alias="windowS")
+    concurrent: int | None = Field(None, ge=1)
+
+
+def refused_requests(requests: int, window_s: float, retry: int, what: str) -> RateLimited:
+    RATE_LIMITED.labels("requests").inc()
+    return RateLimited(
+        f"{what} takes {requests} predictions per {window_s:g} s; try again in {retry} s",
+        retry_after_s=retry,
+    )
+
+
+def refused_concurrent(concurrent: int, what: str) -> RateLimited:
+    RATE_LIMITED.labels("concurrent").inc()
+    return RateLimited(
+        f"{what} runs at most {concurrent} predictions at once; try again", retry_after_s=1
+    )
+
+
+def describe(key: str) -> str:
+    return "this API key" if key.startswith("key:") else "this chatflow"
 
 
 class RateLimiter:
     def __init__(self) -> None:
         self._recent: dict[str, deque[float]] = {}
         self._running: dict[str, int] = {}
+
+    async def admit_all(self, scopes: list[Scope]) -> Callable[[], None]:
+        """Count one prediction against every scope's limit, or none if one refuses."""
+        releases: list[Callable[[], None]] = []
+        try:
+            for key, limit in scopes:
+                releases.append(self.admit(key, limit))
+        except RateLimited:
+            for release in releases:
+                release()
+            raise
+        return release_all(releases)
 
     def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
         """Count one prediction against `limit`; returns what to call when it ends."""
@@ -31,24 +77,15 @@ class RateLimiter:
             while recent and recent[0] <= now - window_s:
                 recent.popleft()
             if len(recent) >= requests:
-                RATE_LIMITED.labels("requests").inc()
                 retry = max(1, math.ceil(recent[0] + window_s - now))
-                raise RateLimited(
-                    f"this chatflow takes {requests} predictions per {window_s:g} s; "
-                    f"try again in {retry} s",
-                    retry_after_s=retry,
-                )
+                raise refused_requests(requests, window_s, retry, describe(key))
             recent.append(now)
         concurrent = limit.get("concurrent")
         if not concurrent:
             return _nothing
         running = self._running.get(key, 0)
         if running >= concurrent:
-            RATE_LIMITED.labels("concurrent").inc()
-            raise RateLimited(
-                f"this chatflow runs at most {concurrent} predictions at once; try again",
-                retry_after_s=1,
-            )
+            raise refused_concurrent(concurrent, describe(key))
         self._running[key] = running + 1
         released = False
 
@@ -63,3 +100,11 @@ class RateLimiter:
 
 def _nothing() -> None:
     pass
+
+
+def release_all(releases: list[Callable[[], None]]) -> Callable[[], None]:
+    def release() -> None:
+        for one in releases:
+            one()
+
+    return release

@@ -11,8 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tailwinds.logs import REQUEST_ID
 from tailwinds.metrics import ASYNC_TASKS, HTTP_REQUESTS, REGISTRY
 from tailwinds.server.errors import json_response
+from tailwinds.server.request_id import request_id_of
 
 router = APIRouter(tags=["operations"])
 
@@ -51,7 +53,7 @@ async def metrics() -> Response:
 
 
 class RequestMetrics:
-    """Counts requests by route template and status."""
+    """Counts requests by route template and status, and gives each a request id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,15 +63,19 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         status = 500
+        request_id = request_id_of(scope)
+        token = REQUEST_ID.set(request_id.decode())
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
+            REQUEST_ID.reset(token)
             route = scope.get("route")
             HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), str(status)).inc()

@@ -36,17 +36,19 @@ from tailwinds.errors import (
     Unauthorized,
     error_from_code,
 )
+from tailwinds.logs import REQUEST_ID
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import RateLimiter
+from tailwinds.server.limits import RateLimiter, Scope
 from tailwinds.sse import SSEDecoder
-from tailwinds.store.apikeys import ApiKeyRepository
+from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.local import LocalRelays
 from tailwinds.transport.queue import QueueClient
+from tailwinds.transport.redis_limits import RedisRateLimiter
 
 
 def _nothing() -> None:
@@ -105,6 +107,7 @@ class Admission:
             vars=turn.vars,
             overrides=self.overrides,
             grace_s=self.resume_grace_s,
+            request_id=REQUEST_ID.get(),
         )
 
 
@@ -128,7 +131,8 @@ class PredictionService:
         box: SecretBox,
     ) -> None:
         self.box = box
-        self.limiter = RateLimiter()
+        # in-process; in queue mode, counted in Redis by all API nodes together
+        self.limiter: RateLimiter | RedisRateLimiter = RateLimiter()
         self.shutting_down = False
         self.settings = settings
         self.resources = resources
@@ -147,7 +151,7 @@ class PredictionService:
         if self.shutting_down:
             raise ServerShutdown()
         request = parse_request(body)
-        chatflow = await self.authorized_chatflow(chatflow_id, authorization)
+        chatflow, api_key = await self.authorize(chatflow_id, authorization)
         overrides = request.override_config
         _check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
@@ -174,7 +178,10 @@ class PredictionService:
         load_history = request.history is None and (
             request.chat_id is not None or "sessionId" in overrides
         )
-        release = self.limiter.admit(chatflow.id, chatflow.rate_limit)
+        scopes: list[Scope] = [(f"chatflow:{chatflow.id}", chatflow.rate_limit)]
+        if api_key is not None:
+            scopes.append((f"key:{api_key.id}", api_key.rate_limit))
+        release = await self.limiter.admit_all(scopes)
         return Admission(
             chatflow=chatflow,
             flow=flow,
@@ -231,22 +238,30 @@ class PredictionService:
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
+        chatflow, _ = await self.authorize(chatflow_id, authorization)
+        return chatflow
+
+    async def authorize(
+        self, chatflow_id: str, authorization: str | None
+    ) -> tuple[Chatflow, ApiKey | None]:
+        """The chatflow and the API key that opened it (None: no key was needed, or the
+        admin token opened it)."""
         chatflow = await self.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
         if chatflow is None:
             raise ChatflowNotFound(chatflow_id)
-        if chatflow.api_key_id is not None:
-            key = bearer_token(authorization)
-            if key is None:
-                raise Unauthorized(
-                    "this chatflow needs an API key: send `Authorization: Bearer <key>`"
-                )
-            # the admin token opens every chatflow (the web app's playground uses it)
-            admin = self.settings.admin_token
-            if admin and hmac.compare_digest(key.encode(), admin.encode()):
-                return chatflow
-            if not await self.api_keys.verify(chatflow.api_key_id, key):
-                raise Unauthorized("the API key is not valid for this chatflow")
-        return chatflow
+        if chatflow.api_key_id is None:
+            return chatflow, None
+        key = bearer_token(authorization)
+        if key is None:
+            raise Unauthorized("this chatflow needs an API key: send `Authorization: Bearer <key>`")
+        # the admin token opens every chatflow (the web app's playground uses it)
+        admin = self.settings.admin_token
+        if admin and hmac.compare_digest(key.encode(), admin.encode()):
+            return chatflow, None
+        api_key = await self.api_keys.verify(chatflow.api_key_id, key)
+        if api_key is None:
+            raise Unauthorized("the API key is not valid for this chatflow")
+        return chatflow, api_key
 
     def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:
         node_overrides = {k: v for k, v in overrides.items() if k not in RUN_OVERRIDES}

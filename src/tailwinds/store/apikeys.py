@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select
 
 from tailwinds.store.db import Database
@@ -49,9 +50,20 @@ class ApiKey:
     id: str
     name: str
     created_date: datetime
+    rate_limit: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "createdDate": self.created_date.isoformat()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "createdDate": self.created_date.isoformat(),
+            "rateLimit": self.rate_limit,
+        }
+
+
+def _from_row(row: ApiKeyRow) -> ApiKey:
+    limit = orjson.loads(row.rate_limit) if row.rate_limit else None
+    return ApiKey(row.id, row.name, row.created_date, limit)
 
 
 class ApiKeyRepository:
@@ -61,19 +73,39 @@ class ApiKeyRepository:
         self._verified: dict[bytes, str] = {}
         self._cache_secret = secrets.token_bytes(32)
 
-    async def create(self, name: str) -> tuple[ApiKey, str]:
+    async def create(
+        self, name: str, rate_limit: dict[str, Any] | None = None
+    ) -> tuple[ApiKey, str]:
         key = new_key()
         row = ApiKeyRow(
-            id=str(uuid.uuid4()), name=name, key_hash=hash_key(key), created_date=utcnow()
+            id=str(uuid.uuid4()),
+            name=name,
+            key_hash=hash_key(key),
+            created_date=utcnow(),
+            rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
         )
         async with self.db.session() as session, session.begin():
             session.add(row)
-        return ApiKey(row.id, row.name, row.created_date), key
+        return _from_row(row), key
+
+    async def update(
+        self, api_key_id: str, name: str | None, rate_limit: dict[str, Any] | None, clear: bool
+    ) -> ApiKey | None:
+        """Rename, or set the rate limit (`clear`: remove it)."""
+        async with self.db.session() as session, session.begin():
+            row = await session.get(ApiKeyRow, api_key_id)
+            if row is None:
+                return None
+            if name is not None:
+                row.name = name
+            if rate_limit is not None or clear:
+                row.rate_limit = orjson.dumps(rate_limit).decode() if rate_limit else None
+        return _from_row(row)
 
     async def list(self) -> list[ApiKey]:
         async with self.db.session() as session:
             rows = await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_date))
-            return [ApiKey(r.id, r.name, r.created_date) for r in rows]
+            return [_from_row(r) for r in rows]
 
     async def delete(self, api_key_id: str) -> bool:
         self._verified = {k: v for k, v in self._verified.items() if v != api_key_id}
@@ -81,24 +113,21 @@ class ApiKeyRepository:
             result = await session.execute(delete(ApiKeyRow).where(ApiKeyRow.id == api_key_id))
             return bool(result.rowcount)
 
-    async def verify(self, api_key_id: str, presented: str) -> bool:
-        """True when `presented` is the key with this id."""
+    async def verify(self, api_key_id: str, presented: str) -> ApiKey | None:
+        """The key with this id, when `presented` is it; else None."""
         tag = hmac.digest(self._cache_secret, presented.encode(), "sha256")
         cached = self._verified.get(tag)
-        if cached is not None:
-            if hmac.compare_digest(cached, api_key_id):
-                # still there? a key deleted by another process must stop working
-                return await self._exists(api_key_id)
-            return False
+        if cached is not None and not hmac.compare_digest(cached, api_key_id):
+            return None
+        # read each time: a key deleted (or its limit changed) by another process counts
         async with self.db.session() as session:
             row = await session.get(ApiKeyRow, api_key_id)
-        if row is None or not check_key(presented, row.key_hash):
-            return False
-        if len(self._verified) > 10_000:
-            self._verified.clear()
-        self._verified[tag] = api_key_id
-        return True
-
-    async def _exists(self, api_key_id: str) -> bool:
-        async with self.db.session() as session:
-            return await session.get(ApiKeyRow, api_key_id) is not None
+        if row is None:
+            return None
+        if cached is None:
+            if not check_key(presented, row.key_hash):
+                return None
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[tag] = api_key_id
+        return _from_row(row)

@@ -79,6 +79,7 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     key_hash: Mapped[str] = mapped_column(String(255))
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
 
 
 class CredentialRow(Base):

@@ -8,22 +8,12 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.server.auth import require_admin
+from tailwinds.server.limits import RateLimit
 from tailwinds.server.state import State
 
 router = APIRouter(
     prefix="/api/v1/chatflows", tags=["chatflows"], dependencies=[Depends(require_admin)]
 )
-
-
-class RateLimit(BaseModel):
-    """At most `requests` predictions per `windowS` seconds, and at most `concurrent`
-    running at once (either may be left out)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    requests: int | None = Field(None, ge=1)
-    window_s: float = Field(60, gt=0, alias="windowS")
-    concurrent: int | None = Field(None, ge=1)
 
 
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
