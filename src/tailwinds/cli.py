@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -211,6 +212,77 @@ def chatflows_export(
 
 
 chatflows_group.add_command(chatflows_create, "import")
+
+
+@main.command("export")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@click.option(
+    "--with-credentials",
+    is_flag=True,
+    help="Include credentials and inline secrets, encrypted with a passphrase you choose.",
+)
+@click.option("--passphrase", envvar="TAILWINDS_EXPORT_PASSPHRASE", default=None, hidden=True)
+@client_options
+def export_command(
+    out: str | None,
+    with_credentials: bool,
+    passphrase: str | None,
+    url: str,
+    api_key: str | None,
+    admin_token: str | None,
+) -> None:
+    """Export every chatflow as one JSON file (for backups and moving servers)."""
+    import json
+
+    if with_credentials and not passphrase:
+        passphrase = click.prompt(
+            "Passphrase for the secrets", hide_input=True, confirmation_prompt=True
+        )
+    with _client(url, api_key, admin_token) as client:
+        bundle = _fail_cleanly(lambda: client.export(passphrase if with_credentials else None))
+    text = json.dumps(bundle, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+        click.echo(f"{len(bundle['chatflows'])} chatflows written to {out}", err=True)
+    else:
+        click.echo(text)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-credentials", is_flag=True, help="Leave the file's secrets out.")
+@click.option("--passphrase", envvar="TAILWINDS_EXPORT_PASSPHRASE", default=None, hidden=True)
+@client_options
+def import_command(
+    file: str,
+    no_credentials: bool,
+    passphrase: str | None,
+    url: str,
+    api_key: str | None,
+    admin_token: str | None,
+) -> None:
+    """Create the chatflows (and credentials) of an export file."""
+    import json
+
+    bundle = json.loads(Path(file).read_text())
+    if no_credentials:
+        passphrase = None
+    elif bundle.get("secrets") and not passphrase:
+        passphrase = click.prompt("Passphrase of the export", hide_input=True)
+    with _client(url, api_key, admin_token) as client:
+        report = _fail_cleanly(lambda: client.import_bundle(bundle, passphrase))
+    for made in report["chatflows"]:
+        click.echo(f"imported {made['id']}  {made['name']}")
+    for failed in report["failed"]:
+        click.echo(f"failed   {failed['name']}: {failed['error']}", err=True)
+    for key in report["apiKeys"]:
+        click.echo(f"new API key {key['name']}: {key['key']}  (shown once)")
+    if report["credentials"]:
+        click.echo(f"{report['credentials']} credentials imported")
+    if report.get("note"):
+        click.echo(report["note"], err=True)
+    if report["failed"]:
+        raise SystemExit(1)
 
 
 def serve(settings: Settings) -> None:

@@ -232,6 +232,21 @@ class Tailwinds:
             self._http, request, self.timeouts, raise_errors, chatflow_id, self.api_key
         )
 
+    def export(self, passphrase: str | None = None) -> dict[str, Any]:
+        """Every chatflow as one document; with `passphrase`, credentials and inline
+        secrets too, encrypted with it. Needs the admin token."""
+        body = {"passphrase": passphrase} if passphrase else {}
+        return self._json("POST", "/api/v1/export", body, self.admin_token)  # type: ignore[no-any-return]
+
+    def import_bundle(
+        self, bundle: dict[str, Any], passphrase: str | None = None
+    ) -> dict[str, Any]:
+        """Create what an export holds; returns what was made and what failed."""
+        body: dict[str, Any] = {"bundle": bundle}
+        if passphrase:
+            body["passphrase"] = passphrase
+        return self._json("POST", "/api/v1/import", body, self.admin_token)  # type: ignore[no-any-return]
+
     def abort(self, chatflow_id: str, chat_id: str) -> int:
         """Stop the chat's running predictions; returns how many there were."""
         data = self._json(

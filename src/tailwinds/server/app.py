@@ -25,6 +25,7 @@ from tailwinds.server.routes import (
     document_stores,
     predictions,
     system,
+    transfer,
     web,
 )
 from tailwinds.server.state import AppState, open_state
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         credentials,
         document_stores,
         predictions,
+        transfer,
     ):
         app.include_router(module.router)
     app.include_router(document_stores.flowise_router)

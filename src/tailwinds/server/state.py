@@ -19,6 +19,7 @@ from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.documents import DocumentService
 from tailwinds.server.predictions import PredictionService
+from tailwinds.server.transfer import TransferService
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
@@ -39,6 +40,7 @@ class AppState:
     chatflow_service: ChatflowService
     documents: DocumentService
     predictions: PredictionService
+    transfer: TransferService
 
 
 @asynccontextmanager
@@ -76,6 +78,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         RunRegistry(),
         box,
     )
+    chatflow_service = ChatflowService(
+        chatflow_repo, api_key_repo, credential_repo, document_repo, box
+    )
     try:
         yield AppState(
             settings=settings,
@@ -84,11 +89,12 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             messages=message_repo,
             api_keys=api_key_repo,
             credentials=credential_repo,
-            chatflow_service=ChatflowService(
-                chatflow_repo, api_key_repo, credential_repo, document_repo, box
-            ),
+            chatflow_service=chatflow_service,
             documents=documents,
             predictions=predictions,
+            transfer=TransferService(
+                chatflow_service, chatflow_repo, credential_repo, api_key_repo, box
+            ),
         )
     finally:
         await predictions.relays.drain()
