@@ -50,3 +50,8 @@ ASYNC_TASKS = Gauge(
     "Tasks alive on the event loop (a leak shows here)",
     registry=REGISTRY,
 )
+QUEUE_DEPTH = Gauge(
+    "tailwinds_queue_depth",
+    "Queue mode: predictions waiting or running on workers, all API nodes together",
+    registry=REGISTRY,
+)

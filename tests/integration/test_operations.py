@@ -271,3 +271,28 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_ready_can_check_the_model_servers(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    import socket
+
+    chatflow(sqlite_server, mock_llm)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens once the socket is closed
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "x", "baseUrl": f"http://127.0.0.1:{closed}/v1"},
+    }
+    sqlite_server.create_chatflow({"nodes": [node]})
+    assert requests.get(f"{sqlite_server.url}/api/v1/ready", timeout=5).status_code == 200
+    checked = requests.get(f"{sqlite_server.url}/api/v1/ready?models=true", timeout=10)
+    assert checked.status_code == 503
+    checks = checked.json()["checks"]
+    assert checks[f"model 127.0.0.1:{mock_llm.port}"] == "ok"
+    assert checks[f"model 127.0.0.1:{closed}"].startswith("error")
+    assert checks["model local"] == "ok"  # the first-start chatflow runs the local model
+    assert checks["database"] == "ok"

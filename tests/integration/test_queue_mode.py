@@ -280,6 +280,7 @@ def test_queue_limits_and_the_worker_memory_bound(
         )
         assert over.status_code == 429
         assert over.json()["code"] == "queue_full"
+        assert metric(api, "tailwinds_queue_depth") == 3
         assert over.headers["retry-after"] == "1"
         for response in held:
             response.close()

@@ -12,8 +12,9 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tailwinds.logs import REQUEST_ID
-from tailwinds.metrics import ASYNC_TASKS, HTTP_REQUESTS, REGISTRY
+from tailwinds.metrics import ASYNC_TASKS, HTTP_REQUESTS, QUEUE_DEPTH, REGISTRY
 from tailwinds.server.errors import json_response
+from tailwinds.server.model_check import check_models
 from tailwinds.server.request_id import request_id_of
 
 router = APIRouter(tags=["operations"])
@@ -26,8 +27,9 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/api/v1/ready")
-async def ready(request: Request) -> Response:
-    """Readiness: the database answers, and in queue mode Redis too."""
+async def ready(request: Request, models: bool = False) -> Response:
+    """Readiness: the database answers, and in queue mode Redis too. With `models=true`,
+    also every model server the chatflows name (a TCP connection) and the local model."""
     state = request.app.state.tailwinds
     checks: dict[str, str] = {}
     started = time.perf_counter()
@@ -40,6 +42,9 @@ async def ready(request: Request) -> Response:
     queue = state.predictions.queue
     if queue is not None:
         checks["redis"] = "ok" if await queue.ready() else "error: not reachable"
+    if models:
+        for name, outcome in (await check_models(state.predictions, state.chatflows)).items():
+            checks[f"model {name}"] = outcome
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ok else "unavailable", "checks": checks}
     body["ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -47,8 +52,13 @@ async def ready(request: Request) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     ASYNC_TASKS.set(len(asyncio.all_tasks()))
+    queue = request.app.state.tailwinds.predictions.queue
+    if queue is not None:
+        depth = await queue.depth()
+        if depth is not None:
+            QUEUE_DEPTH.set(depth)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -59,6 +59,13 @@ class QueueClient:
         except (RedisError, OSError):
             return False
 
+    async def depth(self) -> int | None:
+        """Jobs waiting or running (acknowledged ones are deleted), or None without Redis."""
+        try:
+            return int(await self.redis.xlen(self.keys.jobs))
+        except (RedisError, OSError):
+            return None
+
     async def enqueue(self, job: Job) -> bytes:
         """Queue the job; returns its `start` frame, already in its stream as `id: 1`."""
         keys = self.keys
