@@ -51,6 +51,34 @@ def wait_http(url: str, timeout_s: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def wait_worker(worker: subprocess.Popen[bytes], queue_env: dict[str, str]) -> None:
+    """Until the worker has made its consumer group (it does after its migrations)."""
+    import redis
+
+    client = redis.Redis.from_url(queue_env["TAILWINDS_REDIS_URL"])
+    jobs = f"{queue_env['TAILWINDS_REDIS_PREFIX']}:jobs"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError("the worker exited; see its log")
+        try:
+            if client.xinfo_groups(jobs):
+                return
+        except redis.ResponseError:
+            pass  # no stream yet
+        time.sleep(0.1)
+    raise RuntimeError("the worker did not start")
+
+
+def forget_keys(queue_env: dict[str, str]) -> None:
+    """Leave Redis as it was: the run's keys all start with its own prefix."""
+    import redis
+
+    client = redis.Redis.from_url(queue_env["TAILWINDS_REDIS_URL"])
+    for key in client.scan_iter(f"{queue_env['TAILWINDS_REDIS_PREFIX']}:*", count=1000):
+        client.delete(key)
+
+
 def wait_port(port: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -90,6 +118,7 @@ class Processes:
             stdout=self.server_log,
             stderr=subprocess.STDOUT,
         )
+        wait_http(f"{self.server_url}/api/v1/ping")
         self.worker: subprocess.Popen[bytes] | None = None
         if queue_env:
             self.worker = subprocess.Popen(
@@ -98,7 +127,7 @@ class Processes:
                 stdout=self.server_log,
                 stderr=subprocess.STDOUT,
             )
-        wait_http(f"{self.server_url}/api/v1/ping")
+            wait_worker(self.worker, queue_env)
 
     @property
     def pids(self) -> list[int]:
@@ -327,6 +356,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
                     rows += asyncio.run(run_matrix(procs, streams, tokens))
                 finally:
                     procs.stop()
+                    forget_keys(queue_env)
     write_results(rows, args.out, args.quick)
     print(f"wrote {args.out}")
     return rows

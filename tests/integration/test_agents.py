@@ -76,6 +76,29 @@ def test_parallel_calls_stream_used_tools_then_the_answer(
     assert roles[-3:] == ["assistant", "tool", "tool"]
     assert len(second.body["messages"][-3]["tool_calls"]) == 2
     assert frames[-2][1]["usage"]["totalTokens"] == 30  # two model calls, summed
+    assert all(isinstance(u[0]["durationMs"], int) and u[0]["durationMs"] >= 0 for u in used)
+
+    # the traces are stored with the answer, and come back with the chat's messages
+    chat_id = frames[0][1]["chatId"]
+    stored = requests.get(
+        f"{sqlite_server.url}/api/v1/chatmessage/{chatflow_id}",
+        params={"chatId": chat_id},
+        timeout=5,
+    ).json()
+    answer = next(m for m in stored if m["role"] == "apiMessage")
+    assert {t["tool"] for t in answer["usedTools"]} == {"calculator", "current_date_time"}
+    assert {t["tool"]: t for t in answer["usedTools"]}["calculator"]["toolOutput"] == (
+        "10/3 (≈ 3.33333333333)"
+    )
+    assert [m["usedTools"] for m in stored if m["role"] == "userMessage"] == [[]]
+
+    # the JSON answer carries them too
+    whole = requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "call:" + json.dumps([["calculator", {"expression": "1+1"}]])},
+        timeout=15,
+    ).json()
+    assert [(t["tool"], t["toolOutput"]) for t in whole["usedTools"]] == [("calculator", "2")]
 
 
 def test_tool_errors_are_results_and_repeats_are_stopped(
@@ -192,3 +215,49 @@ def test_agent_on_anthropic_and_ollama(
     assert "UTC" in used["current_date_time"]
     assert tokens_of(frames).startswith("Result: ")
     assert "42" in tokens_of(frames)
+
+
+def test_a_chatflow_as_a_tool(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    echo = sqlite_server.model_chatflow(mock_llm.base_url)
+    tool = {"id": "sub", "type": "chatflowTool", "inputs": {"chatflowId": echo, "name": "ask_echo"}}
+    chatflow_id = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
+    frames = ask(
+        sqlite_server, chatflow_id, "call:" + json.dumps([["ask_echo", {"question": "hi there"}]])
+    )
+    used = [d[0] for n, d in frames if n == "usedTools"]
+    assert [(u["tool"], u["toolOutput"]) for u in used] == [("ask_echo", "You said: hi there")]
+    # the called chatflow kept the exchange, in a chat of its own
+    chat_id = frames[0][1]["chatId"]
+    own = requests.get(
+        f"{sqlite_server.url}/api/v1/chatmessage/{echo}",
+        params={"chatId": f"{chat_id}:sub"},
+        timeout=5,
+    ).json()
+    assert [m["content"] for m in own] == ["hi there", "You said: hi there"]
+
+    # a chatflow that calls itself is stopped a few levels down, with a result, not a hang
+    looping = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
+    itself = {
+        "id": "sub",
+        "type": "chatflowTool",
+        "inputs": {"chatflowId": looping, "name": "ask_echo"},
+    }
+    requests.put(
+        f"{sqlite_server.url}/api/v1/chatflows/{looping}",
+        json={"flowData": agent_flow(mock_llm, [itself])},
+        timeout=5,
+    ).raise_for_status()
+    question = "done"
+    for _ in range(5):
+        question = "call:" + json.dumps([["ask_echo", {"question": question}]])
+    frames = ask(sqlite_server, looping, question)
+    assert "more than 3 deep" in tokens_of(frames)
+
+    bad = dict(tool, inputs={"chatflowId": "no-such-chatflow"})
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows",
+        json={"name": "x", "flowData": agent_flow(mock_llm, [bad])},
+        timeout=5,
+    )
+    assert refused.status_code == 400
+    assert "nodes[sub].inputs.chatflowId" in refused.json()["error"]

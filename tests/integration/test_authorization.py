@@ -86,6 +86,7 @@ def test_management_needs_the_admin_token(
         ("POST", "/api/v1/predictions/{flow}/abort", {"chatId": "c"}),
         ("PUT", "/api/v1/chatmessage/abort/{flow}/c", None),
         ("POST", "/api/v1/vector/upsert/{flow}", {"documents": []}),
+        ("GET", "/api/v1/predictions/{flow}/stream/some-message", None),
     ],
 )
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Bearer {other_key}"])

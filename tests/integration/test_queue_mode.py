@@ -44,8 +44,17 @@ class Cluster:
     env: dict[str, str]
 
     def stop(self) -> None:
+        import redis
+
         for process in [*self.apis, *self.workers]:
             process.stop()
+        # leave the machine's Redis as it was
+        client = redis.Redis.from_url(self.env["TAILWINDS_REDIS_URL"])
+        try:
+            for key in client.scan_iter(f"{self.env['TAILWINDS_REDIS_PREFIX']}:*", count=1000):
+                client.delete(key)
+        except redis.RedisError:
+            pass  # a test's own Redis, already stopped
 
 
 def queue_env(redis_url: str, **extra: str) -> dict[str, str]:
@@ -54,6 +63,7 @@ def queue_env(redis_url: str, **extra: str) -> dict[str, str]:
         "TAILWINDS_REDIS_URL": redis_url,
         "TAILWINDS_REDIS_PREFIX": f"twtest-{uuid.uuid4().hex[:8]}",
         "TAILWINDS_WORKER_LEASE_S": "1.5",
+        "TAILWINDS_PROVIDER_FIRST_TOKEN_TIMEOUT_S": "20",
         **extra,
     }
 
@@ -132,6 +142,18 @@ def test_two_hundred_streams_through_two_nodes_arrive_whole_in_order_once(
     for api, before in zip(cluster.apis, tasks_before, strict=True):
         assert metric(api, "tailwinds_event_subscriptions") == 0
         assert metric(api, "tailwinds_asyncio_tasks") <= before + 2
+
+
+def test_a_stream_quiet_for_longer_than_a_blocking_read_goes_on(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    # the model says nothing for 6.5 s: longer than one XREAD BLOCK and than redis-py's
+    # default socket timeout, which once cut such streams with transport_lost
+    api = cluster.apis[0]
+    chatflow_id = api.model_chatflow(mock_llm.base_url, model="slowstart:6.5")
+    frames = parse_numbered(stream(api, chatflow_id, "take your time"))
+    check_order([(name, data) for _, name, data in frames])
+    assert "".join(d["token"] for _, n, d in frames if n == "token") == "You said: take your time"
 
 
 def test_non_streaming_answers_come_from_a_worker(cluster: Cluster, mock_llm: MockOpenAI) -> None:

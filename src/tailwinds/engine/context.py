@@ -42,6 +42,22 @@ class DocumentSource(Protocol):
 
 
 @dataclass(slots=True)
+class SubAnswer:
+    text: str
+    documents: list[dict[str, Any]]
+
+
+class ChatflowSource(Protocol):
+    async def ask(
+        self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int
+    ) -> SubAnswer:
+        """Another chatflow's answer to `question`, run in this process (its own chat)."""
+        ...
+
+    async def exists(self, chatflow_id: str) -> bool: ...
+
+
+@dataclass(slots=True)
 class Resources:
     """Made once by the app or the worker and shared by every run."""
 
@@ -49,6 +65,8 @@ class Resources:
     http: aiohttp.ClientSession
     credentials: CredentialSource
     documents: DocumentSource
+    # set once the prediction service exists (it runs chatflows, and needs these resources)
+    chatflows: ChatflowSource | None = None
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from tailwinds.engine.events import (
     MetadataEvent,
     StartEvent,
     TokenEvent,
+    UsedToolsEvent,
 )
 from tailwinds.engine.messages import Usage
 from tailwinds.engine.runs import RunRegistry
@@ -42,6 +43,7 @@ class RunResult:
     status: Status = "complete"
     usage: Usage | None = None
     error: TailwindsError | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_s: float = field(default_factory=time.perf_counter)
     first_token_s: float | None = None
@@ -103,6 +105,8 @@ class FlowRunner:
                         elif type(item) is Usage:
                             result.usage = item
                         else:
+                            if type(item) is UsedToolsEvent:
+                                result.tools.extend(item.tools)
                             yield item  # type: ignore[misc]
                         if handle.error is not None:
                             # the cancel landed in the consumer, between two of our awaits

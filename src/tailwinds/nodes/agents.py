@@ -90,13 +90,12 @@ class ToolAgent(ChainNode):
                     yield usage
                 return
             messages.append(ChatMessage("assistant", "".join(text), tuple(calls)))
-            async for event, call, output in self._run_tools(ctx, calls, tools, done, deadline):
+            async for event, call, output, ms in self._run_tools(ctx, calls, tools, done, deadline):
                 messages.append(ChatMessage("tool", output, tool_call_id=call.id))
                 if event is not None:
                     yield event
-                yield UsedToolsEvent(
-                    [{"tool": call.name, "toolInput": call.arguments, "toolOutput": output}]
-                )
+                trace = {"tool": call.name, "toolInput": call.arguments, "toolOutput": output}
+                yield UsedToolsEvent([{**trace, "durationMs": ms}])
         raise AgentLimit(
             f"the agent made {self.inputs.max_iterations} rounds of tool calls without answering"
         )
@@ -108,17 +107,20 @@ class ToolAgent(ChainNode):
         tools: dict[str, ToolNode],
         done: dict[str, str],
         deadline: float,
-    ) -> AsyncIterator[tuple[Event | None, ToolCall, str]]:
-        """Run the calls at once; yield each as it finishes. A tool's failure or timeout
-        is its output, for the model to read; a call made before is not made again."""
+    ) -> AsyncIterator[tuple[Event | None, ToolCall, str, int]]:
+        """Run the calls at once; yield each as it finishes, with how long it took (ms). A
+        tool's failure or timeout is its output, for the model to read; a call made before
+        is not made again."""
         pending: dict[asyncio.Task[ToolResult], ToolCall] = {}
+        started = time.perf_counter()
         for call in calls:
-            key = call.name + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS).decode()
+            key = _key(call)
             if key in done:
                 yield (
                     None,
                     call,
                     f"error: this exact call was made already; its result: {done[key]}",
+                    0,
                 )
                 continue
             task = asyncio.ensure_future(self._run_one(ctx, call, tools, deadline))
@@ -126,16 +128,14 @@ class ToolAgent(ChainNode):
         try:
             while pending:
                 finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                ms = round((time.perf_counter() - started) * 1000)
                 for task in finished:
                     call = pending.pop(task)
                     result = task.result()
                     output = result.output[:MAX_TOOL_OUTPUT_CHARS]
-                    done[
-                        call.name
-                        + orjson.dumps(call.arguments, option=orjson.OPT_SORT_KEYS).decode()
-                    ] = output
+                    done[_key(call)] = output
                     event = SourceDocumentsEvent(result.documents) if result.documents else None
-                    yield event, call, output
+                    yield event, call, output, ms
         finally:
             for task in pending:  # the run was cancelled: so are its tools
                 task.cancel()

@@ -187,6 +187,57 @@ class RetrieverTool(ToolNode):
         return ToolResult(text or "nothing found", documents)
 
 
+# chatflows calling chatflows calling…: stop before it is a loop
+MAX_CHATFLOW_DEPTH = 3
+DEPTH = "chatflowTool.depth"  # in RunContext.state: how deep this run is
+
+
+@register_node
+class ChatflowTool(ToolNode):
+    """Another chatflow as a tool, run in this process with a chat of its own (so it keeps
+    its own memory of the conversation), its sources passed on."""
+
+    type_name: ClassVar[str] = "chatflowTool"
+    label: ClassVar[str] = "Chatflow as a tool"
+    tool_name: ClassVar[str] = "ask_chatflow"
+    description: ClassVar[str] = "Asks another assistant a question."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"question": {"type": "string"}},
+        "required": ["question"],
+    }
+
+    class Inputs(NodeInputs):
+        chatflow_id: str = Field(min_length=1)
+        name: str = Field("ask_chatflow", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        description: str = "Asks another assistant a question."
+
+    inputs: Inputs
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.inputs.name, self.inputs.description, self.parameters)
+
+    async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
+        question = arguments.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise ToolError("expected {'question': '<what to ask>'}")
+        depth = ctx.state.get(DEPTH, 0) + 1
+        if depth > MAX_CHATFLOW_DEPTH:
+            raise ToolError(f"chatflows call each other more than {MAX_CHATFLOW_DEPTH} deep")
+        chatflows = ctx.resources.chatflows
+        if chatflows is None:
+            raise ToolError("chatflows cannot be called from here")
+        turn = ctx.turn
+        answer = await chatflows.ask(
+            self.inputs.chatflow_id,
+            question,
+            f"{turn.chat_id}:{self.node_id}",
+            f"{turn.session_id}:{self.node_id}",
+            depth,
+        )
+        return ToolResult(answer.text or "(no answer)", answer.documents)
+
+
 async def _fetch(
     url: str,
     allow_list: list[str],

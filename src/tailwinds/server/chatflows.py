@@ -88,6 +88,11 @@ class ChatflowService:
                 raise InvalidRequest(
                     "no credential with this id", field=f"nodes[{node.node_id}].inputs.credential"
                 )
+            called = getattr(node.inputs, "chatflow_id", None)
+            if called and await self.chatflows.get(called) is None:
+                raise InvalidRequest(
+                    "no chatflow with this id", field=f"nodes[{node.node_id}].inputs.chatflowId"
+                )
             store_id = getattr(node.inputs, "document_store_id", None)
             if store_id and not await self.documents.exists(store_id):
                 raise InvalidRequest(

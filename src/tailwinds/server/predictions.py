@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds.config import Settings
 from tailwinds.engine.compile import RUN_OVERRIDES, CompiledFlow, compile_flow
-from tailwinds.engine.context import Resources, RunContext, Turn
+from tailwinds.engine.context import Resources, RunContext, SubAnswer, Turn
 from tailwinds.engine.events import (
     ErrorEvent,
     Event,
@@ -37,6 +37,7 @@ from tailwinds.errors import (
     error_from_code,
 )
 from tailwinds.logs import REQUEST_ID
+from tailwinds.nodes.tools import DEPTH, ToolError
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
 from tailwinds.server.limits import RateLimiter, Scope
@@ -324,6 +325,39 @@ class PredictionService:
             admission.release,
         )
 
+    async def ask(
+        self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int
+    ) -> SubAnswer:
+        """A chatflow's answer for a `chatflowTool`: the same runner, collected, stored in a
+        chat of its own; its failure is the tool's."""
+        chatflow = await self.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
+        if chatflow is None:
+            raise ToolError(f"there is no chatflow {chatflow_id}")
+        flow = self.compiled(chatflow, {})
+        turns = flow.answer.history_turns(self.settings.default_history_turns)
+        turn = Turn(
+            question=question,
+            chat_id=chat_id,
+            session_id=session_id,
+            message_id=str(uuid.uuid4()),
+            history=await self.messages.history(chatflow.id, session_id, turns),
+        )
+        ctx = RunContext(turn, self.resources, state={DEPTH: depth})
+        await flow.answer.prepare(ctx)
+        parts: list[str] = []
+        documents: list[dict[str, Any]] = []
+        async for event in self.runner.run(chatflow.id, flow, ctx, self.runs, self._record):
+            if type(event) is TokenEvent:
+                parts.append(event.text)
+            elif type(event) is SourceDocumentsEvent:
+                documents.extend(event.documents)
+            elif type(event) is ErrorEvent:
+                raise ToolError(f"the chatflow failed: {event.message}")
+        return SubAnswer("".join(parts), documents)
+
+    async def exists(self, chatflow_id: str) -> bool:
+        return await self.chatflows.get(chatflow_id) is not None
+
     async def _record(self, result: RunResult) -> None:
         turn = result.turn
         await self.messages.add_turn(
@@ -338,6 +372,7 @@ class PredictionService:
                 error=result.error.message if result.error else None,
                 usage=result.usage,
                 asked_at=result.started_at,
+                used_tools=result.tools or None,
             )
         )
 

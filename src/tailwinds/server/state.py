@@ -78,6 +78,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         RunRegistry(),
         box,
     )
+    resources.chatflows = predictions
     chatflow_service = ChatflowService(
         chatflow_repo, api_key_repo, credential_repo, document_repo, box
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -35,10 +35,19 @@ class Database:
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # API nodes and workers starting together migrate one after the other: the
+                # lock is held until this transaction (the migrations') commits
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+                )
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+MIGRATE_LOCK = 0x7A11_3D5  # any constant of ours; one lock per database
 
 
 def _upgrade(connection: Connection) -> None:

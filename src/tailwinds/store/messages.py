@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select
 
 from tailwinds.engine.messages import ChatMessage, Usage
@@ -31,6 +32,7 @@ class StoredTurn:
     error: str | None
     usage: Usage | None
     asked_at: datetime
+    used_tools: list[dict[str, Any]] | None = None
 
 
 class MessageRepository:
@@ -115,6 +117,7 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
         "prompt_tokens": None,
         "completion_tokens": None,
         "total_tokens": None,
+        "used_tools": None,
     }
     return [
         {
@@ -135,6 +138,7 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
+            "used_tools": orjson.dumps(turn.used_tools).decode() if turn.used_tools else None,
             "created_date": max(utcnow(), turn.asked_at),
         },
     ]
@@ -155,5 +159,6 @@ def _message_json(row: ChatMessageRow) -> dict[str, Any]:
             "completionTokens": row.completion_tokens,
             "totalTokens": row.total_tokens,
         },
+        "usedTools": orjson.loads(row.used_tools) if row.used_tools else [],
         "createdDate": row.created_date.isoformat(),
     }

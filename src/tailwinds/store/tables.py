@@ -69,6 +69,8 @@ class ChatMessageRow(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the answer's tool calls: [{tool, toolInput, toolOutput, durationMs}] as JSON
+    used_tools: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

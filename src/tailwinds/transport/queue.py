@@ -18,7 +18,7 @@ from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id
-from tailwinds.transport.redis_events import EventReader
+from tailwinds.transport.redis_events import BLOCK_MS, EventReader
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -27,10 +27,17 @@ RUN_TTL_S = 24 * 3600
 
 
 def connect(url: str) -> Redis:
-    # no socket timeout: the event reader blocks in XREAD on purpose; a dead server shows
-    # as a closed connection. A connection idle for a second is pinged before use, so that
-    # the first command after a Redis restart reconnects instead of failing.
-    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=1)
+    # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
+    # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
+    # at 5 s). A connection idle for a second is pinged before use, so that the first
+    # command after a Redis restart reconnects instead of failing.
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=3 * BLOCK_MS / 1000,
+        socket_keepalive=True,
+        health_check_interval=1,
+    )
 
 
 class QueueClient:
@@ -74,7 +81,10 @@ class QueueClient:
             if total >= self.settings.queue_max:
                 raise self._full(f"the queue holds {total} predictions, its limit")
             queued_key = keys.queued(job.chatflow_id)
-            queued = await self.redis.incr(queued_key)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(queued_key)
+            pipe.expire(queued_key, RUN_TTL_S)  # a count lost with a crash heals in a day
+            queued, _ = await pipe.execute()
             if queued > self.settings.queue_max_per_chatflow:
                 await self.redis.decr(queued_key)
                 raise self._full(
@@ -118,7 +128,10 @@ class QueueClient:
         leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
         readers = self.keys.readers(message_id)
         sub = await self.reader.subscribe(message_id, after)
-        await self.redis.incr(readers)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(readers)
+        pipe.expire(readers, RUN_TTL_S)
+        await pipe.execute()
         finished = False
         try:
             async for frame in sub.frames():

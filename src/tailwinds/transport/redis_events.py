@@ -135,7 +135,10 @@ class EventReader:
         self._subs.setdefault(sub.key, set()).add(sub)
         self._active.set()
         # interrupt the blocking read so that the next one includes this stream
-        await self.redis.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
+        pipe.expire(self.wake_key, 3600)  # gone an hour after this node stops using it
+        await pipe.execute()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
