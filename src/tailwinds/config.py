@@ -37,6 +37,8 @@ class Settings:
     provider_retry_backoff_s: float = 0.5
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
+    # executables an mcpTools node may start as a stdio MCP server (comma-separated)
+    mcp_commands: str = ""
     # resumable streams: how long a finished run's events stay readable (local mode)
     resume_retention_s: float = 60.0
     # scale-out (queue mode): API nodes enqueue, `tailwinds worker` processes run flows

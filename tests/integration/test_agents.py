@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tailwinds.nodes.tools import ToolError, calculate, show
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
@@ -261,3 +265,75 @@ def test_a_chatflow_as_a_tool(sqlite_server: RunningServer, mock_llm: MockOpenAI
     )
     assert refused.status_code == 400
     assert "nodes[sub].inputs.chatflowId" in refused.json()["error"]
+
+
+MCP_SERVER = Path(__file__).parents[1] / "fixtures" / "mcp_server.py"
+
+
+@pytest.fixture(scope="module")
+def mcp_server_allowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("mcp")
+    server = start_server(
+        home, f"sqlite+aiosqlite:///{home / 't.db'}", TAILWINDS_MCP_COMMANDS=sys.executable
+    )
+    yield server
+    server.stop()
+
+
+def test_the_tools_of_a_real_mcp_server(
+    mcp_server_allowed: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    server = mcp_server_allowed
+    mcp = {
+        "id": "mcp",
+        "type": "mcpTools",
+        "inputs": {"command": [sys.executable, str(MCP_SERVER)], "include": ["add", "fail"]},
+    }
+    chatflow_id = server.create_chatflow(agent_flow(mock_llm, [mcp]))["id"]
+    frames = ask(
+        server,
+        chatflow_id,
+        "call:" + json.dumps([["add", {"a": 2, "b": 40}], ["fail", {"reason": "on purpose"}]]),
+    )
+    used = {d[0]["tool"]: d[0]["toolOutput"] for n, d in frames if n == "usedTools"}
+    assert used["add"] == "42"
+    assert used["fail"].startswith("error:") and "on purpose" in used["fail"]
+    # the model was offered the server's tools, as the server describes them, minus `shout`
+    offered = [r for r in mock_llm.records if r.body.get("tools")][-1].body["tools"]
+    assert sorted(t["function"]["name"] for t in offered) == ["add", "fail"]
+    assert offered[0]["function"]["parameters"]["properties"]
+    # a second run reuses the session (the server process stays the same)
+    again = ask(server, chatflow_id, "call:" + json.dumps([["add", {"a": 1, "b": 1}]]))
+    assert [d[0]["toolOutput"] for n, d in again if n == "usedTools"] == ["2"]
+    assert len(_processes_running(str(MCP_SERVER))) == 1
+
+
+def _processes_running(script: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if script.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_mcp_commands_must_be_allowed(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    mcp = {"id": "mcp", "type": "mcpTools", "inputs": {"command": ["rm", "-rf", "/"]}}
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows",
+        json={"name": "x", "flowData": agent_flow(mock_llm, [mcp])},
+        timeout=5,
+    )
+    assert refused.status_code == 400
+    assert "TAILWINDS_MCP_COMMANDS" in refused.json()["error"]
+    assert "nodes[mcp].inputs.command" in refused.json()["error"]
+    neither = dict(mcp, inputs={})
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows",
+        json={"name": "x", "flowData": agent_flow(mock_llm, [neither])},
+        timeout=5,
+    )
+    assert refused.status_code == 400 and "either" in refused.json()["error"]

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
+from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
 from tailwinds.nodes.chains import ChainNode
@@ -46,9 +46,17 @@ class ToolAgent(ChainNode):
 
     inputs: Inputs
 
-    @property
-    def tools(self) -> dict[str, ToolNode]:
-        return {tool.spec().name: tool for tool in self.links["tools"]}
+    async def _tools(self, ctx: RunContext) -> tuple[dict[str, ToolNode], list[ToolSpec]]:
+        """Every tool by name, with its spec (an MCP node lists its server's tools)."""
+        tools: dict[str, ToolNode] = {}
+        specs: list[ToolSpec] = []
+        for node in self.links["tools"]:
+            for spec in await node.tool_specs(ctx):
+                if spec.name in tools:
+                    raise FlowError(f"two tools are named {spec.name!r}: rename one")
+                tools[spec.name] = node
+                specs.append(spec)
+        return tools, specs
 
     def validate(self) -> None:
         if not self.model.supports_tools:
@@ -57,7 +65,7 @@ class ToolAgent(ChainNode):
                 "or chatOllama",
                 field=f"nodes[{self.node_id}].inputs.model",
             )
-        names = [tool.spec().name for tool in self.links["tools"]]
+        names = [tool.spec().name for tool in self.links["tools"] if not tool.dynamic]
         if len(set(names)) != len(names):
             raise InvalidRequest(
                 f"two tools share a name: {sorted(names)}",
@@ -66,8 +74,7 @@ class ToolAgent(ChainNode):
 
     async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
         deadline = time.monotonic() + self.inputs.time_budget_s
-        tools = self.tools
-        specs = [tool.spec() for tool in tools.values()]
+        tools, specs = await self._tools(ctx)
         history = self.memory.window(ctx.turn.history) if self.memory else []
         messages = build_messages(self.inputs.system_message, history, ctx.turn.question)
         usage: Usage | None = None
@@ -151,7 +158,7 @@ class ToolAgent(ChainNode):
         timeout_s = min(self.inputs.tool_timeout_s, max(0.0, deadline - time.monotonic()))
         try:
             async with asyncio.timeout(timeout_s):
-                return await tool.run(ctx, call.arguments)
+                return await tool.call(ctx, call.name, call.arguments)
         except TimeoutError:
             return ToolResult(f"error: the tool did not answer within {timeout_s:.3g} s")
         except ToolError as exc:

@@ -35,8 +35,18 @@ class ToolNode(Node):
     description: ClassVar[str]
     parameters: ClassVar[dict[str, Any]]
 
+    # a node whose tools are known only once it asks a server (MCP): names checked at run
+    dynamic: ClassVar[bool] = False
+
     def spec(self) -> ToolSpec:
         return ToolSpec(self.tool_name, self.description, self.parameters)
+
+    async def tool_specs(self, ctx: RunContext) -> list[ToolSpec]:
+        """The tools this node gives an agent: one, for most nodes."""
+        return [self.spec()]
+
+    async def call(self, ctx: RunContext, name: str, arguments: dict[str, Any]) -> ToolResult:
+        return await self.run(ctx, arguments)
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         raise NotImplementedError

@@ -27,7 +27,9 @@ class ChatflowService:
         credentials: CredentialRepository,
         documents: DocumentRepository,
         box: SecretBox,
+        mcp_commands: str = "",
     ) -> None:
+        self.mcp_commands = mcp_commands
         self.documents = documents
         self.chatflows = chatflows
         self.api_keys = api_keys
@@ -83,6 +85,9 @@ class ChatflowService:
         if api_key_id and api_key_id not in {key.id for key in await self.api_keys.list()}:
             raise InvalidRequest("no API key with this id", field="apiKeyId")
         for node in flow.nodes.values():
+            check_allowed = getattr(node, "check_allowed", None)
+            if check_allowed is not None:
+                check_allowed(self.mcp_commands)
             credential_id = getattr(node.inputs, "credential", None)
             if credential_id and not await self.credentials.exists(credential_id):
                 raise InvalidRequest(

@@ -16,6 +16,7 @@ from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.providers.llama_cpp import close_local_models
+from tailwinds.providers.mcp_sessions import SESSIONS as MCP_SESSIONS
 from tailwinds.server.chatflows import ChatflowService
 from tailwinds.server.documents import DocumentService
 from tailwinds.server.predictions import PredictionService
@@ -80,7 +81,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     )
     resources.chatflows = predictions
     chatflow_service = ChatflowService(
-        chatflow_repo, api_key_repo, credential_repo, document_repo, box
+        chatflow_repo, api_key_repo, credential_repo, document_repo, box, settings.mcp_commands
     )
     try:
         yield AppState(
@@ -101,6 +102,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await predictions.relays.drain()
         await runner.drain()
         close_local_models()
+        await MCP_SESSIONS.close()
         await http.close()
         await db.close()
 

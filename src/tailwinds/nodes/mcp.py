@@ -1,0 +1,95 @@
+"""`mcpTools`: the tools of an MCP server (a stdio command or a streamable HTTP URL),
+through the official `mcp` SDK, listed on first use and called per request over a
+session shared by the process."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from tailwinds.engine.context import RunContext
+from tailwinds.engine.messages import ToolSpec
+from tailwinds.engine.registry import NodeInputs, register_node
+from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
+from tailwinds.providers.mcp_sessions import SESSIONS, McpServer
+
+
+@register_node
+class McpTools(ToolNode):
+    type_name: ClassVar[str] = "mcpTools"
+    label: ClassVar[str] = "MCP server tools"
+    tool_name: ClassVar[str] = "mcp"
+    description: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any]] = {}
+    dynamic: ClassVar[bool] = True
+
+    class Inputs(NodeInputs):
+        command: list[str] | None = Field(
+            None, min_length=1, description="A stdio server's command line, as a list"
+        )
+        url: str | None = Field(None, pattern=r"^https?://", description="Streamable HTTP")
+        env: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True})
+        include: list[str] | None = Field(
+            None, description="Only these of the server's tools (default: all)"
+        )
+
+    inputs: Inputs
+
+    def validate(self) -> None:
+        field = f"nodes[{self.node_id}].inputs"
+        if (self.inputs.command is None) == (self.inputs.url is None):
+            raise InvalidRequest("give either `command` (stdio) or `url`", field=field)
+
+    def check_allowed(self, allowed_commands: str) -> None:
+        """A stdio server is a program this server starts: only those the operator
+        listed in TAILWINDS_MCP_COMMANDS."""
+        if self.inputs.command is None:
+            return
+        allowed = {c.strip() for c in allowed_commands.split(",") if c.strip()}
+        if self.inputs.command[0] not in allowed:
+            raise InvalidRequest(
+                f"{self.inputs.command[0]!r} is not in TAILWINDS_MCP_COMMANDS "
+                f"({', '.join(sorted(allowed)) or 'empty: no stdio server may be started'})",
+                field=f"nodes[{self.node_id}].inputs.command",
+            )
+
+    @property
+    def server(self) -> McpServer:
+        return McpServer(
+            command=tuple(self.inputs.command or ()),
+            url=self.inputs.url,
+            env=tuple(sorted(self.inputs.env.items())),
+        )
+
+    async def tool_specs(self, ctx: RunContext) -> list[ToolSpec]:
+        self.check_allowed(ctx.resources.settings.mcp_commands)
+        try:
+            tools = await SESSIONS.list_tools(self.server)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            what = str(exc) or f"the MCP server {self.server.describe()} did not answer in time"
+            raise FlowError(what) from exc
+        include = self.inputs.include
+        return [
+            ToolSpec(
+                tool.name,
+                tool.description or tool.name,
+                tool.input_schema or {"type": "object", "properties": {}},
+            )
+            for tool in tools
+            if include is None or tool.name in include
+        ]
+
+    async def call(self, ctx: RunContext, name: str, arguments: dict[str, Any]) -> ToolResult:
+        try:
+            result = await SESSIONS.call(self.server, name, arguments)
+        except (ConnectionError, OSError) as exc:
+            raise ToolError(f"the MCP server is not reachable: {exc}") from exc
+        text = "\n".join(
+            getattr(part, "text", None) or f"[{getattr(part, 'type', 'content')}]"
+            for part in result.content
+        )
+        if result.is_error:
+            raise ToolError(text or "the tool failed")
+        return ToolResult(text)

@@ -1,0 +1,111 @@
+"""Sessions with MCP servers, kept open and shared by every run of this process.
+
+The `mcp` SDK's client must be entered and left in one task, so each connection lives in
+a task of its own that holds it open until the process closes it (or the server goes
+away, and the next call connects again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("tailwinds.mcp")
+
+
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    """A stdio command (argv) or a streamable HTTP URL."""
+
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        return self.url or " ".join(self.command[:2])
+
+
+class _Held:
+    def __init__(self) -> None:
+        self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.tools: list[Any] | None = None
+
+
+class McpSessions:
+    def __init__(self, connect_timeout_s: float = 20.0) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self._held: dict[McpServer, _Held] = {}
+        self._lock = asyncio.Lock()
+
+    async def client(self, server: McpServer) -> Any:
+        held = self._held.get(server)
+        if held is None or (held.task is not None and held.task.done()):
+            async with self._lock:
+                held = self._held.get(server)
+                if held is None or (held.task is not None and held.task.done()):
+                    held = _Held()
+                    held.task = asyncio.get_running_loop().create_task(self._hold(server, held))
+                    self._held[server] = held
+        return await asyncio.wait_for(asyncio.shield(held.ready), self.connect_timeout_s)
+
+    async def list_tools(self, server: McpServer) -> list[Any]:
+        """The server's tools, asked once per connection."""
+        client = await self.client(server)
+        held = self._held[server]
+        if held.tools is None:
+            held.tools = list((await client.list_tools()).tools)
+        return held.tools
+
+    async def call(self, server: McpServer, name: str, arguments: dict[str, Any]) -> Any:
+        client = await self.client(server)
+        try:
+            return await client.call_tool(name, arguments)
+        except (OSError, EOFError, ConnectionError, BrokenPipeError):
+            self.drop(server)
+            raise
+
+    def drop(self, server: McpServer) -> None:
+        """Forget a connection that failed: the next call makes a new one."""
+        held = self._held.pop(server, None)
+        if held is not None:
+            held.stop.set()
+
+    async def _hold(self, server: McpServer, held: _Held) -> None:
+        from mcp import Client, StdioServerParameters
+
+        target: Any
+        if server.url:
+            target = server.url
+        else:
+            target = StdioServerParameters(
+                command=server.command[0], args=list(server.command[1:]), env=dict(server.env)
+            )
+        try:
+            async with Client(target) as client:
+                held.ready.set_result(client)
+                await held.stop.wait()
+        except BaseException as exc:
+            if not held.ready.done():
+                held.ready.set_exception(
+                    ConnectionError(f"cannot reach the MCP server {server.describe()}: {exc}")
+                )
+            else:
+                logger.warning("MCP server %s went away: %s", server.describe(), exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            if self._held.get(server) is held:
+                del self._held[server]
+
+    async def close(self) -> None:
+        held = list(self._held.values())
+        for one in held:
+            one.stop.set()
+        await asyncio.gather(*(h.task for h in held if h.task), return_exceptions=True)
+
+
+SESSIONS = McpSessions()
