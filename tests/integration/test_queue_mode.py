@@ -637,3 +637,35 @@ def test_the_request_id_reaches_the_worker_log(cluster: Cluster, mock_llm: MockO
         ]
         time.sleep(0.05)
     assert found and "[queue-trace-7]" in found[0], found
+
+
+def test_an_api_node_shutting_down_ends_its_streams_and_the_runs_go_on(
+    cluster: Cluster, mock_llm: MockOpenAI, tmp_path: Path, postgres_url: str
+) -> None:
+    leaving = start_server(
+        tmp_path, postgres_url, "leaving.log", **cluster.env, TAILWINDS_SHUTDOWN_GRACE_S="0.5"
+    )
+    chatflow_id = leaving.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    tokens = [f"s{i} " for i in range(40)]
+    raw = bytearray()
+    with requests.post(
+        f"{leaving.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "tokens:" + json.dumps(tokens), "streaming": True, "chatId": "leaving"},
+        stream=True,
+        timeout=20,
+    ) as response:
+        for chunk in response.iter_content(chunk_size=None):
+            raw += chunk
+            if raw.count(b"event: token") >= 3 and leaving.process.returncode is None:
+                leaving.process.send_signal(signal.SIGTERM)
+    assert leaving.process.wait(15) == 0
+    frames = parse_numbered(bytes(raw))
+    check_order([(name, data) for _, name, data in frames])
+    assert frames[-2][2]["code"] == "server_shutdown"
+    # the run was on a worker: it finishes and is stored whole
+    stored = wait_for_answer(cluster.apis[0], chatflow_id, "leaving")
+    deadline = time.monotonic() + 10
+    while stored["content"] != "".join(tokens) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        stored = wait_for_answer(cluster.apis[0], chatflow_id, "leaving")
+    assert stored["status"] == "complete" and stored["content"] == "".join(tokens)

@@ -387,9 +387,13 @@ class PredictionService:
         if self.shutting_down:
             return
         self.shutting_down = True
-        asyncio.get_running_loop().call_later(
-            grace_s, lambda: self.runs.abort_all(ServerShutdown())
-        )
+        asyncio.get_running_loop().call_later(grace_s, self._shut_down)
+
+    def _shut_down(self) -> None:
+        error = ServerShutdown()
+        self.runs.abort_all(error)
+        if self.queue is not None:
+            self.queue.reader.end_all(error.code, error.message)
 
 
 async def _released(

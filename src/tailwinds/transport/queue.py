@@ -8,14 +8,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from tailwinds.config import Settings
 from tailwinds.engine.events import StartEvent
 from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
 from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
-from tailwinds.transport.frames import numbered
+from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id
 from tailwinds.transport.redis_events import BLOCK_MS, EventReader
@@ -24,6 +24,8 @@ logger = logging.getLogger("tailwinds.transport")
 
 # how long the facts of a run may stay when nothing ends it properly
 RUN_TTL_S = 24 * 3600
+# per process; the blocking reads hold one or two of them for good
+MAX_CONNECTIONS = 64
 
 
 def connect(url: str) -> Redis:
@@ -31,13 +33,18 @@ def connect(url: str) -> Redis:
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
     # at 5 s). A connection idle for a second is pinged before use, so that the first
     # command after a Redis restart reconnects instead of failing.
-    return Redis.from_url(
+    # A blocking pool: under a burst of new streams a command waits for a free connection
+    # (the default pool refuses past its size with "Too many connections").
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
         socket_connect_timeout=2,
         socket_timeout=3 * BLOCK_MS / 1000,
         socket_keepalive=True,
         health_check_interval=1,
     )
+    return Redis(connection_pool=pool)
 
 
 class QueueClient:
@@ -115,7 +122,10 @@ class QueueClient:
 
     async def check_stream(self, chatflow_id: str, message_id: str) -> float:
         """The grace of a run that may be resumed; StreamNotFound when there is none."""
-        facts = await self.redis.hgetall(self.keys.run(message_id))
+        try:
+            facts = await self.redis.hgetall(self.keys.run(message_id))
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the event streams (Redis) are not reachable: {exc}") from exc
         if not facts or facts.get(b"chatflow", b"").decode() != chatflow_id:
             raise StreamNotFound(
                 f"no stream {message_id} of chatflow {chatflow_id}: it ended too long ago, "
@@ -127,11 +137,16 @@ class QueueClient:
         """The frames of a run after number `after`, live, until `end`. When the client
         leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
         readers = self.keys.readers(message_id)
-        sub = await self.reader.subscribe(message_id, after)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(readers)
-        pipe.expire(readers, RUN_TTL_S)
-        await pipe.execute()
+        try:
+            sub = await self.reader.subscribe(message_id, after)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(readers)
+            pipe.expire(readers, RUN_TTL_S)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # the stream has begun: it ends with a reason, not a broken connection
+            yield closing_frames("transport_lost", f"Redis, which carries the events: {exc}")
+            return
         finished = False
         try:
             async for frame in sub.frames():
@@ -155,10 +170,13 @@ class QueueClient:
             logger.warning("could not stop run %s after its client left: %s", message_id, exc)
 
     async def abort_chat(self, chatflow_id: str, chat_id: str) -> int:
-        running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
-        ids = [m.decode() for m in running]
-        if ids:
-            await self.abort_runs(ids)
+        try:
+            running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
+            ids = [m.decode() for m in running]
+            if ids:
+                await self.abort_runs(ids)
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the abort could not be sent (Redis): {exc}") from exc
         return len(ids)
 
     async def abort_runs(self, message_ids: list[str]) -> None:

@@ -128,7 +128,7 @@ class EventReader:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self._lose_all("the server is shutting down")
+        self.end_all("transport_lost", "the server is shutting down")
 
     async def subscribe(self, message_id: str, after: int) -> Subscription:
         sub = Subscription(self.keys.events(message_id), message_id, after)
@@ -163,7 +163,9 @@ class EventReader:
             except (RedisError, OSError) as exc:
                 logger.warning("reading run events from Redis failed: %s", exc)
                 self.connected = False
-                self._lose_all("the connection to Redis, which carries the events, was lost")
+                self.end_all(
+                    "transport_lost", "the connection to Redis, which carries the events, was lost"
+                )
                 await self.redis.connection_pool.disconnect()  # none of them is any good now
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -190,8 +192,10 @@ class EventReader:
                     self.unsubscribe(sub)
                     break
 
-    def _lose_all(self, why: str) -> None:
-        frames = closing_frames("transport_lost", why)
+    def end_all(self, code: str, why: str) -> None:
+        """End every relayed stream now with `error` {code} and `end` (the runs go on on
+        their workers, and a resumable one can be picked up on another node)."""
+        frames = closing_frames(code, why)
         for subs in list(self._subs.values()):
             for sub in subs:
                 sub.push(frames)
