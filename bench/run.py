@@ -253,7 +253,8 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
     lines = [
         "# Benchmark results",
         "",
-        f"Run `{'python -m bench.run --quick' if quick else 'python -m bench.run'}` on "
+        f"Run `python -m bench.run{' --quick' if quick else ''}"
+        f"{' --queue' if any(r.target.endswith('queue') for r, _ in rows) else ''}` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ".",

@@ -389,3 +389,46 @@ def test_ollama_embeddings(sqlite_server: RunningServer, mock_llm: MockOpenAI) -
     ).json()
     failed = upsert(sqlite_server, missing["id"], CORPUS[:1])
     assert failed.status_code == 502 and "not found" in failed.json()["error"]
+
+
+def test_metadata_filters(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
+    server = sqlite_server
+    store_id = store(server, mock_llm)
+    upsert(server, store_id, CORPUS)
+
+    def query(body: dict[str, Any]) -> list[str]:
+        response = requests.post(
+            f"{server.url}/api/v1/document-stores/{store_id}/query",
+            json={"query": "what makes the tides move", "topK": 3, **body},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return [doc["metadata"]["source"] for doc in response.json()]
+
+    assert query({})[0] == "tides.md"
+    for mode in ("vector", "keyword", "hybrid"):
+        assert set(query({"mode": mode, "filter": {"source": "bread.md"}})) <= {"bread.md"}
+    either = query({"mode": "vector", "filter": {"source": ["bread.md", "volcano.md"]}})
+    assert set(either) == {"bread.md", "volcano.md"}
+    assert query({"filter": {"source": "nowhere.md"}}) == []
+
+    # on the retriever node, and per request when the chatflow allows the override
+    flow = qa_flow(mock_llm, store_id)
+    flow["nodes"][1]["inputs"]["metadataFilter"] = {"source": "volcano.md"}
+    chatflow_id = server.create_chatflow(flow, allowedOverrides=["metadataFilter"])["id"]
+
+    def sources(body: dict[str, Any]) -> list[str]:
+        frames = parse_frames(
+            requests.post(
+                f"{server.url}/api/v1/predictions/{chatflow_id}",
+                json={"question": "what makes the tides move", "streaming": True, **body},
+                timeout=15,
+            ).content
+        )
+        return [
+            d["metadata"]["source"] for n, data in frames if n == "sourceDocuments" for d in data
+        ]
+
+    assert set(sources({})) == {"volcano.md"}
+    overridden = sources({"overrideConfig": {"metadataFilter": {"source": "tides.md"}}})
+    assert set(overridden) == {"tides.md"}

@@ -33,7 +33,13 @@ class CredentialSource(Protocol):
 
 class DocumentSource(Protocol):
     async def search(
-        self, store_id: str, query: str, top_k: int, mode: str, min_score: float | None
+        self,
+        store_id: str,
+        query: str,
+        top_k: int,
+        mode: str,
+        min_score: float | None,
+        metadata_filter: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """The best chunks of a document store for `query`, as `{pageContent, metadata}`."""
         ...

@@ -37,13 +37,15 @@ class Retriever(Node):
         top_k: int = Field(4, ge=1, le=100)
         search_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
         score_threshold: float | None = Field(None, ge=-1, le=1)
+        # only chunks whose metadata matches: {"source": "handbook.md"}, {"lang": ["en", "fr"]}
+        metadata_filter: dict[str, Any] | None = None
 
     inputs: Inputs
 
     async def retrieve(self, ctx: RunContext, query: str) -> list[dict[str, Any]]:
         i = self.inputs
         return await ctx.resources.documents.search(
-            i.document_store_id, query, i.top_k, i.search_mode, i.score_threshold
+            i.document_store_id, query, i.top_k, i.search_mode, i.score_threshold, i.metadata_filter
         )
 
 

@@ -127,6 +127,17 @@ def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> 
     return data
 
 
+def _matches(metadata: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    for key, value in wanted.items():
+        have = metadata.get(key)
+        if isinstance(value, list):
+            if have not in value:
+                return False
+        elif have != value:
+            return False
+    return True
+
+
 class DocumentService:
     def __init__(
         self,
@@ -233,8 +244,16 @@ class DocumentService:
         return await self.documents.get_store(store_id) is not None
 
     async def search(
-        self, store_id: str, query: str, top_k: int, mode: str, min_score: float | None
+        self,
+        store_id: str,
+        query: str,
+        top_k: int,
+        mode: str,
+        min_score: float | None,
+        metadata_filter: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
+        """The best chunks for `query`; with `metadata_filter`, only chunks whose metadata
+        has each key at that value (or at one of the values, for a list)."""
         store = await self.documents.get_store(store_id)
         if store is None:
             raise FlowError(f"document store {store_id!r} no longer exists")
@@ -243,6 +262,15 @@ class DocumentService:
             return []
         hits: list[Hit]
         wide = max(top_k * 4, 20)
+        allowed = None
+        if metadata_filter:
+            allowed = {
+                i for i, c in enumerate(index.chunks) if _matches(c.metadata, metadata_filter)
+            }
+            if not allowed:
+                return []
+            # rank everything, then keep the allowed: exact, and cheap at this store's scale
+            wide = len(index.chunks)
         vector_hits: list[Hit] = []
         if mode in ("vector", "hybrid"):
             embedding = StoreConfig.model_validate(store.config).embedding
@@ -251,12 +279,20 @@ class DocumentService:
             vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
             if min_score is not None:
                 vector_hits = [h for h in vector_hits if h.score >= min_score]
+        keyword_hits = (
+            index.keywords.search(query, wide if allowed is not None or mode == "hybrid" else top_k)
+            if mode in ("keyword", "hybrid")
+            else []
+        )
+        if allowed is not None:
+            vector_hits = [h for h in vector_hits if h.index in allowed]
+            keyword_hits = [h for h in keyword_hits if h.index in allowed]
         if mode == "vector":
             hits = vector_hits[:top_k]
         elif mode == "keyword":
-            hits = index.keywords.search(query, top_k)
+            hits = keyword_hits[:top_k]
         else:
-            hits = fuse([vector_hits, index.keywords.search(query, wide)], top_k)
+            hits = fuse([vector_hits, keyword_hits], top_k)
         return [
             {
                 "pageContent": index.chunks[h.index].content,

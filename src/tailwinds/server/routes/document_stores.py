@@ -44,6 +44,7 @@ class QueryBody(BaseModel):
     query: str = Field(min_length=1)
     top_k: int = Field(4, alias="topK", ge=1, le=100)
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    metadata_filter: dict[str, Any] | None = Field(None, alias="filter")
 
 
 @router.post("", status_code=201)
@@ -114,7 +115,9 @@ async def delete_source(store_id: str, source: str, state: State) -> dict[str, A
 async def query(store_id: str, body: QueryBody, state: State) -> list[dict[str, Any]]:
     """What a retriever on this store would find."""
     await state.documents.get(store_id)
-    return await state.documents.search(store_id, body.query, body.top_k, body.mode, None)
+    return await state.documents.search(
+        store_id, body.query, body.top_k, body.mode, None, body.metadata_filter
+    )
 
 
 flowise_router = APIRouter(prefix="/api/v1", tags=["document stores"])
