@@ -33,6 +33,11 @@ def parse_numbered(raw: bytes) -> list[tuple[int | None, str, Any]]:
     return frames
 
 
+def numbered_tokens(frames: list[tuple[int | None, str, Any]]) -> str:
+    """The answer text of frames from `parse_numbered`."""
+    return "".join(data["token"] for _, name, data in frames if name == "token")
+
+
 def tokens_of(frames: list[tuple[str, Any]]) -> str:
     return "".join(data["token"] for name, data in frames if name == "token")
 

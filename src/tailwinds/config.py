@@ -28,6 +28,8 @@ class Settings:
     port: int = 3000
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
+    # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
+    ingest_private_urls: bool = False
     keepalive_s: float = 15.0
     default_history_turns: int = 10
     provider_connect_timeout_s: float = 10.0
@@ -95,6 +97,12 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
         raise ValueError(f"TAILWINDS_{name.upper()}: expected a {kind}, got {raw!r}") from exc
     if kind == "Path":
         return Path(raw)
+    if kind == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"TAILWINDS_{name.upper()}: expected true or false, got {raw!r}")
     return raw
 
 

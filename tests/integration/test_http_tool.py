@@ -85,9 +85,9 @@ def test_every_redirect_hop_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     hops: list[str] = []
     real_check = safe_http.check_url
 
-    def recording_check(url: str, allow_list: list[str]) -> str:
+    def recording_check(url: str, allow_list: list[str], public_only: bool = True) -> str:
         hops.append(url)
-        return real_check(url, allow_list)
+        return real_check(url, allow_list, public_only)
 
     class Redirecting:
         status = 302

@@ -34,7 +34,7 @@ from tests.cutting_proxy import CuttingProxy
 from tests.integration.test_prediction_stream import wait_for_answer
 from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
-from tests.sse_frames import check_order, parse_numbered
+from tests.sse_frames import check_order, numbered_tokens, parse_numbered
 
 
 @dataclass
@@ -153,7 +153,7 @@ def test_a_stream_quiet_for_longer_than_a_blocking_read_goes_on(
     chatflow_id = api.model_chatflow(mock_llm.base_url, model="slowstart:6.5")
     frames = parse_numbered(stream(api, chatflow_id, "take your time"))
     check_order([(name, data) for _, name, data in frames])
-    assert "".join(d["token"] for _, n, d in frames if n == "token") == "You said: take your time"
+    assert numbered_tokens(frames) == "You said: take your time"
 
 
 def test_non_streaming_answers_come_from_a_worker(cluster: Cluster, mock_llm: MockOpenAI) -> None:
@@ -212,7 +212,7 @@ def test_resume_on_the_other_node_after_a_dropped_connection(
     whole = first + parse_numbered(response.content)
     assert [n for n, _, _ in whole] == list(range(1, len(whole) + 1))
     check_order([(name, data) for _, name, data in whole])
-    assert "".join(d["token"] for _, name, d in whole if name == "token") == "".join(tokens)
+    assert numbered_tokens(whole) == "".join(tokens)
     assert wait_for_answer(b, chatflow_id, start["chatId"])["status"] == "complete"
 
 
@@ -271,7 +271,7 @@ def test_abort_through_one_node_while_the_other_holds_the_stream(
     assert frames[-2][1:] == ("error", {"error": "The prediction was aborted.", "code": "aborted"})
     stored = wait_for_answer(a, chatflow_id, chat_id)
     assert stored["status"] == "aborted"
-    assert stored["content"] == "".join(d["token"] for _, n, d in frames if n == "token")
+    assert stored["content"] == numbered_tokens(frames)
 
 
 def test_queue_limits_and_the_worker_memory_bound(
@@ -332,9 +332,16 @@ def test_queue_limits_and_the_worker_memory_bound(
         small.workers.append(start_worker(api.home, postgres_url, **env))
         thread.join(20)
         frames = parse_numbered(result["raw"])
-        assert "".join(d["token"] for _, n, d in frames if n == "token") == f"You said: {question}"
+        assert numbered_tokens(frames) == f"You said: {question}"
     finally:
         small.stop()
+
+
+def replace_worker(cluster: Cluster, home: Path, database_url: str) -> None:
+    """SIGKILL the first worker (no goodbye of any kind), start a new one."""
+    cluster.workers[0].process.send_signal(signal.SIGKILL)
+    cluster.workers[0].process.wait(5)
+    cluster.workers.append(start_worker(home, database_url, **cluster.env))
 
 
 def test_a_killed_worker_is_replaced_and_nothing_hangs(
@@ -361,9 +368,7 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(
         while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)  # a few tokens each are out
-        pair.workers[0].process.send_signal(signal.SIGKILL)
-        pair.workers[0].process.wait(5)
-        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        replace_worker(pair, api.home, postgres_url)
         for thread in threads:
             thread.join(30)
             assert not thread.is_alive(), "a stream hung after its worker died"
@@ -371,7 +376,7 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(
             frames = parse_numbered(results[i])
             check_order([(name, data) for _, name, data in frames])
             assert frames[-2][2]["code"] == "worker_lost"
-            said = "".join(d["token"] for _, n, d in frames if n == "token")
+            said = numbered_tokens(frames)
             stored = wait_for_answer(api, chatflow_id, f"k{i}")
             assert stored["status"] == "error"
             assert stored["content"] == said
@@ -402,13 +407,11 @@ def test_a_job_whose_worker_died_before_answering_runs_again(
         deadline = time.monotonic() + 10
         while mock_llm.count_prefix("again please") < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        pair.workers[0].process.send_signal(signal.SIGKILL)
-        pair.workers[0].process.wait(5)
-        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        replace_worker(pair, api.home, postgres_url)
         thread.join(30)
         frames = parse_numbered(result["raw"])
         check_order([(name, data) for _, name, data in frames])
-        assert "".join(d["token"] for _, n, d in frames if n == "token") == "You said: again please"
+        assert numbered_tokens(frames) == "You said: again please"
         assert mock_llm.count_prefix("again please") == 2
     finally:
         pair.stop()

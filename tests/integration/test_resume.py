@@ -12,7 +12,7 @@ import requests
 from tests.conftest import RunningServer, stream_then_leave
 from tests.integration.test_prediction_stream import wait_for_answer
 from tests.mock_openai import MockOpenAI
-from tests.sse_frames import check_order, parse_numbered
+from tests.sse_frames import check_order, numbered_tokens, parse_numbered
 
 
 def complete_part(raw: bytes) -> bytes:
@@ -69,7 +69,7 @@ def test_resume_after_a_dropped_connection_gives_exactly_the_rest(
     whole = first + rest
     assert [n for n, _, _ in whole] == list(range(1, len(whole) + 1))
     check_order([(name, data) for _, name, data in whole])
-    assert "".join(d["token"] for _, name, d in whole if name == "token") == "".join(tokens)
+    assert numbered_tokens(whole) == "".join(tokens)
     stored = wait_for_answer(server, chatflow_id, start["chatId"])
     assert stored["status"] == "complete"
 

@@ -4,12 +4,14 @@ atomicity, persistence, and a streamed answer whose sources come before its firs
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import check_order, parse_frames
 
@@ -432,3 +434,86 @@ def test_metadata_filters(sqlite_server: RunningServer, mock_llm: MockOpenAI) ->
     assert set(sources({})) == {"volcano.md"}
     overridden = sources({"overrideConfig": {"metadataFilter": {"source": "tides.md"}}})
     assert set(overridden) == {"tides.md"}
+
+
+@pytest.fixture
+def pages() -> Iterator[str]:
+    """A web server on this machine with an HTML page, a text file and a 404."""
+    import http.server
+    import threading
+
+    content = {
+        "/guide.html": (
+            "text/html; charset=utf-8",
+            "<html><head><title>Guide</title></head><body><nav>Home | About</nav>"
+            "<article><h1>Leave policy</h1><p>Every employee gets thirty days of paid "
+            "leave each year, and unused days carry over to the next year.</p>"
+            "<p>Ask your manager two weeks ahead.</p></article></body></html>",
+        ),
+        "/notes.txt": ("text/plain", "Laptops are replaced every three years."),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path not in content:
+                self.send_error(404)
+                return
+            kind, body = content[self.path]
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_upsert_urls(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, pages: str, tmp_path: Path
+) -> None:
+    # by default only public addresses are fetched: this one is not
+    store_id = store(sqlite_server, mock_llm)
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert",
+        json={"urls": [f"{pages}/guide.html"]},
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "urls.0" in refused.json()["error"]
+
+    intranet = start_server(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", TAILWINDS_INGEST_PRIVATE_URLS="true"
+    )
+    try:
+        store_id = store(intranet, mock_llm)
+        upsert_url = f"{intranet.url}/api/v1/document-stores/{store_id}/upsert"
+        done = requests.post(
+            upsert_url, json={"urls": [f"{pages}/guide.html", f"{pages}/notes.txt"]}, timeout=20
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["sources"] == sorted([f"{pages}/guide.html", f"{pages}/notes.txt"])
+        chunks = requests.get(
+            f"{intranet.url}/api/v1/document-stores/{store_id}/chunks", timeout=5
+        ).json()
+        guide = " ".join(
+            c["pageContent"] for c in chunks if c["metadata"]["source"].endswith("html")
+        )
+        assert "thirty days of paid leave" in guide and "Home | About" not in guide
+        # a page that is not there: refused by name, and the store is as it was
+        failed = requests.post(
+            upsert_url, json={"urls": [f"{pages}/notes.txt", f"{pages}/gone"]}, timeout=20
+        )
+        assert failed.status_code == 400
+        assert "gone answered HTTP 404" in failed.json()["error"]
+        again = requests.get(
+            f"{intranet.url}/api/v1/document-stores/{store_id}/chunks", timeout=5
+        ).json()
+        assert again == chunks
+    finally:
+        intranet.stop()

@@ -29,7 +29,7 @@ def public_address(address: str) -> bool:
     return ip.is_global and ip not in METADATA and not ip.is_multicast
 
 
-def check_url(url: str, allow_list: list[str]) -> str:
+def check_url(url: str, allow_list: list[str], public_only: bool = True) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"{url!r} is not an http(s) URL")
@@ -37,6 +37,8 @@ def check_url(url: str, allow_list: list[str]) -> str:
         raise Refused("URLs with credentials in them are refused")
     if not any(url.startswith(prefix) for prefix in allow_list):
         raise Refused(f"{url} is not on this tool's allow-list")
+    if not public_only:
+        return url
     try:
         literal = ipaddress.ip_address(parts.hostname.strip("[]"))
     except ValueError:
@@ -84,6 +86,8 @@ class Fetched:
     status: int
     text: str
     truncated: bool
+    data: bytes = b""
+    content_type: str = ""
 
 
 async def fetch(
@@ -95,15 +99,19 @@ async def fetch(
     headers: dict[str, str] | None = None,
     max_bytes: int = 100_000,
     timeout_s: float = 10,
+    public_only: bool = True,
 ) -> Fetched:
-    """One request, following at most three redirects, each hop checked like the first."""
-    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(), use_dns_cache=False)
+    """One request, following at most three redirects, each hop checked like the first.
+    `public_only=False` (an operator's explicit choice) lets it reach private addresses."""
+    connector = aiohttp.TCPConnector(
+        resolver=PublicOnlyResolver() if public_only else None, use_dns_cache=False
+    )
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, trust_env=False
     ) as session:
         for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, allow_list)
+            check_url(url, allow_list, public_only)
             try:
                 async with session.request(
                     method, url, json=body, headers=headers, allow_redirects=False
@@ -115,8 +123,15 @@ async def fetch(
                             method, body = "GET", None
                         continue
                     raw = await resp.content.read(max_bytes + 1)
-                    text = raw[:max_bytes].decode(resp.get_encoding() or "utf-8", errors="replace")
-                    return Fetched(url, resp.status, text, len(raw) > max_bytes)
+                    text = raw[:max_bytes].decode(resp.charset or "utf-8", errors="replace")
+                    return Fetched(
+                        url,
+                        resp.status,
+                        text,
+                        len(raw) > max_bytes,
+                        raw[:max_bytes],
+                        resp.content_type,
+                    )
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, Refused):
                     raise exc.os_error from exc

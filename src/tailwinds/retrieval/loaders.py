@@ -105,3 +105,24 @@ def load_file(name: str, data: bytes) -> list[Document]:
     if not documents:
         raise InvalidRequest(f"{name} holds no text", field=f"files.{name}")
     return documents
+
+
+_BY_TYPE: dict[str, Callable[[bytes, str], list[Document]]] = {
+    "text/html": _html,
+    "application/xhtml+xml": _html,
+    "application/pdf": _pdf,
+    "text/plain": _plain,
+    "text/markdown": _plain,
+    "text/csv": _csv,
+    "application/json": _json,
+}
+
+
+def load_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
+    """A page fetched for an upsert: read by its content type (else its path's suffix, else
+    as HTML), its source the URL."""
+    loader = _BY_TYPE.get(content_type) or LOADERS.get(PurePath(url.split("?")[0]).suffix.lower())
+    documents = [d for d in (loader or _html)(data, url) if d["pageContent"].strip()]
+    if not documents:
+        raise InvalidRequest(f"{url} holds no text", field="urls")
+    return documents

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import orjson
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
+from tailwinds.config import Settings
 from tailwinds.errors import InvalidRequest, PayloadTooLarge
-from tailwinds.retrieval.loaders import load_file
+from tailwinds.providers import safe_http
+from tailwinds.retrieval.loaders import load_fetched, load_file
 
 MAX_FILES = 100
+MAX_URLS = 20
 
 
-async def read_documents(request: Request, max_bytes: int) -> list[Any]:
+async def read_documents(request: Request, settings: Settings) -> list[Any]:
+    """Documents given as JSON, as files, or as `urls` to fetch (public addresses only,
+    unless TAILWINDS_INGEST_PRIVATE_URLS)."""
+    max_bytes = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"the upload is larger than {max_bytes} bytes")
@@ -24,9 +31,46 @@ async def read_documents(request: Request, max_bytes: int) -> list[Any]:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("documents"), list):
-        raise InvalidRequest("expected a list (or send files as multipart)", field="documents")
-    return body["documents"]
+    if not isinstance(body, dict):
+        raise InvalidRequest("expected a JSON object", field="request body")
+    documents = body.get("documents", [])
+    urls = body.get("urls", [])
+    if not isinstance(documents, list) or not isinstance(urls, list) or not documents + urls:
+        raise InvalidRequest(
+            "expected a list of documents, of urls, or files as multipart", field="documents"
+        )
+    return documents + await _pages(urls, settings)
+
+
+async def _pages(urls: list[Any], settings: Settings) -> list[Any]:
+    if len(urls) > MAX_URLS:
+        raise InvalidRequest(f"at most {MAX_URLS} per upsert", field="urls")
+    documents: list[Any] = []
+    total = 0
+    for n, url in enumerate(urls):
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidRequest("expected an http(s) URL", field=f"urls.{n}")
+        try:
+            page = await safe_http.fetch(
+                url,
+                allow_list=["http://", "https://"],
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=30,
+                public_only=not settings.ingest_private_urls,
+            )
+        except safe_http.Refused as exc:
+            raise InvalidRequest(f"{url}: {exc}", field=f"urls.{n}") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise InvalidRequest(
+                f"{url} could not be fetched ({type(exc).__name__}: {exc})", field=f"urls.{n}"
+            ) from exc
+        if page.status >= 400:
+            raise InvalidRequest(f"{url} answered HTTP {page.status}", field=f"urls.{n}")
+        total += len(page.data)
+        if page.truncated or total > settings.max_upload_bytes:
+            raise PayloadTooLarge(f"the pages are larger than {settings.max_upload_bytes} bytes")
+        documents.extend(load_fetched(page.url, page.content_type, page.data))
+    return documents
 
 
 async def _files(request: Request, max_bytes: int) -> list[Any]:

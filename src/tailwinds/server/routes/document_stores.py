@@ -95,7 +95,7 @@ async def upsert(store_id: str, request: Request, state: State) -> dict[str, Any
     """Add documents, as JSON `{documents: [{pageContent, metadata}]}` or as files
     (multipart, field `files`: txt, md, csv, json, pdf, html). A source sent again (a file
     name, or `metadata.source`) replaces its chunks. All or nothing."""
-    documents = await read_documents(request, state.settings.max_upload_bytes)
+    documents = await read_documents(request, state.settings)
     return await state.documents.upsert(store_id, documents)
 
 
@@ -139,5 +139,5 @@ async def upsert_for_chatflow(chatflow_id: str, request: Request, state: State) 
         raise InvalidRequest(
             "this chatflow has no retriever with a documentStoreId", field="chatflow"
         )
-    documents = await read_documents(request, state.settings.max_upload_bytes)
+    documents = await read_documents(request, state.settings)
     return await state.documents.upsert(store_ids[0], documents)
