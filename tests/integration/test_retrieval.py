@@ -4,6 +4,7 @@ atomicity, persistence, and a streamed answer whose sources come before its firs
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -517,3 +518,52 @@ def test_upsert_urls(
         assert again == chunks
     finally:
         intranet.stop()
+
+
+def test_background_upsert_reports_progress(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    store_id = store(server, mock_llm, model="bow")
+    texts = [
+        (f"part{i}.md", f"Section {i} says something about topic number {i}.") for i in range(9)
+    ]
+    started = requests.post(
+        f"{server.url}/api/v1/document-stores/{store_id}/upsert",
+        params={"background": "true"},
+        json={"documents": [{"pageContent": t, "metadata": {"source": s}} for s, t in texts]},
+        timeout=10,
+    )
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["status"] == "running" and job["storeId"] == store_id
+    url = f"{server.url}/api/v1/document-stores/{store_id}/jobs/{job['jobId']}"
+    seen = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = requests.get(url, timeout=5).json()
+        seen.append((state["done"], state["total"]))
+        if state["status"] != "running":
+            break
+        time.sleep(0.02)
+    assert state["status"] == "done", state
+    assert state["result"]["chunks"] == 9 and state["done"] == state["total"] == 9
+    assert all(done <= total for done, total in seen if total is not None)
+    listed = requests.get(f"{server.url}/api/v1/document-stores/{store_id}", timeout=5).json()
+    assert listed["chunks"] == 9
+
+    # a failure is reported by the job, and the store is as it was
+    failing = store(server, mock_llm, model=f"fail-batch:1-{server.url[-5:]}")
+    failed = requests.post(
+        f"{server.url}/api/v1/document-stores/{failing}/upsert?background=true",
+        json={"documents": [{"pageContent": "x y z", "metadata": {"source": "a"}}]},
+        timeout=10,
+    ).json()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = requests.get(
+            f"{server.url}/api/v1/document-stores/{failing}/jobs/{failed['jobId']}", timeout=5
+        ).json()
+        if state["status"] != "running":
+            break
+        time.sleep(0.05)
+    assert state["status"] == "failed" and state["error"]["code"].startswith("provider")
+    unknown = requests.get(f"{server.url}/api/v1/document-stores/{store_id}/jobs/nope", timeout=5)
+    assert unknown.status_code == 404

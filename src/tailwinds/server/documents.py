@@ -19,6 +19,7 @@ from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
 from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
 from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
+from tailwinds.server.ingest_jobs import IngestJobs, Progress
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
@@ -145,6 +146,7 @@ class DocumentService:
         credentials: CredentialRepository,
         resources: Resources | None = None,
     ) -> None:
+        self.jobs = IngestJobs()
         self.documents = documents
         self.credentials = credentials
         self.resources = resources  # set once the app has made them
@@ -189,9 +191,12 @@ class DocumentService:
         await self._store(store_id)
         return await self.documents.replace_sources(store_id, {source}, [])
 
-    async def upsert(self, store_id: str, documents: list[Any]) -> dict[str, Any]:
+    async def upsert(
+        self, store_id: str, documents: list[Any], progress: Progress | None = None
+    ) -> dict[str, Any]:
         """Split, embed only the chunks whose text is new, and replace every source named
-        in one transaction: on any failure the store is as it was."""
+        in one transaction: on any failure the store is as it was. `progress(done, total)`
+        hears of each batch embedded."""
         store = await self._store(store_id)
         try:
             parsed = _DOCUMENTS.validate_python(documents)
@@ -207,9 +212,18 @@ class DocumentService:
         }
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
         if new_texts:
-            vectors = await _Embedder(self.credentials, self._resources(), config.embedding).embed(
-                new_texts
-            )
+            embedder = _Embedder(self.credentials, self._resources(), config.embedding)
+            if progress is None:
+                vectors = await embedder.embed(new_texts)
+            else:
+                vectors = []
+                step = config.embedding.batch_size
+                progress(0, len(new_texts))
+                for start in range(0, len(new_texts), step):
+                    vectors += await embedder.embed(new_texts[start : start + step])
+                    progress(len(vectors), len(new_texts))
+                if len({len(v) for v in vectors}) > 1:
+                    raise FlowError("the embedding model changed its number of dimensions")
             size = await self.documents.embedding_bytes(store_id)
             for text, vector in zip(new_texts, vectors, strict=True):
                 known[_hash(text)] = np.asarray(vector, dtype="<f4").tobytes()

@@ -100,6 +100,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         )
     finally:
         await predictions.relays.drain()
+        await documents.jobs.drain()
         await runner.drain()
         close_local_models()
         await MCP_SESSIONS.close()

@@ -21,12 +21,18 @@ MAX_URLS = 20
 async def read_documents(request: Request, settings: Settings) -> list[Any]:
     """Documents given as JSON, as files, or as `urls` to fetch (public addresses only,
     unless TAILWINDS_INGEST_PRIVATE_URLS)."""
+    documents, urls = await read_upsert(request, settings)
+    return documents + await fetch_pages(urls, settings)
+
+
+async def read_upsert(request: Request, settings: Settings) -> tuple[list[Any], list[Any]]:
+    """The documents and the URLs of an upsert's body, the URLs not fetched yet."""
     max_bytes = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"the upload is larger than {max_bytes} bytes")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await _files(request, max_bytes)
+        return await _files(request, max_bytes), []
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
@@ -39,17 +45,18 @@ async def read_documents(request: Request, settings: Settings) -> list[Any]:
         raise InvalidRequest(
             "expected a list of documents, of urls, or files as multipart", field="documents"
         )
-    return documents + await _pages(urls, settings)
-
-
-async def _pages(urls: list[Any], settings: Settings) -> list[Any]:
     if len(urls) > MAX_URLS:
         raise InvalidRequest(f"at most {MAX_URLS} per upsert", field="urls")
-    documents: list[Any] = []
-    total = 0
     for n, url in enumerate(urls):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidRequest("expected an http(s) URL", field=f"urls.{n}")
+    return documents, urls
+
+
+async def fetch_pages(urls: list[str], settings: Settings) -> list[Any]:
+    documents: list[Any] = []
+    total = 0
+    for n, url in enumerate(urls):
         try:
             page = await safe_http.fetch(
                 url,

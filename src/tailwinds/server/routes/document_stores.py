@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.errors import InvalidRequest
 from tailwinds.server.auth import require_admin
+from tailwinds.server.errors import json_response
+from tailwinds.server.ingest_jobs import Progress
 from tailwinds.server.state import State
-from tailwinds.server.uploads import read_documents
+from tailwinds.server.uploads import fetch_pages, read_documents, read_upsert
 
 router = APIRouter(
     prefix="/api/v1/document-stores",
@@ -72,6 +74,10 @@ async def delete_store(store_id: str, state: State) -> Response:
 
 @router.post(
     "/{store_id}/upsert",
+    responses={
+        200: {"description": "The upsert is done: sources, chunks, embedded, replaced"},
+        202: {"description": "`?background=true`: the job, to follow at …/jobs/{jobId}"},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -91,12 +97,33 @@ async def delete_store(store_id: str, state: State) -> Response:
         }
     },
 )
-async def upsert(store_id: str, request: Request, state: State) -> dict[str, Any]:
-    """Add documents, as JSON `{documents: [{pageContent, metadata}]}` or as files
-    (multipart, field `files`: txt, md, csv, json, pdf, html). A source sent again (a file
-    name, or `metadata.source`) replaces its chunks. All or nothing."""
-    documents = await read_documents(request, state.settings)
-    return await state.documents.upsert(store_id, documents)
+async def upsert(
+    store_id: str, request: Request, state: State, background: bool = False
+) -> Response:
+    """Add documents, as JSON `{documents: [{pageContent, metadata}]}`, `{urls: [...]}` or
+    as files (multipart, field `files`: txt, md, csv, json, pdf, html). A source sent again
+    (a file name, a URL, or `metadata.source`) replaces its chunks. All or nothing. With
+    `?background=true`: `202` and a job id at once, the work off the request path."""
+    documents, urls = await read_upsert(request, state.settings)
+    if not background:
+        documents += await fetch_pages(urls, state.settings)
+        return json_response(await state.documents.upsert(store_id, documents))
+    await state.documents.get(store_id)  # an unknown store is a 404 now, not a failed job
+    settings = state.settings
+
+    async def work(progress: Progress) -> dict[str, Any]:
+        pages = await fetch_pages(urls, settings)
+        return await state.documents.upsert(store_id, documents + pages, progress)
+
+    job = state.documents.jobs.start(store_id, work)
+    return json_response(job.as_json(), status_code=202)
+
+
+@router.get("/{store_id}/jobs/{job_id}")
+async def ingest_job(store_id: str, job_id: str, state: State) -> dict[str, Any]:
+    """A background upsert: `running` with `done` of `total` chunks embedded, then `done`
+    with its result or `failed` with its error."""
+    return state.documents.jobs.get(store_id, job_id).as_json()
 
 
 @router.get("/{store_id}/chunks")
