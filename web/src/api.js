@@ -38,7 +38,7 @@ export async function api(path, { method = 'GET', body, raw } = {}) {
     headers,
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
-  if (response.status === 401 || response.status === 403) {
+  if (response.status === 401) {
     unauthorized.forEach((listener) => listener());
   }
   if (!response.ok) {
