@@ -567,3 +567,40 @@ def test_background_upsert_reports_progress(server: RunningServer, mock_llm: Moc
     assert state["status"] == "failed" and state["error"]["code"].startswith("provider")
     unknown = requests.get(f"{server.url}/api/v1/document-stores/{store_id}/jobs/nope", timeout=5)
     assert unknown.status_code == 404
+
+
+def test_local_embeddings_need_no_server_and_find_paraphrases(
+    sqlite_server: RunningServer,
+) -> None:
+    """The real all-MiniLM-L6-v2, offline: a paraphrase ranks above unrelated sentences,
+    which a bag of words could not do here (the paraphrase shares no word with the query)."""
+    created = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores",
+        json={
+            "name": "local",
+            "embedding": {"type": "localEmbeddings", "model": "all-MiniLM-L6-v2"},
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    store_id = created.json()["id"]
+    corpus = [
+        ("feline.md", "A kitten is napping on the rug."),
+        ("markets.md", "Stock prices fell sharply after the central bank raised rates."),
+        ("weather.md", "Heavy rain and strong winds are expected along the coast tomorrow."),
+    ]
+    upsert(sqlite_server, store_id, corpus).raise_for_status()
+    found = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/query",
+        json={"query": "the cat sleeps on the carpet", "topK": 3, "mode": "vector"},
+        timeout=30,
+    ).json()
+    assert found[0]["metadata"]["source"] == "feline.md"
+    scores = {d["metadata"]["source"]: d["metadata"]["score"] for d in found}
+    assert scores["feline.md"] > 0.5 > scores["markets.md"]
+    wrong = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores",
+        json={"name": "x", "embedding": {"type": "localEmbeddings", "model": "bge-large"}},
+        timeout=10,
+    )
+    assert wrong.status_code == 400 and "all-MiniLM-L6-v2" in wrong.json()["error"]

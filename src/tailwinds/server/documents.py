@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
+from tailwinds.providers.local_embeddings import MODEL_NAME, LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
 from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
@@ -35,7 +36,7 @@ DEFAULT_BASE_URLS = {
 class EmbeddingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: Literal["openAIEmbeddings", "ollamaEmbeddings"]
+    type: Literal["openAIEmbeddings", "ollamaEmbeddings", "localEmbeddings"]
     model: str = Field(min_length=1)
     base_url: str | None = Field(None, alias="baseUrl", pattern=r"^https?://")
     credential: str | None = None
@@ -43,7 +44,13 @@ class EmbeddingConfig(BaseModel):
 
     @property
     def url(self) -> str:
-        return self.base_url or DEFAULT_BASE_URLS[self.type]
+        return self.base_url or DEFAULT_BASE_URLS.get(self.type, "")
+
+    @model_validator(mode="after")
+    def _local_model(self) -> EmbeddingConfig:
+        if self.type == "localEmbeddings" and self.model != MODEL_NAME:
+            raise ValueError(f"localEmbeddings runs {MODEL_NAME}: set model to it")
+        return self
 
 
 class SplitterConfig(BaseModel):
@@ -352,6 +359,8 @@ class _Embedder:
                 raise FlowError(f"credential {self.config.credential!r} no longer exists")
             api_key = data.get("apiKey")
         c = self.config
+        if c.type == "localEmbeddings":
+            return await LocalEmbeddings(c.batch_size).embed(texts)
         limits = ProviderLimits.from_settings(self.resources.settings)
         if c.type == "ollamaEmbeddings":
             return await OllamaEmbeddings(
