@@ -285,6 +285,31 @@ def import_command(
         raise SystemExit(1)
 
 
+@main.group("demo")
+def demo_group() -> None:
+    """Ready-made chatflows that run offline."""
+
+
+@demo_group.command("docs-qa")
+@click.option(
+    "--docs",
+    type=click.Path(exists=True, file_okay=False),
+    default="docs",
+    show_default=True,
+    help="A folder of markdown (its parent's README.md is read too).",
+)
+@client_options
+def demo_docs_qa(docs: str, url: str, api_key: str | None, admin_token: str | None) -> None:
+    """Answer questions about a folder of markdown (Tailwinds' own docs by default) with the
+    local model and the local embeddings: nothing leaves the machine."""
+    from tailwinds.demo import install_docs_qa
+
+    with _client(url, api_key, admin_token) as client:
+        chatflow = _fail_cleanly(lambda: install_docs_qa(client, Path(docs)))
+    click.echo(f"Created the chatflow {chatflow['name']!r}: {chatflow['id']}")
+    click.echo(f'Ask it: tailwinds predict {chatflow["id"]} "How do I resume a stream?"')
+
+
 def serve(settings: Settings) -> None:
     import asyncio
 

@@ -25,7 +25,13 @@ from redis.exceptions import RedisError, ResponseError
 
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
-from tailwinds.errors import ServerShutdown, TailwindsError, TransportLost, WorkerLost
+from tailwinds.errors import (
+    FlowError,
+    ServerShutdown,
+    TailwindsError,
+    TransportLost,
+    WorkerLost,
+)
 from tailwinds.logs import REQUEST_ID
 from tailwinds.server.state import AppState, open_state
 from tailwinds.store.messages import StoredTurn
@@ -176,9 +182,14 @@ class Worker:
         try:
             admission = await self.predictions.admission_for(job)
             prepared = await self.predictions.start(admission)
-        except TailwindsError as exc:
+        except Exception as exc:
+            # (the database down, say): the stream ends saying so, it does not wait a lease
+            error = exc if isinstance(exc, TailwindsError) else None
+            if error is None:
+                logger.exception("run %s could not start", message_id)
+                error = FlowError(f"the worker could not start the run: {type(exc).__name__}")
             self.writer.append(
-                message_id, seq + 1, numbered(seq + 1, ErrorEvent(exc.code, str(exc)))
+                message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
             )
             self.writer.append(message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
             await self.writer.synced()

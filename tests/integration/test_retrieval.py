@@ -604,3 +604,47 @@ def test_local_embeddings_need_no_server_and_find_paraphrases(
         timeout=10,
     )
     assert wrong.status_code == 400 and "all-MiniLM-L6-v2" in wrong.json()["error"]
+
+
+def test_offline_docs_demo(sqlite_server: RunningServer, tmp_path: Path) -> None:
+    """`tailwinds demo docs-qa`: local embeddings, the local model, the sources first."""
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (tmp_path / "README.md").write_text("# Widgets\n\nWidgets are configured in widgets.toml.\n")
+    (docs / "resume.md").write_text(
+        "# Resuming\n\nA dropped stream is resumed with the Last-Event-ID header, "
+        "within the grace period the request asked for.\n"
+    )
+    (docs / "billing.md").write_text("# Billing\n\nInvoices are sent on the first of the month.\n")
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tailwinds",
+            "demo",
+            "docs-qa",
+            "--docs",
+            str(docs),
+            "--url",
+            sqlite_server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    chatflow_id = made.stdout.split(": ", 1)[1].split()[0]
+    response = requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "How do I resume a dropped stream?", "streaming": True},
+        timeout=120,
+    )
+    frames = parse_frames(response.content)
+    check_order(frames)
+    names = [n for n, _ in frames]
+    assert names[1] == "sourceDocuments" and "token" in names
+    assert frames[1][1][0]["metadata"]["source"] == "resume.md"
+    assert frames[-2][0] == "metadata"
