@@ -648,3 +648,108 @@ def test_offline_docs_demo(sqlite_server: RunningServer, tmp_path: Path) -> None
     assert names[1] == "sourceDocuments" and "token" in names
     assert frames[1][1][0]["metadata"]["source"] == "resume.md"
     assert frames[-2][0] == "metadata"
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`, from the chromadb package), this test's own."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import IN_CI, free_port
+
+    binary = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    if binary is None:
+        if IN_CI:
+            pytest.fail("the chroma command is missing (chromadb is in the dev extra)")
+        pytest.skip("the chroma command is not installed (pip install chromadb)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "run", "--path", str(tmp_path / "chroma"), "--port", str(port)],
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/api/v2/heartbeat", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def test_a_chroma_server_as_the_vector_store(
+    chroma_server: str, mock_llm: MockOpenAI, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    server = start_server(home, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    try:
+        created = requests.post(
+            f"{server.url}/api/v1/document-stores",
+            json={
+                "name": "on chroma",
+                "embedding": {
+                    "type": "openAIEmbeddings",
+                    "model": "bow",
+                    "baseUrl": mock_llm.base_url,
+                },
+                "vectorStore": {"type": "chroma", "url": chroma_server},
+            },
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        store_id = created.json()["id"]
+        upsert(server, store_id, CORPUS).raise_for_status()
+        collection = requests.post(
+            f"{chroma_server}/api/v2/tenants/default_tenant/databases/default_database/collections",
+            json={"name": f"tailwinds-{store_id}", "get_or_create": True},
+            timeout=5,
+        ).json()["id"]
+        count_url = (
+            f"{chroma_server}/api/v2/tenants/default_tenant/databases/default_database"
+            f"/collections/{collection}/count"
+        )
+        chunks = requests.get(f"{server.url}/api/v1/document-stores/{store_id}", timeout=5).json()
+        assert requests.get(count_url, timeout=5).json() == chunks["chunks"] == len(CORPUS)
+        for question, expected in LABELLED:
+            assert expected in query(server, store_id, question, "vector")
+        filtered = requests.post(
+            f"{server.url}/api/v1/document-stores/{store_id}/query",
+            json={
+                "query": "tides and the moon",
+                "mode": "vector",
+                "filter": {"source": "bread.md"},
+            },
+            timeout=10,
+        ).json()
+        assert [d["metadata"]["source"] for d in filtered] == ["bread.md"]
+
+        # a source sent again replaces its vectors there too; deleting one removes them
+        upsert(
+            server, store_id, [("tides.md", "Tides rise and fall twice a day.")]
+        ).raise_for_status()
+        assert requests.get(count_url, timeout=5).json() == len(CORPUS)
+        requests.delete(
+            f"{server.url}/api/v1/document-stores/{store_id}/sources",
+            params={"source": "bread.md"},
+            timeout=5,
+        ).raise_for_status()
+        assert requests.get(count_url, timeout=5).json() == len(CORPUS) - 1
+
+        # the vectors are on the server: a restarted Tailwinds finds them without re-embedding
+        server.stop()
+        calls = mock_llm.embedding_calls["bow"]
+        server = start_server(home, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+        assert "volcano.md" in query(server, store_id, "why does a volcano erupt", "vector")
+        assert mock_llm.embedding_calls["bow"] == calls + 1  # the query only
+        requests.delete(f"{server.url}/api/v1/document-stores/{store_id}", timeout=5)
+        assert requests.get(count_url, timeout=5).status_code == 404
+    finally:
+        server.stop()

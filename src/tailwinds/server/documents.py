@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,6 +17,7 @@ from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
+from tailwinds.providers.chroma import ChromaCollection
 from tailwinds.providers.local_embeddings import MODEL_NAME, LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
@@ -23,6 +26,8 @@ from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
+
+logger = logging.getLogger("tailwinds.documents")
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
 
@@ -61,11 +66,28 @@ class SplitterConfig(BaseModel):
     chunk_overlap: int = Field(200, alias="chunkOverlap", ge=0)
 
 
+class VectorStoreConfig(BaseModel):
+    """Where the vectors are searched: `embedded` (the database plus an in-memory matrix)
+    or `chroma` (a Chroma server at `url`, one collection per store)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["embedded", "chroma"] = "embedded"
+    url: str | None = Field(None, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> VectorStoreConfig:
+        if self.type == "chroma" and not self.url:
+            raise ValueError("a chroma vector store needs the server's url")
+        return self
+
+
 class StoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     embedding: EmbeddingConfig
     splitter: SplitterConfig = Field(default_factory=SplitterConfig)
+    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, alias="vectorStore")
 
 
 class DocumentIn(BaseModel):
@@ -84,6 +106,7 @@ class _Index:
     chunks: list[Chunk]
     vectors: VectorIndex
     keywords: KeywordIndex
+    positions: dict[str, int]  # chunk id -> its place in `chunks`
 
 
 def _hash(text: str) -> str:
@@ -133,6 +156,22 @@ def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> 
         data["sources"] = counts
         data["chunks"] = sum(counts.values())
     return data
+
+
+def _chroma_of(store: DocumentStore, resources: Resources) -> ChromaCollection | None:
+    config = StoreConfig.model_validate(store.config).vector_store
+    if config.type != "chroma" or config.url is None:
+        return None
+    return ChromaCollection(resources.http, config.url, f"tailwinds-{store.id}")
+
+
+async def _quietly(call: Awaitable[None]) -> None:
+    """A clean-up on the vector server that may fail without harm (search ignores vectors
+    the database does not hold); said in the log."""
+    try:
+        await call
+    except FlowError as exc:
+        logger.warning("vector store clean-up failed: %s", exc)
 
 
 def _matches(metadata: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -185,9 +224,13 @@ class DocumentService:
         return public_store(store, await self.documents.counts(store_id))
 
     async def delete(self, store_id: str) -> None:
-        if not await self.documents.delete_store(store_id):
+        store = await self.documents.get_store(store_id)
+        if store is None or not await self.documents.delete_store(store_id):
             raise NotFound(f"document store {store_id!r} not found")
         self._indexes.pop(store_id, None)
+        chroma = _chroma_of(store, self._resources())
+        if chroma is not None:
+            await _quietly(chroma.drop())
 
     async def list_chunks(self, store_id: str, source: str | None) -> list[dict[str, Any]]:
         await self._store(store_id)
@@ -195,8 +238,13 @@ class DocumentService:
         return [{"id": c.id, "pageContent": c.content, "metadata": c.metadata} for c in chunks]
 
     async def delete_source(self, store_id: str, source: str) -> int:
-        await self._store(store_id)
-        return await self.documents.replace_sources(store_id, {source}, [])
+        store = await self._store(store_id)
+        chroma = _chroma_of(store, self._resources())
+        old_ids = [c.id for c in await self.documents.chunks(store_id, [source])]
+        dropped = await self.documents.replace_sources(store_id, {source}, [])
+        if chroma is not None:
+            await _quietly(chroma.delete(old_ids))
+        return dropped
 
     async def upsert(
         self, store_id: str, documents: list[Any], progress: Progress | None = None
@@ -214,9 +262,8 @@ class DocumentService:
         config = StoreConfig.model_validate(store.config)
         planned = _split(parsed, config.splitter)
         sources = {c.source for c in planned}
-        known = {
-            c.content_hash: c.embedding for c in await self.documents.chunks(store_id, sources)
-        }
+        existing = await self.documents.chunks(store_id, sources)
+        known = {c.content_hash: c.embedding for c in existing}
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
         if new_texts:
             embedder = _Embedder(self.credentials, self._resources(), config.embedding)
@@ -240,13 +287,43 @@ class DocumentService:
                     f"holds {size // 4}: make a new store for a new model"
                 )
         chunks = [_with_embedding(c, known[c.content_hash]) for c in planned]
-        replaced = await self.documents.replace_sources(store_id, sources, chunks)
+        chroma = _chroma_of(store, self._resources())
+        if chroma is None:
+            replaced = await self.documents.replace_sources(store_id, sources, chunks)
+        else:
+            replaced = await self._replace_with_chroma(
+                chroma, store_id, sources, chunks, [c.id for c in existing]
+            )
         return {
             "sources": sorted(sources),
             "chunks": len(chunks),
             "embedded": len(new_texts),
             "replaced": replaced,
         }
+
+    async def _replace_with_chroma(
+        self,
+        chroma: ChromaCollection,
+        store_id: str,
+        sources: set[str],
+        chunks: list[Chunk],
+        old_ids: list[str],
+    ) -> int:
+        """New vectors on the server first, then the one database transaction, then the
+        old vectors away: whatever fails, search never sees a chunk the database lacks."""
+        await chroma.upsert(
+            [c.id for c in chunks],
+            [np.frombuffer(c.embedding, dtype="<f4").tolist() for c in chunks],
+            [c.content for c in chunks],
+            [{**c.metadata, "source": c.source} for c in chunks],
+        )
+        try:
+            replaced = await self.documents.replace_sources(store_id, sources, chunks)
+        except BaseException:
+            await _quietly(chroma.delete([c.id for c in chunks]))
+            raise
+        await _quietly(chroma.delete(old_ids))
+        return replaced
 
     def _resources(self) -> Resources:
         if self.resources is None:
@@ -297,7 +374,16 @@ class DocumentService:
             embedding = StoreConfig.model_validate(store.config).embedding
             embedder = _Embedder(self.credentials, self._resources(), embedding)
             (vector,) = await embedder.embed([query])
-            vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
+            chroma = _chroma_of(store, self._resources())
+            if chroma is None:
+                vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
+            else:
+                found = await chroma.query(vector, min(wide, len(index.chunks)), metadata_filter)
+                vector_hits = [
+                    Hit(index.positions[chunk_id], score)
+                    for chunk_id, score in found
+                    if chunk_id in index.positions  # not yet, or no longer, in the database
+                ]
             if min_score is not None:
                 vector_hits = [h for h in vector_hits if h.score >= min_score]
         keyword_hits = (
@@ -326,9 +412,11 @@ class DocumentService:
         index = self._indexes.get(store.id)
         if index is None or index.version != store.version:
             chunks = await self.documents.chunks(store.id)
+            # a Chroma store's vectors are searched on its server, not held here
+            in_memory = chunks and _chroma_of(store, self._resources()) is None
             matrix = (
                 np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
-                if chunks
+                if in_memory
                 else np.zeros((0, 0), dtype="<f4")
             )
             index = _Index(
@@ -336,6 +424,7 @@ class DocumentService:
                 chunks,
                 VectorIndex(matrix),
                 KeywordIndex([c.content for c in chunks]),
+                {c.id: i for i, c in enumerate(chunks)},
             )
             self._indexes[store.id] = index
         return index

@@ -25,13 +25,18 @@ BINARY = {"type": "string", "format": "binary"}
 
 
 class StoreBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=200)
     embedding: dict[str, Any] = Field(
         examples=[{"type": "openAIEmbeddings", "model": "text-embedding-3-small"}]
     )
     splitter: dict[str, Any] = Field(default_factory=dict, examples=[{"chunkSize": 1000}])
+    vector_store: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="vectorStore",
+        examples=[{"type": "chroma", "url": "http://chroma:8000"}],
+    )
 
 
 class UpsertBody(BaseModel):
@@ -51,7 +56,11 @@ class QueryBody(BaseModel):
 
 @router.post("", status_code=201)
 async def create_store(body: StoreBody, state: State) -> dict[str, Any]:
-    config = {"embedding": body.embedding, "splitter": body.splitter}
+    config = {
+        "embedding": body.embedding,
+        "splitter": body.splitter,
+        "vectorStore": body.vector_store,
+    }
     return await state.documents.create(body.name, config)
 
 

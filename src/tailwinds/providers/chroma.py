@@ -1,0 +1,106 @@
+"""A collection on a Chroma server, over its REST API (v2) on our shared aiohttp session:
+the vector half of a document store that outgrew one process. Cosine space; scores are
+similarities (1 - distance), like the embedded index's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tailwinds.errors import FlowError
+
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+def chroma_where(metadata_filter: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Our `{"key": value | [values]}` filter in Chroma's `where` language."""
+    if not metadata_filter:
+        return None
+    clauses = [
+        {key: {"$in": value} if isinstance(value, list) else {"$eq": value}}
+        for key, value in metadata_filter.items()
+    ]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def flat_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Chroma keeps scalar metadata only: the rest stays in our database."""
+    return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
+
+
+class ChromaCollection:
+    def __init__(self, http: aiohttp.ClientSession, url: str, name: str) -> None:
+        self.http = http
+        self.base = url.rstrip("/") + "/api/v2/tenants/default_tenant/databases/default_database"
+        self.name = name
+        self._id: str | None = None
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            async with self.http.request(
+                method,
+                self.base + path,
+                data=orjson.dumps(body) if body is not None else None,
+                headers={"Content-Type": "application/json"},
+                timeout=TIMEOUT,
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    message = raw[:300].decode(errors="replace")
+                    raise FlowError(f"the Chroma server answered {resp.status}: {message}")
+                return orjson.loads(raw) if raw else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FlowError(f"the Chroma server is not reachable: {exc}") from exc
+
+    async def id(self) -> str:
+        if self._id is None:
+            made = await self._call(
+                "POST",
+                "/collections",
+                {"name": self.name, "get_or_create": True, "metadata": {"hnsw:space": "cosine"}},
+            )
+            self._id = str(made["id"])
+        return self._id
+
+    async def upsert(
+        self,
+        ids: list[str],
+        embeddings: list[list[float]],
+        documents: list[str],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        if not ids:
+            return
+        body = {
+            "ids": ids,
+            "embeddings": embeddings,
+            "documents": documents,
+            "metadatas": [flat_metadata(m) for m in metadatas],
+        }
+        await self._call("POST", f"/collections/{await self.id()}/upsert", body)
+
+    async def delete(self, ids: list[str]) -> None:
+        if ids:
+            await self._call("POST", f"/collections/{await self.id()}/delete", {"ids": ids})
+
+    async def query(
+        self, vector: list[float], n: int, metadata_filter: dict[str, Any] | None
+    ) -> list[tuple[str, float]]:
+        body: dict[str, Any] = {
+            "query_embeddings": [vector],
+            "n_results": n,
+            "include": ["distances"],
+        }
+        where = chroma_where(metadata_filter)
+        if where is not None:
+            body["where"] = where
+        found = await self._call("POST", f"/collections/{await self.id()}/query", body)
+        return [
+            (chunk_id, 1.0 - float(distance))
+            for chunk_id, distance in zip(found["ids"][0], found["distances"][0], strict=True)
+        ]
+
+    async def drop(self) -> None:
+        await self._call("DELETE", f"/collections/{self.name}")
