@@ -742,6 +742,15 @@ def test_a_chroma_server_as_the_vector_store(
             timeout=5,
         ).raise_for_status()
         assert requests.get(count_url, timeout=5).json() == len(CORPUS) - 1
+        # one chunk, by id: fetched, then deleted here and there
+        some = requests.get(
+            f"{server.url}/api/v1/document-stores/{store_id}/chunks", timeout=5
+        ).json()[0]
+        chunk_url = f"{server.url}/api/v1/document-stores/{store_id}/chunks/{some['id']}"
+        assert requests.get(chunk_url, timeout=5).json() == some
+        assert requests.delete(chunk_url, timeout=5).status_code == 204
+        assert requests.get(chunk_url, timeout=5).status_code == 404
+        assert requests.get(count_url, timeout=5).json() == len(CORPUS) - 2
 
         # the vectors are on the server: a restarted Tailwinds finds them without re-embedding
         server.stop()
@@ -753,3 +762,38 @@ def test_a_chroma_server_as_the_vector_store(
         assert requests.get(count_url, timeout=5).status_code == 404
     finally:
         server.stop()
+
+
+def test_the_published_python_snippet_prints_the_sources_before_the_answer(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, tmp_path: Path
+) -> None:
+    """The seed's Python client, extended by two lines to print `sourceDocuments`."""
+    import subprocess
+    import sys
+
+    from tests.integration.test_seed_snippets import PLACEHOLDER_URL, snippet
+
+    store_id = store(sqlite_server, mock_llm)
+    upsert(sqlite_server, store_id, CORPUS).raise_for_status()
+    chatflow_id = sqlite_server.create_chatflow(qa_flow(mock_llm, store_id))["id"]
+    token_branch = (
+        "                    if isinstance(data, dict) and 'token' in data:\n"
+        "                        print(data['token'], end='', flush=True)\n"
+    )
+    code = snippet("python")
+    assert token_branch in code
+    code = code.replace(
+        token_branch,
+        token_branch
+        + "                    elif isinstance(data, list):\n"
+        + "                        print('SOURCES', *(d['metadata']['source'] for d in data))\n",
+    )
+    code = code.replace(PLACEHOLDER_URL, sqlite_server.url).replace("your-chatflow-id", chatflow_id)
+    code = code.replace('"Hello world!"', '"Why does a volcano erupt?"')
+    script = tmp_path / "client.py"
+    script.write_text(code)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    first, rest = run.stdout.split("\n", 1)
+    assert first.startswith("SOURCES ") and first.split()[1] == "volcano.md"
+    assert rest.strip().endswith("Stream ended") and len(rest) > len("Stream ended") + 5

@@ -237,6 +237,21 @@ class DocumentService:
         chunks = await self.documents.chunks(store_id, [source] if source else None)
         return [{"id": c.id, "pageContent": c.content, "metadata": c.metadata} for c in chunks]
 
+    async def get_chunk(self, store_id: str, chunk_id: str) -> dict[str, Any]:
+        await self._store(store_id)
+        chunk = await self.documents.chunk(store_id, chunk_id)
+        if chunk is None:
+            raise NotFound(f"no chunk {chunk_id!r} in document store {store_id!r}")
+        return {"id": chunk.id, "pageContent": chunk.content, "metadata": chunk.metadata}
+
+    async def delete_chunk(self, store_id: str, chunk_id: str) -> None:
+        store = await self._store(store_id)
+        if not await self.documents.delete_chunk(store_id, chunk_id):
+            raise NotFound(f"no chunk {chunk_id!r} in document store {store_id!r}")
+        chroma = _chroma_of(store, self._resources())
+        if chroma is not None:
+            await _quietly(chroma.delete([chunk_id]))
+
     async def delete_source(self, store_id: str, source: str) -> int:
         store = await self._store(store_id)
         chroma = _chroma_of(store, self._resources())

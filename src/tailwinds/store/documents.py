@@ -124,6 +124,31 @@ class DocumentRepository:
         async with self.db.session() as session:
             return {source: n for source, n in await session.execute(query)}
 
+    async def chunk(self, store_id: str, chunk_id: str) -> Chunk | None:
+        query = select(DocumentChunkRow).where(
+            DocumentChunkRow.store_id == store_id, DocumentChunkRow.id == chunk_id
+        )
+        async with self.db.session() as session:
+            row = await session.scalar(query)
+            return _chunk(row) if row is not None else None
+
+    async def delete_chunk(self, store_id: str, chunk_id: str) -> bool:
+        """Drop one chunk and bump the store's version, in one transaction."""
+        async with self.db.engine.begin() as conn:
+            dropped = await conn.execute(
+                delete(DocumentChunkRow.__table__).where(
+                    DocumentChunkRow.store_id == store_id, DocumentChunkRow.id == chunk_id
+                )
+            )
+            if not dropped.rowcount:
+                return False
+            await conn.execute(
+                update(DocumentStoreRow.__table__)
+                .where(DocumentStoreRow.id == store_id)
+                .values(version=DocumentStoreRow.version + 1, updated_date=utcnow())
+            )
+        return True
+
     async def replace_sources(self, store_id: str, sources: set[str], chunks: list[Chunk]) -> int:
         """In one transaction: drop every chunk of `sources`, add `chunks`, bump the
         store's version. Returns how many chunks were dropped."""

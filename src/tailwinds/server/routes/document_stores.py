@@ -142,6 +142,18 @@ async def list_chunks(
     return await state.documents.list_chunks(store_id, source)
 
 
+@router.get("/{store_id}/chunks/{chunk_id}")
+async def get_chunk(store_id: str, chunk_id: str, state: State) -> dict[str, Any]:
+    return await state.documents.get_chunk(store_id, chunk_id)
+
+
+@router.delete("/{store_id}/chunks/{chunk_id}", status_code=204)
+async def delete_chunk(store_id: str, chunk_id: str, state: State) -> Response:
+    """Drop one chunk (a source sent again comes back whole)."""
+    await state.documents.delete_chunk(store_id, chunk_id)
+    return Response(status_code=204)
+
+
 @router.delete("/{store_id}/sources")
 async def delete_source(store_id: str, source: str, state: State) -> dict[str, Any]:
     return {"source": source, "deleted": await state.documents.delete_source(store_id, source)}
