@@ -344,77 +344,72 @@ def replace_worker(cluster: Cluster, home: Path, database_url: str) -> None:
     cluster.workers.append(start_worker(home, database_url, **cluster.env))
 
 
-def test_a_killed_worker_is_replaced_and_nothing_hangs(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
-    redis_url: str,
-    mock_llm: MockOpenAI,
-) -> None:
+@pytest.fixture
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[Cluster]:
+    """One API node and one worker with a one-second lease, for tests that kill it."""
     env = queue_env(redis_url, TAILWINDS_WORKER_LEASE_S="1")
-    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
-    try:
-        api = pair.apis[0]
-        chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
-        results: dict[int, bytes] = {}
+    running = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+    yield running
+    running.stop()
 
-        def one(i: int) -> None:
-            tokens = [f"k{i}-{j} " for j in range(60)]
-            results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens), chatId=f"k{i}")
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # a few tokens each are out
-        replace_worker(pair, api.home, postgres_url)
-        for thread in threads:
-            thread.join(30)
-            assert not thread.is_alive(), "a stream hung after its worker died"
-        for i in range(6):
-            frames = parse_numbered(results[i])
-            check_order([(name, data) for _, name, data in frames])
-            assert frames[-2][2]["code"] == "worker_lost"
-            said = numbered_tokens(frames)
-            stored = wait_for_answer(api, chatflow_id, f"k{i}")
-            assert stored["status"] == "error"
-            assert stored["content"] == said
-        # the new worker takes new jobs
-        fresh = parse_numbered(stream(api, chatflow_id, 'tokens:["alive"]'))
-        assert [d["token"] for _, n, d in fresh if n == "token"] == ["alive"]
-    finally:
-        pair.stop()
+def test_a_killed_worker_is_replaced_and_nothing_hangs(
+    pair: Cluster, postgres_url: str, mock_llm: MockOpenAI
+) -> None:
+    api = pair.apis[0]
+    chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    results: dict[int, bytes] = {}
+
+    def one(i: int) -> None:
+        tokens = [f"k{i}-{j} " for j in range(60)]
+        results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens), chatId=f"k{i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few tokens each are out
+    replace_worker(pair, api.home, postgres_url)
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive(), "a stream hung after its worker died"
+    for i in range(6):
+        frames = parse_numbered(results[i])
+        check_order([(name, data) for _, name, data in frames])
+        assert frames[-2][2]["code"] == "worker_lost"
+        said = numbered_tokens(frames)
+        stored = wait_for_answer(api, chatflow_id, f"k{i}")
+        assert stored["status"] == "error"
+        assert stored["content"] == said
+    # the new worker takes new jobs
+    fresh = parse_numbered(stream(api, chatflow_id, 'tokens:["alive"]'))
+    assert [d["token"] for _, n, d in fresh if n == "token"] == ["alive"]
 
 
 def test_a_job_whose_worker_died_before_answering_runs_again(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
-    redis_url: str,
-    mock_llm: MockOpenAI,
+    pair: Cluster, postgres_url: str, mock_llm: MockOpenAI
 ) -> None:
-    env = queue_env(redis_url, TAILWINDS_WORKER_LEASE_S="1")
-    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
-    try:
-        api = pair.apis[0]
-        # the model is slow to start: the worker dies before the first token
-        chatflow_id = api.model_chatflow(mock_llm.base_url, model="slowstart:1.5")
-        result: dict[str, bytes] = {}
-        thread = threading.Thread(
-            target=lambda: result.update(raw=stream(api, chatflow_id, "again please"))
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while mock_llm.count_prefix("again please") < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        replace_worker(pair, api.home, postgres_url)
-        thread.join(30)
-        frames = parse_numbered(result["raw"])
-        check_order([(name, data) for _, name, data in frames])
-        assert numbered_tokens(frames) == "You said: again please"
-        assert mock_llm.count_prefix("again please") == 2
-    finally:
-        pair.stop()
+    api = pair.apis[0]
+    # the model is slow to start: the worker dies before the first token
+    chatflow_id = api.model_chatflow(mock_llm.base_url, model="slowstart:1.5")
+    result: dict[str, bytes] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(raw=stream(api, chatflow_id, "again please"))
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while mock_llm.count_prefix("again please") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    replace_worker(pair, api.home, postgres_url)
+    thread.join(30)
+    frames = parse_numbered(result["raw"])
+    check_order([(name, data) for _, name, data in frames])
+    assert numbered_tokens(frames) == "You said: again please"
+    assert mock_llm.count_prefix("again please") == 2
 
 
 @pytest.fixture
