@@ -7,7 +7,7 @@ import asyncio
 import hmac
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -33,6 +33,7 @@ from tailwinds.errors import (
     ChatflowNotFound,
     InvalidRequest,
     ServerShutdown,
+    TailwindsError,
     Unauthorized,
     error_from_code,
 )
@@ -40,7 +41,7 @@ from tailwinds.logs import REQUEST_ID
 from tailwinds.nodes.tools import DEPTH, ToolError
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import RateLimiter, Scope
+from tailwinds.server.limits import RateLimiter, Scope, nothing
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
@@ -50,11 +51,6 @@ from tailwinds.transport.jobs import Job
 from tailwinds.transport.local import LocalRelays
 from tailwinds.transport.queue import QueueClient
 from tailwinds.transport.redis_limits import RedisRateLimiter
-
-
-def _nothing() -> None:
-    pass
-
 
 # how stale a chatflow read on the prediction path may be: saves a query per prediction
 CHATFLOW_MAX_AGE_S = 1.0
@@ -94,7 +90,9 @@ class Admission:
     streaming: bool
     resume_grace_s: float
     overrides: dict[str, Any]
-    release: Callable[[], None] = _nothing
+    release: Callable[[], None] = nothing
+    # what the run's nodes start with in `RunContext.state` (a chatflowTool's depth)
+    state: dict[str, Any] = field(default_factory=dict)
 
     def job(self) -> Job:
         turn = self.turn
@@ -223,7 +221,7 @@ class PredictionService:
         """What the run needs before it starts, where it runs: its history, the resources
         its nodes reserve."""
         turn = admission.turn
-        ctx = RunContext(turn, self.resources)
+        ctx = RunContext(turn, self.resources, state=dict(admission.state))
         ctx.cleanups.append(admission.release)
         try:
             if admission.load_history:
@@ -333,27 +331,25 @@ class PredictionService:
         chatflow = await self.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
         if chatflow is None:
             raise ToolError(f"there is no chatflow {chatflow_id}")
-        flow = self.compiled(chatflow, {})
-        turns = flow.answer.history_turns(self.settings.default_history_turns)
         turn = Turn(
-            question=question,
-            chat_id=chat_id,
-            session_id=session_id,
-            message_id=str(uuid.uuid4()),
-            history=await self.messages.history(chatflow.id, session_id, turns),
+            question=question, chat_id=chat_id, session_id=session_id, message_id=str(uuid.uuid4())
         )
-        ctx = RunContext(turn, self.resources, state={DEPTH: depth})
-        await flow.answer.prepare(ctx)
-        parts: list[str] = []
-        documents: list[dict[str, Any]] = []
-        async for event in self.runner.run(chatflow.id, flow, ctx, self.runs, self._record):
-            if type(event) is TokenEvent:
-                parts.append(event.text)
-            elif type(event) is SourceDocumentsEvent:
-                documents.extend(event.documents)
-            elif type(event) is ErrorEvent:
-                raise ToolError(f"the chatflow failed: {event.message}")
-        return SubAnswer("".join(parts), documents)
+        admission = Admission(
+            chatflow=chatflow,
+            flow=self.compiled(chatflow, {}),
+            turn=turn,
+            load_history=True,
+            streaming=False,
+            resume_grace_s=0.0,
+            overrides={},
+            state={DEPTH: depth},
+        )
+        prepared = await self.start(admission)
+        try:
+            answer = await collect_answer(self.events(prepared))
+        except TailwindsError as exc:
+            raise ToolError(f"the chatflow failed: {exc.message}") from exc
+        return SubAnswer(answer["text"], answer.get("sourceDocuments", []))
 
     async def exists(self, chatflow_id: str) -> bool:
         return await self.chatflows.get(chatflow_id) is not None
