@@ -34,6 +34,7 @@ from tailwinds.errors import (
 )
 from tailwinds.logs import REQUEST_ID
 from tailwinds.server.state import AppState, open_state
+from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.jobs import Job
@@ -223,7 +224,8 @@ class Worker:
         )
         self.writer.append(job.message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
         await self.writer.synced()
-        answer = "".join(_tokens(fields[FRAME_FIELD] for _, fields in entries))
+        said = SSEDecoder().feed(b"".join(fields[FRAME_FIELD] for _, fields in entries))
+        answer = "".join(orjson.loads(m.data)["token"] for m in said if m.event == "token")
         await self.state.messages.add_turn(
             StoredTurn(
                 chatflow_id=job.chatflow_id,
@@ -313,16 +315,6 @@ class Worker:
                     last = raw_id
                     for message_id in fields.get(b"abort", b"").decode().split():
                         self.runs.abort_run(message_id)
-
-
-def _tokens(frames: object) -> list[str]:
-    """The token texts among numbered frames."""
-    texts: list[str] = []
-    for frame in frames:  # type: ignore[attr-defined]
-        if b"\nevent: token\n" in frame:
-            data = frame.split(b"\ndata: ", 1)[1]
-            texts.append(orjson.loads(data)["token"])
-    return texts
 
 
 def _rss_mb() -> float:

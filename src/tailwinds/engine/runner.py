@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tailwinds import metrics
+from tailwinds.background import BackgroundTasks
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import Resources, RunContext, Turn
 from tailwinds.engine.events import (
@@ -72,7 +73,7 @@ Recorder = Callable[[RunResult], Awaitable[None]]
 class FlowRunner:
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
 
     async def run(
         self,
@@ -126,11 +127,11 @@ class FlowRunner:
             except (asyncio.CancelledError, GeneratorExit):
                 # the consumer left (client disconnected): keep what was produced, as aborted
                 result.status = "aborted"
-                self._spawn(self._finish(result, record))
+                self._background.spawn(self._finish(result, record))
                 raise
             finally:
                 ctx.close()
-        await asyncio.shield(self._spawn(self._finish(result, record)))
+        await asyncio.shield(self._background.spawn(self._finish(result, record)))
         if result.error is not None:
             yield ErrorEvent(result.error.code, result.error.message)
         else:
@@ -162,16 +163,9 @@ class FlowRunner:
         except Exception:
             logger.exception("storing run %s failed", result.turn.message_id)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
     async def drain(self) -> None:
         """Wait for the outcomes still being stored (at shutdown)."""
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.drain()
 
 
 def _fail(result: RunResult, error: TailwindsError) -> None:

@@ -52,6 +52,15 @@ class ToolNode(Node):
         raise NotImplementedError
 
 
+class NamedTool(ToolNode):
+    """A tool whose name and description for the model are inputs of its node (so one
+    chatflow can hold several of the kind)."""
+
+    def spec(self) -> ToolSpec:
+        inputs: Any = self.inputs
+        return ToolSpec(inputs.name, inputs.description, self.parameters)
+
+
 _BINARY = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -159,7 +168,7 @@ class CurrentDateTime(ToolNode):
 
 
 @register_node
-class RetrieverTool(ToolNode):
+class RetrieverTool(NamedTool):
     """A document store as a tool: the agent decides when to search it."""
 
     type_name: ClassVar[str] = "retrieverTool"
@@ -179,9 +188,6 @@ class RetrieverTool(ToolNode):
         description: str = "Searches the documents for passages about a query."
 
     inputs: Inputs
-
-    def spec(self) -> ToolSpec:
-        return ToolSpec(self.inputs.name, self.inputs.description, self.parameters)
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         query = arguments.get("query")
@@ -203,7 +209,7 @@ DEPTH = "chatflowTool.depth"  # in RunContext.state: how deep this run is
 
 
 @register_node
-class ChatflowTool(ToolNode):
+class ChatflowTool(NamedTool):
     """Another chatflow as a tool, run in this process with a chat of its own (so it keeps
     its own memory of the conversation), its sources passed on."""
 
@@ -223,9 +229,6 @@ class ChatflowTool(ToolNode):
         description: str = "Asks another assistant a question."
 
     inputs: Inputs
-
-    def spec(self) -> ToolSpec:
-        return ToolSpec(self.inputs.name, self.inputs.description, self.parameters)
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         question = arguments.get("question")

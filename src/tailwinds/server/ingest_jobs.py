@@ -3,7 +3,6 @@ all) on request, its outcome when it is over. Kept in this process for an hour."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -11,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailwinds.background import BackgroundTasks
 from tailwinds.errors import NotFound, TailwindsError
 
 logger = logging.getLogger("tailwinds.documents")
@@ -48,7 +48,7 @@ class IngestJob:
 class IngestJobs:
     def __init__(self) -> None:
         self._jobs: dict[str, IngestJob] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def start(
         self, store_id: str, work: Callable[[Progress], Awaitable[dict[str, Any]]]
@@ -76,9 +76,7 @@ class IngestJobs:
             finally:
                 job.ended_at = time.monotonic()
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run())
         return job
 
     def get(self, store_id: str, job_id: str) -> IngestJob:
@@ -99,5 +97,4 @@ class IngestJobs:
                 del self._jobs[job_id]
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain()

@@ -68,7 +68,7 @@ class RateLimiter:
     def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
         """Count one prediction against `limit`; returns what to call when it ends."""
         if not limit:
-            return _nothing
+            return nothing
         requests = limit.get("requests")
         if requests:
             window_s = float(limit.get("windowS", 60))
@@ -82,7 +82,7 @@ class RateLimiter:
             recent.append(now)
         concurrent = limit.get("concurrent")
         if not concurrent:
-            return _nothing
+            return nothing
         running = self._running.get(key, 0)
         if running >= concurrent:
             raise refused_concurrent(concurrent, describe(key))
@@ -98,8 +98,8 @@ class RateLimiter:
         return release
 
 
-def _nothing() -> None:
-    pass
+def nothing() -> None:
+    """The release of a prediction no limit counted."""
 
 
 def release_all(releases: list[Callable[[], None]]) -> Callable[[], None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+from tailwinds.background import BackgroundTasks
 from tailwinds.engine.events import EndEvent, Event
 from tailwinds.errors import RunCancelled, StreamNotFound
 from tailwinds.transport.frames import numbered
@@ -100,16 +101,14 @@ class LocalRelays:
         self.retention_s = retention_s
         self._abort_run = abort_run
         self._logs: dict[str, RunLog] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def start(
         self, chatflow_id: str, message_id: str, grace_s: float, events: AsyncIterator[Event]
     ) -> RunLog:
         log = RunLog(chatflow_id, message_id, grace_s, self._abandoned)
         self._logs[message_id] = log
-        task = asyncio.get_running_loop().create_task(self._drive(log, events))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._drive(log, events))
         return log
 
     def get(self, chatflow_id: str, message_id: str) -> RunLog:
@@ -137,5 +136,4 @@ class LocalRelays:
         )
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain()

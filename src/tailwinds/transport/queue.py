@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from tailwinds.background import BackgroundTasks
 from tailwinds.config import Settings
 from tailwinds.engine.events import StartEvent
 from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
@@ -54,7 +55,7 @@ class QueueClient:
         self.redis = connect(settings.redis_url)
         self.node_id = uuid.uuid4().hex[:12]
         self.reader = EventReader(self.redis, self.keys, self.node_id)
-        self._timers: set[asyncio.Task[None]] = set()
+        self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:
         await self.redis.ping()
@@ -62,8 +63,7 @@ class QueueClient:
         EVENT_SUBSCRIPTIONS.set_function(lambda: self.reader.subscriptions)
 
     async def close(self) -> None:
-        for timer in list(self._timers):
-            timer.cancel()
+        self._timers.cancel()
         await self.reader.stop()
         await self.redis.aclose()
 
@@ -155,7 +155,7 @@ class QueueClient:
         finally:
             self.reader.unsubscribe(sub)
             if not finished:
-                self._spawn(self._left(message_id, grace_s))
+                self._timers.spawn(self._left(message_id, grace_s))
 
     async def _left(self, message_id: str, grace_s: float) -> None:
         readers = self.keys.readers(message_id)
@@ -189,8 +189,3 @@ class QueueClient:
             self.keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True
         )
         await pipe.execute()
-
-    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
-        task = asyncio.get_running_loop().create_task(coro)
-        self._timers.add(task)
-        task.add_done_callback(self._timers.discard)

@@ -3,7 +3,6 @@ the same running counts. One script call per limited scope, atomic."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -14,10 +13,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tailwinds.background import BackgroundTasks
 from tailwinds.errors import TransportLost
 from tailwinds.server.limits import (
     Scope,
     describe,
+    nothing,
     refused_concurrent,
     refused_requests,
     release_all,
@@ -60,7 +61,7 @@ class RedisRateLimiter:
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(_ADMIT)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
 
     async def admit_all(self, scopes: list[Scope]) -> Callable[[], None]:
         releases: list[Callable[[], None]] = []
@@ -75,7 +76,7 @@ class RedisRateLimiter:
 
     async def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
         if not limit:
-            return _nothing
+            return nothing
         requests = int(limit.get("requests") or 0)
         concurrent = int(limit.get("concurrent") or 0)
         window_s = float(limit.get("windowS", 60))
@@ -100,16 +101,14 @@ class RedisRateLimiter:
         if verdict == 2:
             raise refused_concurrent(concurrent, describe(key))
         if not concurrent:
-            return _nothing
+            return nothing
         released = False
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
-                task = asyncio.get_running_loop().create_task(self._decrement(running_key))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._decrement(running_key))
 
         return release
 
@@ -118,7 +117,3 @@ class RedisRateLimiter:
             await self.redis.decr(running_key)
         except (RedisError, OSError) as exc:
             logger.warning("could not give back a running slot (%s): %s", running_key, exc)
-
-
-def _nothing() -> None:
-    pass
