@@ -26,6 +26,10 @@ SSE_HEADERS = [
 ]
 
 
+# where the app leaves the server's `send` in the scope (see `TailwindsAPI`)
+RAW_SEND = "tailwinds.send"
+
+
 class SSEResponse(Response):
     media_type = "text/event-stream"
 
@@ -51,6 +55,8 @@ class SSEResponse(Response):
         task = asyncio.current_task()
         assert task is not None
         await send({"type": "http.response.start", "status": 200, "headers": self.headers_list})
+        # the middlewares have seen the start: what follows needs none of them
+        send = scope.get(RAW_SEND, send)
         ACTIVE_STREAMS.inc()
         watcher = asyncio.create_task(self._watch(receive, task))
         pinger = asyncio.create_task(self._ping(send)) if self.keepalive_s > 0 else None
