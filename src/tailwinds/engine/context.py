@@ -12,6 +12,8 @@ from tailwinds.engine.messages import ChatMessage
 if TYPE_CHECKING:
     import aiohttp
 
+    from tailwinds.wire import WireClient
+
 
 @dataclass(slots=True)
 class Turn:
@@ -68,7 +70,10 @@ class Resources:
     """Made once by the app or the worker and shared by every run."""
 
     settings: Settings
+    # general HTTP (tools, ingest, Chroma)
     http: aiohttp.ClientSession
+    # the model providers' own client (the token hot path)
+    wire: WireClient
     credentials: CredentialSource
     documents: DocumentSource
     # set once the prediction service exists (it runs chatflows, and needs these resources)

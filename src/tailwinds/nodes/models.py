@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar
 
-import aiohttp
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
@@ -16,6 +15,7 @@ from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatProvider, ChatRequest, ProviderLimits
 from tailwinds.providers.ollama_native import OllamaChatProvider
 from tailwinds.providers.openai_chat import OpenAIChatProvider
+from tailwinds.wire import WireClient
 
 
 class ChatModelNode(AnsweringNode):
@@ -39,7 +39,7 @@ class ChatModelNode(AnsweringNode):
         )
 
     def provider(
-        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+        self, wire: WireClient, limits: ProviderLimits, api_key: str | None
     ) -> ChatProvider:
         raise NotImplementedError
 
@@ -65,7 +65,7 @@ class ChatModelNode(AnsweringNode):
         i = self.inputs
         api_key = ctx.state.get(self.node_id) or getattr(i, "api_key", None)
         provider = self.provider(
-            ctx.resources.http, ProviderLimits.from_settings(ctx.resources.settings), api_key
+            ctx.resources.wire, ProviderLimits.from_settings(ctx.resources.settings), api_key
         )
         return provider.stream_chat(
             ChatRequest(
@@ -105,9 +105,9 @@ class ChatOpenAI(ChatModelNode):
     inputs: Inputs
 
     def provider(
-        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+        self, wire: WireClient, limits: ProviderLimits, api_key: str | None
     ) -> ChatProvider:
-        return OpenAIChatProvider(http, self.inputs.base_url, api_key, limits)
+        return OpenAIChatProvider(wire, self.inputs.base_url, api_key, limits)
 
 
 @register_node
@@ -128,9 +128,9 @@ class ChatAnthropic(ChatModelNode):
     inputs: Inputs
 
     def provider(
-        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+        self, wire: WireClient, limits: ProviderLimits, api_key: str | None
     ) -> ChatProvider:
-        return AnthropicMessagesProvider(http, self.inputs.base_url, api_key, limits)
+        return AnthropicMessagesProvider(wire, self.inputs.base_url, api_key, limits)
 
 
 @register_node
@@ -152,6 +152,6 @@ class ChatOllama(ChatModelNode):
     inputs: Inputs
 
     def provider(
-        self, http: aiohttp.ClientSession, limits: ProviderLimits, api_key: str | None
+        self, wire: WireClient, limits: ProviderLimits, api_key: str | None
     ) -> ChatProvider:
-        return OllamaChatProvider(http, self.inputs.base_url, limits, self.inputs.keep_alive)
+        return OllamaChatProvider(wire, self.inputs.base_url, limits, self.inputs.keep_alive)

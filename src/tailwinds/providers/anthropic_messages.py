@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
@@ -15,6 +14,7 @@ from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
 from tailwinds.sse import SSEDecoder
+from tailwinds.wire import WireClient
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -34,7 +34,7 @@ _ERROR_STATUS = {
 class AnthropicMessagesProvider:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         api_key: str | None,
         limits: ProviderLimits,
@@ -47,7 +47,7 @@ class AnthropicMessagesProvider:
         if api_key:
             headers["x-api-key"] = api_key
         self.endpoint = Endpoint(
-            http,
+            wire,
             base_url,
             "/v1/messages",
             headers,

@@ -3,12 +3,9 @@ client's failures to Tailwinds' provider errors."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import aiohttp
 
 from tailwinds.config import Settings
 from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
@@ -20,6 +17,7 @@ from tailwinds.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from tailwinds.wire import ConnectionClosed
 
 
 @dataclass(slots=True)
@@ -56,24 +54,6 @@ class ProviderLimits:
             retry_backoff_s=settings.provider_retry_backoff_s,
         )
 
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        # until the first token, the first-token deadline rules (see `arm_idle_timeout`)
-        return aiohttp.ClientTimeout(
-            total=None, sock_connect=self.connect_timeout_s, sock_read=self.first_token_timeout_s
-        )
-
-    def arm_idle_timeout(self, resp: aiohttp.ClientResponse) -> None:
-        """From the first token on, the socket read timeout is the idle timeout. aiohttp
-        re-arms it on every chunk it receives, which costs us nothing per token, where an
-        `asyncio.timeout` around each read would."""
-        protocol = resp.connection.protocol if resp.connection is not None else None
-        if protocol is None:
-            return
-        protocol.read_timeout = self.idle_timeout_s
-        reschedule = getattr(protocol, "_reschedule_timeout", None)
-        if reschedule is not None:
-            reschedule()
-
     def retry_delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
         delay = self.retry_backoff_s * (2**attempt)
         if retry_after_s is not None and retry_after_s <= 4 * delay + 5:
@@ -102,13 +82,13 @@ def error_for_exception(exc: BaseException, provider: str) -> ProviderError:
     """The one mapping of the HTTP client's exceptions to ours."""
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ProviderTimeout(f"{provider} did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ProviderUnavailable(f"cannot connect to {provider}: {exc.os_error}")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return ProviderUnavailable(f"{provider} closed the connection in the middle of the stream")
-    return ProviderUnavailable(f"{provider} request failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ConnectionClosed):
+        return ProviderUnavailable(f"{provider} closed the connection in the middle of the answer")
+    if isinstance(exc, OSError):
+        return ProviderUnavailable(f"cannot connect to {provider}: {exc}")
+    return ProviderUnavailable(f"{provider} request failed: {exc}")
 
 
 def function_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:

@@ -10,6 +10,9 @@ import orjson
 from tailwinds.errors import ProviderBadResponse
 from tailwinds.providers.http import Endpoint
 
+# a batch of 64 texts at 3,072 dimensions is about 4 MB of JSON
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
 
 async def embed_in_batches(
     endpoint: Endpoint,
@@ -24,15 +27,13 @@ async def embed_in_batches(
     vectors: list[list[float]] = []
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
-        resp = await endpoint.open(orjson.dumps(body(batch)))
+        raw = await endpoint.fetch(orjson.dumps(body(batch)), MAX_ANSWER_BYTES)
         try:
-            got = vectors_of(orjson.loads(await resp.read()))
+            got = vectors_of(orjson.loads(raw))
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ProviderBadResponse(
                 f"{endpoint.name} sent an embeddings answer that is not one"
             ) from exc
-        finally:
-            resp.close()
         if len(got) != len(batch):
             raise ProviderBadResponse(f"{endpoint.name} embedded {len(got)} of {len(batch)} texts")
         vectors.extend(got)

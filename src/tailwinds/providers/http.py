@@ -1,7 +1,7 @@
-"""What every HTTP streaming provider does the same way: open the request with retries
-while nothing has arrived, read raw bytes under a first-token deadline and then an idle
-timeout, hand them to the protocol's parser, and close the upstream request on the way
-out, whatever the way out is (end, error, abort, client gone)."""
+"""What every HTTP provider does the same way: open the request with retries while nothing
+has arrived, read raw bytes under a first-token deadline and then an idle timeout, hand
+them to the protocol's parser, and close the upstream request on the way out, whatever the
+way out is (end, error, abort, client gone)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from tailwinds.engine.messages import Usage
@@ -23,6 +22,7 @@ from tailwinds.providers.base import (
 )
 from tailwinds.redaction import redact
 from tailwinds.sse import SSEProtocolError
+from tailwinds.wire import WireClient, WireError, WireResponse
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
 
@@ -43,18 +43,18 @@ class StreamParser(Protocol):
 
 
 class Endpoint:
-    """A provider's URL, headers and limits, and the shared session that reaches it."""
+    """A provider's URL, headers and limits, and the shared client that reaches it."""
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         path: str,
         headers: dict[str, str],
         limits: ProviderLimits,
         secret: str | None,
     ) -> None:
-        self.http = http
+        self.wire = wire
         self.url = base_url.rstrip("/") + path
         self.headers = headers
         self.limits = limits
@@ -62,18 +62,16 @@ class Endpoint:
         self.name = urlsplit(base_url).netloc or base_url
         self.secret = secret
 
-    async def open(self, body: bytes) -> aiohttp.ClientResponse:
-        """POST `body`, retrying with backoff on connection errors, 429 and 5xx."""
+    async def open(self, body: bytes) -> WireResponse:
+        """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the
+        caller bounds the time it takes."""
         attempt = 0
         while True:
             try:
-                resp = await self.http.post(
-                    self.url,
-                    data=body,
-                    headers=self.headers,
-                    timeout=self.limits.client_timeout(),
+                resp = await self.wire.post(
+                    self.url, self.headers, body, self.limits.connect_timeout_s
                 )
-            except aiohttp.ClientError as exc:
+            except (OSError, WireError, TimeoutError) as exc:
                 if attempt >= self.limits.retries:
                     raise error_for_exception(exc, self.name) from exc
                 await asyncio.sleep(self.limits.retry_delay_s(attempt))
@@ -85,40 +83,62 @@ class Endpoint:
             error = error_for_status(resp.status, message, self.name)
             if resp.status not in RETRYABLE_STATUSES or attempt >= self.limits.retries:
                 raise error
-            retry_after = _seconds(resp.headers.get("Retry-After"))
+            retry_after = _seconds(resp.headers.get("retry-after"))
             await asyncio.sleep(self.limits.retry_delay_s(attempt, retry_after))
             attempt += 1
 
-    async def _error_message(self, resp: aiohttp.ClientResponse) -> str:
+    async def _error_message(self, resp: WireResponse) -> str:
+        parts: list[bytes] = []
+        size = 0
         try:
-            raw = await resp.content.read(MAX_ERROR_BODY_BYTES)
-        except aiohttp.ClientError:
-            raw = b""
+            while size < MAX_ERROR_BODY_BYTES and (chunk := await resp.read()):
+                parts.append(chunk)
+                size += len(chunk)
+        except (OSError, WireError, TimeoutError):
+            pass  # the status says enough
         finally:
             resp.close()
-        return redact(message_from_body(raw), self.secret)
+        return redact(message_from_body(b"".join(parts)[:MAX_ERROR_BODY_BYTES]), self.secret)
+
+    async def fetch(self, body: bytes, limit: int) -> bytes:
+        """POST `body` and read the whole answer (embeddings), within the first-token
+        deadline."""
+        resp: WireResponse | None = None
+        try:
+            async with asyncio.timeout(self.limits.first_token_timeout_s):
+                resp = await self.open(body)
+                raw = await resp.read_all(limit)
+        except ProviderError:
+            raise
+        except (OSError, WireError, TimeoutError) as exc:
+            raise error_for_exception(exc, self.name) from exc
+        finally:
+            if resp is not None:
+                resp.close()
+        return raw
 
     async def stream(self, body: bytes, parser: StreamParser) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
-        resp: aiohttp.ClientResponse | None = None
+        resp: WireResponse | None = None
         try:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
                 resp = await self.open(body)
                 pieces: list[Any] = []
                 while not pieces and not parser.done and parser.error is None:
-                    chunk = await resp.content.readany()
+                    chunk = await resp.read()
                     if not chunk:
                         break
                     pieces = parser.feed(chunk)
-            self.limits.arm_idle_timeout(resp)
+            resp.set_idle_timeout(self.limits.idle_timeout_s)
             for piece in pieces:
                 yield piece
-            content = resp.content
+            read = resp.read
+            feed = parser.feed
             while not parser.done and parser.error is None:
-                chunk = await content.readany()
+                chunk = await read()
                 if not chunk:
                     break
-                for piece in parser.feed(chunk):
+                for piece in feed(chunk):
                     yield piece
             if parser.error is not None:
                 raise parser.error
@@ -126,7 +146,7 @@ class Endpoint:
             raise
         except SSEProtocolError as exc:
             raise ProviderBadResponse(f"{self.name} sent a broken event stream: {exc}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (OSError, WireError, TimeoutError) as exc:
             raise error_for_exception(exc, self.name) from exc
         finally:
             if resp is not None:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import aiohttp
-
 from tailwinds.providers.base import ProviderLimits
 from tailwinds.providers.embeddings import embed_in_batches
 from tailwinds.providers.http import Endpoint
+from tailwinds.wire import WireClient
 
 
 class OllamaEmbeddings:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         model: str,
         limits: ProviderLimits,
         batch_size: int = 64,
     ) -> None:
         self.endpoint = Endpoint(
-            http,
+            wire,
             base_url,
             "/api/embed",
             {"Content-Type": "application/json"},

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
+from tailwinds.wire import WireClient
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -20,14 +20,14 @@ MAX_LINE_BYTES = 8 * 1024 * 1024
 class OllamaChatProvider:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         limits: ProviderLimits,
         keep_alive: str | None = None,
     ) -> None:
         self.keep_alive = keep_alive
         self.endpoint = Endpoint(
-            http,
+            wire,
             base_url,
             "/api/chat",
             {"Content-Type": "application/json", "Accept": "application/x-ndjson"},

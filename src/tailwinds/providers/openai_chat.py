@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
@@ -18,12 +17,13 @@ from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejecte
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
 from tailwinds.sse import SSEDecoder
+from tailwinds.wire import WireClient
 
 
 class OpenAIChatProvider:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         api_key: str | None,
         limits: ProviderLimits,
@@ -32,7 +32,7 @@ class OpenAIChatProvider:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.endpoint = Endpoint(
-            http,
+            wire,
             base_url,
             "/chat/completions",
             headers,

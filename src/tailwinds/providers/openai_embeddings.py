@@ -3,17 +3,16 @@ and error mapping as chat."""
 
 from __future__ import annotations
 
-import aiohttp
-
 from tailwinds.providers.base import ProviderLimits
 from tailwinds.providers.embeddings import embed_in_batches
 from tailwinds.providers.http import Endpoint
+from tailwinds.wire import WireClient
 
 
 class OpenAIEmbeddings:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        wire: WireClient,
         base_url: str,
         api_key: str | None,
         model: str,
@@ -24,7 +23,7 @@ class OpenAIEmbeddings:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.endpoint = Endpoint(
-            http,
+            wire,
             base_url,
             "/embeddings",
             headers,

@@ -468,8 +468,8 @@ class _Embedder:
         limits = ProviderLimits.from_settings(self.resources.settings)
         if c.type == "ollamaEmbeddings":
             return await OllamaEmbeddings(
-                self.resources.http, c.url, c.model, limits, c.batch_size
+                self.resources.wire, c.url, c.model, limits, c.batch_size
             ).embed(texts)
         return await OpenAIEmbeddings(
-            self.resources.http, c.url, api_key, c.model, limits, c.batch_size
+            self.resources.wire, c.url, api_key, c.model, limits, c.batch_size
         ).embed(texts)

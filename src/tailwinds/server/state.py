@@ -28,6 +28,7 @@ from tailwinds.store.db import Database
 from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.messages import MessageRepository
 from tailwinds.store.secrets import SecretBox
+from tailwinds.wire import WireClient
 
 
 @dataclass(slots=True)
@@ -52,7 +53,8 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         settings.check_queue_mode()
     db = Database(settings.database_url)
     await db.migrate()
-    # one session for every provider call: pooled, kept-alive connections
+    # pooled, kept-alive connections: the models' own client, and one session for the rest
+    wire = WireClient()
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
         trust_env=False,
@@ -62,7 +64,11 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     document_repo = DocumentRepository(db)
     documents = DocumentService(document_repo, credential_repo)
     resources = Resources(
-        settings=settings, http=http, credentials=credential_repo, documents=documents
+        settings=settings,
+        http=http,
+        wire=wire,
+        credentials=credential_repo,
+        documents=documents,
     )
     documents.resources = resources
     runner = FlowRunner(resources)
@@ -104,6 +110,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await runner.drain()
         close_local_models()
         await MCP_SESSIONS.close()
+        wire.close()
         await http.close()
         await db.close()
 
