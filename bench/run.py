@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load import Report, run_load
+from bench.load import Report, rss_bytes, run_load
 
 ROOT = Path(__file__).parent
 FULL = {"streams": [1, 50, 200, 1000], "tokens": 64}
@@ -128,6 +128,8 @@ class Processes:
                 stderr=subprocess.STDOUT,
             )
             wait_worker(self.worker, queue_env)
+        # memory per stream is counted from the idle server: warm-up rounds come first
+        self.idle_rss = sum(rss_bytes(pid) for pid in self.pids)
 
     @property
     def pids(self) -> list[int]:
@@ -174,7 +176,9 @@ async def run_matrix(
         model = f"bench:{tokens}:{interval_ms}"
         chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
         for streams in streams_list:
-            rounds = max(1, 20 // streams)  # enough samples where there are few streams
+            # enough samples where there are few streams, and two rounds at least: one round
+            # of 200 paced streams is ~1.3 s, where a stray process on the machine shows
+            rounds = max(2, 20 // streams)
             floor = await run_load(
                 target="mock",
                 url=f"{procs.mock_url}/chat/completions",
@@ -189,11 +193,13 @@ async def run_matrix(
                 pid=procs.mock.pid,
                 rounds=rounds,
             )
-            await run_load(  # warm up connections and caches
+            # warm up at the same concurrency: a server in its steady state, its pool of
+            # upstream connections as large as the load needs
+            await run_load(
                 target=f"tailwinds-{procs.mode}",
                 url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
                 body={"question": "go", "streaming": True},
-                streams=min(streams, 50),
+                streams=streams,
                 tokens_per_stream=tokens,
                 interval_ms=interval_ms,
                 pid=procs.pids,
@@ -207,6 +213,7 @@ async def run_matrix(
                 interval_ms=interval_ms,
                 pid=procs.pids,
                 rounds=rounds,
+                rss_base=procs.idle_rss,
             )
             print(_line(server, floor), flush=True)
             rows.append((server, floor))
@@ -261,8 +268,10 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
         "",
         "One Tailwinds process (uvicorn + uvloop + httptools, SQLite), the mock model "
         "(`bench/mock_llm.py`) and the load generator (`bench/load.py`) as three processes on "
-        "this machine. *Floor* is the same load straight at the mock. CPU is the target "
-        "process's user+system time per delivered token; *added* delay is Tailwinds' p99 "
+        "this machine. Each row: a warm-up round at its concurrency, then at least two "
+        "rounds measured. *Floor* is the same load straight at the mock. CPU is the target "
+        "process's user+system time per delivered token; memory per stream is the peak RSS "
+        "over the idle server's, divided by the streams; *added* delay is Tailwinds' p99 "
         "token delay minus the floor's p99 (receive time minus the mock's emit time). "
         "*queue* rows (`--queue`): an API node and a worker (`TAILWINDS_MODE=queue`, "
         "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it.",

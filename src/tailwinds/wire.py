@@ -181,7 +181,9 @@ class WireResponse:
         self._buffered = 0
         if self._paused:
             self._paused = False
-            self._conn.transport.resume_reading()  # type: ignore[union-attr]
+            transport = self._conn.transport
+            if transport is not None:  # None: the connection is gone, its last bytes are in
+                transport.resume_reading()
         return data
 
     async def read_all(self, limit: int) -> bytes:
@@ -221,6 +223,8 @@ class WireResponse:
         if self._closed:
             return
         self._closed = True
+        # the parser holds our bound methods: a cycle the collector would otherwise free
+        self.parser = None  # type: ignore[assignment]
         conn = self._conn
         if conn.response is self:
             conn.response = None
@@ -273,6 +277,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
+        self.transport = None  # the transport holds us: no cycle left for the collector
         if self.response is not None:
             self.response._lost(exc)
 

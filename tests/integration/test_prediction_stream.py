@@ -101,6 +101,15 @@ def test_tricky_token_texts_arrive_intact(server: RunningServer, mock_llm: MockO
     assert [data["token"] for name, data in frames if name == "token"] == TRICKY_TOKENS
 
 
+def test_a_long_answer_is_stored_whole(server: RunningServer, mock_llm: MockOpenAI) -> None:
+    tokens = [f"t{i} " for i in range(150)]  # past two of the runner's joins of its pieces
+    chatflow_id = server.model_chatflow(mock_llm.base_url)
+    frames = parse_frames(predict(server, chatflow_id, "tokens:" + json.dumps(tokens)).content)
+    assert [data["token"] for name, data in frames if name == "token"] == tokens
+    stored = wait_for_answer(server, chatflow_id, frames[0][1]["chatId"])
+    assert stored["content"] == "".join(tokens)
+
+
 def test_non_streaming_answer(server: RunningServer, mock_llm: MockOpenAI) -> None:
     chatflow_id = server.model_chatflow(mock_llm.base_url)
     response = requests.post(

@@ -5,6 +5,7 @@ back-pressure, on both event loops the server runs on."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from tailwinds.wire import ConnectionClosed, WireClient, WireError
+from tailwinds.wire import ConnectionClosed, WireClient, WireError, WireResponse
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -260,5 +261,32 @@ def test_headers_that_would_split_the_request_are_refused(run: Callable[..., Any
             await client.post("http://127.0.0.1:9/", {"Authorization": "Bearer ключ"}, b"", 1)
         with pytest.raises(WireError, match="not an http"):
             await client.post("ftp://127.0.0.1/", {}, b"", 1)
+
+    run(main())
+
+
+def test_read_answers_leave_nothing_for_the_collector(run: Callable[..., Any]) -> None:
+    """Each answer is freed by reference counting alone: with thousands of streams, cycles
+    would wait for the collector and hold their memory meanwhile."""
+
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for _ in range(5):
+                await server.read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                writer.write(chunked(b"data: x\n\n"))
+                await writer.drain()
+
+        async with Server(handler) as server:
+            client = WireClient()
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(5):
+                    assert await read_body(client, server.url) == (200, b"data: x\n\n")
+                left = [o for o in gc.get_objects() if type(o) is WireResponse]
+            finally:
+                gc.enable()
+            assert left == []
 
     run(main())

@@ -123,6 +123,7 @@ class Endpoint:
         try:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
                 resp = await self.open(body)
+                del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
                 pieces: list[Any] = []
                 while not pieces and not parser.done and parser.error is None:
                     chunk = await resp.read()

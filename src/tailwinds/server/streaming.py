@@ -50,6 +50,10 @@ class SSEResponse(Response):
         self.keepalive_s = keepalive_s
         self.sent = 0
         self.disconnected = False
+        self._seen = -1
+        self._send: Send | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Future[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -59,7 +63,9 @@ class SSEResponse(Response):
         send = scope.get(RAW_SEND, send)
         ACTIVE_STREAMS.inc()
         watcher = asyncio.create_task(self._watch(receive, task))
-        pinger = asyncio.create_task(self._ping(send)) if self.keepalive_s > 0 else None
+        if self.keepalive_s > 0:
+            self._send = send
+            self._timer = asyncio.get_running_loop().call_later(self.keepalive_s, self._tick)
         try:
             await self._pump(send)
         except asyncio.CancelledError:
@@ -69,8 +75,10 @@ class SSEResponse(Response):
         finally:
             ACTIVE_STREAMS.dec()
             watcher.cancel()
-            if pinger is not None:
-                pinger.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._pinging is not None:
+                self._pinging.cancel()
             await self.events.aclose()  # type: ignore[attr-defined]
         if not self.disconnected:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -101,10 +109,12 @@ class SSEResponse(Response):
                 task.cancel()
                 return
 
-    async def _ping(self, send: Send) -> None:
-        seen = -1
-        while True:
-            await asyncio.sleep(self.keepalive_s)
-            if self.sent == seen:
-                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
-            seen = self.sent
+    def _tick(self) -> None:
+        # a timer, not a task per stream: a ping's task exists only while a stream is silent
+        assert self._send is not None
+        if self.sent == self._seen and (self._pinging is None or self._pinging.done()):
+            self._pinging = asyncio.ensure_future(
+                self._send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+            )
+        self._seen = self.sent
+        self._timer = asyncio.get_running_loop().call_later(self.keepalive_s, self._tick)
