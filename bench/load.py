@@ -147,12 +147,10 @@ async def run_load(
     pid: int | list[int],
     rounds: int = 1,
     timeout_s: float = 300,
-    rss_base: int | None = None,
 ) -> Report:
     """`rounds` runs of `streams` concurrent streams, one round after the other, reported
     together (more samples for small concurrencies). CPU and memory are those of `pid`, or
-    the sum over several (an API node and a worker); memory per stream is the peak's growth
-    over `rss_base` (the idle process) when given, else over the start of this run."""
+    the sum over several (an API node and a worker)."""
     pids = pid if isinstance(pid, list) else [pid]
 
     def cpu_of_all() -> float:
@@ -166,7 +164,7 @@ async def run_load(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         opened = asyncio.Event()
         open_count = [0]
-        rss_before = rss_of_all() if rss_base is None else rss_base
+        rss_before = rss_of_all()
         cpu_before = cpu_of_all()
         load_before = time.process_time()
         wall_before = time.monotonic()

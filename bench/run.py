@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import platform
 import socket
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load import Report, rss_bytes, run_load
+from bench.load import Report, run_load
 
 ROOT = Path(__file__).parent
 FULL = {"streams": [1, 50, 200, 1000], "tokens": 64}
@@ -128,8 +130,6 @@ class Processes:
                 stderr=subprocess.STDOUT,
             )
             wait_worker(self.worker, queue_env)
-        # memory per stream is counted from the idle server: warm-up rounds come first
-        self.idle_rss = sum(rss_bytes(pid) for pid in self.pids)
 
     @property
     def pids(self) -> list[int]:
@@ -172,6 +172,7 @@ async def run_matrix(
     procs: Processes, streams_list: list[int], tokens: int
 ) -> list[tuple[Report, Report]]:
     rows = []
+    most_streams = 0  # the most streams this server has held open at once so far
     for interval_ms in (PACED_MS, 0):
         model = f"bench:{tokens}:{interval_ms}"
         chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
@@ -195,7 +196,7 @@ async def run_matrix(
             )
             # warm up at the same concurrency: a server in its steady state, its pool of
             # upstream connections as large as the load needs
-            await run_load(
+            warm_up = await run_load(
                 target=f"tailwinds-{procs.mode}",
                 url=f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
                 body={"question": "go", "streaming": True},
@@ -213,11 +214,24 @@ async def run_matrix(
                 interval_ms=interval_ms,
                 pid=procs.pids,
                 rounds=rounds,
-                rss_base=procs.idle_rss,
             )
+            # memory per open stream: what the warm-up's peak grew over the server's before,
+            # per stream it held beyond the most it had held; nothing new to say otherwise
+            grown_kb = warm_up.rss_kb_per_stream * streams
+            server = dataclasses.replace(
+                server,
+                rss_kb_per_stream=grown_kb / (streams - most_streams)
+                if streams > most_streams
+                else float("nan"),
+            )
+            most_streams = max(most_streams, streams)
             print(_line(server, floor), flush=True)
             rows.append((server, floor))
     return rows
+
+
+def _kb(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -231,7 +245,7 @@ def _line(server: Report, floor: Report) -> str:
         f"ok {server.completed}/{server.streams * server.rounds} "
         f"cpu {server.cpu_us_per_token:6.1f} us/token (mock {floor.cpu_us_per_token:5.1f}) "
         f"added p99 {server.delay_p99_ms - floor.delay_p99_ms:7.2f} ms "
-        f"ttft p50 {server.ttft_p50_ms:6.2f} ms rss {server.rss_kb_per_stream:6.1f} KB/stream"
+        f"ttft p50 {server.ttft_p50_ms:6.2f} ms rss {_kb(server.rss_kb_per_stream):>6} KB/stream"
     )
 
 
@@ -270,9 +284,11 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
         "(`bench/mock_llm.py`) and the load generator (`bench/load.py`) as three processes on "
         "this machine. Each row: a warm-up round at its concurrency, then at least two "
         "rounds measured. *Floor* is the same load straight at the mock. CPU is the target "
-        "process's user+system time per delivered token; memory per stream is the peak RSS "
-        "over the idle server's, divided by the streams; *added* delay is Tailwinds' p99 "
-        "token delay minus the floor's p99 (receive time minus the mock's emit time). "
+        "process's user+system time per delivered token; memory per stream is how much the "
+        "server's peak RSS grew in the row's warm-up, per stream beyond the most it had held "
+        "open before (so only where a row opens more streams than any before it); *added* "
+        "delay is Tailwinds' p99 token delay minus the floor's p99 (receive time minus the "
+        "mock's emit time). "
         "*queue* rows (`--queue`): an API node and a worker (`TAILWINDS_MODE=queue`, "
         "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it.",
         "",
@@ -291,7 +307,7 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
             f"| {server.delay_p50_ms:.2f} / {server.delay_p99_ms:.2f} / {server.delay_max_ms:.1f} "
             f"| {floor.delay_p99_ms:.2f} | {server.delay_p99_ms - floor.delay_p99_ms:.2f} "
             f"| {server.ttft_p50_ms:.2f} / {server.ttft_p99_ms:.2f} | {floor.ttft_p50_ms:.2f} "
-            f"| {server.tokens_per_s:.0f} | {server.rss_kb_per_stream:.1f} "
+            f"| {server.tokens_per_s:.0f} | {_kb(server.rss_kb_per_stream)} "
             f"| {server.load_cpu_us_per_token:.1f} |"
         )
     errors = sorted({e for server, _ in rows for e in server.errors})

@@ -26,8 +26,12 @@ def test_quick_bench_reports_plausible_figures(
             assert 0 < report.ttft_p50_ms <= report.ttft_p99_ms
             assert report.tokens_per_s > 0
             assert not math.isnan(report.cpu_us_per_token) and report.cpu_us_per_token >= 0
-            assert report.rss_kb_per_stream >= 0
+        assert floor.rss_kb_per_stream >= 0
         assert floor.target == "mock"
+    # memory per stream: for the rows that open more streams than the server held before
+    memory = [server.rss_kb_per_stream for server, _ in rows]
+    assert all(m >= 0 for m in memory[0:2] + memory[4:6])
+    assert all(math.isnan(m) for m in memory[2:4] + memory[6:8])
     assert [server.target for server, _ in rows] == ["tailwinds-local"] * 4 + [
         "tailwinds-queue"
     ] * 4
