@@ -6,14 +6,14 @@ way out is (end, error, abort, client gone)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import ProviderBadResponse, ProviderError
+from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
     ProviderLimits,
@@ -117,12 +117,25 @@ class Endpoint:
                 resp.close()
         return raw
 
-    async def stream(self, body: bytes, parser: StreamParser) -> AsyncIterator[Any]:
+    async def stream(
+        self,
+        body: bytes,
+        parser: StreamParser,
+        on_refusal: Callable[[ProviderRejected], bytes | None] | None = None,
+    ) -> AsyncIterator[Any]:
+        """The parser's pieces as the body's bytes arrive. `on_refusal` may give another
+        body to try when the server refuses this one (a 4xx other than 429)."""
         loop = asyncio.get_running_loop()
         resp: WireResponse | None = None
         try:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
-                resp = await self.open(body)
+                try:
+                    resp = await self.open(body)
+                except ProviderRejected as refusal:
+                    retry = on_refusal(refusal) if on_refusal is not None else None
+                    if retry is None:
+                        raise
+                    resp = await self.open(retry)
                 del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
                 pieces: list[Any] = []
                 while not pieces and not parser.done and parser.error is None:

@@ -40,16 +40,14 @@ class OpenAIChatProvider:
             api_key,
         )
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
-        try:
-            async for piece in self.endpoint.stream(_body(request, True), _Parser(self.endpoint)):
-                yield piece
-        except ProviderRejected as exc:
-            if "stream_options" not in exc.message:
-                raise
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
+        def without_usage(refusal: ProviderRejected) -> bytes | None:
             # an older server refusing usage reports: ask again without
-            async for piece in self.endpoint.stream(_body(request, False), _Parser(self.endpoint)):
-                yield piece
+            return _body(request, False) if "stream_options" in refusal.message else None
+
+        return self.endpoint.stream(
+            _body(request, True), _Parser(self.endpoint), on_refusal=without_usage
+        )
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:

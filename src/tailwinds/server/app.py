@@ -78,14 +78,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    # the prediction routes first: routes are matched in order, and theirs are the busy ones
     for module in (
+        predictions,
         system,
         observability,
         chatflows,
         apikeys,
         credentials,
         document_stores,
-        predictions,
         transfer,
     ):
         app.include_router(module.router)
