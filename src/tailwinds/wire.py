@@ -35,6 +35,12 @@ MAX_IDLE_PER_ORIGIN = 1024
 IDLE_EXPIRY_S = 30.0
 
 
+# the answer's headers the client and the providers read; the others are dropped
+KEPT_HEADERS = frozenset(
+    ("content-encoding", "content-length", "content-type", "retry-after", "transfer-encoding")
+)
+
+
 class WireError(Exception):
     """The connection failed, or what came back is not HTTP."""
 
@@ -66,6 +72,7 @@ class WireResponse:
         "_timer",
         "_until_close",
         "_waiter",
+        "began",
         "chunks",
         "complete",
         "headers",
@@ -78,6 +85,7 @@ class WireResponse:
         self._conn = conn
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
+        self.began = False
         self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []
         self.complete = False
@@ -95,8 +103,13 @@ class WireResponse:
 
     # --- the parser's callbacks
 
+    def on_message_begin(self) -> None:
+        self.began = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
+        if key not in KEPT_HEADERS:
+            return  # the rest would be held as long as the stream, for nobody
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
@@ -372,7 +385,7 @@ async def _send(conn: _Connection, request: bytes) -> WireResponse:
     try:
         await response._head
     except ConnectionClosed as exc:
-        if reused and not response.headers:
+        if reused and not response.began:
             raise _Stale(str(exc)) from None
         raise
     except BaseException:

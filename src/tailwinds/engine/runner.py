@@ -35,9 +35,9 @@ logger = logging.getLogger("tailwinds.run")
 
 Status = Literal["complete", "aborted", "error"]
 
-# the answer so far is held as a few long strings, not one small string per token (~90
-# bytes each, kept for the whole stream): the pieces are joined every this many tokens
-JOIN_EVERY = 64
+# the answer so far is held as strings of a few tokens each, not one small string per
+# token (~90 bytes each, kept for the whole stream): every this many tokens are joined
+JOIN_EVERY = 8
 
 
 @dataclass(slots=True)
@@ -94,6 +94,7 @@ class FlowRunner:
         turn = ctx.turn
         result = RunResult(chatflow_id, turn)
         parts = result.parts
+        joined = 0  # how many of the parts are joined blocks of JOIN_EVERY tokens
         with runs.track(chatflow_id, turn.chat_id, turn.message_id) as handle:
             try:
                 yield StartEvent(turn.chat_id, turn.message_id)
@@ -108,8 +109,9 @@ class FlowRunner:
                                     result.first_token_s = time.perf_counter()
                                 result.tokens += 1
                                 parts.append(item)
-                                if len(parts) == JOIN_EVERY:
-                                    parts[:] = ("".join(parts),)
+                                if len(parts) - joined == JOIN_EVERY:
+                                    parts[joined:] = ("".join(parts[joined:]),)
+                                    joined += 1
                                 yield TokenEvent(item)
                         elif type(item) is Usage:
                             result.usage = item
