@@ -165,9 +165,22 @@ def test_an_error_is_shown_plainly(
     assert "sk-" not in alert.inner_text()
 
 
+def settled_box(page: Any, selector: str) -> dict[str, float]:
+    """Where an element is once it stops moving: React Flow may still be fitting the view
+    to nodes just added, and a drag aimed at where a handle was misses it."""
+    box = page.locator(selector).bounding_box()
+    for _ in range(50):
+        page.wait_for_timeout(50)
+        again = page.locator(selector).bounding_box()
+        if again == box:
+            return box  # type: ignore[no-any-return]
+        box = again
+    raise AssertionError(f"{selector} kept moving")
+
+
 def drag(page: Any, source: str, target: str) -> None:
-    a = page.locator(source).bounding_box()
-    b = page.locator(target).bounding_box()
+    a = settled_box(page, source)
+    b = settled_box(page, target)
     page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
     page.mouse.down()
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
