@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -17,6 +18,7 @@ from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.observability import RequestMetrics
+from tailwinds.server.pacing import RequestPacing
 from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S
 from tailwinds.server.routes import (
     apikeys,
@@ -103,11 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class TailwindsAPI(FastAPI):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pacing = RequestPacing()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # the SSE response writes its body chunks with the server's own `send`, past the
-        # middlewares' wrappers, which only look at the response's start: three coroutine
-        # calls less per token
-        scope[RAW_SEND] = send
+        if scope["type"] == "http":
+            await self.pacing.turn()  # new requests yield to running streams
+            # the SSE response writes its body chunks with the server's own `send`, past
+            # the middlewares' wrappers, which only look at the response's start: three
+            # coroutine calls less per token
+            scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
 
 
