@@ -307,9 +307,10 @@ class _Connection(asyncio.Protocol):
 class WireClient:
     """Pooled connections to the model servers; one per process, shared by every run."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: how to check servers' certificates; the system's CAs by default."""
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, connect_timeout_s: float

@@ -5,13 +5,20 @@ back-pressure, on both event loops the server runs on."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import gzip
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tailwinds.wire import ConnectionClosed, WireClient, WireError, WireResponse
 
@@ -288,5 +295,58 @@ def test_read_answers_leave_nothing_for_the_collector(run: Callable[..., Any]) -
             finally:
                 gc.enable()
             assert left == []
+
+    run(main())
+
+
+def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_checks_the_certificate_and_the_name(run: Callable[..., Any], tmp_path: Path) -> None:
+    cert_file, key_file = self_signed(tmp_path, "localhost")
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert_file, key_file)
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+            await writer.drain()
+
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=served)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            body = await read_body(WireClient(trusting), f"https://localhost:{port}/v1")
+            assert body == (200, b"secret")
+            # the system's CAs do not know this certificate: refused, not read
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await read_body(WireClient(), f"https://localhost:{port}/v1")
+        finally:
+            server.close()
 
     run(main())
