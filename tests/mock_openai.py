@@ -16,6 +16,7 @@ The model name picks the behaviour:
     eof                  tokens, then the stream ends without finish_reason or [DONE]
     no-usage             refuses `stream_options` with 400, as older servers do
     flaky:<n>            503 for the first <n> requests with the same question, then the answer
+    redirect             308 to another address, as a server moved behind a new URL does
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 LEAKED_KEY = "sk-proj-mocksecret1234567890"
+REDIRECTED_TO = "https://models.example.com/v1/chat/completions"
 
 
 def agent_turn(messages: list[dict[str, Any]], tool_role: str) -> tuple[list[Any], list[str]]:
@@ -219,6 +221,8 @@ class MockOpenAI:
             if tries <= int(arg):
                 error = {"error": {"message": "overloaded", "type": "server_error"}}
                 return web.json_response(error, status=503, headers={"Retry-After": "0"})
+        if kind == "redirect":
+            return web.Response(status=308, headers={"Location": REDIRECTED_TO})
         if kind == "no-usage" and "stream_options" in body:
             error = {"error": {"message": "Unrecognized request argument supplied: stream_options"}}
             return web.json_response(error, status=400)

@@ -37,7 +37,14 @@ IDLE_EXPIRY_S = 30.0
 
 # the answer's headers the client and the providers read; the others are dropped
 KEPT_HEADERS = frozenset(
-    ("content-encoding", "content-length", "content-type", "retry-after", "transfer-encoding")
+    (
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "location",
+        "retry-after",
+        "transfer-encoding",
+    )
 )
 
 

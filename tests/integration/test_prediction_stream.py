@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import RunningServer, free_port, stream_then_leave
-from tests.mock_openai import LEAKED_KEY, MockOpenAI, answer_tokens
+from tests.mock_openai import LEAKED_KEY, REDIRECTED_TO, MockOpenAI, answer_tokens
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
 
@@ -182,6 +182,7 @@ FAULTS = [
     ("eof", "provider_bad_response", 1),
     ("silent:5", "provider_timeout", 2),
     ("slowstart:6", "provider_timeout", 4),
+    ("redirect", "provider_rejected", 1),
 ]
 
 
@@ -212,6 +213,8 @@ def test_provider_faults_end_with_error_then_end(
     # what the provider sent before failing is delivered, even from the same chunk
     assert tokens_of(frames) == "".join(answer_tokens(f"fault {model}")[:produced])
     assert LEAKED_KEY not in server.log()
+    if model == "redirect":  # not followed: the error says where the model server went
+        assert REDIRECTED_TO in error["error"]
 
 
 def test_keepalive_comments_during_silence(server: RunningServer, mock_llm: MockOpenAI) -> None:

@@ -79,6 +79,16 @@ class Endpoint:
                 continue
             if resp.status == 200:
                 return resp
+            if 300 <= resp.status < 400:
+                # not followed: a model call that moved should be configured where it went
+                location = redact(
+                    resp.headers.get("location", "an address it does not say"), self.secret
+                )
+                resp.close()
+                raise ProviderRejected(
+                    f"{self.name} answered {resp.status}, redirecting to {location}: "
+                    "use that address as the node's base URL"
+                )
             message = await self._error_message(resp)
             error = error_for_status(resp.status, message, self.name)
             if resp.status not in RETRYABLE_STATUSES or attempt >= self.limits.retries:
