@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 if TYPE_CHECKING:
+    from tailwinds.config import Settings
     from tailwinds.engine.context import RunContext
     from tailwinds.engine.events import Event
     from tailwinds.engine.messages import Usage
@@ -49,6 +50,11 @@ class Node:
 
     def validate(self) -> None:
         """Checks across inputs and links, on save: raise `InvalidRequest`."""
+
+    def check_settings(self, settings: Settings) -> None:
+        """Checks against what the operator allows, on save: raise `InvalidRequest`. (The
+        settings may change after a save: a node that must hold to them when it runs
+        calls this again then.)"""
 
 
 class AnsweringNode(Node):

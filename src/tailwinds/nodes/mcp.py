@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from tailwinds.config import Settings
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import NodeInputs, register_node
@@ -42,12 +43,12 @@ class McpTools(ToolNode):
         if (self.inputs.command is None) == (self.inputs.url is None):
             raise InvalidRequest("give either `command` (stdio) or `url`", field=field)
 
-    def check_allowed(self, allowed_commands: str) -> None:
+    def check_settings(self, settings: Settings) -> None:
         """A stdio server is a program this server starts: only those the operator
         listed in TAILWINDS_MCP_COMMANDS."""
         if self.inputs.command is None:
             return
-        allowed = {c.strip() for c in allowed_commands.split(",") if c.strip()}
+        allowed = {c.strip() for c in settings.mcp_commands.split(",") if c.strip()}
         if self.inputs.command[0] not in allowed:
             raise InvalidRequest(
                 f"{self.inputs.command[0]!r} is not in TAILWINDS_MCP_COMMANDS "
@@ -64,7 +65,7 @@ class McpTools(ToolNode):
         )
 
     async def tool_specs(self, ctx: RunContext) -> list[ToolSpec]:
-        self.check_allowed(ctx.resources.settings.mcp_commands)
+        self.check_settings(ctx.resources.settings)
         try:
             tools = await SESSIONS.list_tools(self.server)
         except (ConnectionError, TimeoutError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tailwinds.config import Settings
 from tailwinds.engine.compile import RUN_OVERRIDES, compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
 from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
@@ -27,9 +28,9 @@ class ChatflowService:
         credentials: CredentialRepository,
         documents: DocumentRepository,
         box: SecretBox,
-        mcp_commands: str = "",
+        settings: Settings,
     ) -> None:
-        self.mcp_commands = mcp_commands
+        self.settings = settings
         self.documents = documents
         self.chatflows = chatflows
         self.api_keys = api_keys
@@ -85,9 +86,7 @@ class ChatflowService:
         if api_key_id and api_key_id not in {key.id for key in await self.api_keys.list()}:
             raise InvalidRequest("no API key with this id", field="apiKeyId")
         for node in flow.nodes.values():
-            check_allowed = getattr(node, "check_allowed", None)
-            if check_allowed is not None:
-                check_allowed(self.mcp_commands)
+            node.check_settings(self.settings)
             credential_id = getattr(node.inputs, "credential", None)
             if credential_id and not await self.credentials.exists(credential_id):
                 raise InvalidRequest(

@@ -87,7 +87,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     )
     resources.chatflows = predictions
     chatflow_service = ChatflowService(
-        chatflow_repo, api_key_repo, credential_repo, document_repo, box, settings.mcp_commands
+        chatflow_repo, api_key_repo, credential_repo, document_repo, box, settings
     )
     try:
         yield AppState(
