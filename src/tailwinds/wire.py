@@ -207,16 +207,21 @@ class WireResponse:
                 transport.resume_reading()
         return data
 
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body, refused past `limit` bytes."""
+    async def read_at_most(self, limit: int) -> bytes:
+        """The body's first `limit` bytes (all of it, when shorter); the rest is not read."""
         parts: list[bytes] = []
         size = 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if size > limit:
-                raise WireError(f"the answer is longer than {limit} bytes")
+        while size < limit and (chunk := await self.read()):
             parts.append(chunk)
-        return b"".join(parts)
+            size += len(chunk)
+        return b"".join(parts)[:limit]
+
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body, refused past `limit` bytes."""
+        body = await self.read_at_most(limit + 1)
+        if len(body) > limit:
+            raise WireError(f"the answer is longer than {limit} bytes")
+        return body
 
     def set_idle_timeout(self, seconds: float) -> None:
         """From now on, fail the read if the server sends nothing for `seconds`."""
@@ -385,7 +390,7 @@ class WireClient:
 
 
 async def _send(conn: _Connection, request: bytes) -> WireResponse:
-    reused = conn.transport is not None and conn.idle_since > 0
+    reused = conn.idle_since > 0  # it has been in the pool
     if conn.closed:
         raise _Stale("closed while idle")
     response = conn.response = WireResponse(conn)

@@ -117,6 +117,32 @@ def test_request_bytes_and_framings(run: Callable[..., Any]) -> None:
     run(main())
 
 
+def test_reading_a_body_up_to_a_limit(run: Callable[..., Any]) -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
+                await writer.drain()
+                writer.write(b"lo")
+
+        async with Server(handler) as server:
+            client = WireClient()
+            for limit, expected in ((5, b"hello"), (9, b"hello"), (3, b"hel")):
+                resp = await client.post(server.url, {}, b"{}", 5)
+                assert await resp.read_at_most(limit) == expected
+                resp.close()
+            resp = await client.post(server.url, {}, b"{}", 5)
+            assert await resp.read_all(5) == b"hello"
+            resp.close()
+            resp = await client.post(server.url, {}, b"{}", 5)
+            with pytest.raises(WireError, match="longer than 4 bytes"):
+                await resp.read_all(4)
+            resp.close()
+
+    run(main())
+
+
 def test_a_body_that_ends_with_the_connection(run: Callable[..., Any]) -> None:
     async def main() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

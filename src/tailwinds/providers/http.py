@@ -98,17 +98,13 @@ class Endpoint:
             attempt += 1
 
     async def _error_message(self, resp: WireResponse) -> str:
-        parts: list[bytes] = []
-        size = 0
         try:
-            while size < MAX_ERROR_BODY_BYTES and (chunk := await resp.read()):
-                parts.append(chunk)
-                size += len(chunk)
+            raw = await resp.read_at_most(MAX_ERROR_BODY_BYTES)
         except (OSError, WireError, TimeoutError):
-            pass  # the status says enough
+            raw = b""  # the status says enough
         finally:
             resp.close()
-        return redact(message_from_body(b"".join(parts)[:MAX_ERROR_BODY_BYTES]), self.secret)
+        return redact(message_from_body(raw), self.secret)
 
     async def fetch(self, body: bytes, limit: int) -> bytes:
         """POST `body` and read the whole answer (embeddings), within the first-token

@@ -21,23 +21,16 @@ PER_TURN = 4
 class RequestPacing:
     def __init__(self, per_turn: int = PER_TURN) -> None:
         self.per_turn = per_turn
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._started = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._refill: asyncio.TimerHandle | None = None
 
     async def turn(self) -> None:
         """Return when this request may start its work."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # the first request, or an app served again (tests)
-            self._loop = loop
-            self._started = 0
-            self._waiting.clear()
-            self._refill = None
         if self._started < self.per_turn and not self._waiting:
             self._take()
             return
-        waiter = loop.create_future()
+        waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         self._schedule_refill()
         await waiter  # cancelled (the client left): the refill skips it
@@ -49,7 +42,7 @@ class RequestPacing:
     def _schedule_refill(self) -> None:
         if self._refill is None:
             # a timer, not call_soon: due timers run in the next turn, after the poll
-            self._refill = self._loop.call_later(0, self._next_turn)  # type: ignore[union-attr]
+            self._refill = asyncio.get_running_loop().call_later(0, self._next_turn)
 
     def _next_turn(self) -> None:
         self._refill = None
