@@ -23,6 +23,19 @@ class ToolError(Exception):
     """What the model is told went wrong with its call (it may try again)."""
 
 
+# a tool's name as the model APIs accept it (OpenAI's rule; Anthropic's is the same)
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+
+
+def text_argument(arguments: dict[str, Any], name: str, hint: str) -> str:
+    """The call's argument `name`, a string with something in it, or a ToolError saying
+    what was expected."""
+    value = arguments.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ToolError(f"expected {{'{name}': '{hint}'}}")
+    return value
+
+
 @dataclass(slots=True)
 class ToolResult:
     output: str
@@ -184,15 +197,13 @@ class RetrieverTool(NamedTool):
     class Inputs(NodeInputs):
         document_store_id: str = Field(min_length=1)
         top_k: int = Field(4, ge=1, le=50)
-        name: str = Field("search_documents", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        name: str = Field("search_documents", pattern=TOOL_NAME)
         description: str = "Searches the documents for passages about a query."
 
     inputs: Inputs
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
-        query = arguments.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise ToolError("expected {'query': '<what to look for>'}")
+        query = text_argument(arguments, "query", "<what to look for>")
         documents = await ctx.resources.documents.search(
             self.inputs.document_store_id, query, self.inputs.top_k, "hybrid", None
         )
@@ -225,15 +236,13 @@ class ChatflowTool(NamedTool):
 
     class Inputs(NodeInputs):
         chatflow_id: str = Field(min_length=1)
-        name: str = Field("ask_chatflow", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        name: str = Field("ask_chatflow", pattern=TOOL_NAME)
         description: str = "Asks another assistant a question."
 
     inputs: Inputs
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
-        question = arguments.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise ToolError("expected {'question': '<what to ask>'}")
+        question = text_argument(arguments, "question", "<what to ask>")
         depth = ctx.state.get(DEPTH, 0) + 1
         if depth > MAX_CHATFLOW_DEPTH:
             raise ToolError(f"chatflows call each other more than {MAX_CHATFLOW_DEPTH} deep")
@@ -336,7 +345,7 @@ class CustomTool(ToolNode):
     parameters: ClassVar[dict[str, Any]] = {}
 
     class Inputs(NodeInputs):
-        name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+        name: str = Field(pattern=TOOL_NAME)
         description: str = Field(min_length=1)
         schema_: dict[str, Any] = Field(
             default_factory=lambda: {"type": "object", "properties": {}},
