@@ -106,6 +106,26 @@ class RunningServer:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def create_document_store(
+        self, embeddings_url: str, name: str = "test", model: str = "bow", **fields: Any
+    ) -> str:
+        """A store embedding with the mock's OpenAI-style `model`; its id."""
+        response = requests.post(
+            f"{self.url}/api/v1/document-stores",
+            json={
+                "name": name,
+                "embedding": {
+                    "type": "openAIEmbeddings",
+                    "model": model,
+                    "baseUrl": embeddings_url,
+                },
+                **fields,
+            },
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
     def model_chatflow(self, base_url: str, model: str = "echo", **inputs: Any) -> str:
         node = {
             "id": "chat_0",

@@ -65,16 +65,9 @@ def test_tokens_appear_as_they_stream_and_stop_aborts(
 def test_sources_tools_usage_and_latency_are_shown(
     page: Any, sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
-    store = requests.post(
-        f"{sqlite_server.url}/api/v1/document-stores",
-        json={
-            "name": "animals",
-            "embedding": {"type": "openAIEmbeddings", "model": "bow", "baseUrl": mock_llm.base_url},
-        },
-        timeout=5,
-    ).json()
+    store_id = sqlite_server.create_document_store(mock_llm.base_url, "animals")
     requests.post(
-        f"{sqlite_server.url}/api/v1/document-stores/{store['id']}/upsert",
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert",
         json={
             "documents": [
                 {
@@ -97,7 +90,7 @@ def test_sources_tools_usage_and_latency_are_shown(
             {
                 "id": "docs",
                 "type": "retrieverTool",
-                "inputs": {"documentStoreId": store["id"], "name": "animal_facts"},
+                "inputs": {"documentStoreId": store_id, "name": "animal_facts"},
             },
         ],
         "edges": [

@@ -146,16 +146,9 @@ def test_agent_needs_a_tool_calling_model(
 
 
 def test_retriever_tool_sends_sources(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
-    store = requests.post(
-        f"{sqlite_server.url}/api/v1/document-stores",
-        json={
-            "name": "s",
-            "embedding": {"type": "openAIEmbeddings", "model": "bow", "baseUrl": mock_llm.base_url},
-        },
-        timeout=5,
-    ).json()
+    store_id = sqlite_server.create_document_store(mock_llm.base_url, "s")
     requests.post(
-        f"{sqlite_server.url}/api/v1/document-stores/{store['id']}/upsert",
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert",
         json={
             "documents": [
                 {"pageContent": "Penguins live in Antarctica.", "metadata": {"source": "p"}}
@@ -166,7 +159,7 @@ def test_retriever_tool_sends_sources(sqlite_server: RunningServer, mock_llm: Mo
     tool = {
         "id": "docs",
         "type": "retrieverTool",
-        "inputs": {"documentStoreId": store["id"], "name": "animal_facts"},
+        "inputs": {"documentStoreId": store_id, "name": "animal_facts"},
     }
     chatflow_id = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
     frames = ask(

@@ -43,17 +43,12 @@ LABELLED = [
 
 
 def store(server: RunningServer, mock_llm: MockOpenAI, model: str = "bow", **splitter: Any) -> str:
-    response = requests.post(
-        f"{server.url}/api/v1/document-stores",
-        json={
-            "name": "facts",
-            "embedding": {"type": "openAIEmbeddings", "model": model, "baseUrl": mock_llm.base_url},
-            "splitter": {"chunkSize": 200, "chunkOverlap": 20, **splitter},
-        },
-        timeout=5,
+    return server.create_document_store(
+        mock_llm.base_url,
+        "facts",
+        model,
+        splitter={"chunkSize": 200, "chunkOverlap": 20, **splitter},
     )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
 
 
 def upsert(server: RunningServer, store_id: str, docs: list[tuple[str, str]]) -> requests.Response:
@@ -691,21 +686,9 @@ def test_a_chroma_server_as_the_vector_store(
     home = tmp_path / "home"
     server = start_server(home, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     try:
-        created = requests.post(
-            f"{server.url}/api/v1/document-stores",
-            json={
-                "name": "on chroma",
-                "embedding": {
-                    "type": "openAIEmbeddings",
-                    "model": "bow",
-                    "baseUrl": mock_llm.base_url,
-                },
-                "vectorStore": {"type": "chroma", "url": chroma_server},
-            },
-            timeout=10,
+        store_id = server.create_document_store(
+            mock_llm.base_url, "on chroma", vectorStore={"type": "chroma", "url": chroma_server}
         )
-        assert created.status_code == 201, created.text
-        store_id = created.json()["id"]
         upsert(server, store_id, CORPUS).raise_for_status()
         collection = requests.post(
             f"{chroma_server}/api/v2/tenants/default_tenant/databases/default_database/collections",

@@ -61,16 +61,8 @@ def test_export_and_import_with_and_without_the_passphrase(
     source.create_chatflow({"nodes": [with_inline]}, name="guarded inline", apiKeyId=key["id"])
     store = {"id": "r", "type": "retriever", "inputs": {"documentStoreId": "nowhere"}}
     qa = {"id": "qa", "type": "conversationalRetrievalQAChain", "inputs": {}}
-    requests.post(  # a store that exists on the source only
-        f"{source.url}/api/v1/document-stores",
-        json={
-            "name": "s",
-            "embedding": {"type": "openAIEmbeddings", "model": "bow", "baseUrl": mock_llm.base_url},
-        },
-        timeout=5,
-    )
-    stores = requests.get(f"{source.url}/api/v1/document-stores", timeout=5).json()
-    store["inputs"]["documentStoreId"] = stores[0]["id"]
+    # a store that exists on the source only
+    store["inputs"]["documentStoreId"] = source.create_document_store(mock_llm.base_url, "s")
     source.create_chatflow(
         {
             "nodes": [node, store, qa],
