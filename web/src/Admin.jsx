@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { ApiError, api, authHeaders } from './api.js';
+import { DeleteButton } from './DeleteButton.jsx';
 
 function useList(path) {
   const [items, setItems] = useState(null);
@@ -78,18 +79,12 @@ function StoreRow({ store, onChanged, setError }) {
         </label>
         {progress !== null ? <progress value={progress} max={1} /> : null}
         {result ? <span className="ok small">{result}</span> : null}
-        <button
-          className="danger"
-          onClick={async () => {
-            if (!window.confirm(`Delete the store ${store.name} and its chunks?`)) return;
-            await api(`/document-stores/${store.id}`, { method: 'DELETE' }).catch((err) =>
-              setError(err.message),
-            );
-            onChanged();
-          }}
-        >
-          Delete
-        </button>
+        <DeleteButton
+          path={`/document-stores/${store.id}`}
+          confirm={`Delete the store ${store.name} and its chunks?`}
+          onError={setError}
+          onDone={onChanged}
+        />
       </td>
     </tr>
   );
@@ -182,15 +177,7 @@ export function ApiKeys() {
               <td>{k.name}</td>
               <td className="mono muted">{k.id}</td>
               <td className="row-actions">
-                <button
-                  className="danger"
-                  onClick={async () => {
-                    await api(`/apikeys/${k.id}`, { method: 'DELETE' }).catch((err) => setError(err.message));
-                    reload();
-                  }}
-                >
-                  Delete
-                </button>
+                <DeleteButton path={`/apikeys/${k.id}`} onError={setError} onDone={reload} />
               </td>
             </tr>
           ))}
@@ -247,15 +234,7 @@ export function Credentials() {
               <td className="muted">{c.provider}</td>
               <td className="mono muted">{c.id}</td>
               <td className="row-actions">
-                <button
-                  className="danger"
-                  onClick={async () => {
-                    await api(`/credentials/${c.id}`, { method: 'DELETE' }).catch((err) => setError(err.message));
-                    reload();
-                  }}
-                >
-                  Delete
-                </button>
+                <DeleteButton path={`/credentials/${c.id}`} onError={setError} onDone={reload} />
               </td>
             </tr>
           ))}

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from './api.js';
+import { DeleteButton } from './DeleteButton.jsx';
 import { TEMPLATES } from './templates.js';
 
 export default function Chatflows() {
@@ -48,18 +49,12 @@ export default function Chatflows() {
                 <td className="row-actions">
                   <a className="button" href={`#/chat/${c.id}`}>Chat</a>
                   <a className="button secondary" href={`#/edit/${c.id}`}>Edit</a>
-                  <button
-                    className="danger"
-                    onClick={async () => {
-                      if (!window.confirm(`Delete ${c.name}?`)) return;
-                      await api(`/chatflows/${c.id}`, { method: 'DELETE' }).catch((e) =>
-                        setError(e.message),
-                      );
-                      load();
-                    }}
-                  >
-                    Delete
-                  </button>
+                  <DeleteButton
+                    path={`/chatflows/${c.id}`}
+                    confirm={`Delete ${c.name}?`}
+                    onError={setError}
+                    onDone={load}
+                  />
                 </td>
               </tr>
             ))}

@@ -2,6 +2,9 @@
 
 const node = (id, type, x, y, inputs = {}) => ({ id, type, inputs, position: { x, y } });
 const edge = (source, target, targetInput) => ({ source, target, targetInput });
+// the templates' model: OpenAI's API, to be pointed elsewhere in the editor
+const openAIModel = (x, y) =>
+  node('chat_0', 'chatOpenAI', x, y, { model: 'gpt-4o-mini', baseUrl: 'https://api.openai.com/v1' });
 
 export const TEMPLATES = {
   local: {
@@ -12,10 +15,7 @@ export const TEMPLATES = {
     name: 'OpenAI-compatible chat',
     flowData: {
       nodes: [
-        node('chat_0', 'chatOpenAI', 40, 40, {
-          model: 'gpt-4o-mini',
-          baseUrl: 'https://api.openai.com/v1',
-        }),
+        openAIModel(40, 40),
         node('memory_0', 'bufferWindowMemory', 40, 260, { k: 10 }),
         node('chain_0', 'conversationChain', 420, 140),
       ],
@@ -26,10 +26,7 @@ export const TEMPLATES = {
     name: 'Docs Q&A',
     flowData: {
       nodes: [
-        node('chat_0', 'chatOpenAI', 40, 40, {
-          model: 'gpt-4o-mini',
-          baseUrl: 'https://api.openai.com/v1',
-        }),
+        openAIModel(40, 40),
         node('retriever_0', 'retriever', 40, 260, { documentStoreId: '', topK: 4 }),
         node('qa_0', 'conversationalRetrievalQAChain', 420, 140),
       ],
@@ -40,10 +37,7 @@ export const TEMPLATES = {
     name: 'Tool agent',
     flowData: {
       nodes: [
-        node('chat_0', 'chatOpenAI', 40, 20, {
-          model: 'gpt-4o-mini',
-          baseUrl: 'https://api.openai.com/v1',
-        }),
+        openAIModel(40, 20),
         node('calc_0', 'calculator', 40, 220),
         node('clock_0', 'currentDateTime', 40, 360),
         node('agent_0', 'toolAgent', 420, 160),
