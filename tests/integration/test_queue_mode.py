@@ -5,9 +5,7 @@ limits, and no leaks."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -34,6 +32,7 @@ from tests.cutting_proxy import CuttingProxy
 from tests.integration.test_prediction_stream import wait_for_answer
 from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
+from tests.requirements import require_command
 from tests.sse_frames import check_order, numbered_tokens, parse_numbered
 
 
@@ -415,12 +414,11 @@ def test_a_job_whose_worker_died_before_answering_runs_again(
 @pytest.fixture
 def own_redis(tmp_path: Any, redis_url: str) -> Iterator[tuple[str, Any]]:
     """A redis-server of this test's own, on another port, that the test may restart."""
-    import shutil
     import subprocess
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")  # the machine's Redis is, though
+    binary = require_command(
+        "redis-server", "`apt-get install redis-server` (scripts/install-test-deps)"
+    )
     from tests.conftest import free_port
 
     port = free_port()
@@ -492,14 +490,10 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         pair.stop()
 
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
 @pytest.fixture
 def nginx_in_front(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
     """deploy/nginx.conf as shipped, its upstreams pointed at the cluster's API nodes."""
-    if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    nginx = require_command("nginx", "`apt-get install nginx-light` (scripts/install-test-deps)")
     from tests.conftest import free_port
 
     port = free_port()
@@ -518,7 +512,7 @@ def nginx_in_front(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
         f"daemon off;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\n"
         f"events {{}}\nhttp {{\naccess_log off;\n{temp}\n{site}\n}}\n"
     )
-    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)])
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

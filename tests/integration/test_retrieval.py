@@ -14,6 +14,7 @@ import requests
 
 from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
+from tests.requirements import require_command
 from tests.sse_frames import check_order, parse_frames
 
 CORPUS = [
@@ -649,17 +650,16 @@ def test_offline_docs_demo(sqlite_server: RunningServer, tmp_path: Path) -> None
 def chroma_server(tmp_path: Path) -> Iterator[str]:
     """A real Chroma server (`chroma run`, from the chromadb package), this test's own."""
     import os
-    import shutil
     import subprocess
     import sys
 
-    from tests.conftest import IN_CI, free_port
+    from tests.conftest import free_port
 
-    binary = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if binary is None:
-        if IN_CI:
-            pytest.fail("the chroma command is missing (chromadb is in the dev extra)")
-        pytest.skip("the chroma command is not installed (pip install chromadb)")
+    binary = require_command(
+        "chroma",
+        "chromadb is in the dev extra: pip install -e '.[dev]'",
+        str(Path(sys.executable).parent),
+    )
     port = free_port()
     process = subprocess.Popen(
         [binary, "run", "--path", str(tmp_path / "chroma"), "--port", str(port)],
