@@ -360,18 +360,28 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(
     api = pair.apis[0]
     chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
     results: dict[int, bytes] = {}
+    under_way = [threading.Event() for _ in range(6)]
 
     def one(i: int) -> None:
         tokens = [f"k{i}-{j} " for j in range(60)]
-        results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens), chatId=f"k{i}")
+        response = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}",
+            json={"question": "tokens:" + json.dumps(tokens), "streaming": True, "chatId": f"k{i}"},
+            stream=True,
+            timeout=60,
+        )
+        body = b""
+        for chunk in response.iter_content(None):
+            body += chunk
+            if body.count(b"event: token") >= 3:  # a few tokens are out
+                under_way[i].set()
+        results[i] = body
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 10
-    while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # a few tokens each are out
+    for event in under_way:
+        assert event.wait(20), "a stream sent no tokens before its worker was killed"
     replace_worker(pair, api.home, postgres_url)
     for thread in threads:
         thread.join(30)
