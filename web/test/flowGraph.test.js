@@ -110,7 +110,9 @@ describe('toFlowData', () => {
     expect(flowData.nodes[2].position).toEqual({ x: 434, y: 139 });
     expect(flowData.edges).toEqual([{ source: 'chat_0', target: 'chain_0', targetInput: 'model' }]);
     // nothing of React Flow's own leaks into what the server stores
-    for (const node of flowData.nodes) expect(Object.keys(node).sort()).toEqual(['id', 'inputs', 'position', 'type']);
+    for (const node of flowData.nodes) {
+      expect(Object.keys(node).sort()).toEqual(['id', 'inputs', 'position', 'type']);
+    }
   });
 });
 
@@ -185,8 +187,9 @@ describe('markInvalid', () => {
       undefined,
     ]);
     const second = markInvalid(first, 'nodes[chain_0].inputs.model: needs an edge');
-    expect(second.map((n) => n.data.error)).toEqual([undefined, undefined, 'nodes[chain_0].inputs.model: needs an edge']);
-    expect(markInvalid(second, null).map((n) => n.data.error)).toEqual([undefined, undefined, undefined]);
+    const errors = (list) => list.map((n) => n.data.error);
+    expect(errors(second)).toEqual([undefined, undefined, 'nodes[chain_0].inputs.model: needs an edge']);
+    expect(errors(markInvalid(second, null))).toEqual([undefined, undefined, undefined]);
     // a new array of new nodes: React Flow sees the change; the input is left as it was
     expect(nodes.map((n) => n.data.error)).toEqual([undefined, undefined, undefined]);
     expect(second[2].data.inputs).toBe(nodes[2].data.inputs);
