@@ -32,13 +32,18 @@ CACHE = WEB / "node_modules" / ".cache"
 NPM_CI_TIMEOUT_S = 480
 TOOL_TIMEOUT_S = 240
 
+HOW = "`apt-get install nodejs npm` (scripts/install-test-deps): Node.js 20 or later"
+
 pytestmark = pytest.mark.timeout(NPM_CI_TIMEOUT_S + TOOL_TIMEOUT_S)
 
 
 def require(tool: str) -> str:
+    """The path of `tool` (node, npm), or skip naming it."""
+    # TODO(lead): tests/requirements.py's require_command (on main, not on this branch yet)
+    # fails instead under CI=true: `return require_command(tool, HOW)`
     path = shutil.which(tool)
     if path is None:
-        pytest.skip(f"no {tool} here: install Node.js 20 and npm for the web app's tests")
+        pytest.skip(f"the command `{tool}` is missing: {HOW}")
     return path
 
 
@@ -50,8 +55,11 @@ def run(command: list[str], *, timeout_s: float) -> str:
             command, cwd=WEB, env=env, capture_output=True, text=True, timeout=timeout_s
         )
     except subprocess.TimeoutExpired as exc:
+        # bytes here whatever `text` says (subprocess docs, TimeoutExpired.output)
+        output = b"\n".join(part for part in (exc.stdout, exc.stderr) if part)
         pytest.fail(
-            f"`{' '.join(command)}` in web/ took over {timeout_s} s:\n{exc.stdout}\n{exc.stderr}",
+            f"`{' '.join(command)}` in web/ took over {timeout_s} s:\n"
+            + output.decode(errors="replace"),
             pytrace=False,
         )
     if result.returncode != 0:
