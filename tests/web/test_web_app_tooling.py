@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from tailwinds.engine.compile import compile_flow
 from tailwinds.errors import InvalidRequest
+from tests.requirements import require_command
 
 ROOT = Path(__file__).parents[2]
 WEB = ROOT / "web"
@@ -38,13 +38,8 @@ pytestmark = pytest.mark.timeout(NPM_CI_TIMEOUT_S + TOOL_TIMEOUT_S)
 
 
 def require(tool: str) -> str:
-    """The path of `tool` (node, npm), or skip naming it."""
-    # TODO(lead): tests/requirements.py's require_command (on main, not on this branch yet)
-    # fails instead under CI=true: `return require_command(tool, HOW)`
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"the command `{tool}` is missing: {HOW}")
-    return path
+    """The path of `tool` (node, npm): skip naming it, or fail under CI=true."""
+    return require_command(tool, HOW)
 
 
 def run(command: list[str], *, timeout_s: float) -> str:
