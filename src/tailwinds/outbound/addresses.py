@@ -1,8 +1,8 @@
 """Which network addresses an outbound connection may use.
 
 Judged on the address the socket is about to connect to (resolved, numeric), never on the
-name in the URL: `１２７.０.０.１`, `127。0。0。1`, `2130706433`, `0x7f.1` and `0177.0.0.1`
-are all 127.0.0.1 by the time a connection uses them. An IPv6 address that carries an
+name in the URL: full-width digits, ideographic full stops, `2130706433`, `0x7f.1` and
+`0177.0.0.1` are all 127.0.0.1 by the time a connection uses them. An IPv6 address that carries an
 IPv4 one (mapped, compatible, SIIT-translated, NAT64, 6to4, Teredo) is judged by the IPv4
 address the packets end up at.
 
@@ -65,9 +65,8 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     low = ipaddress.IPv4Address(n & 0xFFFFFFFF)
     if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d
         found.append(ip.ipv4_mapped)
-    elif n >> 32 == 0 and n > 1:  # ::a.b.c.d, IPv4-compatible (deprecated, RFC 4291)
-        found.append(low)
-    elif n >> 32 == 0xFFFF0000:  # ::ffff:0:a.b.c.d, SIIT-translated (RFC 2765)
+    elif (n >> 32 == 0 and n > 1) or n >> 32 == 0xFFFF0000:
+        # ::a.b.c.d, IPv4-compatible (deprecated, RFC 4291); ::ffff:0:a.b.c.d, SIIT (RFC 2765)
         found.append(low)
     if ip in _NAT64:
         found.append(low)

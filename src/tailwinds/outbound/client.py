@@ -43,7 +43,7 @@ class GuardedConnector(aiohttp.TCPConnector):
 
 
 def guarded_session(
-    policy: AddressPolicy, *, timeout_s: float | None = None, pooled: bool = False
+    policy: AddressPolicy, *, timeout_s: float = 300, pooled: bool = False
 ) -> aiohttp.ClientSession:
     """A session for one kind of destination. `pooled`: keep connections alive for reuse
     (a shared session); else one use. No proxies from the environment, no cookies kept:
