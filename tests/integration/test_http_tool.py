@@ -18,6 +18,7 @@ from tests.conftest import RunningServer
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import parse_frames
 
+
 def test_agent_reports_a_refused_url(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
     nodes = [
         {
@@ -113,7 +114,7 @@ def test_custom_tool_output(monkeypatch: pytest.MonkeyPatch) -> None:
         return Fetched(url, 200, '{"temp": 3, "echo": "tok-123"}', False)
 
     class Ctx:
-        class resources:  # noqa: N801
+        class resources:
             settings = Settings()
 
     monkeypatch.setattr(tools, "fetch", fake_fetch)
