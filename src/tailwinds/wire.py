@@ -19,12 +19,15 @@ HTTP/2.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 import zlib
 from urllib.parse import urlsplit
 
 import httptools
+
+from tailwinds.outbound.addresses import AddressPolicy
 
 # stop reading the socket past this much unread body: a slow client slows its model
 MAX_BUFFERED_BYTES = 256 * 1024
@@ -319,10 +322,15 @@ class _Connection(asyncio.Protocol):
 class WireClient:
     """Pooled connections to the model servers; one per process, shared by every run."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """`tls`: how to check servers' certificates; the system's CAs by default."""
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, policy: AddressPolicy | None = None
+    ) -> None:
+        """`tls`: how to check servers' certificates; the system's CAs by default.
+        `policy`: the addresses a new connection may use (tailwinds.outbound), checked on
+        the resolved addresses it then connects to; None: any."""
         self._idle: dict[Origin, list[_Connection]] = {}
         self._tls = tls
+        self._policy = policy
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, connect_timeout_s: float
@@ -369,10 +377,41 @@ class WireClient:
                 self._tls = ssl.create_default_context()
             tls = self._tls
         async with asyncio.timeout(timeout_s):
-            await loop.create_connection(
-                lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
-            )
+            if self._policy is None:
+                await loop.create_connection(
+                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+            else:
+                await self._connect_checked(conn, host, port, tls)
         return conn
+
+    async def _connect_checked(
+        self, conn: _Connection, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> None:
+        """Resolve once, check every address, connect to a checked one: no second lookup
+        for a rebinding DNS server to answer. TLS still verifies `host`."""
+        assert self._policy is not None
+        loop = conn.loop
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        for *_, sockaddr in infos:
+            self._policy.check(str(sockaddr[0]))
+        error: OSError | None = None
+        for family, _, proto, _, sockaddr in infos:
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM, proto)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, sockaddr)
+                except BaseException:
+                    sock.close()
+                    raise
+                await loop.create_connection(
+                    lambda: conn, sock=sock, ssl=tls, server_hostname=host if tls else None
+                )
+                return
+            except OSError as exc:
+                error = exc
+        raise error or OSError(f"{host} resolves to no address")
 
     def _release(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.origin, [])

@@ -55,10 +55,11 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     db = Database(settings.database_url)
     await db.migrate()
     # pooled, kept-alive connections: the models' own client, and one session for the rest
-    wire = WireClient()
-    # (services the operator configured, e.g. Chroma: checked at connect time, never a
-    # cloud metadata address; heads and bodies bounded)
-    http = guarded_session(service_policy(settings), pooled=True)
+    # (Chroma); both reach the servers the operator configured, each new connection
+    # checked on the addresses it uses: never a cloud metadata address (tailwinds.outbound)
+    services = service_policy(settings)
+    wire = WireClient(policy=services)
+    http = guarded_session(services, pooled=True)
     box = SecretBox.open(settings.secret_key, settings.home)
     credential_repo = CredentialRepository(db, box)
     document_repo = DocumentRepository(db)
