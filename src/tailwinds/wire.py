@@ -19,7 +19,6 @@ HTTP/2.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
 import zlib
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from tailwinds.outbound.addresses import AddressPolicy
+from tailwinds.outbound.sockets import create_checked_connection
 
 # stop reading the socket past this much unread body: a slow client slows its model
 MAX_BUFFERED_BYTES = 256 * 1024
@@ -382,36 +382,8 @@ class WireClient:
                     lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
                 )
             else:
-                await self._connect_checked(conn, host, port, tls)
+                await create_checked_connection(loop, lambda: conn, host, port, self._policy, tls)
         return conn
-
-    async def _connect_checked(
-        self, conn: _Connection, host: str, port: int, tls: ssl.SSLContext | None
-    ) -> None:
-        """Resolve once, check every address, connect to a checked one: no second lookup
-        for a rebinding DNS server to answer. TLS still verifies `host`."""
-        assert self._policy is not None
-        loop = conn.loop
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        for *_, sockaddr in infos:
-            self._policy.check(str(sockaddr[0]))
-        error: OSError | None = None
-        for family, _, proto, _, sockaddr in infos:
-            try:
-                sock = socket.socket(family, socket.SOCK_STREAM, proto)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, sockaddr)
-                except BaseException:
-                    sock.close()
-                    raise
-                await loop.create_connection(
-                    lambda: conn, sock=sock, ssl=tls, server_hostname=host if tls else None
-                )
-                return
-            except OSError as exc:
-                error = exc
-        raise error or OSError(f"{host} resolves to no address")
 
     def _release(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.origin, [])
