@@ -5,7 +5,11 @@ tests/unit/outbound.)"""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +18,7 @@ import requests
 from tailwinds.config import Settings
 from tailwinds.nodes import tools
 from tailwinds.outbound import Fetched
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import parse_frames
 
@@ -138,3 +142,75 @@ def test_custom_tool_output(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tools, "fetch", failing)
     with pytest.raises(ToolError, match="HTTP 500"):
         asyncio.run(tool.run(Ctx(), {}))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def page_server() -> Iterator[str]:
+    """A page on this machine: the kind of service an operator opens on purpose."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"page at {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_operator_networks_open_a_private_service_within_the_allow_list(
+    tmp_path: Path, mock_llm: MockOpenAI, page_server: str
+) -> None:
+    server = start_server(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'tailwinds.db'}",
+        TAILWINDS_OUTBOUND_NETWORKS="127.0.0.1/32",
+    )
+    try:
+        nodes = [
+            {
+                "id": "m",
+                "type": "chatOpenAI",
+                "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+            },
+            {"id": "h", "type": "httpRequest", "inputs": {"allowList": [page_server + "/public/"]}},
+            {"id": "a", "type": "toolAgent", "inputs": {}},
+        ]
+        edges = [
+            {"source": "m", "target": "a", "targetInput": "model"},
+            {"source": "h", "target": "a", "targetInput": "tools"},
+        ]
+        chatflow_id = server.create_chatflow({"nodes": nodes, "edges": edges})["id"]
+
+        def tool_says(url: str) -> str:
+            question = "call:" + json.dumps([["http_request", {"url": url}]])
+            response = requests.post(
+                f"{server.url}/api/v1/predictions/{chatflow_id}",
+                json={"question": question, "streaming": True},
+                timeout=15,
+            )
+            used = [d[0] for n, d in parse_frames(response.content) if n == "usedTools"]
+            return str(used[0]["toolOutput"])
+
+        assert tool_says(page_server + "/public/doc").endswith("page at /public/doc")
+        assert "allow-list" in tool_says(page_server + "/public/../private")
+        local = page_server.replace("127.0.0.1", "localhost") + "/public/doc"
+        assert "allow-list" in tool_says(local)  # another host name, even if the same place
+        bad = {"id": "h", "type": "httpRequest", "inputs": {"allowList": ["ftp://x/"]}}
+        refused = requests.post(
+            f"{server.url}/api/v1/chatflows",
+            json={"name": "x", "flowData": {"nodes": [nodes[0], bad, nodes[2]], "edges": edges}},
+            timeout=10,
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith("nodes[h].inputs.allowList[0]:")
+    finally:
+        server.stop()

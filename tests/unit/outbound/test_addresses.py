@@ -79,3 +79,12 @@ def test_parse_networks_names_a_bad_entry() -> None:
     with pytest.raises(ValueError, match="'intranet'"):
         parse_networks("10.0.0.0/8,intranet")
     assert parse_networks(" , ") == ()
+
+
+def test_a_bad_networks_setting_stops_the_start() -> None:
+    from tailwinds.config import Settings
+
+    with pytest.raises(ValueError, match="TAILWINDS_OUTBOUND_NETWORKS: 'wiki'"):
+        Settings.from_env({"TAILWINDS_OUTBOUND_NETWORKS": "10.0.0.0/8,wiki"})
+    settings = Settings.from_env({"TAILWINDS_OUTBOUND_NETWORKS": "10.0.0.0/8"})
+    assert settings.outbound_networks == "10.0.0.0/8"
