@@ -94,11 +94,10 @@ def test_a_name_is_checked_on_what_it_resolves_to() -> None:
 
 
 class Rebinding(AbstractResolver):
-    """A DNS server that answers a public address, then loopback: the connector must
-    connect to the addresses it checked, and ask once."""
+    """A DNS server that answers an allowed address, then a refused one."""
 
-    def __init__(self) -> None:
-        self.answers = ["93.184.216.34", "127.0.0.1"]
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
         self.asked = 0
 
     async def resolve(
@@ -121,15 +120,23 @@ class Rebinding(AbstractResolver):
         pass
 
 
-def test_the_connector_checks_each_resolution_it_connects_with() -> None:
+def test_each_connection_uses_the_resolution_it_checked() -> None:
+    """Rebinding: the name first resolves to an allowed address, then to loopback. The
+    first connection goes to the allowed address it was checked on; the second is
+    refused before any connection, however the name is spelled."""
+
     async def main() -> None:
-        resolver = Rebinding()
-        resolver.answers = ["127.0.0.1"]
-        connector = GuardedConnector(PUBLIC, resolver=resolver, use_dns_cache=False)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            with pytest.raises(Refused, match=r"rebind\.test: 127\.0\.0\.1 is a loopback address"):
-                await session.get("http://rebind.test:9/")
-        assert resolver.asked == 1
+        async with Server(ok(b"allowed"), host="127.0.0.2") as allowed, Server(ok(b"no")) as secret:
+            resolver = Rebinding(["127.0.0.2", "127.0.0.1"])
+            connector = GuardedConnector(
+                LOOPBACK_ONLY, resolver=resolver, use_dns_cache=False, force_close=True
+            )
+            async with aiohttp.ClientSession(connector=connector) as session:
+                first = await session.get(f"http://rebind.test:{allowed.port}/")
+                assert await first.text() == "allowed"
+                with pytest.raises(Refused, match=r"rebind\.test: 127\.0\.0\.1 is a loopback"):
+                    await session.get(f"http://rebind.test:{secret.port}/")
+            assert resolver.asked == 2 and secret.connections == 0
 
     asyncio.run(main())
 
