@@ -60,7 +60,7 @@ class CompiledFlow:
                 raise InvalidRequest(
                     f"{name!r} is a {risk} input: a caller who may set it takes what it "
                     "guards, so it needs a second switch, the node's own "
-                    f'"riskyOverrides": [{name!r}] (README, Overrides)',
+                    f'"riskyOverrides": [{name!r}] (README: Overrides by risk)',
                     field=field_name,
                 )
 

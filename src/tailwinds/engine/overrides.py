@@ -22,6 +22,7 @@ field (`{"secret": True}`) is a credential.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -67,6 +68,7 @@ def field_risk(name: str, info: FieldInfo) -> str | None:
     return next((risk for suffix, risk in RISKS_BY_SUFFIX if name.endswith(suffix)), None)
 
 
+@functools.cache  # per node type; the registry is filled once
 def input_risks(cls: type[Node]) -> dict[str, str | None]:
     """Every input of a node type by its camelCase name, with its risk."""
     return {
