@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from tailwinds.outbound.addresses import parse_networks
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -30,6 +32,10 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
+    # private networks (CIDR, comma-separated) that caller- or model-steered requests may
+    # reach: URL upserts, the HTTP and custom tools, MCP servers over HTTP; empty: public
+    # addresses only (docs/security-outbound.md)
+    outbound_networks: str = ""
     keepalive_s: float = 15.0
     default_history_turns: int = 10
     provider_connect_timeout_s: float = 10.0
@@ -72,6 +78,10 @@ class Settings:
         home = Path(self.home).expanduser()
         url = self.database_url or f"sqlite+aiosqlite:///{home / 'tailwinds.db'}"
         settings = replace(self, home=home, database_url=_async_driver(url))
+        try:
+            parse_networks(settings.outbound_networks)
+        except ValueError as exc:
+            raise ValueError(f"TAILWINDS_OUTBOUND_NETWORKS: {exc}") from None
         if settings.mode not in ("local", "queue"):
             raise ValueError(f"TAILWINDS_MODE: expected local or queue, got {settings.mode!r}")
         return settings

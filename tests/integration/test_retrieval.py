@@ -418,6 +418,7 @@ def test_metadata_filters(sqlite_server: RunningServer, mock_llm: MockOpenAI) ->
     # on the retriever node, and per request when the chatflow allows the override
     flow = qa_flow(mock_llm, store_id)
     flow["nodes"][1]["inputs"]["metadataFilter"] = {"source": "volcano.md"}
+    flow["nodes"][1]["riskyOverrides"] = ["metadataFilter"]  # a data scope: marked too
     chatflow_id = server.create_chatflow(flow, allowedOverrides=["metadataFilter"])["id"]
 
     def sources(body: dict[str, Any]) -> list[str]:

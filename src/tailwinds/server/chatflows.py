@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tailwinds.config import Settings
-from tailwinds.engine.compile import RUN_OVERRIDES, compile_flow
+from tailwinds.engine.compile import compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
 from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
@@ -103,11 +103,4 @@ class ChatflowService:
                     "no document store with this id",
                     field=f"nodes[{node.node_id}].inputs.documentStoreId",
                 )
-        known = flow.overridable_inputs() | RUN_OVERRIDES
-        for name in fields.get("allowed_overrides") or []:
-            if name not in known:
-                raise InvalidRequest(
-                    f"{name!r} is not an input of any node in this chatflow "
-                    f"(known: {', '.join(sorted(known))})",
-                    field="allowedOverrides",
-                )
+        flow.check_allowed_overrides(fields.get("allowed_overrides") or [])
