@@ -38,13 +38,20 @@ def start(
     serve(settings)
 
 
-def _settings(**flags: object) -> Settings:
+def _settings(*, open_secrets: bool = True, **flags: object) -> Settings:
+    """The settings, or exit 1 with one line naming the setting that is wrong (no
+    traceback). With `open_secrets`, the secret key (or the home folder's key file) is
+    tried as well: a bad one stops the process now, not at its first credential."""
+    from tailwinds.store.secrets import SecretBox, SecretBoxError
+
     try:
         settings = Settings.from_env(**flags)
         if settings.mode == "queue":
             settings.check_queue_mode()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        if open_secrets:
+            SecretBox.open(settings.secret_key, settings.home)
+    except (ValueError, SecretBoxError) as exc:
+        raise click.ClickException(str(exc)) from None
     return settings
 
 
@@ -89,7 +96,7 @@ def db_upgrade(database_url: str | None, home: str | None) -> None:
 
     from tailwinds.store.db import Database
 
-    settings = Settings.from_env(database_url=database_url, home=home)
+    settings = _settings(open_secrets=False, database_url=database_url, home=home)
 
     async def upgrade() -> None:
         db = Database(settings.database_url)
