@@ -416,7 +416,10 @@ class MockOpenAI:
             return web.json_response(error, status=status)
         refusal = _anthropic_refusal(body["messages"])
         if refusal is not None:
-            error = {"type": "error", "error": {"type": "invalid_request_error", "message": refusal}}
+            error = {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": refusal},
+            }
             return web.json_response(error, status=400)
         if kind == "slowstart":
             await asyncio.sleep(float(arg))

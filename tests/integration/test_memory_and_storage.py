@@ -24,12 +24,12 @@ def anthropic_flow(server: RunningServer, mock: MockOpenAI, model: str = "claude
         "type": "chatAnthropic",
         "inputs": {"model": model, "baseUrl": mock.root_url, "apiKey": "sk-ant-test"},
     }
-    return server.create_chatflow({"nodes": [node]}, allowedOverrides=["sessionId", "vars"])[
-        "id"
-    ]
+    return server.create_chatflow({"nodes": [node]}, allowedOverrides=["sessionId", "vars"])["id"]
 
 
-def predict(server: RunningServer, chatflow_id: str, question: str, **body: Any) -> requests.Response:
+def predict(
+    server: RunningServer, chatflow_id: str, question: str, **body: Any
+) -> requests.Response:
     return requests.post(
         f"{server.url}/api/v1/predictions/{chatflow_id}",
         json={"question": question, **body},
@@ -97,7 +97,9 @@ def test_anthropic_chat_goes_on_after_stop_before_the_first_token(
         assert time.monotonic() < deadline, "the model was never asked"
         time.sleep(0.02)
     abort = requests.post(
-        f"{sqlite_server.url}/api/v1/predictions/{flow}/abort", json={"chatId": "stopped"}, timeout=10
+        f"{sqlite_server.url}/api/v1/predictions/{flow}/abort",
+        json={"chatId": "stopped"},
+        timeout=10,
     )
     assert abort.json()["aborted"] == 1
     asking.join(30)
@@ -148,7 +150,11 @@ LONG = "x" * 100_001
             "overrideConfig.vars",
             "at most 100 variables",
         ),
-        ({"overrideConfig": {"vars": {"n" * 101: "x"}}}, "overrideConfig.vars", "names of 1 to 100"),
+        (
+            {"overrideConfig": {"vars": {"n" * 101: "x"}}},
+            "overrideConfig.vars",
+            "names of 1 to 100",
+        ),
         ({"overrideConfig": {"vars": {"v": LONG}}}, "overrideConfig.vars.v", "at most 100000"),
         ({"overrideConfig": {"vars": {"v": [LONG]}}}, "overrideConfig.vars.v", "bytes of JSON"),
         (

@@ -54,8 +54,11 @@ async def with_refusals(db: Database, scenario: Callable[[], Awaitable[None]]) -
         await scenario()
     finally:
         async with db.engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_marked ON chat_messages")
-                               if not db.is_sqlite else text("DROP TRIGGER IF EXISTS refuse_marked"))
+            await conn.execute(
+                text("DROP TRIGGER IF EXISTS refuse_marked ON chat_messages")
+                if not db.is_sqlite
+                else text("DROP TRIGGER IF EXISTS refuse_marked")
+            )
 
 
 def turn(

@@ -1,12 +1,13 @@
 """The caps on what a prediction's caller sends that is stored or sent on to a model,
 checked before any stream starts (each refusal a 400 naming the field).
 
-| field | cap |
-|---|---|
-| `question` | at most `MAX_TEXT` characters |
-| `chatId`, `overrideConfig.sessionId` | 1 to 255 characters (their column), no control characters |
-| `overrideConfig.vars` | an object of at most `MAX_VARS` entries; names of 1 to `MAX_VAR_NAME` characters; each value a string of at most `MAX_TEXT` characters, or any other JSON value at most `MAX_TEXT` bytes as JSON |
-| `history` | at most `MAX_HISTORY` items, each `content` at most `MAX_TEXT` characters |
+- `question`: at most `MAX_TEXT` characters;
+- `chatId`, `overrideConfig.sessionId`: 1 to 255 characters (their column), no control
+  characters;
+- `overrideConfig.vars`: an object of at most `MAX_VARS` entries, names of 1 to
+  `MAX_VAR_NAME` characters, each value a string of at most `MAX_TEXT` characters or any
+  other JSON value of at most `MAX_TEXT` bytes as JSON;
+- `history`: at most `MAX_HISTORY` items, each `content` at most `MAX_TEXT` characters.
 
 The body as a whole is bounded first (`TAILWINDS_MAX_BODY_BYTES`).
 """

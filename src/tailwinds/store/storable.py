@@ -30,6 +30,11 @@ def storable_text(text: str) -> str:
     The same string, not a copy, when there is nothing to change (the common case)."""
     if "\x00" in text:
         text = text.replace("\x00", REPLACEMENT)
+    return _encodable(text)
+
+
+def _encodable(text: str) -> str:
+    """`text` with its lone surrogates replaced and split pairs joined."""
     if not text.isascii() and _SURROGATE.search(text) is not None:
         # UTF-16 with surrogatepass joins well-formed pairs; what is left alone is replaced
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
@@ -60,8 +65,8 @@ def id_problem(value: str, limit: int = KEY_LENGTH) -> str | None:
 
 
 def storable_json(value: Any) -> str:
-    """`value` as JSON text. orjson escapes U+0000 (as `\\u0000`) but refuses lone
-    surrogates: those strings are made storable first."""
+    """`value` as JSON text. orjson escapes U+0000 (as `\\u0000`, which every database
+    takes) but refuses lone surrogates: those are replaced first."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:
@@ -70,11 +75,11 @@ def storable_json(value: Any) -> str:
 
 def _cleaned(value: Any) -> Any:
     if isinstance(value, str):
-        return storable_text(value)
+        return _encodable(value)
     if isinstance(value, dict):
-        return {storable_text(str(k)): _cleaned(v) for k, v in value.items()}
+        return {_encodable(str(k)): _cleaned(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_cleaned(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return storable_text(str(value))
+    return _encodable(str(value))

@@ -3,6 +3,8 @@ last; checked on each provider's own request format."""
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 import pytest
 
@@ -65,7 +67,7 @@ def conversation(system: str | None = "be brief") -> list[ChatMessage]:
 
 def assert_alternating(roles: list[str]) -> None:
     assert roles[0] == "user" and roles[-1] == "user"
-    assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), roles
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles
 
 
 def test_openai_compatible_request_is_well_formed() -> None:
@@ -98,7 +100,8 @@ def test_ollama_request_is_well_formed() -> None:
 
 def test_local_model_prompt_has_no_empty_turn() -> None:
     prompt = completion_prompt(conversation())
-    lines = [line for line in prompt.splitlines() if line.startswith(("User:", "Assistant:"))]
+    turns = prompt.removesuffix("\nAssistant:").splitlines()
+    lines = [line for line in turns if line.startswith(("User:", "Assistant:"))]
     assert all(line.split(":", 1)[1].strip() for line in lines), prompt
     assert prompt.endswith("User: q4\nAssistant:")
 

@@ -54,5 +54,5 @@ def test_a_short_value_is_refused_naming_the_setting(value: str, tmp_path: Path)
 
 def test_a_broken_key_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "secret.key").write_text("not a key")
-    with pytest.raises(SecretBoxError, match="secret.key"):
+    with pytest.raises(SecretBoxError, match=r"secret\.key"):
         SecretBox.open(None, tmp_path)
