@@ -4,6 +4,7 @@ will not store reported before `end`."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -248,3 +249,45 @@ def test_a_turn_the_database_refuses_is_reported_before_end(
         assert "refuse-me" not in server.log()  # the log names the turn, not its text
     finally:
         server.stop()
+
+
+def test_a_sub_chat_of_a_long_chat_id_is_stored_and_remembered(
+    server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    echo = server.model_chatflow(mock_llm.base_url)
+    tool = {"id": "sub", "type": "chatflowTool", "inputs": {"chatflowId": echo, "name": "ask"}}
+    nodes = [
+        {
+            "id": "chat_0",
+            "type": "chatOpenAI",
+            "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+        },
+        {"id": "agent_0", "type": "toolAgent", "inputs": {}},
+        tool,
+    ]
+    edges = [
+        {"source": "chat_0", "target": "agent_0", "targetInput": "model"},
+        {"source": "sub", "target": "agent_0", "targetInput": "tools"},
+    ]
+    agent = server.create_chatflow({"nodes": nodes, "edges": edges})["id"]
+    chat_id = "c" * 255  # the sub-chat's id, `<chatId>:sub`, is longer than its column
+    for question in ("first sub question", "second sub question"):
+        call = "call:" + json.dumps([["ask", {"question": question}]])
+        assert not errors(stream(server, agent, call, chatId=chat_id))
+    sub_chat = [m["content"] for m in stored(server, echo, f"{chat_id}:sub")]
+    assert sub_chat == [
+        "first sub question",
+        "You said: first sub question",
+        "second sub question",
+        "You said: second sub question",
+    ]
+    # the sub-chat's memory was read back for the second question
+    sent = next(
+        r.body["messages"]
+        for r in reversed(mock_llm.records)
+        if r.body["messages"][-1]["content"] == "second sub question"
+    )
+    assert sent[:2] == [
+        {"role": "user", "content": "first sub question"},
+        {"role": "assistant", "content": "You said: first sub question"},
+    ]
