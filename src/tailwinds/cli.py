@@ -35,6 +35,7 @@ def start(
     settings = _settings(
         host=host, port=port, home=home, database_url=database_url, log_level=log_level
     )
+    _check_database(settings)
     serve(settings)
 
 
@@ -53,6 +54,33 @@ def _settings(*, open_secrets: bool = True, **flags: object) -> Settings:
     except (ValueError, SecretBoxError) as exc:
         raise click.ClickException(str(exc)) from None
     return settings
+
+
+def _check_database(settings: Settings) -> None:
+    """Reach the database and apply the migrations now, so that a database URL that leads
+    nowhere is one line naming the setting (exit 1), not a traceback from the server's
+    start (which migrates again: a no-op by then)."""
+    import asyncio
+
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from tailwinds.store.db import Database
+
+    async def migrate() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(migrate())
+    except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0]
+        raise click.ClickException(
+            f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
+            f"{type(exc).__name__}: {reason}"
+        ) from None
 
 
 @main.command()
@@ -78,6 +106,7 @@ def worker(
         log_level=log_level,
         worker_concurrency=concurrency,
     )
+    _check_database(settings)
     configure_logging(settings.log_level, settings.log_format)
     uvloop.run(run_worker(settings, settings.worker_concurrency))
 

@@ -38,6 +38,11 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         (("start",), {"TAILWINDS_MODE": "cluster"}, "TAILWINDS_MODE: expected"),
         (("worker",), {"TAILWINDS_SECRET_KEY": "hunter2"}, "TAILWINDS_SECRET_KEY: expected"),
         (("db", "upgrade"), {"TAILWINDS_KEEPALIVE_S": "-1"}, "TAILWINDS_KEEPALIVE_S: expected"),
+        (
+            ("start",),
+            {"TAILWINDS_DATABASE_URL": "postgresql://nobody:hunter2@127.0.0.1:9/none"},
+            "TAILWINDS_DATABASE_URL: expected a database that answers",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_1(
