@@ -121,20 +121,8 @@ def db_group() -> None:
 @click.option("--home", default=None, help="TAILWINDS_HOME.")
 def db_upgrade(database_url: str | None, home: str | None) -> None:
     """Apply the migrations (`tailwinds start` does it too)."""
-    import asyncio
-
-    from tailwinds.store.db import Database
-
     settings = _settings(open_secrets=False, database_url=database_url, home=home)
-
-    async def upgrade() -> None:
-        db = Database(settings.database_url)
-        try:
-            await db.migrate()
-        finally:
-            await db.close()
-
-    asyncio.run(upgrade())
+    _check_database(settings)
     click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 
