@@ -18,7 +18,7 @@ from tailwinds import metrics
 from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
 from tailwinds.store.db import Database
-from tailwinds.store.storable import storable_json, storable_key, storable_text
+from tailwinds.store.storable import storable_json, storable_key
 from tailwinds.store.tables import ChatMessageRow, utcnow
 
 logger = logging.getLogger("tailwinds.store")
@@ -166,6 +166,9 @@ def question_id(message_id: str) -> str:
 
 
 def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
+    """The question's row and the answer's. Their text columns make what they are given
+    storable (`tables.StorableText`); ids are kept to their column here, as they are
+    where they are looked up."""
     usage = turn.usage or Usage()
     common = {
         "chatflow_id": turn.chatflow_id,
@@ -182,7 +185,7 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             **common,
             "id": question_id(turn.message_id),
             "role": "userMessage",
-            "content": storable_text(turn.question),
+            "content": turn.question,
             "status": "complete",
             "created_date": turn.asked_at,
         },
@@ -190,9 +193,9 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             **common,
             "id": turn.message_id,
             "role": "apiMessage",
-            "content": storable_text(turn.answer),
+            "content": turn.answer,
             "status": turn.status,
-            "error": storable_text(turn.error) if turn.error is not None else None,
+            "error": turn.error,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
