@@ -238,3 +238,20 @@ def test_memory_leaves_out_empty_and_failed_turns(
         ]
 
     run(database_url, scenario)
+
+
+def test_a_database_that_cannot_be_reached_fails_every_turn_at_once() -> None:
+    async def scenario() -> None:
+        db = Database("postgresql+asyncpg://nobody@127.0.0.1:9/none")  # nothing listens
+        try:
+            repo = MessageRepository(db)
+            before = metrics.TURNS_NOT_STORED._value.get()
+            results = await asyncio.gather(
+                *(repo.add_turn(turn("cf", f"c{i}")) for i in range(5)), return_exceptions=True
+            )
+            assert all(isinstance(r, StorageFailed) for r in results), results
+            assert metrics.TURNS_NOT_STORED._value.get() == before + 5
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
