@@ -15,6 +15,7 @@
     │   ├── ProviderRejected, ProviderBadResponse
     │   └── ProviderTimeout
     ├── RunCancelled            aborted by a caller
+    ├── StorageFailed           the answer was given but its turn could not be stored
     └── ServerShutdown          the server stopped before the answer was done
 
 Each class carries the HTTP `status` used before a stream starts and the short `code`
@@ -137,6 +138,14 @@ class RunCancelled(TailwindsError):
 
     status = 409
     code = "aborted"
+
+
+class StorageFailed(TailwindsError):
+    """The answer was given, but the database refused its turn even on its own: the
+    chat's history does not hold this question and answer. Ask again to have it kept."""
+
+    status = 500
+    code = "storage_failed"
 
 
 class ServerShutdown(TailwindsError):

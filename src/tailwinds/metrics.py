@@ -55,3 +55,9 @@ QUEUE_DEPTH = Gauge(
     "Queue mode: predictions waiting or running on workers, all API nodes together",
     registry=REGISTRY,
 )
+TURNS_NOT_STORED = Counter(
+    "tailwinds_turns_not_stored",
+    "Turns (a question and its answer) the database refused even alone, after their batch "
+    "failed; each was reported to its client as an `error` `storage_failed`",
+    registry=REGISTRY,
+)

@@ -11,6 +11,7 @@ jobs are heartbeated; a job whose worker stopped heartbeating is claimed by anot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -29,6 +30,7 @@ from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
 from tailwinds.errors import (
     FlowError,
     ServerShutdown,
+    StorageFailed,
     TailwindsError,
     TransportLost,
     WorkerLost,
@@ -227,20 +229,20 @@ class Worker:
         await self.writer.synced()
         said = SSEDecoder().feed(b"".join(fields[FRAME_FIELD] for _, fields in entries))
         answer = "".join(orjson.loads(m.data)["token"] for m in said if m.event == "token")
-        await self.state.messages.add_turn(
-            StoredTurn(
-                chatflow_id=job.chatflow_id,
-                chat_id=job.chat_id,
-                session_id=job.session_id,
-                question=job.question,
-                message_id=job.message_id,
-                answer=answer,
-                status="error",
-                error=str(error),
-                usage=None,
-                asked_at=datetime.now(UTC),
-            )
+        lost = StoredTurn(
+            chatflow_id=job.chatflow_id,
+            chat_id=job.chat_id,
+            session_id=job.session_id,
+            question=job.question,
+            message_id=job.message_id,
+            answer=answer,
+            status="error",
+            error=str(error),
+            usage=None,
+            asked_at=datetime.now(UTC),
         )
+        with contextlib.suppress(StorageFailed):  # logged and counted by the store
+            await self.state.messages.add_turn(lost)
         logger.warning("run %s: its worker was lost after it had begun answering", job.message_id)
 
     async def _done(self, entry: str, job: Job) -> None:

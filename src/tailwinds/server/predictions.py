@@ -25,6 +25,7 @@ from tailwinds.engine.events import (
     UsedToolsEvent,
     decode_event,
 )
+from tailwinds.engine.history import well_formed_history
 from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
@@ -42,6 +43,7 @@ from tailwinds.nodes.tools import DEPTH, ToolError
 from tailwinds.server.auth import bearer_token
 from tailwinds.server.flow_secrets import reveal
 from tailwinds.server.limits import RateLimiter, Scope, nothing
+from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id, run_overrides
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
@@ -58,7 +60,7 @@ CHATFLOW_MAX_AGE_S = 1.0
 
 class HistoryItem(BaseModel):
     role: Literal["userMessage", "apiMessage"]
-    content: str
+    content: str = Field(max_length=MAX_TEXT)
 
 
 class PredictionRequest(BaseModel):
@@ -67,11 +69,11 @@ class PredictionRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    question: str | None = Field(None, max_length=100_000)
+    question: str | None = Field(None, max_length=MAX_TEXT)
     streaming: bool = False
     chat_id: str | None = Field(None, alias="chatId", min_length=1, max_length=255)
     override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
-    history: list[HistoryItem] | None = Field(None, max_length=1000)
+    history: list[HistoryItem] | None = Field(None, max_length=MAX_HISTORY)
     # keep the run going this long while its client is away, and let it resume the stream
     # (the chatflow's own setting when left out)
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
@@ -156,12 +158,7 @@ class PredictionService:
         flow = self.compiled(chatflow, overrides)
 
         chat_id = request.chat_id or str(uuid.uuid4())
-        session_id = overrides.get("sessionId") or chat_id
-        if not isinstance(session_id, str):
-            raise InvalidRequest("expected a string", field="overrideConfig.sessionId")
-        run_vars = overrides.get("vars") or {}
-        if not isinstance(run_vars, dict):
-            raise InvalidRequest("expected an object", field="overrideConfig.vars")
+        session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
         if request.history is not None:
             history = [ChatMessage(ROLE_TO_CHAT[h.role], h.content) for h in request.history]  # type: ignore[arg-type]
@@ -229,6 +226,8 @@ class PredictionService:
                 turn.history = await self.messages.history(
                     admission.chatflow.id, turn.session_id, turns
                 )
+            # stored or the client's, in every mode: what every provider takes
+            turn.history = well_formed_history(turn.history)
             await admission.flow.answer.prepare(ctx)
         except BaseException:
             ctx.close()  # give back what was reserved before the refusal
@@ -443,6 +442,8 @@ def parse_request(body: bytes) -> PredictionRequest:
         raise InvalidRequest(describe_validation_error(exc)) from exc
     if request.uploads:
         raise InvalidRequest("file uploads are not supported yet", field="uploads")
+    if request.chat_id is not None:
+        check_id(request.chat_id, "chatId")
     if request.question is None:
         raise InvalidRequest("required", field="question")
     if not request.question.strip():
