@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from tailwinds.store.storable import storable_key
 from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import check_order, parse_frames, tokens_of
@@ -141,7 +142,7 @@ LONG = "x" * 100_001
 @pytest.mark.parametrize(
     ("body", "field", "expected"),
     [
-        ({"overrideConfig": {"sessionId": "s" * 256}}, "overrideConfig.sessionId", "at most 255"),
+        ({"overrideConfig": {"sessionId": "s" * 1025}}, "overrideConfig.sessionId", "at most 1024"),
         ({"overrideConfig": {"sessionId": "a\x00b"}}, "overrideConfig.sessionId", "control"),
         ({"overrideConfig": {"sessionId": 7}}, "overrideConfig.sessionId", "expected a string"),
         ({"chatId": "a\x00b"}, "chatId", "control"),
@@ -192,7 +193,7 @@ def test_caps_at_their_limit_are_accepted(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     flow = anthropic_flow(sqlite_server, mock_llm)
-    session = "s" * 255
+    session = "s" * 1024  # longer than its column: stored under a digest of the whole
     frames = stream(
         sqlite_server,
         flow,
@@ -201,7 +202,9 @@ def test_caps_at_their_limit_are_accepted(
         overrideConfig={"sessionId": session, "vars": {f"v{i}": "x" for i in range(100)}},
     )
     assert not errors(frames)
-    assert [m["sessionId"] for m in stored(sqlite_server, flow, "c" * 255)] == [session] * 2
+    assert [m["sessionId"] for m in stored(sqlite_server, flow, "c" * 255)] == [
+        storable_key(session)
+    ] * 2
 
 
 def test_text_postgresql_refuses_is_stored(server: RunningServer, mock_llm: MockOpenAI) -> None:

@@ -65,10 +65,10 @@ def test_a_worker_stores_text_postgresql_refuses(
     ]
     refused = requests.post(
         f"{api.url}/api/v1/predictions/{anthropic_flow(api, mock_llm)}",
-        json={"question": "q", "overrideConfig": {"sessionId": "s" * 256}},
+        json={"question": "q", "overrideConfig": {"sessionId": "s" * 1025}},
         timeout=10,
     )
     assert refused.status_code == 400
     assert refused.json()["error"] == (
-        "overrideConfig.sessionId: expected at most 255 characters, got 256"
+        "overrideConfig.sessionId: expected at most 1024 characters, got 1025"
     )

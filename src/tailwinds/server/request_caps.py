@@ -2,8 +2,9 @@
 checked before any stream starts (each refusal a 400 naming the field).
 
 - `question`: at most `MAX_TEXT` characters;
-- `chatId`, `overrideConfig.sessionId`: 1 to 255 characters (their column), no control
-  characters;
+- `chatId`: 1 to 255 characters (its column), no control characters;
+- `overrideConfig.sessionId`: 1 to `MAX_SESSION_ID` characters, no control characters (one
+  longer than its column is stored under a digest of the whole: `storable_key`);
 - `overrideConfig.vars`: an object of at most `MAX_VARS` entries, names of 1 to
   `MAX_VAR_NAME` characters, each value a string of at most `MAX_TEXT` characters or any
   other JSON value of at most `MAX_TEXT` bytes as JSON;
@@ -25,13 +26,16 @@ MAX_TEXT = 100_000
 MAX_HISTORY = 1000
 MAX_VARS = 100
 MAX_VAR_NAME = 100
+# callers build session ids of their own (a user id and a thread, a URL): room for them
+MAX_SESSION_ID = 1024
 
 
-def check_id(value: Any, field: str) -> str:
-    """`value` as a chat or session id, or a 400 naming `field`."""
+def check_id(value: Any, field: str, limit: int = KEY_LENGTH) -> str:
+    """`value` as a chat or session id of at most `limit` characters, or a 400 naming
+    `field`."""
     if not isinstance(value, str):
         raise InvalidRequest("expected a string", field=field)
-    problem = id_problem(value, KEY_LENGTH)
+    problem = id_problem(value, limit)
     if problem is not None:
         raise InvalidRequest(problem, field=field)
     return value
@@ -44,7 +48,7 @@ def run_overrides(overrides: dict[str, Any], chat_id: str) -> tuple[str, dict[st
     if session_id is None or session_id == "":
         session_id = chat_id
     else:
-        check_id(session_id, "overrideConfig.sessionId")
+        check_id(session_id, "overrideConfig.sessionId", MAX_SESSION_ID)
     run_vars = overrides.get("vars")
     if run_vars is None:
         return session_id, {}
