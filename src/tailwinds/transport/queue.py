@@ -20,6 +20,7 @@ from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id
 from tailwinds.transport.redis_events import BLOCK_MS, EventReader
+from tailwinds.transport.redis_turns import RedisTurns
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -55,6 +56,7 @@ class QueueClient:
         self.redis = connect(settings.redis_url)
         self.node_id = uuid.uuid4().hex[:12]
         self.reader = EventReader(self.redis, self.keys, self.node_id)
+        self.turns = RedisTurns(self.redis, self.keys, settings.worker_lease_s, self.abort_runs)
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:
@@ -64,6 +66,7 @@ class QueueClient:
 
     async def close(self) -> None:
         self._timers.cancel()
+        await self.turns.close()
         await self.reader.stop()
         await self.redis.aclose()
 
@@ -180,12 +183,14 @@ class QueueClient:
         return len(ids)
 
     async def abort_runs(self, message_ids: list[str]) -> None:
-        """Mark the runs aborted (a worker that has not started one yet sees it) and tell
-        every worker (the one running it stops it)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.set(self.keys.aborted(message_id), b"1", ex=RUN_TTL_S)
-        pipe.xadd(
-            self.keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True
-        )
-        await pipe.execute()
+        await abort_runs(self.redis, self.keys, message_ids)
+
+
+async def abort_runs(redis: Redis, keys: Keys, message_ids: list[str]) -> None:
+    """Mark the runs aborted (a worker that has not started one yet sees it) and tell every
+    worker (the one running it stops it)."""
+    pipe = redis.pipeline(transaction=False)
+    for message_id in message_ids:
+        pipe.set(keys.aborted(message_id), b"1", ex=RUN_TTL_S)
+    pipe.xadd(keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True)
+    await pipe.execute()
