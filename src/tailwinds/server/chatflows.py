@@ -83,8 +83,9 @@ class ChatflowService:
         inputs, the settings hold known values (an import reaches here unparsed)."""
         concurrent_turns = fields.get("concurrent_turns")
         if concurrent_turns is not None and concurrent_turns not in CONCURRENT_TURNS:
+            expected = ", ".join(CONCURRENT_TURNS)
             raise InvalidRequest(
-                f"expected one of {', '.join(CONCURRENT_TURNS)}, got {str(concurrent_turns)[:40]!r}",
+                f"expected one of {expected}, got {str(concurrent_turns)[:40]!r}",
                 field="concurrentTurns",
             )
         flow = compile_flow(reveal(fields["flow_data"], self.box))

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.store.db import Database
-from tailwinds.store.tables import ChatMessageRow, utcnow
+from tailwinds.store.tables import ChatMessageRow
 
 ROLE_TO_CHAT = {"userMessage": "user", "apiMessage": "assistant"}
 
@@ -139,7 +139,9 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
             "used_tools": orjson.dumps(turn.used_tools).decode() if turn.used_tools else None,
-            "created_date": max(utcnow(), turn.asked_at),
+            # the turn's time, not the answer's end: a chat's history is ordered by turn
+            # (question first on a tie, see `history`), never by which answer ended first
+            "created_date": turn.asked_at,
         },
     ]
 

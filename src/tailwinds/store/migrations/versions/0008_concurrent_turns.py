@@ -16,9 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("chatflows") as batch:
         batch.add_column(
-            sa.Column(
-                "concurrent_turns", sa.String(16), nullable=False, server_default="reject"
-            )
+            sa.Column("concurrent_turns", sa.String(16), nullable=False, server_default="reject")
         )
 
 
