@@ -9,6 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tailwinds.background import BackgroundTasks
@@ -28,13 +31,22 @@ logger = logging.getLogger("tailwinds.transport")
 RUN_TTL_S = 24 * 3600
 # per process; the blocking reads hold one or two of them for good
 MAX_CONNECTIONS = 64
+# a command that meets a dead connection is tried again this many times, on fresh ones
+# (backoff 0.05 s doubling to 0.5 s: ~1.3 s in all, a restart's usual gap)
+RECONNECTS = 4
 
 
 def connect(url: str) -> Redis:
+    """The one Redis client of a process (API node: relay, reader, limiter, chat leases;
+    worker: jobs, events, leases)."""
     # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
-    # at 5 s). A connection idle for a second is pinged before use, so that the first
-    # command after a Redis restart reconnects instead of failing.
+    # at 5 s).
+    # A connection that died while idle (Redis restarted) is never a job's failure: one
+    # idle for a second is pinged before use, and a command or ping that meets a closed
+    # connection is sent again on a fresh one (a pool built by hand gets no retry from
+    # redis-py: without one, the first command after a restart failed, and its job waited
+    # out a lease). Only connection errors: a timeout may be a command Redis ran.
     # A blocking pool: under a burst of new streams a command waits for a free connection
     # (the default pool refuses past its size with "Too many connections").
     pool = BlockingConnectionPool.from_url(
@@ -45,6 +57,7 @@ def connect(url: str) -> Redis:
         socket_timeout=3 * BLOCK_MS / 1000,
         socket_keepalive=True,
         health_check_interval=1,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECTS, (RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
 
