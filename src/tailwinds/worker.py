@@ -141,7 +141,11 @@ class Worker:
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                # Redis lost its data (a restart without persistence): make the group again
+                # Redis lost its data (a restart without persistence): make the group again.
+                # The streams of the running jobs went with it and their clients were told
+                # `transport_lost`: stop the runs, stored aborted, rather than let them
+                # finish unseen (a command that met the restart was sent again, see connect)
+                self._transport_failed(exc)
             except (RedisError, OSError) as exc:
                 logger.warning("reading jobs from Redis failed: %s; retrying", exc)
                 await asyncio.sleep(backoff)

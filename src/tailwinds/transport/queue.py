@@ -36,9 +36,10 @@ MAX_CONNECTIONS = 64
 RECONNECTS = 4
 
 
-def connect(url: str) -> Redis:
-    """The one Redis client of a process (API node: relay, reader, limiter, chat leases;
-    worker: jobs, events, leases)."""
+def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
+    """A process's Redis client (API node: relay, limiter, chat leases; worker: jobs,
+    events, leases). `reconnects=0`: a failed command is not sent again (the API node's
+    blocking reads of run streams, see `EventReader`)."""
     # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
     # at 5 s).
@@ -56,8 +57,8 @@ def connect(url: str) -> Redis:
         socket_connect_timeout=2,
         socket_timeout=3 * BLOCK_MS / 1000,
         socket_keepalive=True,
-        health_check_interval=1,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECTS, (RedisConnectionError,)),
+        health_check_interval=1 if reconnects else 0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
 
@@ -68,7 +69,9 @@ class QueueClient:
         self.keys = Keys(settings.redis_prefix)
         self.redis = connect(settings.redis_url)
         self.node_id = uuid.uuid4().hex[:12]
-        self.reader = EventReader(self.redis, self.keys, self.node_id)
+        self.reader = EventReader(
+            self.redis, connect(settings.redis_url, reconnects=0), self.keys, self.node_id
+        )
         self.turns = RedisTurns(self.redis, self.keys, settings.worker_lease_s, self.abort_runs)
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
