@@ -311,6 +311,18 @@ function Settings({ meta, setMeta, apiKeys }) {
         />
       </label>
       <label>
+        A question while the chat is answering
+        <select
+          name="concurrentTurns"
+          value={meta.concurrentTurns || 'reject'}
+          onChange={(e) => setMeta({ ...meta, concurrentTurns: e.target.value })}
+        >
+          <option value="reject">refuse it (409 chat_busy)</option>
+          <option value="queue">wait for the answer, then run</option>
+          <option value="interrupt">stop the answer, then run</option>
+        </select>
+      </label>
+      <label>
         Overrides allowed (comma-separated input names)
         <input
           name="allowedOverrides"
@@ -374,6 +386,7 @@ export default function Editor({ chatflowId: rawId }) {
           allowedOverrides: chatflow.allowedOverrides,
           rateLimit: chatflow.rateLimit,
           resumeGraceSeconds: chatflow.resumeGraceSeconds,
+          concurrentTurns: chatflow.concurrentTurns,
         });
       }
       const canvas = toCanvas(flowData, registry);
