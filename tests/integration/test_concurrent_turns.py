@@ -4,9 +4,12 @@ the running turn or interrupts it; the history is ordered by turn whatever the s
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from tests.conftest import RunningServer
+from tests.integration.test_agents import agent_flow
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import check_order, parse_frames, tokens_of
 from tests.turns import TurnInFlight, ask, slow_answer, slow_question, stored
@@ -139,3 +142,27 @@ def test_the_setting_is_checked_on_save_and_kept_through_update_and_export(
         timeout=10,
     ).json()
     assert "concurrentTurns" in report["failed"][0]["error"]
+
+
+def test_a_chatflow_tool_whose_chat_is_busy_reports_it_as_the_tools_result(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    url = sqlite_server.url
+    called = paced_chatflow(sqlite_server, mock_llm)
+    tool = {"id": "sub", "type": "chatflowTool", "inputs": {"chatflowId": called, "name": "ask_it"}}
+    agent = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
+    # the agent in chat "parent" asks the called chatflow in chat "parent:sub": busy now
+    busy = TurnInFlight(url, called, slow_question("sub"), "parent:sub").started()
+    question = "call:" + json.dumps([["ask_it", {"question": "hi"}]])
+    response = ask(url, agent, question, "parent", streaming=True)
+    assert response.status_code == 200, response.text
+    frames = parse_frames(response.content)
+    check_order(frames)
+    used = [data[0] for name, data in frames if name == "usedTools"]
+    assert "answering another turn" in used[0]["toolOutput"]
+    assert tokens_of(busy.frames()) == slow_answer("sub")
+    # the called chatflow's chat holds its own turn alone
+    assert [content for _, content, _ in stored(url, called, "parent:sub")] == [
+        slow_question("sub"),
+        slow_answer("sub"),
+    ]
