@@ -183,8 +183,13 @@ class Worker:
             try:
                 if reclaimed and not await self._may_run_again(job):
                     await self._end_lost(job)
-                else:
+                elif reclaimed or await self._first_entry(entry, job):
                     await self._execute(job)
+                else:
+                    logger.warning("job %s was queued twice: it runs once", job.message_id)
+                    await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
+                    await self.redis.xdel(self.keys.jobs, entry)
+                    return
                 await self._done(entry, job)
             except (RedisError, OSError) as exc:
                 # left unacknowledged: it is claimed again once Redis is back
@@ -219,6 +224,16 @@ class Worker:
             seq += 1
             self.writer.append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
         await self.writer.synced()
+
+    async def _first_entry(self, entry: str, job: Job) -> bool:
+        """Whether this entry is the job's own: an enqueue sent again on a fresh connection
+        (the first one's reply lost with it) queues the same message twice, and two runs
+        would write one stream and store one turn twice. A reclaimed entry is its own."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(self.keys.run(job.message_id), "entry", entry)
+        pipe.hget(self.keys.run(job.message_id), "entry")
+        _, owner = await pipe.execute()
+        return owner is None or owner.decode() == entry
 
     async def _may_run_again(self, job: Job) -> bool:
         """A claimed job runs again when its stream holds only `start` (nothing the client

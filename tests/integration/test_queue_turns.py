@@ -4,16 +4,21 @@ once, each exactly once, stored whole."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from tailwinds.config import Settings
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.queue import QueueClient
 from tests.conftest import RunningServer, start_worker, stream_then_leave
 from tests.integration import test_queue_mode as queue_mode
 from tests.integration.test_queue_mode import Cluster, queue_env, start_cluster
@@ -166,3 +171,47 @@ def test_the_first_predictions_after_a_redis_restart_run_at_once_and_once(
         assert ask(api.url, chatflow_id, question, "r0").status_code == 200
     finally:
         pair.stop()
+
+
+def test_a_job_queued_twice_runs_once(cluster: Cluster, mock_llm: MockOpenAI) -> None:
+    """An enqueue sent again on a fresh connection (its first reply lost with the old one)
+    queues the same message twice: it must run, stream and be stored once."""
+    api = cluster.apis[0]
+    chatflow_id = api.model_chatflow(mock_llm.base_url)
+    settings = Settings(
+        mode="queue",
+        redis_url=cluster.env["TAILWINDS_REDIS_URL"],
+        redis_prefix=cluster.env["TAILWINDS_REDIS_PREFIX"],
+    )
+    job = Job(
+        chatflow_id=chatflow_id,
+        message_id=str(uuid.uuid4()),
+        chat_id="twice",
+        session_id="twice",
+        question="queued twice",
+        history=None,
+    )
+
+    async def enqueue_twice() -> list[Any]:
+        queue = QueueClient(settings)
+        try:
+            await queue.enqueue(job)
+            await queue.redis.xadd(queue.keys.jobs, {b"j": job.dumps()})
+            # both entries handled: the jobs stream is empty again
+            for _ in range(400):
+                if not await queue.redis.xlen(queue.keys.jobs):
+                    break
+                await asyncio.sleep(0.05)
+            return await queue.redis.xrange(queue.keys.events(job.message_id))
+        finally:
+            await queue.redis.aclose()
+            await queue.reader.reads.aclose()
+
+    entries = asyncio.run(enqueue_twice())
+    assert mock_llm.count_prefix("queued twice") == 1
+    frames = parse_numbered(b"".join(fields[b"f"] for _, fields in entries))
+    check_order([(name, data) for _, name, data in frames])
+    assert stored(api.url, chatflow_id, "twice") == [
+        ("userMessage", "queued twice", "complete"),
+        ("apiMessage", "You said: queued twice", "complete"),
+    ]
