@@ -209,6 +209,8 @@ class Worker:
             if error is None:
                 logger.exception("run %s could not start", message_id)
                 error = FlowError(f"the worker could not start the run: {type(exc).__name__}")
+            if job.chat_lease:  # free before `end`: the client may ask again at once
+                await self.turns.free_chat(job.chatflow_id, job.session_id, message_id)
             self.writer.append(
                 message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
             )

@@ -241,7 +241,9 @@ class PredictionService:
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
         )
+        flow = self.compiled(chatflow, job.overrides)
         # the API node took the chat's lease; the worker keeps it until the turn is stored
+        # (taken last: nothing after it may fail and leave it held)
         lease = (
             await self.turns.adopt(chatflow.id, turn.session_id, turn.message_id)
             if job.chat_lease
@@ -249,7 +251,7 @@ class PredictionService:
         )
         return Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, job.overrides),
+            flow=flow,
             turn=turn,
             load_history=job.history is None,
             streaming=True,
