@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import requests
@@ -38,6 +39,13 @@ class TurnInFlight(threading.Thread):
         assert self.first_token.wait(20), "the turn gave no token"
         assert self.status == 200, self.raw
         return self
+
+    def wait_tokens(self, count: int, timeout_s: float = 20) -> None:
+        """Return once `count` tokens have come."""
+        deadline = time.monotonic() + timeout_s
+        while self.raw.count(b"event: token") < count:
+            assert self.is_alive() and time.monotonic() < deadline, "the tokens did not come"
+            time.sleep(0.02)
 
     def frames(self) -> list[tuple[str, Any]]:
         self.join(60)

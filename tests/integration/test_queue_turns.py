@@ -45,20 +45,24 @@ def test_a_second_turn_through_the_other_api_node_is_refused(
 ) -> None:
     a, b = cluster.apis
     chatflow_id = paced_chatflow(a, mock_llm)
-    first = TurnInFlight(a.url, chatflow_id, slow_question("qa"), "shared").started()
+    first = TurnInFlight(a.url, chatflow_id, slow_question("qa", 40), "shared").started()
     for api, streaming in ((b, True), (b, False), (a, True)):
         refused = ask(api.url, chatflow_id, "second", "shared", streaming=streaming)
         assert refused.status_code == 409, refused.text
         assert refused.json()["code"] == "chat_busy"
+    # the lease is kept alive while the turn runs, past its own length (1.5 s here)
+    first.wait_tokens(25)
+    refused = ask(b.url, chatflow_id, "second", "shared")
+    assert refused.status_code == 409, refused.text
     frames = first.frames()
     check_order(frames)
-    assert tokens_of(frames) == slow_answer("qa")
+    assert tokens_of(frames) == slow_answer("qa", 40)
     # the worker frees the chat before `end`: the next turn, on either node, goes at once
     again = ask(b.url, chatflow_id, "third", "shared")
     assert again.status_code == 200, again.text
     assert [content for _, content, _ in stored(b.url, chatflow_id, "shared")] == [
-        slow_question("qa"),
-        slow_answer("qa"),
+        slow_question("qa", 40),
+        slow_answer("qa", 40),
         "third",
         "You said: third",
     ]
