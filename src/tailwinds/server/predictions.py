@@ -373,12 +373,9 @@ class PredictionService:
             if lease is not None:
                 lease.release_soon()
             raise
-        if lease is None:
-            release = admission.release
-        else:
-
-            def release() -> None:
-                admission.release()
+        def release() -> None:
+            admission.release()
+            if lease is not None:
                 lease.detach()  # the worker frees the chat once the turn is stored
 
         relayed = _released(
@@ -399,13 +396,14 @@ class PredictionService:
         turn = Turn(
             question=question, chat_id=chat_id, session_id=session_id, message_id=str(uuid.uuid4())
         )
+        flow = self.compiled(chatflow, {})
         try:
             lease = await self._take_chat(chatflow, turn)
         except ChatBusy as exc:
             raise ToolError(f"the chatflow cannot answer now: {exc.message}") from exc
         admission = Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, {}),
+            flow=flow,
             turn=turn,
             load_history=True,
             streaming=False,
