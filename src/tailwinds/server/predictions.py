@@ -373,6 +373,7 @@ class PredictionService:
             if lease is not None:
                 lease.release_soon()
             raise
+
         def release() -> None:
             admission.release()
             if lease is not None:
