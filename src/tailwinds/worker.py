@@ -235,7 +235,7 @@ class Worker:
         pipe.hsetnx(self.keys.run(job.message_id), "entry", entry)
         pipe.hget(self.keys.run(job.message_id), "entry")
         _, owner = await pipe.execute()
-        return owner is None or owner.decode() == entry
+        return owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
 
     async def _may_run_again(self, job: Job) -> bool:
         """A claimed job runs again when its stream holds only `start` (nothing the client

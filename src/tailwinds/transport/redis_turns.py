@@ -101,10 +101,10 @@ class RedisTurns:
                 if policy == "reject":
                     raise chat_busy(session_id, policy, wait_s)
                 if policy == "interrupt":
-                    holder = await self.redis.get(key)
-                    if holder is not None and holder.decode() != interrupted:
-                        interrupted = holder.decode()
-                        await self.abort([interrupted])
+                    holder = _text(await self.redis.get(key))
+                    if holder is not None and holder != interrupted:
+                        interrupted = holder
+                        await self.abort([holder])
                 if loop.time() + poll_s > deadline:
                     raise chat_busy(session_id, policy, wait_s)
                 # polled: a freed lease has no event to wait on that survives a restart
@@ -155,3 +155,7 @@ class RedisTurns:
         self.held.clear()
         self.tasks.cancel()
         await self.tasks.drain()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
