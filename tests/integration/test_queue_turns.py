@@ -86,6 +86,29 @@ def test_interrupt_through_the_other_api_node(cluster: Cluster, mock_llm: MockOp
     ]
 
 
+def test_queue_through_the_other_api_node_waits_and_sees_the_first_turn(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    a, b = cluster.apis
+    chatflow_id = paced_chatflow(a, mock_llm, concurrentTurns="queue")
+    first = TurnInFlight(a.url, chatflow_id, slow_question("qq"), "waits").started()
+    second = ask(b.url, chatflow_id, "waited in queue mode", "waits")
+    assert second.status_code == 200, second.text
+    assert tokens_of(first.frames()) == slow_answer("qq")
+    record = mock_llm.find("waited in queue mode")
+    assert [m["content"] for m in record.body["messages"]][-3:] == [
+        slow_question("qq"),
+        slow_answer("qq"),
+        "waited in queue mode",
+    ]
+    assert [content for _, content, _ in stored(a.url, chatflow_id, "waits")] == [
+        slow_question("qq"),
+        slow_answer("qq"),
+        "waited in queue mode",
+        "You said: waited in queue mode",
+    ]
+
+
 @pytest.fixture
 def lone_pair(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
