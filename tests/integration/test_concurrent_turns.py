@@ -5,6 +5,7 @@ the running turn or interrupts it; the history is ordered by turn whatever the s
 from __future__ import annotations
 
 import json
+import re
 
 import requests
 
@@ -24,11 +25,17 @@ def paced_chatflow(server: RunningServer, mock_llm: MockOpenAI, **fields: object
     return server.create_chatflow({"nodes": [node], "edges": []}, **fields)["id"]
 
 
+def chat_busy_count(url: str) -> float:
+    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    return float(re.search(r"^tailwinds_chat_busy_total (\S+)$", metrics, re.M)[1])  # type: ignore[index]
+
+
 def test_a_second_turn_of_a_running_chat_is_refused_on_every_prediction_route(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     url = sqlite_server.url
     chatflow_id = paced_chatflow(sqlite_server, mock_llm)
+    refused_before = chat_busy_count(url)
     first = TurnInFlight(url, chatflow_id, slow_question("r"), "busy").started()
     for path in ("predictions", "prediction"):  # ours and Flowise's spelling
         for streaming in (True, False):
@@ -41,6 +48,7 @@ def test_a_second_turn_of_a_running_chat_is_refused_on_every_prediction_route(
             assert refused.headers["content-type"].startswith("application/json")
             assert refused.json()["code"] == "chat_busy"
             assert "concurrentTurns" in refused.json()["error"]
+    assert chat_busy_count(url) == refused_before + 4
     # other chats of the chatflow are not held up
     assert ask(url, chatflow_id, "other chat", "elsewhere").status_code == 200
     frames = first.frames()

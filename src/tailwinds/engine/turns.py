@@ -17,6 +17,7 @@ import asyncio
 import weakref
 from typing import Protocol
 
+from tailwinds import metrics
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.runner import Recorder, RunResult
 from tailwinds.engine.runs import RunRegistry
@@ -59,6 +60,7 @@ class ChatTurns(Protocol):
 
 
 def chat_busy(session_id: str, policy: str, wait_s: float) -> ChatBusy:
+    metrics.CHAT_BUSY.inc()
     waited = f" (waited {wait_s:g} s)" if policy != "reject" else ""
     return ChatBusy(
         f"chat {session_id[:80]!r} is answering another turn{waited}; ask again once it "
