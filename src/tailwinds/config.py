@@ -40,6 +40,9 @@ class Settings:
     outbound_networks: str = ""
     keepalive_s: float = 15.0
     default_history_turns: int = 10
+    # concurrentTurns `queue` / `interrupt`: how long a turn waits for the running turn of
+    # its chat to end before it is refused with 409 `chat_busy`
+    turn_wait_s: float = 30.0
     provider_connect_timeout_s: float = 10.0
     provider_first_token_timeout_s: float = 60.0
     provider_idle_timeout_s: float = 60.0

@@ -7,6 +7,7 @@
     │   ├── Forbidden           403
     │   ├── ChatflowNotFound    404
     │   ├── NotFound            404
+    │   ├── ChatBusy            409
     │   ├── PayloadTooLarge     413
     │   └── RateLimited         429
     ├── FlowError               the flow itself failed while running
@@ -82,6 +83,14 @@ class StreamNotFound(NotFound):
     longer ago than its retention."""
 
     code = "stream_not_found"
+
+
+class ChatBusy(RequestError):
+    """The chat is answering another turn: one turn runs at a time per chat (chatflow and
+    session), unless the chatflow's `concurrentTurns` says to queue or interrupt."""
+
+    status = 409
+    code = "chat_busy"
 
 
 class PayloadTooLarge(RequestError):

@@ -40,6 +40,11 @@ RUN_ERRORS = Counter(
 RATE_LIMITED = Counter(
     "tailwinds_rate_limited", "Requests refused with 429", ["scope"], registry=REGISTRY
 )
+CHAT_BUSY = Counter(
+    "tailwinds_chat_busy",
+    "Predictions refused with 409 chat_busy: their chat was answering another turn",
+    registry=REGISTRY,
+)
 EVENT_SUBSCRIPTIONS = Gauge(
     "tailwinds_event_subscriptions",
     "Queue mode: run streams this API node relays from Redis",

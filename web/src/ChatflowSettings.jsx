@@ -79,6 +79,18 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
         />
       </label>
       <label>
+        A question while the chat is answering
+        <select
+          name="concurrentTurns"
+          value={meta.concurrentTurns || 'reject'}
+          onChange={(e) => setMeta({ ...meta, concurrentTurns: e.target.value })}
+        >
+          <option value="reject">refuse it (409 chat_busy)</option>
+          <option value="queue">wait for the answer, then run</option>
+          <option value="interrupt">stop the answer, then run</option>
+        </select>
+      </label>
+      <label>
         Overrides allowed (comma-separated input names)
         <input
           name="allowedOverrides"

@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 predictions.limiter = RedisRateLimiter(
                     predictions.queue.redis, predictions.queue.keys
                 )
+                predictions.turns = predictions.queue.turns
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
             if not settings.admin_token:

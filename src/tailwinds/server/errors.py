@@ -34,7 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "A missing or wrong API key or admin token",
         403: "Not allowed from here",
         404: "No such chatflow or resource",
-        409: "Aborted",
+        409: "The chat is busy with another turn (`chat_busy`), or aborted",
         413: "The body is too large",
         429: "Rate limited: see Retry-After",
         500: "The flow failed",

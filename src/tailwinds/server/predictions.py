@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,8 +31,16 @@ from tailwinds.engine.history import well_formed_history
 from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
+from tailwinds.engine.turns import (
+    ChatTurns,
+    LocalTurns,
+    TurnLease,
+    freeing_chat,
+    guard_unstarted,
+)
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import (
+    ChatBusy,
     ChatflowNotFound,
     InvalidRequest,
     ServerShutdown,
@@ -95,6 +105,8 @@ class Admission:
     release: Callable[[], None] = nothing
     # what the run's nodes start with in `RunContext.state` (a chatflowTool's depth)
     state: dict[str, Any] = field(default_factory=dict)
+    # the chat's lease (None: a new chat, nobody else can ask in it yet)
+    lease: TurnLease | None = None
 
     def job(self) -> Job:
         turn = self.turn
@@ -109,6 +121,8 @@ class Admission:
             overrides=self.overrides,
             grace_s=self.resume_grace_s,
             request_id=REQUEST_ID.get(),
+            chat_lease=self.lease is not None,
+            asked_at=time.time(),
         )
 
 
@@ -117,6 +131,7 @@ class PreparedRun:
     chatflow: Chatflow
     flow: CompiledFlow
     ctx: RunContext
+    lease: TurnLease | None = None
 
 
 class PredictionService:
@@ -145,6 +160,8 @@ class PredictionService:
         self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
         self.queue: QueueClient | None = None  # queue mode: runs go to workers
+        # one turn at a time per chat; in Redis in queue mode
+        self.turns: ChatTurns = LocalTurns(runs)
 
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
         """Everything that can refuse a prediction before its stream starts, on the node
@@ -170,14 +187,19 @@ class PredictionService:
             history=history,
             vars=run_vars,
         )
-        # a new conversation has nothing stored yet to read
-        load_history = request.history is None and (
-            request.chat_id is not None or "sessionId" in overrides
-        )
+        # a new conversation has nothing stored yet to read, nor anyone else asking in it
+        named = request.chat_id is not None or "sessionId" in overrides
+        load_history = request.history is None and named
+        lease = await self._take_chat(chatflow, turn) if named else None
         scopes: list[Scope] = [(f"chatflow:{chatflow.id}", chatflow.rate_limit)]
         if api_key is not None:
             scopes.append((f"key:{api_key.id}", api_key.rate_limit))
-        release = await self.limiter.admit_all(scopes)
+        try:
+            release = await self.limiter.admit_all(scopes)
+        except BaseException:
+            if lease is not None:
+                lease.release_soon()
+            raise
         return Admission(
             chatflow=chatflow,
             flow=flow,
@@ -189,6 +211,18 @@ class PredictionService:
             else chatflow.resume_grace_s or 0.0,
             overrides=overrides,
             release=release,
+            lease=lease,
+        )
+
+    async def _take_chat(self, chatflow: Chatflow, turn: Turn) -> TurnLease:
+        """The chat's lease for this turn, as the chatflow's `concurrentTurns` says: refused
+        (409 `chat_busy`) while another turn runs, or after waiting for it."""
+        return await self.turns.acquire(
+            chatflow.id,
+            turn.session_id,
+            turn.message_id,
+            chatflow.concurrent_turns,
+            self.settings.turn_wait_s,
         )
 
     async def admission_for(self, job: Job) -> Admission:
@@ -204,14 +238,23 @@ class PredictionService:
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
         )
+        flow = self.compiled(chatflow, job.overrides)
+        # the API node took the chat's lease; the worker keeps it until the turn is stored
+        # (taken last: nothing after it may fail and leave it held)
+        lease = (
+            await self.turns.adopt(chatflow.id, turn.session_id, turn.message_id)
+            if job.chat_lease
+            else None
+        )
         return Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, job.overrides),
+            flow=flow,
             turn=turn,
             load_history=job.history is None,
             streaming=True,
             resume_grace_s=job.grace_s,
             overrides=job.overrides,
+            lease=lease,
         )
 
     async def start(self, admission: Admission) -> PreparedRun:
@@ -229,10 +272,17 @@ class PredictionService:
             # stored or the client's, in every mode: what every provider takes
             turn.history = well_formed_history(turn.history)
             await admission.flow.answer.prepare(ctx)
-        except BaseException:
+        except Exception:
             ctx.close()  # give back what was reserved before the refusal
+            if admission.lease is not None:
+                await admission.lease.release()  # before the caller says the turn ended
             raise
-        return PreparedRun(admission.chatflow, admission.flow, ctx)
+        except BaseException:
+            ctx.close()
+            if admission.lease is not None:
+                admission.lease.release_soon()
+            raise
+        return PreparedRun(admission.chatflow, admission.flow, ctx, admission.lease)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
@@ -274,9 +324,12 @@ class PredictionService:
         return flow
 
     def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:
-        return self.runner.run(
-            prepared.chatflow.id, prepared.flow, prepared.ctx, self.runs, self._record
-        )
+        lease, ctx = prepared.lease, prepared.ctx
+        record = self._record if lease is None else freeing_chat(lease, ctx, self._record)
+        run = self.runner.run(prepared.chatflow.id, prepared.flow, ctx, self.runs, record)
+        if lease is not None:
+            guard_unstarted(run, lease)
+        return run
 
     async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
         """The run's events for the SSE response: events straight from the runner (the
@@ -311,16 +364,26 @@ class PredictionService:
     async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
         assert self.queue is not None
         turn = admission.turn
+        lease = admission.lease
         try:
             start = await self.queue.enqueue(admission.job())
         except BaseException:
             admission.release()
+            if lease is not None:
+                lease.release_soon()
             raise
-        return _released(
-            start,
-            self.queue.relay(turn.message_id, 1, admission.resume_grace_s),
-            admission.release,
+
+        def release() -> None:
+            admission.release()
+            if lease is not None:
+                lease.detach()  # the worker frees the chat once the turn is stored
+
+        relayed = _released(
+            start, self.queue.relay(turn.message_id, 1, admission.resume_grace_s), release
         )
+        if lease is not None:
+            weakref.finalize(relayed, lease.detach)  # a relay dropped before it began
+        return relayed
 
     async def ask(
         self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int
@@ -333,15 +396,21 @@ class PredictionService:
         turn = Turn(
             question=question, chat_id=chat_id, session_id=session_id, message_id=str(uuid.uuid4())
         )
+        flow = self.compiled(chatflow, {})
+        try:
+            lease = await self._take_chat(chatflow, turn)
+        except ChatBusy as exc:
+            raise ToolError(f"the chatflow cannot answer now: {exc.message}") from exc
         admission = Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, {}),
+            flow=flow,
             turn=turn,
             load_history=True,
             streaming=False,
             resume_grace_s=0.0,
             overrides={},
             state={DEPTH: depth},
+            lease=lease,
         )
         prepared = await self.start(admission)
         try:

@@ -19,7 +19,7 @@ from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
 from tailwinds.store.db import Database
 from tailwinds.store.storable import storable_json, storable_key
-from tailwinds.store.tables import ChatMessageRow, utcnow
+from tailwinds.store.tables import ChatMessageRow
 
 logger = logging.getLogger("tailwinds.store")
 
@@ -200,7 +200,9 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
             "used_tools": storable_json(turn.used_tools) if turn.used_tools else None,
-            "created_date": max(utcnow(), turn.asked_at),
+            # the turn's time, not the answer's end: a chat's history is ordered by turn
+            # (question first on a tie, see `history`), never by which answer ended first
+            "created_date": turn.asked_at,
         },
     ]
 

@@ -66,6 +66,8 @@ class ChatflowRow(Base):
     rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
     # streams of this chatflow are resumable for this long unless the request says otherwise
     resume_grace_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # what a prediction does while another turn of its chat runs: reject | queue | interrupt
+    concurrent_turns: Mapped[str] = mapped_column(String(16), default="reject")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
