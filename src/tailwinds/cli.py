@@ -316,6 +316,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from tailwinds.server.app import create_app
+    from tailwinds.server.http_protocol import protocol_for
 
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -341,7 +342,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with bounds on request heads, header time and connections
+        http=protocol_for(settings),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,

@@ -64,13 +64,17 @@ async def resume(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """Resume a stream asked with `resumeGraceSeconds`: the events after `Last-Event-ID`
-    (all of them without it), then the live rest. Any API node can serve it in queue mode."""
+    (all of them without it), then the live rest. Any API node can serve it in queue mode.
+    `204` when the stream had ended by `Last-Event-ID`: an `EventSource` stops on it, where
+    an empty `200` would make it reconnect every few seconds for ever."""
     frames = await state.predictions.resume(
         chatflow_id,
         message_id,
         parse_last_event_id(last_event_id),
         request.headers.get("authorization"),
     )
+    if frames is None:
+        return Response(status_code=204)
     return SSEResponse(frames, state.settings.keepalive_s)
 
 
