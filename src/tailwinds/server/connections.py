@@ -39,9 +39,9 @@ class ConnectionTable:
         False (not counted) when there is no room."""
         address = conn.client_address
         capped = self.max_per_client > 0 and not self.unlimited(address)
-        if capped and self.per_client.get(address, 0) >= self.max_per_client:
-            if not self._evict_oldest(address):
-                return False
+        full = capped and self.per_client.get(address, 0) >= self.max_per_client
+        if full and not self._evict_oldest(address):
+            return False
         if self.total >= self.max_total and not self._evict_oldest(None):
             return False
         self.total += 1

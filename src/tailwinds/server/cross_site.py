@@ -34,7 +34,9 @@ def media_type(content_type: bytes | None) -> str:
 
 
 def is_json(media: str) -> bool:
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class CrossSiteGuard:

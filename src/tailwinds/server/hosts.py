@@ -42,11 +42,12 @@ def host_allowed(name: str, patterns: list[str]) -> bool:
 
 
 def _is_ip_literal(name: str) -> bool:
+    bracketed = name.startswith("[") and name.endswith("]")
     try:
-        ipaddress.ip_address(name[1:-1] if name.startswith("[") else name)
+        address = ipaddress.ip_address(name[1:-1] if bracketed else name)
     except ValueError:
         return False
-    return True
+    return bracketed == (address.version == 6)  # IPv6 in a Host is always in brackets
 
 
 class HostCheck:

@@ -27,8 +27,12 @@ def _answer(status: bytes, code: str, message: str, extra: bytes = b"") -> bytes
     body = orjson.dumps({"error": message, "code": code})
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n" + extra
-        + b"\r\n" + body
+        b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n"
+        + extra
+        + b"\r\n"
+        + body
     )
 
 
