@@ -15,6 +15,11 @@ from tests.mock_openai import MockOpenAI
 
 APP = "https://app.example.com"
 EVIL = "http://evil.example"
+NODE = {
+    "id": "m",
+    "type": "chatOpenAI",
+    "inputs": {"model": "m", "baseUrl": "http://127.0.0.1:9/v1"},
+}
 FORM = (
     '--f\r\nContent-Disposition: form-data; name="files"; filename="a.md"\r\n\r\n'
     "planted\r\n--f--\r\n"
@@ -187,7 +192,7 @@ def test_management_takes_its_own_origin(sqlite_server: RunningServer) -> None:
         sqlite_server,
         "POST",
         "/api/v1/chatflows",
-        json={"name": "same-origin", "flowData": {"nodes": [], "edges": []}},
+        json={"name": "same-origin", "flowData": {"nodes": [NODE]}},
         headers={"Origin": own},
     )
     assert response.status_code == 201, response.text
@@ -212,10 +217,19 @@ def test_a_public_upsert_from_a_foreign_origin_is_refused(
 # ---- CORS on the resume route
 
 
+def open_to_app(server: RunningServer, mock_llm: MockOpenAI) -> str:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    return server.create_chatflow({"nodes": [node]}, allowedOrigins=[APP])["id"]
+
+
 def test_resume_answers_cors_and_allows_last_event_id(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
-    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, allowedOrigins=[APP])
+    chatflow_id = open_to_app(sqlite_server, mock_llm)
     done = call(
         sqlite_server,
         "POST",
@@ -249,7 +263,7 @@ def test_resume_answers_cors_and_allows_last_event_id(
 def test_resuming_an_ended_stream_answers_204(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
-    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, allowedOrigins=[APP])
+    chatflow_id = open_to_app(sqlite_server, mock_llm)
     done = call(
         sqlite_server,
         "POST",

@@ -18,6 +18,7 @@ MAX_BODY = 4096
 MAX_UPLOAD = 16384
 JSON = "Content-Type: application/json\r\n"
 CHUNKED = "Transfer-Encoding: chunked\r\n"
+NODE = {"id": "m", "type": "chatOpenAI", "inputs": {"model": "m", "baseUrl": "http://127.0.0.1:9/v1"}}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +130,7 @@ def test_a_chunked_body_under_the_limit_is_read(
     limited: RunningServer, routes: dict[str, str]
 ) -> None:
     sock = connect(limited.url)
-    body = json.dumps({"name": "chunked", "flowData": {"nodes": [], "edges": []}}).encode()
+    body = json.dumps({"name": "chunked", "flowData": {"nodes": [NODE]}}).encode()
     sock.sendall(
         f"POST {routes['management']} HTTP/1.1\r\nHost: 127.0.0.1\r\n{JSON}{CHUNKED}\r\n".encode()
         + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
@@ -189,7 +190,7 @@ def test_a_head_under_the_limit_with_a_body_in_the_same_packet_is_served(
     limited: RunningServer, routes: dict[str, str]
 ) -> None:
     """The head is counted, not the body bytes that came with it."""
-    body = json.dumps({"name": "p" * 3000, "flowData": {"nodes": [], "edges": []}}).encode()
+    body = json.dumps({"name": "p" * 3000, "flowData": {"nodes": [NODE]}}).encode()
     head = (
         f"POST {routes['management']} HTTP/1.1\r\nHost: 127.0.0.1\r\n{JSON}X-Pad: {'p' * 6000}\r\n"
     )
