@@ -27,6 +27,7 @@ from tailwinds.server.routes import (
     apikeys,
     chatflows,
     credentials,
+    docs,
     document_stores,
     predictions,
     system,
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run LLM chatflows and stream their answers as server-sent events.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        # served from installed files by routes/docs.py, not from FastAPI's CDN
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # the prediction routes first: routes are matched in order, and theirs are the busy ones
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(document_stores.flowise_router)
+    app.include_router(docs.router)
     app.include_router(web.router)
     app.mount("/assets", web.assets(), name="assets")
     # the last added runs first: metrics, Host, CORS, cross-site, body limit, then routes;
