@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not settings.admin_token:
                 logger.warning(
                     "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only "
-                    "from this machine (loopback addresses)"
+                    "from this machine (loopback addresses), and only requests naming "
+                    "localhost, an IP address or TAILWINDS_ALLOWED_HOSTS in `Host` are served"
                 )
             logger.info(
                 "Tailwinds %s ready (%s mode), database %s",
