@@ -55,7 +55,13 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     return json_response(await service.answer(admission))
 
 
-@router.get("/predictions/{chatflow_id}/stream/{message_id}")
+@router.get(
+    "/predictions/{chatflow_id}/stream/{message_id}",
+    responses={
+        200: {"description": "The events after Last-Event-ID, then the live rest"},
+        204: {"description": "The stream had ended by Last-Event-ID: nothing more will come"},
+    },
+)
 async def resume(
     chatflow_id: str,
     message_id: str,
