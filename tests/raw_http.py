@@ -50,7 +50,9 @@ def closed_by_server(sock: socket.socket) -> bool:
         return False
 
 
-def send_unfinished(url: str, path: str, headers: str, body: list[bytes]) -> tuple[int, bytes]:
+def send_unfinished(
+    url: str, path: str, headers: str, body: list[bytes], method: str = "POST"
+) -> tuple[int, bytes]:
     """A request whose body never ends: `body` is sent (each part a chunk when `headers`
     says `Transfer-Encoding: chunked`, as is otherwise), then nothing more. An answer
     proves the server decided without waiting for the rest (else this times out)."""
@@ -58,7 +60,7 @@ def send_unfinished(url: str, path: str, headers: str, body: list[bytes]) -> tup
     host = urlsplit(url).netloc
     chunked = "transfer-encoding: chunked" in headers.lower()
     try:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
         for part in body:
             sock.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
         return read_answer(sock)

@@ -18,7 +18,11 @@ MAX_BODY = 4096
 MAX_UPLOAD = 16384
 JSON = "Content-Type: application/json\r\n"
 CHUNKED = "Transfer-Encoding: chunked\r\n"
-NODE = {"id": "m", "type": "chatOpenAI", "inputs": {"model": "m", "baseUrl": "http://127.0.0.1:9/v1"}}
+NODE = {
+    "id": "m",
+    "type": "chatOpenAI",
+    "inputs": {"model": "m", "baseUrl": "http://127.0.0.1:9/v1"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +79,8 @@ def routes(limited: RunningServer, mock_llm: MockOpenAI) -> dict[str, str]:
         "prediction": f"/api/v1/predictions/{chatflow_id}",
         "flowise prediction": f"/api/v1/prediction/{chatflow_id}",
         "abort": f"/api/v1/predictions/{chatflow_id}/abort",
+        "flowise abort": f"PUT /api/v1/chatmessage/abort/{chatflow_id}/chat-1",
+        "resume": f"GET /api/v1/predictions/{chatflow_id}/stream/m-1",
         "export": "/api/v1/export",
         "store upsert": f"/api/v1/document-stores/{store_id}/upsert",
         "flowise upsert": f"/api/v1/vector/upsert/{chatflow_id}",
@@ -83,6 +89,12 @@ def routes(limited: RunningServer, mock_llm: MockOpenAI) -> dict[str, str]:
 
 
 UPLOADS = {"store upsert", "flowise upsert", "import"}
+
+
+def route(routes: dict[str, str], family: str) -> tuple[str, str]:
+    """(method, path) of a family: POST unless the path says otherwise."""
+    method, _, path = routes[family].rpartition(" ")
+    return method or "POST", path
 
 
 def limit_of(family: str) -> int:
@@ -94,6 +106,8 @@ FAMILIES = [
     "prediction",
     "flowise prediction",
     "abort",
+    "flowise abort",
+    "resume",
     "export",
     "store upsert",
     "flowise upsert",
@@ -106,8 +120,9 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     limited: RunningServer, routes: dict[str, str], family: str
 ) -> None:
     length = limit_of(family) + 1
+    method, path = route(routes, family)
     status, raw = send_unfinished(
-        limited.url, routes[family], f"{JSON}Content-Length: {length}\r\n", []
+        limited.url, path, f"{JSON}Content-Length: {length}\r\n", [], method
     )
     assert status == 413, raw
     body = json.loads(raw.split(b"\r\n\r\n", 1)[1])
@@ -115,13 +130,15 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     assert str(limit_of(family)) in body["error"]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+# routes that take no body answer without reading one: nothing to refuse
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f not in ("flowise abort", "resume")])
 def test_a_chunked_body_is_refused_once_it_passes_the_limit(
     limited: RunningServer, routes: dict[str, str], family: str
 ) -> None:
     part = b'{"documents":[' + b" " * 1000
     parts = [part] * (limit_of(family) // len(part) + 2)
-    status, raw = send_unfinished(limited.url, routes[family], JSON + CHUNKED, parts)
+    method, path = route(routes, family)
+    status, raw = send_unfinished(limited.url, path, JSON + CHUNKED, parts, method)
     assert status == 413, raw
     assert json.loads(raw.split(b"\r\n\r\n", 1)[1])["code"] == "payload_too_large"
 
@@ -156,6 +173,24 @@ def test_a_refused_body_leaves_the_connection_usable(
     sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert read_answer(sock)[0] == 200
     sock.close()
+
+
+def test_an_endless_body_nobody_reads_is_not_drained_for_ever(
+    limited: RunningServer, routes: dict[str, str]
+) -> None:
+    """The resume route reads no body and answers at once; what the client goes on sending
+    is dropped up to a bound (64 MiB), then the connection is closed."""
+    _, path = route(routes, "resume")
+    sock = connect(limited.url)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{CHUNKED}\r\n".encode())
+    block = b"%x\r\n%s\r\n" % (1 << 20, b"z" * (1 << 20))
+    sent = 0
+    with pytest.raises(OSError):
+        for _ in range(256):  # 256 MiB at most
+            sock.sendall(block)
+            sent += 1
+    sock.close()
+    assert 64 <= sent < 256
 
 
 def test_an_endless_header_is_cut_at_the_head_limit(limited: RunningServer) -> None:

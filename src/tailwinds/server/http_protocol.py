@@ -49,6 +49,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._counted = False
         self._awaiting_head = True
         self._head_bytes = 0
+        self._drained = 0
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -99,11 +100,24 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.table.busy(self)
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if self.cycle is not None and self.cycle.response_complete:
+            # answered already (a 413, or a route that never reads its body): the rest is
+            # read and dropped, so the client that is still sending reads the answer;
+            # past a bound, the connection closes instead
+            self._drained += len(body)
+            if self._drained > DRAIN_MAX_BYTES and not self.transport.is_closing():
+                self._uncount()
+                self.transport.close()
+            return
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
         # what comes next is the next request's head (pipelined, or after the answer)
         self._awaiting_head = True
         self._head_bytes = 0
+        self._drained = 0
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -167,6 +181,9 @@ def bounded_protocol(
         },
     )
 
+
+# the unread body after an answer that is dropped rather than closing the connection
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
 
 # file descriptors kept for the database, the models' connections and the rest
 FD_RESERVE = 128
