@@ -189,15 +189,30 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024
 FD_RESERVE = 128
 
 
+# raised to at most this, as Go's runtime does for its servers: systemd's default soft
+# limit (1024) is a relic of select(), which nothing here uses; the hard limit is the bound
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft open-files limit toward the hard one; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass  # not allowed here: keep what we have
+    return OPEN_FILES_WANTED if soft == resource.RLIM_INFINITY else soft
+
+
 def connection_cap(max_connections: int) -> int:
-    """TAILWINDS_MAX_CONNECTIONS, or when 0 half of what the soft open-files limit leaves
-    after a reserve (each stream may hold a second descriptor, toward its model)."""
+    """TAILWINDS_MAX_CONNECTIONS, or when 0 half of what the open-files limit leaves after
+    a reserve (each stream may hold a second descriptor, toward its model)."""
     if max_connections > 0:
         return max_connections
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        soft = 65536
-    return max(16, (soft - FD_RESERVE) // 2)
+    return max(16, (raise_open_files_limit() - FD_RESERVE) // 2)
 
 
 def protocol_for(settings: Settings) -> type[BoundedHttpProtocol]:

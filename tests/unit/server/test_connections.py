@@ -91,3 +91,16 @@ def test_release_uncounts() -> None:
     table.admit(conn)
     table.release(conn)
     assert (table.total, table.per_client, table.waiting) == (0, {}, {})
+
+
+def test_the_default_cap_follows_the_open_files_limit() -> None:
+    import resource
+
+    from tailwinds.server.http_protocol import FD_RESERVE, connection_cap
+
+    assert connection_cap(123) == 123
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cap = connection_cap(0)  # raises the soft limit toward the hard one
+    raised, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert raised >= soft
+    assert cap == max(16, (min(raised, 65536) - FD_RESERVE) // 2)
