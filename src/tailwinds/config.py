@@ -35,7 +35,7 @@ class Settings:
     max_connections: int = 0  # 0: half what the open-files limit leaves
     # per client address; loopback and trusted_proxies have none (they carry many clients)
     max_connections_per_client: int = 256
-    max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
+    max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
     keepalive_s: float = 15.0
