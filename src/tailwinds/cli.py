@@ -336,10 +336,12 @@ def demo_docs_qa(docs: str, url: str, api_key: str | None, admin_token: str | No
 
 def serve(settings: Settings) -> None:
     import asyncio
+    import logging
 
     import uvicorn
 
     from tailwinds.server.app import create_app
+    from tailwinds.server.http_protocol import protocol_for
 
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -360,12 +362,21 @@ def serve(settings: Settings) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
 
+    protocol = protocol_for(settings)
+    logging.getLogger("tailwinds.server").info(
+        "at most %d connections (%s per client address), request heads of %d bytes within %g s",
+        protocol.table.max_total,
+        settings.max_connections_per_client or "no limit",
+        settings.max_head_bytes,
+        settings.header_timeout_s,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with bounds on request heads, header time and connections
+        http=protocol,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,

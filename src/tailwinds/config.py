@@ -31,7 +31,15 @@ class Settings:
     trusted_proxies: str = ""
     port: int = 3000
     max_body_bytes: int = 1024 * 1024
-    max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
+    # host names served besides localhost and IP addresses (comma-separated, `*.example.com`
+    # patterns, `*` for any); empty: any once admin_token is set, none without it
+    allowed_hosts: str = ""
+    max_head_bytes: int = 64 * 1024  # request line and headers
+    header_timeout_s: float = 10.0  # to send a whole request head
+    max_connections: int = 0  # 0: half what the open-files limit leaves
+    # per client address; loopback and trusted_proxies have none (they carry many clients)
+    max_connections_per_client: int = 256
+    max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
     # private networks (CIDR, comma-separated) that caller- or model-steered requests may

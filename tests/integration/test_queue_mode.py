@@ -213,6 +213,14 @@ def test_resume_on_the_other_node_after_a_dropped_connection(
     check_order([(name, data) for _, name, data in whole])
     assert numbered_tokens(whole) == "".join(tokens)
     assert wait_for_answer(b, chatflow_id, start["chatId"])["status"] == "complete"
+    # ended: resuming after its last event is a 204 on any node (an EventSource stops)
+    for api in (a, b):
+        ended = requests.get(
+            f"{api.url}/api/v1/predictions/{chatflow_id}/stream/{start['messageId']}",
+            headers={"Last-Event-ID": str(whole[-1][0])},
+            timeout=20,
+        )
+        assert ended.status_code == 204 and ended.content == b""
 
 
 def test_a_disconnect_without_grace_stops_the_run_on_the_worker(

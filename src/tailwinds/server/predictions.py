@@ -354,12 +354,19 @@ class PredictionService:
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int, authorization: str | None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes] | None:
+        """The frames after number `after`, then the live rest; None when the stream
+        ended at or before `after` (nothing more will ever come)."""
         await self.authorized_chatflow(chatflow_id, authorization)
         if self.queue is not None:
             grace_s = await self.queue.check_stream(chatflow_id, message_id)
+            if await self.queue.ended_by(message_id, after):
+                return None
             return self.queue.relay(message_id, after, grace_s)
-        return self.relays.get(chatflow_id, message_id).read(after)
+        log = self.relays.get(chatflow_id, message_id)
+        if log.done and after >= len(log.frames):
+            return None
+        return log.read(after)
 
     async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
         assert self.queue is not None

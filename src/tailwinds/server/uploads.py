@@ -27,10 +27,8 @@ async def read_documents(request: Request, settings: Settings) -> list[Any]:
 
 async def read_upsert(request: Request, settings: Settings) -> tuple[list[Any], list[Any]]:
     """The documents and the URLs of an upsert's body, the URLs not fetched yet."""
+    # the body is at most TAILWINDS_MAX_UPLOAD_BYTES, declared or chunked: body_limit.py
     max_bytes = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"the upload is larger than {max_bytes} bytes")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return await _files(request, max_bytes), []
     try:

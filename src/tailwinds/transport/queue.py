@@ -21,8 +21,8 @@ from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
 from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import Keys, entry_id
-from tailwinds.transport.redis_events import BLOCK_MS, EventReader
+from tailwinds.transport.keys import Keys, entry_id, entry_seq
+from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader
 from tailwinds.transport.redis_turns import RedisTurns
 
 logger = logging.getLogger("tailwinds.transport")
@@ -151,6 +151,17 @@ class QueueClient:
                 "or never was"
             )
         return float(facts.get(b"grace", b"0"))
+
+    async def ended_by(self, message_id: str, after: int) -> bool:
+        """Whether the run's last event, `end`, is number `after` or before it."""
+        try:
+            last = await self.redis.xrevrange(self.keys.events(message_id), count=1)
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the event streams (Redis) are not reachable: {exc}") from exc
+        if not last:
+            return False
+        entry, fields = last[0]
+        return END_FIELD in fields and entry_seq(entry) <= after
 
     async def relay(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
         """The frames of a run after number `after`, live, until `end`. When the client
