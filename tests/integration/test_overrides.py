@@ -41,10 +41,15 @@ def test_risky_overrides_at_save_and_predict(
         "type": "chatOpenAI",
         "inputs": {"model": "echo", "baseUrl": mock_llm.base_url, "credential": credential},
     }
-    for allowed, index in ((["baseUrl"], 0), (["temperature", "credential"], 1)):
-        refused = save(sqlite_server, node, allowed)
-        assert refused.status_code == 400
-        assert refused.json()["error"].startswith(f"allowedOverrides[{index}]:")
+    # listed without the node's mark (as chatflows made elsewhere come): saved, but the
+    # caller's value reaches no node: the saved server answers, with the saved key
+    unmarked = save(sqlite_server, node, ["baseUrl", "credential", "temperature"])
+    assert unmarked.status_code == 201, unmarked.text
+    for name, value in (("baseUrl", "http://127.0.0.1:9/v1"), ("credential", "other")):
+        answered = predict(sqlite_server, unmarked.json()["id"], **{name: value})
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["text"] == "You said: hi"
+        assert mock_llm.records[-1].headers["Authorization"] == "Bearer sk-operator-0001"
 
     marked = dict(node, riskyOverrides=["baseUrl"])
     refused = save(sqlite_server, marked, ["baseUrl"])

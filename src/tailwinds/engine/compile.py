@@ -38,30 +38,20 @@ class CompiledFlow:
 
     def check_allowed_overrides(self, names: Iterable[str]) -> None:
         """On save: each of the chatflow's `allowedOverrides` names an input of one of
-        its nodes (or a run override), and a risky one is marked on a node that has it.
-        Raises `InvalidRequest` naming `allowedOverrides[i]`."""
+        its nodes (or a run override). Raises `InvalidRequest` naming `allowedOverrides[i]`.
+
+        A risky input (a destination, a credential, a data scope) may be listed without
+        its node's `riskyOverrides` mark, as chatflows exported from elsewhere do: the
+        listing alone opens nothing. A request's value for it reaches only the nodes
+        that mark it (`_inputs`); where none does, it is ignored, as Flowise ignores the
+        overrides it does not allow, and the saved value is used."""
         known = self.overridable_inputs() | RUN_OVERRIDES
         for n, name in enumerate(names):
-            field_name = f"allowedOverrides[{n}]"
             if name not in known:
                 raise InvalidRequest(
                     f"{name!r} is not an input of any node in this chatflow "
                     f"(known: {', '.join(sorted(known))})",
-                    field=field_name,
-                )
-            if name in RUN_OVERRIDES:
-                continue
-            classes = [type(node) for node in self.nodes.values()]
-            risk = risks.risk_of(classes, name)
-            if risk is not None and not any(
-                risks.applies(type(node), name, self.marked.get(node_id, frozenset()))
-                for node_id, node in self.nodes.items()
-            ):
-                raise InvalidRequest(
-                    f"{name!r} is a {risk} input: a caller who may set it takes what it "
-                    "guards, so it needs a second switch, the node's own "
-                    f'"riskyOverrides": [{name!r}] (README: Overrides by risk)',
-                    field=field_name,
+                    field=f"allowedOverrides[{n}]",
                 )
 
 
@@ -131,9 +121,6 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
             "chat model or a chain",
             field=f"nodes[{answer.node_id}]",
         )
-    for name in overrides or ():
-        if name not in RUN_OVERRIDES:
-            _check_override_applied(name, built, marks)
     return CompiledFlow(nodes=built, answer=answer, marked=marks)
 
 
@@ -159,22 +146,6 @@ def _check_marked(node: Node, marked: frozenset[str]) -> None:
             f"callers may set {destinations[0]!r} here, and the node holds a saved {held!r}: "
             f"their server would receive it; remove the {held!r} or the mark",
             field=f"nodes[{node.node_id}].riskyOverrides",
-        )
-
-
-def _check_override_applied(
-    name: str, built: Mapping[str, Node], marks: Mapping[str, frozenset[str]]
-) -> None:
-    """At prediction time: a risky override that reaches no node is refused, not
-    ignored (a chatflow saved before the rule may still allow it)."""
-    classes = [type(node) for node in built.values()]
-    risk = risks.risk_of(classes, name)
-    if risk is None:
-        return
-    if not any(risks.applies(type(node), name, marks[node_id]) for node_id, node in built.items()):
-        raise InvalidRequest(
-            f"a {risk} input, which this chatflow does not let callers set",
-            field=f"overrideConfig.{name}",
         )
 
 

@@ -50,13 +50,15 @@ def test_every_input_that_looks_risky_is_classified() -> None:
     assert overrides.input_risks(NODE_TYPES["mcpTools"])["env"] == "credential"
 
 
-def test_save_refuses_an_unmarked_risky_override_naming_its_index() -> None:
+def test_save_takes_an_unmarked_risky_override_that_then_opens_nothing() -> None:
     compiled = compile_flow(flow(model()))
-    compiled.check_allowed_overrides(["temperature", "sessionId"])
-    with pytest.raises(InvalidRequest) as refused:
-        compiled.check_allowed_overrides(["temperature", "baseUrl"])
-    assert refused.value.field == "allowedOverrides[1]"
-    assert "destination" in str(refused.value) and "riskyOverrides" in str(refused.value)
+    compiled.check_allowed_overrides(["temperature", "sessionId", "baseUrl"])
+    with pytest.raises(InvalidRequest) as unknown:
+        compiled.check_allowed_overrides(["temperature", "colour"])
+    assert unknown.value.field == "allowedOverrides[1]"
+    # the caller's value reaches no node: the saved one stays
+    built = compile_flow(flow(model()), {"baseUrl": "http://attacker.example/v1"})
+    assert built.nodes["m"].inputs.base_url != "http://attacker.example/v1"
 
 
 def test_a_marked_destination_is_allowed_but_not_beside_a_saved_credential() -> None:
@@ -70,14 +72,12 @@ def test_a_marked_destination_is_allowed_but_not_beside_a_saved_credential() -> 
     assert unknown.value.field == "nodes[m].riskyOverrides[0]"
 
 
-def test_predict_refuses_or_applies_by_the_mark() -> None:
+def test_predict_ignores_or_applies_by_the_mark() -> None:
     saved = flow(model(inputs={"credential": "c1"}))
-    # a chatflow saved before the rule may still list baseUrl: refused when it runs
-    with pytest.raises(InvalidRequest) as refused:
-        compile_flow(saved, {"baseUrl": "http://attacker.example/v1"})
-    assert refused.value.field == "overrideConfig.baseUrl"
-    with pytest.raises(InvalidRequest):
-        compile_flow(saved, {"credential": "someone-elses"})
+    # listed in allowedOverrides without the mark: the caller's value reaches no node
+    ignored = compile_flow(saved, {"baseUrl": "http://attacker.example/v1"}).nodes["m"]
+    assert ignored.inputs.base_url != "http://attacker.example/v1"
+    assert compile_flow(saved, {"credential": "someone-elses"}).nodes["m"].inputs.credential == "c1"
     assert compile_flow(saved, {"temperature": 0.5}).nodes["m"].inputs.temperature == 0.5
     marked = flow(model(riskyOverrides=["baseUrl", "apiKey"]))
     built = compile_flow(marked, {"baseUrl": "http://mine.example/v1", "apiKey": "sk-own"})
