@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+# all the data lines of one event together
+MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 
 class SSEProtocolError(ValueError):
@@ -24,11 +26,19 @@ class SSEMessage:
 
 
 class SSEDecoder:
-    """Feed it chunks as they arrive, cut anywhere; it returns the complete events."""
+    """Feed it chunks as they arrive, cut anywhere; it returns the complete events.
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_skip_lf", "_started")
+    Lines and events are bounded (`MAX_LINE_BYTES`, `MAX_EVENT_BYTES`): past them,
+    `SSEProtocolError`."""
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "_skip_lf", "_started", "error")
 
     def __init__(self) -> None:
+        # `feed_data` only: the failure a server reported outside the data of its events,
+        # as undecoded bytes: the data of an `event: error`, or the value of an `error:`
+        # field, which the SSE grammar does not have but llama.cpp's server sent in 2025
+        # (ggml-org/llama.cpp#16104) and decoders that skip unknown fields lose
+        self.error: bytes | None = None
         self._buf = b""
         self._skip_lf = False
         self._started = False
@@ -82,13 +92,20 @@ class SSEDecoder:
             elif line:
                 self._field(line)
             elif data:
-                out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                payload = data[0] if len(data) == 1 else b"\n".join(data)
                 if names is not None:
                     names.append((self._event, self._id))
+                    out.append(payload)
+                elif self._event == "error":
+                    self.error = payload
+                else:
+                    out.append(payload)
                 data.clear()
                 self._event = ""
             else:
                 self._event = ""
+        if data and sum(map(len, data)) > MAX_EVENT_BYTES:  # an event open across reads
+            raise SSEProtocolError(f"event longer than {MAX_EVENT_BYTES} bytes")
         return out
 
     def close(self) -> None:
@@ -113,3 +130,5 @@ class SSEDecoder:
             self._event = text
         elif name == b"id" and "\0" not in text:
             self._id = text
+        elif name == b"error" and value:
+            self.error = value

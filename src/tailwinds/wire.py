@@ -8,7 +8,8 @@ read timeout it re-arms on every chunk are the difference (bench/RESULTS.md has 
 one saves in the whole server).
 
 It does: keep-alive connections pooled per origin; TLS; chunked, Content-Length and
-close-delimited bodies; gzip and deflate when a server sends them unasked; a connect
+close-delimited bodies; gzip and deflate when a server sends them unasked (inflated step by
+step as the reader reads, bounded in all); a head bounded in size and header count; a connect
 timeout; an idle timeout checked by one timer per idle period, not one per chunk;
 back-pressure (it stops reading the socket while its reader lags). A connection whose
 answer was not read to the end is closed, never reused: that is how a cancelled stream
@@ -33,6 +34,14 @@ MAX_BUFFERED_BYTES = 256 * 1024
 # after 5 s (uvicorn) to 75 s (nginx); one dropped meanwhile costs a retry, not an error)
 MAX_IDLE_PER_ORIGIN = 1024
 IDLE_EXPIRY_S = 30.0
+# the answer's head (status line and headers): a server that sends more is refused
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 128
+# a compressed body: inflated at most this much per step (the next step waits for the
+# reader, as the socket does), and at most MAX_INFLATED_BYTES in all (a gzip bomb of 60 KB
+# is 60 MB of text)
+INFLATE_STEP_BYTES = 64 * 1024
+MAX_INFLATED_BYTES = 128 * 1024 * 1024
 
 
 # the answer's headers the client and the providers read; the others are dropped
@@ -50,6 +59,11 @@ KEPT_HEADERS = frozenset(
 
 class WireError(Exception):
     """The connection failed, or what came back is not HTTP."""
+
+
+class WireTooLarge(WireError):
+    """The answer passed one of the client's bounds (head size, header count, inflated
+    size)."""
 
 
 class ConnectionClosed(WireError):
@@ -74,6 +88,12 @@ class WireResponse:
         "_decompress",
         "_error",
         "_head",
+        "_head_bytes",
+        "_headers",
+        "_inflated",
+        "_max_inflated",
+        "_repeats",
+        "_tail",
         "_idle_s",
         "_paused",
         "_timer",
@@ -104,6 +124,14 @@ class WireResponse:
         self._head: asyncio.Future[None] = conn.loop.create_future()
         self._waiter: asyncio.Future[None] | None = None
         self._decompress: zlib._Decompress | None = None
+        self._tail = b""  # compressed bytes not inflated yet
+        self._inflated = 0
+        self._max_inflated = conn.client.max_inflated_bytes
+        self._head_bytes = 0
+        self._headers = 0
+        # repeats of a kept header, joined once the head is whole: linear, not a string
+        # rebuilt per repeat
+        self._repeats: dict[str, list[str]] | None = None
         self._until_close = False
         self._idle_s = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -114,13 +142,28 @@ class WireResponse:
         self.began = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers += 1
+        if self._headers > MAX_HEADERS:
+            self._fail(WireTooLarge(f"an answer with more than {MAX_HEADERS} headers"))
+            return
         key = name.decode("latin-1").lower()
         if key not in KEPT_HEADERS:
             return  # the rest would be held as long as the stream, for nobody
         text = value.decode("latin-1")
-        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+        if key not in self.headers:
+            self.headers[key] = text
+        else:
+            if self._repeats is None:
+                self._repeats = {}
+            self._repeats.setdefault(key, [self.headers[key]]).append(text)
 
     def on_headers_complete(self) -> None:
+        if self._error is not None:
+            return
+        if self._repeats is not None:
+            for key, values in self._repeats.items():
+                self.headers[key] = ", ".join(values)
+            self._repeats = None
         parser = self.parser
         self.status = parser.get_status_code()
         self.keep_alive = parser.should_keep_alive()
@@ -141,10 +184,8 @@ class WireResponse:
 
     def on_body(self, body: bytes) -> None:
         if self._decompress is not None:
-            try:
-                body = self._decompress.decompress(body)
-            except zlib.error as exc:
-                self._fail(WireError(f"the answer's compressed body is broken: {exc}"))
+            body = self._inflate(body)
+            if not body:
                 return
         self.chunks.append(body)
         self._buffered += len(body)
@@ -152,6 +193,29 @@ class WireResponse:
             self._paused = True
             self._conn.transport.pause_reading()  # type: ignore[union-attr]
         self._wake()
+
+    def _inflate(self, body: bytes) -> bytes:
+        """At most INFLATE_STEP_BYTES of `body` (after what is left of the last ones)
+        inflated; the rest kept for the reader's next `read`, the socket paused meanwhile."""
+        data = (self._tail + body if body else self._tail) if self._tail else body
+        try:
+            out = self._decompress.decompress(data, INFLATE_STEP_BYTES)  # type: ignore[union-attr]
+        except zlib.error as exc:
+            self._fail(WireError(f"the answer's compressed body is broken: {exc}"))
+            return b""
+        self._tail = self._decompress.unconsumed_tail  # type: ignore[union-attr]
+        self._inflated += len(out)
+        if self._inflated > self._max_inflated:
+            self._fail(
+                WireTooLarge(f"a compressed answer of more than {self._max_inflated} bytes")
+            )
+            return b""
+        if self._tail and not self._paused:
+            self._paused = True
+            transport = self._conn.transport
+            if transport is not None:
+                transport.pause_reading()
+        return out
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -193,6 +257,11 @@ class WireResponse:
         while not chunks:
             if self._error is not None:
                 raise self._error
+            if self._tail:  # a compressed body's next step
+                out = self._inflate(b"")
+                if out:
+                    chunks.append(out)
+                continue
             if self.complete:
                 return b""
             self._waiter = waiter = self._conn.loop.create_future()
@@ -200,7 +269,7 @@ class WireResponse:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
-        if self._paused:
+        if self._paused and not self._tail:
             self._paused = False
             transport = self._conn.transport
             if transport is not None:  # None: the connection is gone, its last bytes are in
@@ -297,6 +366,11 @@ class _Connection(asyncio.Protocol):
             response.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             response._fail(WireError(f"the server's answer is not valid HTTP: {exc}"))
+            return
+        if not response.status:  # the head is not whole yet: bound what it may take
+            response._head_bytes += len(data)
+            if response._head_bytes > MAX_HEAD_BYTES and response._error is None:
+                response._fail(WireTooLarge(f"an answer head of more than {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
         return False  # a half-closed connection is closed: no request can follow
@@ -319,10 +393,14 @@ class _Connection(asyncio.Protocol):
 class WireClient:
     """Pooled connections to the model servers; one per process, shared by every run."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """`tls`: how to check servers' certificates; the system's CAs by default."""
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, max_inflated_bytes: int = MAX_INFLATED_BYTES
+    ) -> None:
+        """`tls`: how to check servers' certificates; the system's CAs by default.
+        `max_inflated_bytes`: the most a compressed answer may inflate to."""
         self._idle: dict[Origin, list[_Connection]] = {}
         self._tls = tls
+        self.max_inflated_bytes = max_inflated_bytes
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, connect_timeout_s: float

@@ -13,18 +13,23 @@ from urllib.parse import urlsplit
 import orjson
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
     ProviderLimits,
+    error_class_for_status,
     error_for_exception,
     error_for_status,
+    status_of_error,
 )
 from tailwinds.redaction import redact
 from tailwinds.sse import SSEProtocolError
 from tailwinds.wire import WireClient, WireError, WireResponse
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
+# how far past an error text's cut secrets are looked for (longer than any key)
+REDACTION_MARGIN = 4096
+CREDENTIAL_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization"))
 
 
 class StreamParser(Protocol):
@@ -60,7 +65,10 @@ class Endpoint:
         self.limits = limits
         # what errors call the provider: its host, never the full URL with its query
         self.name = urlsplit(base_url).netloc or base_url
-        self.secret = secret
+        # what must never show in an error: the key, and every credential header's value
+        values = [v for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS]
+        values += [v.split(None, 1)[1] for v in values if " " in v.strip()]
+        self.secrets = sorted({s for s in (secret, *values) if s}, key=len, reverse=True)
 
     async def open(self, body: bytes) -> WireResponse:
         """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the
@@ -81,8 +89,8 @@ class Endpoint:
                 return resp
             if 300 <= resp.status < 400:
                 # not followed: a model call that moved should be configured where it went
-                location = redact(
-                    resp.headers.get("location", "an address it does not say"), self.secret
+                location = self.redacted(
+                    resp.headers.get("location", "an address it does not say"), 2000
                 )
                 resp.close()
                 raise ProviderRejected(
@@ -104,7 +112,7 @@ class Endpoint:
             raw = b""  # the status says enough
         finally:
             resp.close()
-        return redact(message_from_body(raw), self.secret)
+        return self.redacted(message_from_body(raw), 500)
 
     async def fetch(self, body: bytes, limit: int) -> bytes:
         """POST `body` and read the whole answer (embeddings), within the first-token
@@ -154,10 +162,17 @@ class Endpoint:
                 yield piece
             read = resp.read
             feed = parser.feed
+            bytes_left = self.limits.max_stream_bytes
             while not parser.done and parser.error is None:
                 chunk = await read()
                 if not chunk:
                     break
+                bytes_left -= len(chunk)
+                if bytes_left < 0:
+                    raise AnswerTooLong(
+                        f"{self.name} sent more than {self.limits.max_stream_bytes} bytes "
+                        "for one answer"
+                    )
                 for piece in feed(chunk):
                     yield piece
             if parser.error is not None:
@@ -175,30 +190,47 @@ class Endpoint:
         if parser.usage is not None:
             yield parser.usage
 
+    def redacted(self, text: str, limit: int) -> str:
+        """`text` without the endpoint's secrets, then cut to `limit` characters: in that
+        order, so a key that straddles the cut is still wholly removed (security case 12).
+        Only a window of `limit + REDACTION_MARGIN` is searched: a secret reaching into the
+        kept part starts inside it and is shorter than the margin."""
+        text = text[: limit + REDACTION_MARGIN]
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return redact(text)[:limit]
+
     def bad_chunk(self, data: str | bytes) -> ProviderBadResponse:
-        text = data if isinstance(data, str) else data.decode(errors="replace")
+        if isinstance(data, bytes):
+            data = data[: 200 + REDACTION_MARGIN].decode(errors="replace")
         return ProviderBadResponse(
-            f"{self.name} sent a malformed chunk: {redact(text[:200], self.secret)!r}"
+            f"{self.name} sent a malformed chunk: {self.redacted(data, 200)!r}"
         )
 
-    def stream_error(self, status: int, error: Any) -> ProviderError:
-        return error_for_status(status, redact(message_of(error), self.secret), self.name)
+    def stream_error(self, error: Any, default_status: int = 500) -> ProviderError:
+        """An error the server reported inside its 200 stream, as the class its own status,
+        code or type stands for (`status_of_error`)."""
+        status = status_of_error(error, default_status)
+        message = self.redacted(message_of(error), 500)
+        text = f"{self.name} reported an error in its stream ({status}): {message}"
+        return error_class_for_status(status)(text)
 
 
 def message_from_body(raw: bytes) -> str:
+    """An error answer's message (the whole of it: cut only after redaction)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw[:500].decode(errors="replace").strip()
+        return raw.decode(errors="replace").strip()
     if isinstance(body, dict) and "error" in body:
         return message_of(body["error"])
-    return str(body)[:500]
+    return str(body)
 
 
 def message_of(error: Any) -> str:
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or error.get("code") or error)[:500]
-    return str(error)[:500]
+        return str(error.get("message") or error.get("type") or error.get("code") or error)
+    return str(error)
 
 
 def _seconds(value: str | None) -> float | None:
