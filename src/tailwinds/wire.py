@@ -89,13 +89,14 @@ class WireResponse:
         "_error",
         "_head",
         "_head_bytes",
+        "_head_read",
         "_headers",
+        "_idle_s",
         "_inflated",
         "_max_inflated",
+        "_paused",
         "_repeats",
         "_tail",
-        "_idle_s",
-        "_paused",
         "_timer",
         "_until_close",
         "_waiter",
@@ -127,7 +128,8 @@ class WireResponse:
         self._tail = b""  # compressed bytes not inflated yet
         self._inflated = 0
         self._max_inflated = conn.client.max_inflated_bytes
-        self._head_bytes = 0
+        self._head_bytes = 0  # of the headers parsed
+        self._head_read = 0  # of the bytes read while the head was not whole
         self._headers = 0
         # repeats of a kept header, joined once the head is whole: linear, not a string
         # rebuilt per repeat
@@ -143,8 +145,12 @@ class WireResponse:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers += 1
+        self._head_bytes += len(name) + len(value) + 4
         if self._headers > MAX_HEADERS:
             self._fail(WireTooLarge(f"an answer with more than {MAX_HEADERS} headers"))
+            return
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(WireTooLarge(f"an answer head of more than {MAX_HEAD_BYTES} bytes"))
             return
         key = name.decode("latin-1").lower()
         if key not in KEPT_HEADERS:
@@ -206,9 +212,7 @@ class WireResponse:
         self._tail = self._decompress.unconsumed_tail  # type: ignore[union-attr]
         self._inflated += len(out)
         if self._inflated > self._max_inflated:
-            self._fail(
-                WireTooLarge(f"a compressed answer of more than {self._max_inflated} bytes")
-            )
+            self._fail(WireTooLarge(f"a compressed answer of more than {self._max_inflated} bytes"))
             return b""
         if self._tail and not self._paused:
             self._paused = True
@@ -367,9 +371,9 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             response._fail(WireError(f"the server's answer is not valid HTTP: {exc}"))
             return
-        if not response.status:  # the head is not whole yet: bound what it may take
-            response._head_bytes += len(data)
-            if response._head_bytes > MAX_HEAD_BYTES and response._error is None:
+        if not response.status:  # the head is not whole yet: bound what the parser holds
+            response._head_read += len(data)
+            if response._head_read > MAX_HEAD_BYTES and response._error is None:
                 response._fail(WireTooLarge(f"an answer head of more than {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
