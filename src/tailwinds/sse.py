@@ -7,11 +7,13 @@ inside JSON strings, and so would cut a `data:` line in two.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 # all the data lines of one event together
 MAX_EVENT_BYTES = 8 * 1024 * 1024
+_BLANK_RUNS = re.compile(rb"\n{3,}")
 
 
 class SSEProtocolError(ValueError):
@@ -80,6 +82,10 @@ class SSEDecoder:
             self._started = True
             if buf.startswith(b"\xef\xbb\xbf"):
                 buf = buf[3:]
+        if b"\n\n\n" in buf:
+            # blank lines after the first dispatch nothing: one is kept, so a flood of them
+            # (a decompression bomb is made of them) is not a Python loop per line
+            buf = _BLANK_RUNS.sub(b"\n\n", buf)
         lines = buf.split(b"\n")
         self._buf = lines.pop()
         if len(self._buf) > MAX_LINE_BYTES:

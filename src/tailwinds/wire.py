@@ -262,6 +262,9 @@ class WireResponse:
             if self._error is not None:
                 raise self._error
             if self._tail:  # a compressed body's next step
+                # let the other streams run first: without it, a body that inflates to
+                # much but yields no token would hold the loop till its end
+                await asyncio.sleep(0)
                 out = self._inflate(b"")
                 if out:
                     chunks.append(out)
