@@ -1,0 +1,58 @@
+"""The SSE decoder's bounds and the failures it reports beside the events' data."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailwinds import sse
+from tailwinds.sse import SSEDecoder, SSEProtocolError
+
+
+def test_an_error_field_is_kept_beside_the_data() -> None:
+    """llama.cpp's server (2025) sent `error: {...}` then `data: [DONE]`."""
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b'data: {"a":1}\n\nerror: {"code":400}\n\ndata: [DONE]\n\n') == [
+        b'{"a":1}',
+        b"[DONE]",
+    ]
+    assert decoder.error == b'{"code":400}'
+
+
+def test_an_error_event_is_kept_apart_in_data_mode_only() -> None:
+    body = b'data: 1\n\nevent: error\ndata: {"message":"overloaded"}\n\ndata: 2\n\n'
+    decoder = SSEDecoder()
+    assert decoder.feed_data(body) == [b"1", b"2"]
+    assert decoder.error == b'{"message":"overloaded"}'
+    events = SSEDecoder().feed(body)
+    assert [(e.event, e.data) for e in events] == [
+        ("message", "1"),
+        ("error", '{"message":"overloaded"}'),
+        ("message", "2"),
+    ]
+
+
+def test_runs_of_blank_lines_change_nothing() -> None:
+    body = b"data: a\n\n\n\n\n: comment\n\n\n\nevent: x\ndata: b\n\n\n\n\ndata: c\n\n"
+    expected = SSEDecoder().feed(body.replace(b"\n\n\n\n\n", b"\n\n").replace(b"\n\n\n\n", b"\n\n"))
+    for cut in range(len(body)):
+        decoder = SSEDecoder()
+        got = decoder.feed(body[:cut]) + decoder.feed(body[cut:])
+        assert got == expected
+
+
+def test_a_flood_of_blank_lines_is_cheap() -> None:
+    decoder = SSEDecoder()
+    for _ in range(100):
+        assert decoder.feed_data(b"\n" * 65536) == []
+    assert decoder.feed_data(b"data: x\n\n") == [b"x"]
+
+
+def test_lines_and_events_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 250)
+    with pytest.raises(SSEProtocolError, match="line longer"):
+        SSEDecoder().feed_data(b"data: " + b"x" * 200)
+    decoder = SSEDecoder()
+    decoder.feed_data(b"data: " + b"y" * 90 + b"\n" + b"data: " + b"y" * 90 + b"\n")
+    with pytest.raises(SSEProtocolError, match="event longer"):
+        decoder.feed_data(b"data: " + b"y" * 90 + b"\n")
