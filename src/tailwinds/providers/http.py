@@ -152,27 +152,27 @@ class Endpoint:
                     resp = await self.open(retry)
                 del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
                 pieces: list[Any] = []
+                bytes_left = self.limits.max_stream_bytes
                 while not pieces and not parser.done and parser.error is None:
                     chunk = await resp.read()
                     if not chunk:
                         break
+                    bytes_left -= len(chunk)
+                    if bytes_left < 0:
+                        raise self._too_long()
                     pieces = parser.feed(chunk)
             resp.set_idle_timeout(self.limits.idle_timeout_s)
             for piece in pieces:
                 yield piece
             read = resp.read
             feed = parser.feed
-            bytes_left = self.limits.max_stream_bytes
             while not parser.done and parser.error is None:
                 chunk = await read()
                 if not chunk:
                     break
                 bytes_left -= len(chunk)
                 if bytes_left < 0:
-                    raise AnswerTooLong(
-                        f"{self.name} sent more than {self.limits.max_stream_bytes} bytes "
-                        "for one answer"
-                    )
+                    raise self._too_long()
                 for piece in feed(chunk):
                     yield piece
             if parser.error is not None:
@@ -189,6 +189,11 @@ class Endpoint:
         parser.finish()
         if parser.usage is not None:
             yield parser.usage
+
+    def _too_long(self) -> AnswerTooLong:
+        return AnswerTooLong(
+            f"{self.name} sent more than {self.limits.max_stream_bytes} bytes for one answer"
+        )
 
     def redacted(self, text: str, limit: int) -> str:
         """`text` without the endpoint's secrets, then cut to `limit` characters: in that
