@@ -160,6 +160,8 @@ class _Parser:
                     delta = data["delta"]
                     text = delta.get("text")
                     if text:
+                        if type(text) is not str:
+                            raise TypeError("text is not a string")
                         pieces.append(text)
                     elif delta.get("type") == "input_json_delta":
                         self._add_json(data["index"], delta.get("partial_json") or "")

@@ -107,6 +107,8 @@ class _Parser:
                 message = data.get("message") or {}
                 content = message.get("content")
                 if content:
+                    if type(content) is not str:
+                        raise TypeError("content is not a string")
                     pieces.append(content)
                 tool_calls = message.get("tool_calls")
                 if tool_calls:

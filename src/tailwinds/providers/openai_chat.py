@@ -131,6 +131,8 @@ class _Parser:
                     if delta:
                         content = delta.get("content")
                         if content:
+                            if type(content) is not str:
+                                raise TypeError("content is not a string")
                             pieces.append(content)
                         tool_calls = delta.get("tool_calls")
                         if tool_calls:

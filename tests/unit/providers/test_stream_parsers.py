@@ -221,3 +221,38 @@ def _json(value: Any) -> bytes:
     import orjson
 
     return orjson.dumps(value)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "ollama"])
+def test_any_bytes_end_as_an_answer_or_a_provider_error(kind: str) -> None:
+    """Whatever a server sends, the parser gives pieces or a `ProviderError`, never
+    another exception (which would be reported as the flow's own failure)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    lines = st.sampled_from(
+        [
+            b"data: [DONE]\n\n",
+            b'data: {"choices":[{"delta":{"content":"\\ud83d"}}]}\n\n',
+            b'data: {"choices":[{"delta":{"tool_calls":[{"index":[1]}]}}]}\n\n',
+            b'data: {"choices":[{"delta":{"tool_calls":"x"}}]}\n\n',
+            b'data: {"error":{"code":"abc"}}\n\n',
+            b'data: {"choices":[{"delta":{"content":5}}]}\n\n',
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"text":[1]}}\n\n',
+            b'{"message":{"content":{"a":1}}}\n',
+            b"error: 7\n\n",
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":3,'
+            b'"delta":{"type":"input_json_delta","partial_json":"{"}}\n\n',
+            b'{"message":{"tool_calls":[{"function":{}}]}}\n',
+            b'{"error":null}\n',
+            b"\xff\xfe\n\n",
+        ]
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.one_of(lines, st.binary(max_size=40)), max_size=6))
+    def check_any(chunks: list[bytes]) -> None:
+        asyncio.run(replay(kind, chunks))
+
+    check_any()
