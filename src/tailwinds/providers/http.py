@@ -24,7 +24,7 @@ from tailwinds.providers.base import (
 )
 from tailwinds.redaction import redact
 from tailwinds.sse import SSEProtocolError
-from tailwinds.wire import WireClient, WireError, WireResponse
+from tailwinds.wire import WireClient, WireError, WireResponse, WireTooLarge
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
 # how far past an error text's cut secrets are looked for (longer than any key)
@@ -79,6 +79,8 @@ class Endpoint:
                 resp = await self.wire.post(
                     self.url, self.headers, body, self.limits.connect_timeout_s
                 )
+            except WireTooLarge as exc:
+                raise error_for_exception(exc, self.name) from exc  # not worth another try
             except (OSError, WireError, TimeoutError) as exc:
                 if attempt >= self.limits.retries:
                     raise error_for_exception(exc, self.name) from exc
