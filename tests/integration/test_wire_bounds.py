@@ -116,3 +116,26 @@ def test_repeated_headers_are_joined(run: Callable[..., Any]) -> None:
             client.close()
 
     run(main())
+
+
+def test_a_provider_refuses_an_oversized_head_without_retrying(run: Callable[..., Any]) -> None:
+    from tailwinds.engine.messages import ChatMessage
+    from tailwinds.errors import ProviderBadResponse
+    from tailwinds.providers.base import ChatRequest, ProviderLimits
+    from tailwinds.providers.openai_chat import OpenAIChatProvider
+
+    head = b"Content-Type: text/event-stream\r\n" * 5_000
+
+    async def main() -> None:
+        async with serve(answer(head, b"data: [DONE]\n\n")) as server:
+            client = WireClient()
+            limits = ProviderLimits(retries=2, retry_backoff_s=0)
+            provider = OpenAIChatProvider(client, server.url.split("/v1")[0] + "/v1", None, limits)
+            request = ChatRequest(model="m", messages=[ChatMessage("user", "hi")])
+            with pytest.raises(ProviderBadResponse, match="more than 128 headers"):
+                async for _ in provider.stream_chat(request):
+                    pass
+            client.close()
+        assert server.connections == 1
+
+    run(main())
