@@ -137,7 +137,13 @@ class _Parser:
                         tool_calls = delta.get("tool_calls")
                         if tool_calls:
                             self.calls.add(tool_calls)
-                    if choice.get("finish_reason"):
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        if finish == "error":  # OpenRouter's mid-stream failure, bare
+                            self.error = self.endpoint.stream_error(
+                                "the server ended the answer with finish_reason 'error'"
+                            )
+                            break
                         self.finished = True
                         if self.carry.high:
                             pieces.append(self.carry.flush())

@@ -75,6 +75,9 @@ EXPECTED: dict[str, Expect] = {
         "Hi", code="provider_unavailable", message="upstream overloaded"
     ),
     "openai/error_string.txt": Expect(code="provider_auth", message="Invalid API key"),
+    "openai/finish_reason_error.txt": Expect(
+        "Par", code="provider_unavailable", message="finish_reason 'error'"
+    ),
     "openai/done_without_finish.txt": Expect("cut", code=CUT, message="no finish_reason"),
     "openai/end_without_finish.txt": Expect("cut", code=CUT, message="end of body"),
     "openai/malformed_chunk.txt": Expect("x", code=CUT, message="malformed chunk"),
