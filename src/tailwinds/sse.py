@@ -14,6 +14,7 @@ MAX_LINE_BYTES = 8 * 1024 * 1024
 # all the data lines of one event together
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 _BLANK_RUNS = re.compile(rb"\n{3,}")
+_SCAN_BLANK_RUNS_FROM = 4096  # bytes
 
 
 class SSEProtocolError(ValueError):
@@ -82,9 +83,10 @@ class SSEDecoder:
             self._started = True
             if buf.startswith(b"\xef\xbb\xbf"):
                 buf = buf[3:]
-        if b"\n\n\n" in buf:
+        if len(buf) > _SCAN_BLANK_RUNS_FROM and b"\n\n\n" in buf:
             # blank lines after the first dispatch nothing: one is kept, so a flood of them
-            # (a decompression bomb is made of them) is not a Python loop per line
+            # (a decompression bomb is made of them) is not a Python loop per line; only
+            # in big reads, where the search is cheap for the events it covers
             buf = _BLANK_RUNS.sub(b"\n\n", buf)
         lines = buf.split(b"\n")
         self._buf = lines.pop()
