@@ -56,6 +56,7 @@ def test_a_flood_of_blank_lines_is_cheap() -> None:
 
 def test_lines_and_events_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sse, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(sse, "_LONG_LINE_BYTES", 50)
     monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 250)
     with pytest.raises(SSEProtocolError, match="line longer"):
         SSEDecoder().feed_data(b"data: " + b"x" * 200)
@@ -63,3 +64,27 @@ def test_lines_and_events_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder.feed_data(b"data: " + b"y" * 90 + b"\n" + b"data: " + b"y" * 90 + b"\n")
     with pytest.raises(SSEProtocolError, match="event longer"):
         decoder.feed_data(b"data: " + b"y" * 90 + b"\n")
+
+
+def test_a_long_line_read_in_many_pieces_arrives_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "_LONG_LINE_BYTES", 8)
+    body = (
+        b"data: " + "é".encode() * 40 + b"\n\nevent: x\ndata: short\n\ndata: " + b"z" * 30 + b"\n\n"
+    )
+    expected = [("message", "é" * 40), ("x", "short"), ("message", "z" * 30)]
+    for size in (1, 3, 7, 16, 64):
+        decoder = SSEDecoder()
+        got = []
+        for i in range(0, len(body), size):
+            got += decoder.feed(body[i : i + size])
+        decoder.close()
+        assert [(e.event, e.data) for e in got] == expected, size
+    decoder = SSEDecoder()
+    decoder.feed(b"data: " + b"y" * 20)
+    with pytest.raises(SSEProtocolError, match="middle of an event"):
+        decoder.close()
+    monkeypatch.setattr(sse, "MAX_LINE_BYTES", 30)
+    decoder = SSEDecoder()
+    decoder.feed(b"data: " + b"y" * 20)
+    with pytest.raises(SSEProtocolError, match="line longer"):
+        decoder.feed(b"y" * 20)

@@ -17,6 +17,7 @@ from tailwinds.providers.tool_calls import parse_arguments
 from tailwinds.wire import WireClient
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+LONG_LINE_BYTES = 64 * 1024  # a line past this is gathered in pieces
 
 
 class OllamaChatProvider:
@@ -72,11 +73,26 @@ class _Parser:
     tool call whole in one message; an `{"error": ...}` line is a failure, and a body that
     ends before `"done": true` a cut answer."""
 
-    __slots__ = ("buffer", "calls", "carry", "done", "endpoint", "error", "seen", "usage")
+    __slots__ = (
+        "buffer",
+        "calls",
+        "carry",
+        "done",
+        "endpoint",
+        "error",
+        "long",
+        "long_size",
+        "seen",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.buffer = b""
+        # a line longer than LONG_LINE_BYTES still open: its pieces (copied once at its
+        # end, not once per read), and their size
+        self.long: list[bytes] | None = None
+        self.long_size = 0
         self.done = False
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
@@ -85,14 +101,25 @@ class _Parser:
         self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
+        pieces: list[str | ToolCall] = []
+        if self.long is not None:
+            self.long.append(chunk)
+            self.long_size += len(chunk)
+            if b"\n" not in chunk:
+                if self.long_size > MAX_LINE_BYTES:
+                    self.error = self._too_long()
+                return pieces
+            chunk = b"".join(self.long)
+            self.long = None
         lines = (self.buffer + chunk).split(b"\n") if self.buffer else chunk.split(b"\n")
         self.buffer = lines.pop()
-        pieces: list[str | ToolCall] = []
-        if len(self.buffer) > MAX_LINE_BYTES:
-            self.error = ProviderBadResponse(
-                f"{self.endpoint.name} sent a line longer than {MAX_LINE_BYTES} bytes"
-            )
-            return pieces
+        if len(self.buffer) > LONG_LINE_BYTES:
+            if len(self.buffer) > MAX_LINE_BYTES:
+                self.error = self._too_long()
+                return pieces
+            self.long = [self.buffer]
+            self.long_size = len(self.buffer)
+            self.buffer = b""
         for line in lines:
             if not line.strip():
                 continue
@@ -126,6 +153,11 @@ class _Parser:
                 self.error = self.endpoint.bad_chunk(line)
                 break
         return pieces
+
+    def _too_long(self) -> ProviderBadResponse:
+        return ProviderBadResponse(
+            f"{self.endpoint.name} sent a line longer than {MAX_LINE_BYTES} bytes"
+        )
 
     def _lenient(self, line: bytes) -> Any:
         data = loads_lenient(line)

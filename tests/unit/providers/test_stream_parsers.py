@@ -259,3 +259,23 @@ def test_any_bytes_end_as_an_answer_or_a_provider_error(kind: str) -> None:
         asyncio.run(replay(kind, chunks))
 
     check_any()
+
+
+def test_long_ndjson_lines_arrive_whole_and_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tailwinds.providers import ollama_native
+
+    monkeypatch.setattr(ollama_native, "LONG_LINE_BYTES", 16)
+    body = transcript("ollama/text.txt")
+
+    async def main() -> list[Outcome]:
+        return [
+            await replay("ollama", [body[i : i + size] for i in range(0, len(body), size)])
+            for size in (1, 5, 17, 100)
+        ]
+
+    for outcome in asyncio.run(main()):
+        check(outcome, EXPECTED["ollama/text.txt"], "pieces")
+    monkeypatch.setattr(ollama_native, "MAX_LINE_BYTES", 64)
+    outcome = asyncio.run(replay("ollama", [b'{"message":{"content":"' + b"x" * 30, b"x" * 40]))
+    assert outcome.code == "provider_bad_response"
+    assert "longer than 64 bytes" in outcome.message
