@@ -56,6 +56,9 @@ class Settings:
     provider_idle_timeout_s: float = 60.0
     provider_retries: int = 2
     provider_retry_backoff_s: float = 0.5
+    # the longest answer a run keeps, in characters, whatever a node's maxTokens says (a
+    # server that ignores it, or a hostile one): past it the run ends with `answer_too_long`
+    max_answer_chars: int = 1_000_000
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)

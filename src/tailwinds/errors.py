@@ -14,6 +14,7 @@
     ├── ProviderError           the model server failed us
     │   ├── ProviderAuth, ProviderRateLimited, ProviderUnavailable,
     │   ├── ProviderRejected, ProviderBadResponse
+    │   ├── AnswerTooLong       past TAILWINDS_MAX_ANSWER_CHARS (or tool-call arguments' cap)
     │   └── ProviderTimeout
     ├── RunCancelled            aborted by a caller
     ├── StorageFailed           the answer was given but its turn could not be stored
@@ -135,6 +136,13 @@ class ProviderRejected(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     code = "provider_bad_response"
+
+
+class AnswerTooLong(ProviderError):
+    """The model's answer passed the server's cap (`TAILWINDS_MAX_ANSWER_CHARS`): what came
+    before the cap was streamed and is stored; the rest was not read."""
+
+    code = "answer_too_long"
 
 
 class ProviderTimeout(ProviderError):

@@ -7,9 +7,15 @@ inside JSON strings, and so would cut a `data:` line in two.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+# all the data lines of one event together
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+_BLANK_RUNS = re.compile(rb"\n{3,}")
+_SCAN_BLANK_RUNS_FROM = 4096  # bytes
+_LONG_LINE_BYTES = 64 * 1024
 
 
 class SSEProtocolError(ValueError):
@@ -24,12 +30,33 @@ class SSEMessage:
 
 
 class SSEDecoder:
-    """Feed it chunks as they arrive, cut anywhere; it returns the complete events."""
+    """Feed it chunks as they arrive, cut anywhere; it returns the complete events.
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_skip_lf", "_started")
+    Lines and events are bounded (`MAX_LINE_BYTES`, `MAX_EVENT_BYTES`): past them,
+    `SSEProtocolError`."""
+
+    __slots__ = (
+        "_buf",
+        "_data",
+        "_event",
+        "_id",
+        "_long",
+        "_long_size",
+        "_skip_lf",
+        "_started",
+        "error",
+    )
 
     def __init__(self) -> None:
+        # `feed_data` only: the failure a server reported outside the data of its events,
+        # as undecoded bytes: the data of an `event: error`, or the value of an `error:`
+        # field, which the SSE grammar does not have but llama.cpp's server sent in 2025
+        # (ggml-org/llama.cpp#16104) and decoders that skip unknown fields lose
+        self.error: bytes | None = None
         self._buf = b""
+        # a line longer than _LONG_LINE_BYTES still open: its pieces, and their size
+        self._long: list[bytes] | None = None
+        self._long_size = 0
         self._skip_lf = False
         self._started = False
         self._event = ""
@@ -62,7 +89,19 @@ class SSEDecoder:
             # a CR at the end may be the first half of a CRLF cut by the chunking
             self._skip_lf = chunk.endswith(b"\r")
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
+        if self._long is not None:
+            # a long line: its pieces are kept apart until it ends, so it is copied once,
+            # not once per read
+            self._long.append(chunk)
+            self._long_size += len(chunk)
+            if b"\n" not in chunk:
+                if self._long_size > MAX_LINE_BYTES:
+                    raise SSEProtocolError(f"line longer than {MAX_LINE_BYTES} bytes")
+                return []
+            buf = b"".join(self._long)
+            self._long = None
+        else:
+            buf = self._buf + chunk if self._buf else chunk
         if not self._started and buf:
             if len(buf) < 3 and b"\xef\xbb\xbf".startswith(buf):
                 self._buf = buf
@@ -70,10 +109,19 @@ class SSEDecoder:
             self._started = True
             if buf.startswith(b"\xef\xbb\xbf"):
                 buf = buf[3:]
+        if len(buf) > _SCAN_BLANK_RUNS_FROM and b"\n\n\n" in buf:
+            # blank lines after the first dispatch nothing: one is kept, so a flood of them
+            # (a decompression bomb is made of them) is not a Python loop per line; only
+            # in big reads, where the search is cheap for the events it covers
+            buf = _BLANK_RUNS.sub(b"\n\n", buf)
         lines = buf.split(b"\n")
         self._buf = lines.pop()
-        if len(self._buf) > MAX_LINE_BYTES:
-            raise SSEProtocolError(f"line longer than {MAX_LINE_BYTES} bytes")
+        if len(self._buf) > _LONG_LINE_BYTES:
+            if len(self._buf) > MAX_LINE_BYTES:
+                raise SSEProtocolError(f"line longer than {MAX_LINE_BYTES} bytes")
+            self._long = [self._buf]
+            self._long_size = len(self._buf)
+            self._buf = b""
         out: list[bytes] = []
         data = self._data
         for line in lines:
@@ -82,18 +130,25 @@ class SSEDecoder:
             elif line:
                 self._field(line)
             elif data:
-                out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                payload = data[0] if len(data) == 1 else b"\n".join(data)
                 if names is not None:
                     names.append((self._event, self._id))
+                    out.append(payload)
+                elif self._event == "error":
+                    self.error = payload
+                else:
+                    out.append(payload)
                 data.clear()
                 self._event = ""
             else:
                 self._event = ""
+        if data and sum(map(len, data)) > MAX_EVENT_BYTES:  # an event open across reads
+            raise SSEProtocolError(f"event longer than {MAX_EVENT_BYTES} bytes")
         return out
 
     def close(self) -> None:
         """Call at end of stream: an event with no closing blank line is incomplete."""
-        if self._buf or self._data:
+        if self._buf or self._data or self._long:
             raise SSEProtocolError("stream ended in the middle of an event")
 
     def _field(self, line: bytes) -> None:
@@ -113,3 +168,5 @@ class SSEDecoder:
             self._event = text
         elif name == b"id" and "\0" not in text:
             self._id = text
+        elif name == b"error" and value:
+            self.error = value

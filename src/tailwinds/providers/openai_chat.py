@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
-from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
 from tailwinds.providers.http import Endpoint
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.tool_calls import ToolCallDeltas
 from tailwinds.sse import SSEDecoder
 from tailwinds.wire import WireClient
 
@@ -87,7 +89,14 @@ def _body(request: ChatRequest, with_usage: bool) -> bytes:
 
 
 class _Parser:
-    __slots__ = ("calls", "decoder", "done", "endpoint", "error", "finished", "usage")
+    """One answer's chunks (`chat.completion.chunk` objects in SSE `data:` lines, then
+    `data: [DONE]`) into text pieces, whole tool calls and usage.
+
+    An answer is whole only once a `finish_reason` came: a `[DONE]` or an end of body
+    before it is a cut answer. Errors come as `data: {"error": ...}` (OpenAI, vLLM,
+    llama.cpp), as an `event: error`, or as llama.cpp's non-standard `error:` field."""
+
+    __slots__ = ("calls", "carry", "decoder", "done", "endpoint", "error", "finished", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -96,20 +105,24 @@ class _Parser:
         self.finished = False  # a finish_reason seen
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
-        # tool calls being assembled from their deltas, by index: id, name, argument pieces
-        self.calls: dict[int, list[Any]] = {}
+        self.calls = ToolCallDeltas()
+        self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
         pieces: list[str | ToolCall] = []
-        for data in self.decoder.feed_data(chunk):
+        decoder = self.decoder
+        for data in decoder.feed_data(chunk):
             if data == b"[DONE]":
                 self.done = True
                 break
             try:
-                parsed = orjson.loads(data)
+                try:
+                    parsed = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    parsed = self._lenient(data)
                 error = parsed.get("error")
                 if error is not None:
-                    self.error = self.endpoint.stream_error(_status_of(error), error)
+                    self.error = self.endpoint.stream_error(error)
                     break
                 choices = parsed.get("choices")
                 if choices:
@@ -118,13 +131,23 @@ class _Parser:
                     if delta:
                         content = delta.get("content")
                         if content:
+                            if type(content) is not str:
+                                raise TypeError("content is not a string")
                             pieces.append(content)
                         tool_calls = delta.get("tool_calls")
                         if tool_calls:
-                            self._add_call_deltas(tool_calls)
-                    if choice.get("finish_reason"):
+                            self.calls.add(tool_calls)
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        if finish == "error":  # OpenRouter's mid-stream failure, bare
+                            self.error = self.endpoint.stream_error(
+                                "the server ended the answer with finish_reason 'error'"
+                            )
+                            break
                         self.finished = True
-                        pieces.extend(self._finished_calls())
+                        if self.carry.high:
+                            pieces.append(self.carry.flush())
+                        pieces.extend(self.calls.finished())
                 usage = parsed.get("usage")
                 if usage:
                     self.usage = Usage(
@@ -132,50 +155,41 @@ class _Parser:
                         usage.get("completion_tokens"),
                         usage.get("total_tokens"),
                     )
-            except (orjson.JSONDecodeError, AttributeError, TypeError, IndexError):
+            except AnswerTooLong as exc:
+                self.error = exc
+                break
+            except (ValueError, AttributeError, TypeError, LookupError):
                 self.error = self.endpoint.bad_chunk(data)
                 break
+        if decoder.error is not None and self.error is None:
+            self.error = self._reported(decoder.error)
         return pieces
 
-    def _add_call_deltas(self, deltas: list[dict[str, Any]]) -> None:
-        for delta in deltas:
-            call = self.calls.setdefault(delta.get("index", 0), ["", "", []])
-            if delta.get("id"):
-                call[0] = delta["id"]
-            function = delta.get("function") or {}
-            if function.get("name"):
-                call[1] += function["name"]
-            if function.get("arguments"):
-                call[2].append(function["arguments"])
+    def _lenient(self, data: bytes) -> Any:
+        """A chunk orjson refused: one half of a surrogate pair (lenient_json), else
+        `ValueError`."""
+        parsed = loads_lenient(data)
+        choices = parsed.get("choices")
+        delta = choices[0].get("delta") if choices else None
+        if delta and delta.get("content"):
+            delta["content"] = self.carry.join(delta["content"])
+        return parsed
 
-    def _finished_calls(self) -> list[ToolCall]:
-        calls = []
-        for index in sorted(self.calls):
-            call_id, name, parts = self.calls[index]
-            raw = "".join(parts)
-            try:
-                arguments = orjson.loads(raw) if raw.strip() else {}
-            except orjson.JSONDecodeError:
-                arguments = {INVALID_ARGUMENTS: raw}  # the agent tells the model so
-            if not isinstance(arguments, dict):
-                arguments = {INVALID_ARGUMENTS: raw}
-            calls.append(ToolCall(call_id or f"call_{index}", name, arguments))
-        self.calls.clear()
-        return calls
+    def _reported(self, raw: bytes) -> ProviderError:
+        """An error sent beside the data (an `error:` field or `event: error`)."""
+        try:
+            error = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            error = raw.decode(errors="replace")
+        if isinstance(error, dict) and isinstance(error.get("error"), dict | str):
+            error = error["error"]
+        return self.endpoint.stream_error(error)
 
     def finish(self) -> None:
         # some servers end without [DONE] after the finish chunk; that answer is whole
-        if not (self.done or self.finished):
+        if not self.finished:
+            name = self.endpoint.name
             raise ProviderBadResponse(
-                f"{self.endpoint.name} ended the stream before the answer finished"
+                f"{name} ended the stream ({'[DONE]' if self.done else 'end of body'}) "
+                "before the answer finished (no finish_reason): the answer may be cut short"
             )
-
-
-def _status_of(error: Any) -> int:
-    """Mid-stream errors carry no HTTP status: infer one from what they say."""
-    text = str(error).lower()
-    if "rate" in text and "limit" in text:
-        return 429
-    if "auth" in text or "api key" in text:
-        return 401
-    return 503

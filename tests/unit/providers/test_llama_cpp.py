@@ -1,0 +1,78 @@
+"""The local model's failures end its stream as errors of the right class, after the text
+it made, with a stand-in for llama-cpp-python's `Llama` (no model file needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tailwinds.engine.messages import Usage
+from tailwinds.errors import ProviderRejected, ProviderUnavailable, TailwindsError
+from tailwinds.providers.llama_cpp import LocalModel, ModelKey
+
+
+class FakeLlama:
+    def __init__(self, pieces: list[str], error: BaseException | None) -> None:
+        self.pieces = pieces
+        self.error = error
+
+    def create_completion(self, prompt: str, **options: Any) -> Iterator[dict[str, Any]]:
+        for piece in self.pieces:
+            yield {"choices": [{"text": piece}]}
+        if self.error is not None:
+            raise self.error
+
+    def tokenize(self, data: bytes, add_bos: bool = True) -> list[int]:
+        return list(range(3))
+
+
+def generate(pieces: list[str], error: BaseException | None) -> tuple[list[Any], Any]:
+    model = LocalModel(ModelKey("", 512, 1), Path("."), queue_size=0)
+    model._llama = FakeLlama(pieces, error)
+
+    async def main() -> tuple[list[Any], Any]:
+        out: list[Any] = []
+        try:
+            async for item in model.generate(
+                "hi", max_tokens=8, temperature=0, stop=[], reservation=model.reserve()
+            ):
+                out.append(item)
+        except TailwindsError as exc:
+            return out, exc
+        return out, None
+
+    try:
+        return asyncio.run(main())
+    finally:
+        model.close()
+
+
+def test_a_whole_generation_ends_with_usage() -> None:
+    out, error = generate(["Hé", "llo 😀"], None)
+    assert error is None
+    assert out == ["Hé", "llo 😀", Usage(3, 2, 5)]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "words"),
+    [
+        (
+            ValueError("Requested tokens (900) exceed context window of 512"),
+            ProviderRejected,
+            "900",
+        ),
+        (RuntimeError("llama_decode returned -3"), ProviderUnavailable, "llama_decode"),
+        (MemoryError(), ProviderUnavailable, "memory"),
+    ],
+)
+def test_generation_errors_are_provider_errors(
+    error: BaseException, expected: type[TailwindsError], words: str
+) -> None:
+    out, raised = generate(["Hello"], error)
+    assert out == ["Hello"]
+    assert type(raised) is expected
+    assert words in raised.message
