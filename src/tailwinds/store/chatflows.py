@@ -27,6 +27,8 @@ class Chatflow:
     rate_limit: dict[str, Any] | None
     resume_grace_s: float | None
     version: int
+    # {"exposed": bool, "name": str | None, "description": str | None}, None: never set
+    mcp_tool: dict[str, Any] | None
     created_date: datetime
     updated_date: datetime
 
@@ -40,6 +42,7 @@ class Chatflow:
             "allowedOrigins": self.allowed_origins,
             "rateLimit": self.rate_limit,
             "resumeGraceSeconds": self.resume_grace_s,
+            "mcpTool": self.mcp_tool,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -57,6 +60,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         rate_limit=orjson.loads(row.rate_limit) if row.rate_limit else None,
         resume_grace_s=row.resume_grace_s,
         version=row.version,
+        mcp_tool=orjson.loads(row.mcp_tool) if row.mcp_tool else None,
         created_date=row.created_date,
         updated_date=row.updated_date,
     )
@@ -78,6 +82,7 @@ class ChatflowRepository:
         allowed_origins: list[str] | None = None,
         rate_limit: dict[str, Any] | None = None,
         resume_grace_s: float | None = None,
+        mcp_tool: dict[str, Any] | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -89,6 +94,7 @@ class ChatflowRepository:
             allowed_origins=orjson.dumps(allowed_origins or []).decode(),
             rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
             resume_grace_s=resume_grace_s,
+            mcp_tool=orjson.dumps(mcp_tool).decode() if mcp_tool else None,
             version=1,
             created_date=now,
             updated_date=now,
@@ -133,7 +139,7 @@ class ChatflowRepository:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
-        allowed_overrides, allowed_origins, rate_limit, resume_grace_s."""
+        allowed_overrides, allowed_origins, rate_limit, resume_grace_s, mcp_tool."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -154,6 +160,9 @@ class ChatflowRepository:
                 row.rate_limit = orjson.dumps(limit).decode() if limit else None
             if "resume_grace_s" in changes:
                 row.resume_grace_s = changes["resume_grace_s"]
+            if "mcp_tool" in changes:
+                tool = changes["mcp_tool"]
+                row.mcp_tool = orjson.dumps(tool).decode() if tool else None
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

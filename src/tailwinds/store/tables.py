@@ -46,6 +46,8 @@ class ChatflowRow(Base):
     rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
     # streams of this chatflow are resumable for this long unless the request says otherwise
     resume_grace_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # offered to MCP clients as a tool: {"exposed", "name", "description"} as JSON
+    mcp_tool: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -19,6 +19,18 @@ router = APIRouter(
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
+class McpToolSettings(BaseModel):
+    """The chatflow as an MCP tool (`/mcp`): off unless `exposed`; the name defaults to
+    the chatflow's, the description to a sentence naming it. Names follow the MCP spec's
+    tool-name rule (SEP-986)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exposed: bool = False
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    description: str | None = Field(None, max_length=2000)
+
+
 class ChatflowBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -29,6 +41,7 @@ class ChatflowBody(BaseModel):
     allowed_origins: list[Origin] = Field(default_factory=list, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
+    mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
 
 
 class ChatflowPatch(BaseModel):
@@ -41,6 +54,7 @@ class ChatflowPatch(BaseModel):
     allowed_origins: list[Origin] | None = Field(None, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
+    mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
