@@ -260,3 +260,67 @@ async def wait_closed(mock_llm: MockOpenAI, question: str, timeout_s: float = 10
     while mock_llm.find(question).closed_at is None:
         assert time.monotonic() < deadline, "the model request was not closed"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def queue_api(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[RunningServer]:
+    """One API node and one worker in queue mode."""
+    from tests.integration.test_queue_mode import queue_env, start_cluster
+
+    cluster = start_cluster(tmp_path_factory, postgres_url, queue_env(redis_url), apis=1, workers=1)
+    yield cluster.apis[0]
+    cluster.stop()
+
+
+def test_queue_mode_call_streams_progress_and_cancels(
+    queue_api: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    def chatflow(name: str, model: str) -> None:
+        node = {
+            "id": "m",
+            "type": "chatOpenAI",
+            "inputs": {"model": model, "baseUrl": mock_llm.base_url},
+        }
+        queue_api.create_chatflow(
+            {"nodes": [node], "edges": []}, name=name, mcpTool={"exposed": True}
+        )
+
+    suffix = uuid.uuid4().hex[:6]
+    chatflow(f"echo_{suffix}", "echo")
+    chatflow(f"slow_{suffix}", "paced:0.3")
+    question = f"queued question {suffix}"
+    seen: list[str] = []
+
+    async def run() -> Any:
+        started = asyncio.Event()
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            seen.append(message or "")
+            started.set()
+
+        async with http_client(queue_api)(None) as client:
+            answer = await client.call_tool(
+                f"echo_{suffix}", {"question": question}, progress_callback=progress
+            )
+            started.clear()
+            call = asyncio.ensure_future(
+                client.call_tool(
+                    f"slow_{suffix}", {"question": "slow " + question}, progress_callback=progress
+                )
+            )
+            await started.wait()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            await wait_closed(mock_llm, "slow " + question)
+            return answer
+
+    answer = asyncio.run(asyncio.wait_for(run(), 60))
+    assert not answer.is_error, answer.content
+    assert answer.content[0].text == f"You said: {question}"
+    assert "".join(seen).startswith(
+        answer.content[0].text
+    )  # the echo's tokens, then the slow one's
+    assert not mock_llm.find("slow " + question).completed
