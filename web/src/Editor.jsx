@@ -107,6 +107,7 @@ export default function Editor({ chatflowId: rawId }) {
           allowedOverrides: chatflow.allowedOverrides,
           rateLimit: chatflow.rateLimit,
           resumeGraceSeconds: chatflow.resumeGraceSeconds,
+          mcpTool: chatflow.mcpTool,
         });
       }
       const canvas = toCanvas(flowData, registry);
