@@ -102,11 +102,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory, mock_llm: MockOpenAI) -> Ite
         server.stop()
 
 
-def http_client(server: RunningServer) -> ClientFactory:
+def http_client(server: RunningServer, mode: str = "auto") -> ClientFactory:
+    """`auto`: the SDK's per-request 2026 protocol; `legacy`: the initialize handshake and
+    a session, as most clients today."""
+
     def connect(key: str | None) -> Any:
         headers = {"Authorization": f"Bearer {key}"} if key else None
         http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
-        return _owning(http, Client(streamable_http_client(f"{server.url}/mcp", http_client=http)))
+        transport = streamable_http_client(f"{server.url}/mcp", http_client=http)
+        return _owning(http, Client(transport, mode=mode))
 
     return connect
 
@@ -128,9 +132,11 @@ async def _owning(http: httpx2.AsyncClient, client: Client) -> AsyncIterator[Cli
         yield client
 
 
-@pytest.fixture(params=["http", "stdio"])
+@pytest.fixture(params=["http", "http-legacy", "stdio"])
 def connect(request: pytest.FixtureRequest, setup: Setup) -> ClientFactory:
-    return {"http": http_client, "stdio": stdio_client}[request.param](setup.server)
+    if request.param == "stdio":
+        return stdio_client(setup.server)
+    return http_client(setup.server, "legacy" if request.param == "http-legacy" else "auto")
 
 
 def test_lists_exactly_the_exposed_chatflows_that_the_key_opens(
