@@ -330,3 +330,13 @@ def test_queue_mode_call_streams_progress_and_cancels(
         answer.content[0].text
     )  # the echo's tokens, then the slow one's
     assert not mock_llm.find("slow " + question).completed
+
+
+def test_tool_settings_are_checked_and_kept_on_save(setup: Setup) -> None:
+    url = f"{setup.server.url}/api/v1/chatflows/{setup.hidden}"
+    bad = requests.put(url, json={"mcpTool": {"exposed": True, "name": "two words"}}, timeout=5)
+    assert bad.status_code == 400 and "mcpTool.name" in bad.json()["error"]
+    assert requests.get(url, timeout=5).json()["mcpTool"] is None  # off by default
+    tool = {"exposed": False, "name": "later", "description": "Not yet."}
+    saved = requests.put(url, json={"mcpTool": tool}, timeout=5).json()
+    assert saved["mcpTool"] == tool

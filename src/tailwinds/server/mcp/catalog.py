@@ -25,6 +25,8 @@ logger = logging.getLogger("tailwinds.mcp")
 
 QUESTION_MAX_CHARS = 100_000  # as `PredictionRequest.question`
 CHAT_ID_MAX_CHARS = 255
+# the MCP spec's tool names (SEP-986), at most 64 characters as some clients require
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
