@@ -35,6 +35,7 @@ class ChatflowTool:
     """One exposed chatflow, as the MCP `Tool` clients list."""
 
     chatflow_id: str
+    api_key_id: str | None
     tool: types.Tool
 
     @property
@@ -140,20 +141,25 @@ class ToolCatalog:
             tool = types.Tool(
                 name=name, description=description, input_schema=input_schema(chatflow, flow)
             )
-            tools.append(ChatflowTool(chatflow.id, tool))
+            tools.append(ChatflowTool(chatflow.id, chatflow.api_key_id, tool))
         self._tools, self._read_at = tools, time.monotonic()
         return tools
 
     async def visible(self, authorization: str | None) -> list[ChatflowTool]:
         """The exposed chatflows that `authorization` opens (their API key, the admin
-        token, or none needed)."""
-        opened = []
+        token, or none needed), as the Prediction API decides; asked once per API key, so
+        a wrong token costs one key check per key, not one per chatflow."""
+        opened: list[ChatflowTool] = []
+        by_key: dict[str | None, bool] = {}
         for tool in await self.exposed():
-            try:
-                await self.predictions.authorize(tool.chatflow_id, authorization)
-            except TailwindsError:
-                continue
-            opened.append(tool)
+            if tool.api_key_id not in by_key:
+                try:
+                    await self.predictions.authorize(tool.chatflow_id, authorization)
+                    by_key[tool.api_key_id] = True
+                except TailwindsError:
+                    by_key[tool.api_key_id] = False
+            if by_key[tool.api_key_id]:
+                opened.append(tool)
         return opened
 
     async def find(self, name: str) -> ChatflowTool | None:

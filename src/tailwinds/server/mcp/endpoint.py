@@ -55,7 +55,9 @@ class McpEndpoint:
             on_call_tool=self._call_tool,
         )
         self.manager = StreamableHTTPSessionManager(
-            app=self.server, security_settings=_security(settings)
+            app=self.server,
+            security_settings=_security(settings),
+            max_request_body_size=settings.max_body_bytes,
         )
 
     @asynccontextmanager
