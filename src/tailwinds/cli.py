@@ -152,7 +152,15 @@ def mcp_command(url: str, key: str | None) -> None:
 
     from tailwinds.mcp_bridge import run_bridge
 
-    asyncio.run(run_bridge(url, key))
+    try:
+        asyncio.run(run_bridge(url, key))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # the client reads stderr: one line, not a traceback
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]  # anyio's task groups wrap the real error
+        raise click.ClickException(f"the MCP bridge to {url} stopped: {cause!r}") from exc
 
 
 @main.command("predict")
