@@ -337,6 +337,11 @@ def test_tool_settings_are_checked_and_kept_on_save(setup: Setup) -> None:
     bad = requests.put(url, json={"mcpTool": {"exposed": True, "name": "two words"}}, timeout=5)
     assert bad.status_code == 400 and "mcpTool.name" in bad.json()["error"]
     assert requests.get(url, timeout=5).json()["mcpTool"] is None  # off by default
+    taken = requests.put(url, json={"mcpTool": {"exposed": True, "name": "ask_persona"}}, timeout=5)
+    assert taken.status_code == 400 and "mcpTool.name" in taken.json()["error"]
+    # nor by a rename onto an exposed chatflow's derived name
+    renamed = requests.put(url, json={"name": "slow", "mcpTool": {"exposed": True}}, timeout=5)
+    assert renamed.status_code == 400 and "'slow'" in renamed.json()["error"]
     tool = {"exposed": False, "name": "later", "description": "Not yet."}
     saved = requests.put(url, json={"mcpTool": tool}, timeout=5).json()
     assert saved["mcpTool"] == tool

@@ -45,12 +45,16 @@ class ChatflowTool:
 
 def tool_name(chatflow: Chatflow) -> str:
     """The configured name, else the chatflow's name made a valid tool name (SEP-986:
-    letters, digits, `_`, `-`, `.`)."""
-    configured = (chatflow.mcp_tool or {}).get("name")
+    letters, digits, `_`, `-`, `.`), else one made of its id."""
+    return derived_tool_name(chatflow.name, chatflow.mcp_tool) or f"chatflow_{chatflow.id[:8]}"
+
+
+def derived_tool_name(name: str, mcp_tool: dict[str, Any] | None) -> str:
+    """`tool_name` before the chatflow has an id: "" when its name has nothing usable."""
+    configured = (mcp_tool or {}).get("name")
     if configured:
         return str(configured)
-    slug = _NOT_A_NAME_CHAR.sub("_", chatflow.name).strip("_")[:64]
-    return slug or f"chatflow_{chatflow.id[:8]}"
+    return _NOT_A_NAME_CHAR.sub("_", name).strip("_")[:64]
 
 
 def prompt_variables(flow: CompiledFlow) -> dict[str, str | None]:
