@@ -97,6 +97,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory, mock_llm: MockOpenAI) -> Ite
             name="slow",
             mcpTool={"exposed": True},
         )["id"]
+        node = {
+            "id": "m",
+            "type": "chatOpenAI",
+            "inputs": {"model": "status:429", "baseUrl": mock_llm.base_url},
+        }
+        server.create_chatflow(
+            {"nodes": [node], "edges": []}, name="broken", mcpTool={"exposed": True}
+        )
         yield Setup(server, key["key"], qa, guarded, hidden, slow)
     finally:
         server.stop()
@@ -147,14 +155,14 @@ def test_lists_exactly_the_exposed_chatflows_that_the_key_opens(
             return {tool.name: tool for tool in (await client.list_tools()).tools}
 
     anonymous = asyncio.run(names(None))
-    assert set(anonymous) == {"Facts_Q_A", "slow"}  # the guarded one needs its key
+    assert set(anonymous) == {"Facts_Q_A", "slow", "broken"}  # the guarded one needs its key
     qa = anonymous["Facts_Q_A"]
     assert qa.description == "Answers from the facts."
     assert qa.input_schema["required"] == ["question"]
     assert set(qa.input_schema["properties"]) == {"question", "chatId"}
 
     keyed = asyncio.run(names(setup.key))
-    assert set(keyed) == {"Facts_Q_A", "slow", "ask_persona"}
+    assert set(keyed) == {"Facts_Q_A", "slow", "broken", "ask_persona"}
     persona = keyed["ask_persona"].input_schema
     assert persona["required"] == ["question", "vars"]
     assert persona["properties"]["vars"]["required"] == ["persona"]
@@ -220,17 +228,21 @@ def test_wrong_key_and_bad_arguments_are_tool_errors_with_the_api_codes(
         async with connect(setup.key) as client:
             missing = await client.call_tool("ask_persona", {"question": "hi"})
             unknown = await client.call_tool("Facts_Q_A", {"question": "hi", "colour": "red"})
+            failed = await client.call_tool("broken", {"question": "hi"})
             ok = await client.call_tool(
                 "ask_persona", {"question": "hi", "vars": {"persona": "pirate"}}
             )
-        return [wrong, missing, unknown, ok]
+        return [wrong, missing, unknown, failed, ok]
 
-    wrong, missing, unknown, ok = asyncio.run(calls())
+    wrong, missing, unknown, failed, ok = asyncio.run(calls())
     assert wrong.is_error and wrong.structured_content["error"]["code"] == "unauthorized"
     assert wrong.structured_content["error"]["status"] == 401
     assert missing.is_error and missing.structured_content["error"]["code"] == "invalid_request"
     assert "overrideConfig.vars.persona" in missing.content[0].text
     assert unknown.is_error and "arguments.colour" in unknown.content[0].text
+    # a failure once the run began: the code its stream's `error` event would carry
+    assert failed.is_error
+    assert failed.structured_content["error"]["code"] == "provider_rate_limited"
     assert not ok.is_error and "As a pirate in Paris: hi" in ok.content[0].text
 
 

@@ -86,6 +86,8 @@ async def _collect(events: AsyncIterator[Event], progress: Progress) -> types.Ca
     parts: list[str] = []
     sources: list[dict[str, Any]] = []
     metadata: dict[str, Any] = {}
+    failed: ErrorEvent | None = None
+    # read to `end`, even after `error`: a relay left early would count as a client gone
     async with aclosing(events):  # type: ignore[type-var]
         async for event in events:
             if type(event) is TokenEvent:
@@ -96,7 +98,9 @@ async def _collect(events: AsyncIterator[Event], progress: Progress) -> types.Ca
             elif type(event) is MetadataEvent:
                 metadata.update(event.data)
             elif type(event) is ErrorEvent:
-                return error_result(error_from_code(event.code, event.message))
+                failed = event
+    if failed is not None:
+        return error_result(error_from_code(failed.code, failed.message))
     return answer_result("".join(parts), sources, metadata)
 
 
