@@ -155,6 +155,38 @@ def _fail_cleanly(call):  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command("mcp")
+@click.option(
+    "--url",
+    envvar="TAILWINDS_URL",
+    default="http://127.0.0.1:3000",
+    show_default=True,
+    help="The running Tailwinds (its /mcp endpoint).",
+)
+@click.option(
+    "--key",
+    envvar="TAILWINDS_API_KEY",
+    default=None,
+    help="A chatflow's API key, or the admin token, sent as the bearer token.",
+)
+def mcp_command(url: str, key: str | None) -> None:
+    """Serve the exposed chatflows as MCP tools on stdin/stdout, relayed to --url (for MCP
+    clients that only start local commands)."""
+    import asyncio
+
+    from tailwinds.mcp_bridge import run_bridge
+
+    try:
+        asyncio.run(run_bridge(url, key))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # the client reads stderr: one line, not a traceback
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]  # anyio's task groups wrap the real error
+        raise click.ClickException(f"the MCP bridge to {url} stopped: {cause!r}") from exc
+
+
 @main.command("predict")
 @click.argument("chatflow_id")
 @click.argument("question")

@@ -1,5 +1,5 @@
 // The chatflow's own settings beside its graph: name, API key, allowed origins, rate limit,
-// resume grace, allowed overrides.
+// resume grace, allowed overrides, and whether MCP clients see it as a tool.
 
 export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
   const limit = meta.rateLimit || {};
@@ -9,6 +9,9 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
     else next[k] = Number(v);
     setMeta({ ...meta, rateLimit: Object.keys(next).length ? next : null });
   };
+  const tool = meta.mcpTool || { exposed: false };
+  // an empty name or description means the default, which the server derives
+  const setTool = (k, v) => setMeta({ ...meta, mcpTool: { ...tool, [k]: v === '' ? null : v } });
   return (
     <div className="panel-body" aria-label="Chatflow settings">
       <h3>Chatflow</h3>
@@ -106,6 +109,37 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
           }
         />
       </label>
+      <fieldset>
+        <legend>MCP tool</legend>
+        <label>
+          <input
+            type="checkbox"
+            name="mcpExposed"
+            checked={Boolean(tool.exposed)}
+            onChange={(e) => setTool('exposed', e.target.checked)}
+          />
+          Offer to MCP clients at /mcp (with this chatflow&apos;s API key)
+        </label>
+        <label>
+          Tool name
+          <input
+            name="mcpName"
+            value={tool.name ?? ''}
+            placeholder="the chatflow's name"
+            pattern="[A-Za-z0-9._\-]{1,64}"
+            onChange={(e) => setTool('name', e.target.value)}
+          />
+        </label>
+        <label>
+          Tool description
+          <textarea
+            name="mcpDescription"
+            value={tool.description ?? ''}
+            placeholder="What the chatflow answers, for the model that picks tools"
+            onChange={(e) => setTool('description', e.target.value)}
+          />
+        </label>
+      </fieldset>
     </div>
   );
 }

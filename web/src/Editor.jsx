@@ -108,6 +108,7 @@ export default function Editor({ chatflowId: rawId }) {
           rateLimit: chatflow.rateLimit,
           resumeGraceSeconds: chatflow.resumeGraceSeconds,
           concurrentTurns: chatflow.concurrentTurns,
+          mcpTool: chatflow.mcpTool,
         });
       }
       const canvas = toCanvas(flowData, registry);

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tailwinds import __version__, heap
@@ -20,6 +21,7 @@ from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.hosts import HostCheck, allowed_hosts
+from tailwinds.server.mcp import McpEndpoint
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.pacing import RequestPacing
 from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S
@@ -44,10 +46,11 @@ logger = logging.getLogger("tailwinds.server")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    mcp = McpEndpoint(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_state(settings) as state:
+        async with open_state(settings) as state, mcp.serving(state.predictions):
             app.state.tailwinds = state
             predictions = state.predictions
             if settings.mode == "queue":
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(document_stores.flowise_router)
     app.include_router(docs.router)
+    app.router.routes.append(Route("/mcp", endpoint=mcp))  # chatflows as MCP tools
     app.include_router(web.router)
     app.mount("/assets", web.assets(), name="assets")
     # the last added runs first: metrics, Host, CORS, cross-site, body limit, then routes;

@@ -9,6 +9,7 @@ from tailwinds.config import Settings
 from tailwinds.engine.compile import compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
 from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
+from tailwinds.server.mcp.catalog import derived_tool_name, tool_name
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import CONCURRENT_TURNS, Chatflow, ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
@@ -41,6 +42,7 @@ class ChatflowService:
         # an exported flow carries masks where its secrets were: they hold nothing
         fields = {**fields, "flow_data": unmask(fields["flow_data"], None)}
         await self._validate(fields)
+        await self._check_tool_name(fields, None)
         fields = {**fields, "flow_data": seal(fields["flow_data"], self.box)}
         return public(await self.chatflows.create(**fields))
 
@@ -55,12 +57,15 @@ class ChatflowService:
         if "flow_data" in changes:
             changes["flow_data"] = unmask(changes["flow_data"], current.flow_data)
         merged = {
+            "name": current.name,
             "flow_data": current.flow_data,
             "api_key_id": current.api_key_id,
             "allowed_overrides": current.allowed_overrides,
+            "mcp_tool": current.mcp_tool,
             **changes,
         }
         await self._validate(merged)
+        await self._check_tool_name(merged, chatflow_id)
         if "flow_data" in changes:
             changes["flow_data"] = seal(changes["flow_data"], self.box)
         updated = await self.chatflows.update(chatflow_id, changes)
@@ -77,6 +82,20 @@ class ChatflowService:
         if chatflow is None:
             raise ChatflowNotFound(chatflow_id)
         return chatflow
+
+    async def _check_tool_name(self, fields: dict[str, Any], chatflow_id: str | None) -> None:
+        """Two exposed chatflows may not share an MCP tool name."""
+        tool = fields.get("mcp_tool")
+        name = derived_tool_name(fields["name"], tool) if (tool or {}).get("exposed") else ""
+        if not name:
+            return
+        for other in await self.chatflows.list():
+            exposed = (other.mcp_tool or {}).get("exposed")
+            if other.id != chatflow_id and exposed and tool_name(other) == name:
+                raise InvalidRequest(
+                    f"{name!r} is the MCP tool name of the chatflow {other.name!r} already",
+                    field="mcpTool.name",
+                )
 
     async def _validate(self, fields: dict[str, Any]) -> None:
         """The graph compiles, the API key and credentials exist, the overrides name real

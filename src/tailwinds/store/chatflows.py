@@ -32,6 +32,8 @@ class Chatflow:
     rate_limit: dict[str, Any] | None
     resume_grace_s: float | None
     version: int
+    # {"exposed": bool, "name": str | None, "description": str | None}, None: never set
+    mcp_tool: dict[str, Any] | None
     created_date: datetime
     updated_date: datetime
     concurrent_turns: ConcurrentTurns = "reject"
@@ -47,6 +49,7 @@ class Chatflow:
             "rateLimit": self.rate_limit,
             "resumeGraceSeconds": self.resume_grace_s,
             "concurrentTurns": self.concurrent_turns,
+            "mcpTool": self.mcp_tool,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -65,6 +68,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         resume_grace_s=row.resume_grace_s,
         concurrent_turns=row.concurrent_turns or "reject",  # type: ignore[arg-type]
         version=row.version,
+        mcp_tool=orjson.loads(row.mcp_tool) if row.mcp_tool else None,
         created_date=row.created_date,
         updated_date=row.updated_date,
     )
@@ -87,6 +91,7 @@ class ChatflowRepository:
         rate_limit: dict[str, Any] | None = None,
         resume_grace_s: float | None = None,
         concurrent_turns: ConcurrentTurns | None = None,
+        mcp_tool: dict[str, Any] | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -99,6 +104,7 @@ class ChatflowRepository:
             rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
             resume_grace_s=resume_grace_s,
             concurrent_turns=concurrent_turns or "reject",
+            mcp_tool=orjson.dumps(mcp_tool).decode() if mcp_tool else None,
             version=1,
             created_date=now,
             updated_date=now,
@@ -143,7 +149,8 @@ class ChatflowRepository:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
-        allowed_overrides, allowed_origins, rate_limit, resume_grace_s, concurrent_turns."""
+        allowed_overrides, allowed_origins, rate_limit, resume_grace_s, concurrent_turns,
+        mcp_tool."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -166,6 +173,9 @@ class ChatflowRepository:
                 row.resume_grace_s = changes["resume_grace_s"]
             if "concurrent_turns" in changes:
                 row.concurrent_turns = changes["concurrent_turns"] or "reject"
+            if "mcp_tool" in changes:
+                tool = changes["mcp_tool"]
+                row.mcp_tool = orjson.dumps(tool).decode() if tool else None
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

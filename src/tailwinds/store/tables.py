@@ -68,6 +68,8 @@ class ChatflowRow(Base):
     resume_grace_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     # what a prediction does while another turn of its chat runs: reject | queue | interrupt
     concurrent_turns: Mapped[str] = mapped_column(String(16), default="reject")
+    # offered to MCP clients as a tool: {"exposed", "name", "description"} as JSON
+    mcp_tool: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

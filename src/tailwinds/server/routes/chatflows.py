@@ -20,6 +20,18 @@ router = APIRouter(
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
+class McpToolSettings(BaseModel):
+    """The chatflow as an MCP tool (`/mcp`): off unless `exposed`; the name defaults to
+    the chatflow's, the description to a sentence naming it. Names follow the MCP spec's
+    tool-name rule (SEP-986)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exposed: bool = False
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    description: str | None = Field(None, max_length=2000)
+
+
 class ChatflowBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -31,6 +43,7 @@ class ChatflowBody(BaseModel):
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns = Field("reject", alias="concurrentTurns")
+    mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
 
 
 class ChatflowPatch(BaseModel):
@@ -44,6 +57,7 @@ class ChatflowPatch(BaseModel):
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns | None = Field(None, alias="concurrentTurns")
+    mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
