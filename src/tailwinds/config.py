@@ -31,6 +31,8 @@ class Settings:
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
     keepalive_s: float = 15.0
+    # a client that takes no write for this long is gone (0: four keep-alive periods)
+    write_timeout_s: float = 0.0
     default_history_turns: int = 10
     provider_connect_timeout_s: float = 10.0
     provider_first_token_timeout_s: float = 60.0
@@ -75,6 +77,13 @@ class Settings:
         if settings.mode not in ("local", "queue"):
             raise ValueError(f"TAILWINDS_MODE: expected local or queue, got {settings.mode!r}")
         return settings
+
+    def client_write_timeout_s(self) -> float:
+        """`write_timeout_s`, or its default: four keep-alive periods (60 s), 60 s without
+        keep-alives."""
+        if self.write_timeout_s > 0:
+            return self.write_timeout_s
+        return 4 * self.keepalive_s if self.keepalive_s > 0 else 60.0
 
     def check_queue_mode(self) -> None:
         """Queue mode has several processes writing the database: SQLite cannot be it."""

@@ -93,6 +93,10 @@ class AsyncPredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+            if self.reader.ended:
+                # done at `end`, not when the server closes: release the connection now
+                await self.aclose()
+                return
 
     async def _resume(self, why: str) -> AsyncIterator[bytes]:
         """Reconnect after `Last-Event-ID`; the server replays what we missed."""

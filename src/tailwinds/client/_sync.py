@@ -104,6 +104,10 @@ class PredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+            if self.reader.ended:
+                # done at `end`, not when the server closes: release the connection now
+                self.close()
+                return
 
     def _resume(self, why: str) -> Iterator[bytes]:
         """Reconnect after `Last-Event-ID`; the server replays what we missed."""
