@@ -14,8 +14,11 @@ awaited per token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 from starlette.responses import Response
@@ -153,16 +156,10 @@ class SSEResponse(Response):
     def _give_up(self) -> None:
         """The client took no write for `write_timeout_s`: it is treated as gone."""
         WRITE_TIMEOUTS.inc()
-        logger.info(
-            "dropped a stream whose client took no write for %g s", self.write_timeout_s
-        )
-        # uvicorn's `send` is a method of the request cycle, which holds the transport. A
-        # reset, as `close()` would wait for the unread buffer to be taken, forever; the
-        # server learns of the loss before our task wakes from the cancel below, so it
-        # takes the response as disconnected, not as unfinished.
-        transport = getattr(getattr(self._send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            transport.abort()
+        logger.info("dropped a stream whose client took no write for %g s", self.write_timeout_s)
+        # the server learns of the reset before our task wakes from the cancel below, so
+        # it takes the response as disconnected, not as unfinished
+        _reset_connection(self._send)
         self._left()
 
     def _tick(self) -> None:
@@ -189,3 +186,21 @@ class SSEResponse(Response):
         await self._send({"type": "http.response.body", "body": body, "more_body": True})
         if body:
             self.sent += 1
+
+
+def _reset_connection(send: Send | None) -> None:
+    """Reset the client's connection, where the server lets us reach it: uvicorn's `send`
+    is a method of its request cycle, which holds the asyncio transport. Elsewhere the run
+    still stops, and the server closes the connection its own way."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if sock is not None:
+        # RST, dropping what the kernel still holds for the client: a plain close would
+        # go on offering it to a client that reads nothing, for minutes
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # not close(): it waits for the unsent buffer to be taken, that is forever
+    transport.abort()
