@@ -39,6 +39,9 @@ SSE_HEADERS = [
 ]
 
 
+# however small the settings, a stream's timer ticks no more often than this
+MIN_TICK_S = 0.05
+
 # where the app leaves the server's `send` in the scope (see `TailwindsAPI`)
 RAW_SEND = "tailwinds.send"
 
@@ -77,7 +80,7 @@ class SSEResponse(Response):
         period = write_timeout_s / 4
         if keepalive_s > 0:
             period = min(keepalive_s / 2, period)
-        self._period = period
+        self._period = period = max(period, MIN_TICK_S)
         self._ping_ticks = max(1, round(keepalive_s / period) - 1) if keepalive_s > 0 else 0
         self._timeout_ticks = math.ceil(write_timeout_s / period - 1e-9)
         self.sent = 0  # the writes the client has taken: events and keep-alives
