@@ -60,6 +60,8 @@ class AsyncPredictionStream:
     async def __aiter__(self) -> AsyncIterator[Event]:
         if self._response is None:
             raise TailwindsClientError("use the stream in an `async with` block")
+        if self.reader.ended:
+            return  # read to its end already: `text()` after a loop, say
         chunks = self._response.aiter_raw()
         wait_s = self._timeouts.first_event_s
         while True:

@@ -70,6 +70,8 @@ class PredictionStream:
     def __iter__(self) -> Iterator[Event]:
         if self._response is None:
             raise TailwindsClientError("use the stream in a `with` block")
+        if self.reader.ended:
+            return  # read to its end already: `text()` after a loop, say
         started = time.monotonic()
         got_event = False
         chunks = self._response.iter_raw()

@@ -82,6 +82,8 @@ def test_the_sync_client_returns_at_end() -> None:
             events = list(stream)
         with client.stream("flow", "q") as stream:
             text = stream.text()
+            assert list(stream) == []  # over: a second loop has nothing left, and waits not
+            assert stream.text() == "Hello"
         elapsed = time.monotonic() - started
     assert [type(e) for e in events] == [Start, Token, Token, Metadata, End]
     assert text == "Hello"
@@ -96,6 +98,7 @@ def test_the_async_client_returns_at_end() -> None:
                 kinds = [type(event) async for event in stream]
             async with client.stream("flow", "q") as stream:
                 text = await stream.text()
+                assert [event async for event in stream] == []
             return kinds, text, time.monotonic() - started
 
     with stand_in(HEAD + chunked(WHOLE)) as url:
