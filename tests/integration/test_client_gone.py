@@ -96,7 +96,13 @@ def open_request(url: str, path: str, body: dict[str, Any], rcvbuf: int = 0) -> 
 def test_a_client_that_leaves_a_non_streaming_answer_stops_its_run(
     node: RunningServer, mock_llm: MockOpenAI, route: str
 ) -> None:
-    chatflow_id = node.model_chatflow(mock_llm.base_url, model="paced:0.1")
+    model = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "paced:0.1", "baseUrl": mock_llm.base_url},
+    }
+    # the chatflow's resume grace is for streams: an answer that is not one stops at once
+    chatflow_id = node.create_chatflow({"nodes": [model], "edges": []}, resumeGraceSeconds=30)["id"]
     marker = uuid.uuid4().hex[:8]
     tokens = [f"{marker}-{i} " for i in range(100)]
     question = "tokens:" + json.dumps(tokens)

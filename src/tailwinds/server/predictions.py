@@ -187,12 +187,7 @@ class PredictionService:
             turn=turn,
             load_history=load_history,
             streaming=request.streaming,
-            # an answer that is not a stream cannot be resumed: its client gone, it stops
-            resume_grace_s=0.0
-            if not request.streaming
-            else request.resume_grace_s
-            if request.resume_grace_s is not None
-            else chatflow.resume_grace_s or 0.0,
+            resume_grace_s=_resume_grace_s(request, chatflow),
             overrides=overrides,
             release=release,
         )
@@ -452,6 +447,14 @@ def parse_request(body: bytes) -> PredictionRequest:
     if not request.question.strip():
         raise InvalidRequest("must not be empty", field="question")
     return request
+
+
+def _resume_grace_s(request: PredictionRequest, chatflow: Chatflow) -> float:
+    if not request.streaming:
+        return 0.0  # an answer that is not a stream cannot be resumed: its client gone, it stops
+    if request.resume_grace_s is not None:
+        return request.resume_grace_s
+    return chatflow.resume_grace_s or 0.0
 
 
 def _check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
