@@ -145,6 +145,8 @@ TEST_SERVER_ENV = {
     "TAILWINDS_PROVIDER_FIRST_TOKEN_TIMEOUT_S": "3",
     "TAILWINDS_PROVIDER_CONNECT_TIMEOUT_S": "2",
     "TAILWINDS_KEEPALIVE_S": "0.3",
+    # not four keep-alive periods (1.2 s): a test client on a busy machine may pause longer
+    "TAILWINDS_WRITE_TIMEOUT_S": "10",
     "TAILWINDS_LOG_LEVEL": "INFO",
 }
 

@@ -17,6 +17,8 @@ The model name picks the behaviour:
     silent:<s>           the first token, then silence for <s> seconds
     slowstart:<s>        <s> seconds before the first byte, then the answer (Anthropic too)
     eof                  tokens, then the stream ends without finish_reason or [DONE]
+    flood:<n>:<s>        n tokens of 1000 bytes as fast as they are taken, then one token
+                         every 0.1 s for <s> seconds
     no-usage             refuses `stream_options` with 400, as older servers do
     flaky:<n>            503 for the first <n> requests with the same question, then the answer
     redirect             308 to another address, as a server moved behind a new URL does
@@ -262,6 +264,12 @@ class MockOpenAI:
         completion_id = f"chatcmpl-mock{len(self.records)}"
         tokens = answer_tokens(question)
         interval = float(arg) if kind == "paced" else 0.0
+        paced_from = 1
+        if kind == "flood":
+            count, _, trickle_s = arg.partition(":")
+            paced_from = int(count)
+            trickle = [f" t{i}" for i in range(int(float(trickle_s or 0) * 10))]
+            tokens, interval = ["x" * 1000] * paced_from + trickle, 0.1
         try:
             await self._write(
                 response,
@@ -281,7 +289,7 @@ class MockOpenAI:
             if kind == "cut":
                 tokens = tokens[: int(arg)]
             for i, token in enumerate(tokens):
-                if interval and i:
+                if interval and i >= paced_from:
                     await asyncio.sleep(interval)
                 await self._write(
                     response, _chunk(completion_id, model, {"content": token}, None), kind

@@ -47,6 +47,8 @@ class Settings:
     # addresses only (docs/security-outbound.md)
     outbound_networks: str = ""
     keepalive_s: float = 15.0
+    # a client that takes no write for this long is gone (0: four keep-alive periods)
+    write_timeout_s: float = 0.0
     default_history_turns: int = 10
     # concurrentTurns `queue` / `interrupt`: how long a turn waits for the running turn of
     # its chat to end before it is refused with 409 `chat_busy`
@@ -98,6 +100,13 @@ class Settings:
         if problem is not None:
             raise ValueError(problem)
         return settings
+
+    def client_write_timeout_s(self) -> float:
+        """`write_timeout_s`, or its default: four keep-alive periods (60 s), 60 s without
+        keep-alives."""
+        if self.write_timeout_s > 0:
+            return self.write_timeout_s
+        return 4 * self.keepalive_s if self.keepalive_s > 0 else 60.0
 
     def check_queue_mode(self) -> None:
         """Queue mode has several processes writing the database: SQLite cannot be it."""

@@ -17,6 +17,11 @@ HTTP_REQUESTS = Counter(
 ACTIVE_STREAMS = Gauge(
     "tailwinds_active_streams", "Event streams open to clients", registry=REGISTRY
 )
+WRITE_TIMEOUTS = Counter(
+    "tailwinds_write_timeouts",
+    "Streams dropped because their client took no write for TAILWINDS_WRITE_TIMEOUT_S",
+    registry=REGISTRY,
+)
 RUNS = Counter("tailwinds_runs", "Finished predictions by status", ["status"], registry=REGISTRY)
 TOKENS = Counter("tailwinds_tokens_streamed", "Answer pieces produced", registry=REGISTRY)
 TIME_TO_FIRST_TOKEN = Histogram(

@@ -60,6 +60,8 @@ class AsyncPredictionStream:
     async def __aiter__(self) -> AsyncIterator[Event]:
         if self._response is None:
             raise TailwindsClientError("use the stream in an `async with` block")
+        if self.reader.ended:
+            return  # read to its end already: `text()` after a loop, say
         chunks = self._response.aiter_raw()
         wait_s = self._timeouts.first_event_s
         while True:
@@ -93,6 +95,10 @@ class AsyncPredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+            if self.reader.ended:
+                # done at `end`, not when the server closes: release the connection now
+                await self.aclose()
+                return
 
     async def _resume(self, why: str) -> AsyncIterator[bytes]:
         """Reconnect after `Last-Event-ID`; the server replays what we missed."""

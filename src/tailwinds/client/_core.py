@@ -151,12 +151,19 @@ class EventReader:
         self._decoder = SSEDecoder()
 
     def feed(self, chunk: bytes) -> list[Event]:
+        """The events completed by `chunk`, up to and with `end`: the stream's last event
+        by the protocol, whatever the connection does after it (a proxy may hold it open
+        or close it late), so nothing after it is read. Callers stop at `ended`."""
+        if self.ended:
+            return []
         try:
             messages = self._decoder.feed(chunk)
         except SSEProtocolError as exc:
             raise StreamProtocolError(str(exc)) from exc
         events: list[Event] = []
         for message in messages:
+            if self.ended:
+                break
             if message.id is not None:
                 self.last_event_id = message.id
             try:

@@ -70,6 +70,8 @@ class PredictionStream:
     def __iter__(self) -> Iterator[Event]:
         if self._response is None:
             raise TailwindsClientError("use the stream in a `with` block")
+        if self.reader.ended:
+            return  # read to its end already: `text()` after a loop, say
         started = time.monotonic()
         got_event = False
         chunks = self._response.iter_raw()
@@ -104,6 +106,10 @@ class PredictionStream:
                 if type(event) is Error and self._raise_errors:
                     raise PredictionError(event.code, event.message)
                 yield event
+            if self.reader.ended:
+                # done at `end`, not when the server closes: release the connection now
+                self.close()
+                return
 
     def _resume(self, why: str) -> Iterator[bytes]:
         """Reconnect after `Last-Event-ID`; the server replays what we missed."""

@@ -206,9 +206,7 @@ class PredictionService:
             turn=turn,
             load_history=load_history,
             streaming=request.streaming,
-            resume_grace_s=request.resume_grace_s
-            if request.resume_grace_s is not None
-            else chatflow.resume_grace_s or 0.0,
+            resume_grace_s=_resume_grace_s(request, chatflow),
             overrides=overrides,
             release=release,
             lease=lease,
@@ -346,11 +344,12 @@ class PredictionService:
         )
         return log.read(0)
 
-    async def answer(self, admission: Admission) -> dict[str, Any]:
-        """The non-streaming answer: the same run, collected."""
+    async def answer_events(self, admission: Admission) -> AsyncIterator[Event]:
+        """The run of a non-streaming answer, started (queue mode: queued), for
+        `collect_answer`."""
         if self.queue is not None:
-            return await collect_answer(decode_frames(await self._queued(admission)))
-        return await collect_answer(self.events(await self.start(admission)))
+            return decode_frames(await self._queued(admission))
+        return self.events(await self.start(admission))
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int, authorization: str | None
@@ -525,6 +524,14 @@ def parse_request(body: bytes) -> PredictionRequest:
     if not request.question.strip():
         raise InvalidRequest("must not be empty", field="question")
     return request
+
+
+def _resume_grace_s(request: PredictionRequest, chatflow: Chatflow) -> float:
+    if not request.streaming:
+        return 0.0  # an answer that is not a stream cannot be resumed: its client gone, it stops
+    if request.resume_grace_s is not None:
+        return request.resume_grace_s
+    return chatflow.resume_grace_s or 0.0
 
 
 def _check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:

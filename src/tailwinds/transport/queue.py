@@ -22,7 +22,7 @@ from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id, entry_seq
-from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader
+from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
 
 logger = logging.getLogger("tailwinds.transport")
@@ -167,30 +167,36 @@ class QueueClient:
         """The frames of a run after number `after`, live, until `end`. When the client
         leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
         readers = self.keys.readers(message_id)
-        try:
-            sub = await self.reader.subscribe(message_id, after)
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.incr(readers)
-            pipe.expire(readers, RUN_TTL_S)
-            await pipe.execute()
-        except (RedisError, OSError) as exc:
-            # the stream has begun: it ends with a reason, not a broken connection
-            yield closing_frames("transport_lost", f"Redis, which carries the events: {exc}")
-            return
+        sub: Subscription | None = None
+        counted = False  # whether this reader is in the run's count of readers
         finished = False
         try:
+            try:
+                sub = await self.reader.subscribe(message_id, after)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.incr(readers)
+                pipe.expire(readers, RUN_TTL_S)
+                await pipe.execute()
+                counted = True
+            except (RedisError, OSError) as exc:
+                # the stream has begun: it ends with a reason, not a broken connection
+                finished = True  # nothing to tell the workers: Redis carries that too
+                yield closing_frames("transport_lost", f"Redis, which carries the events: {exc}")
+                return
             async for frame in sub.frames():
                 yield frame
             finished = True
         finally:
-            self.reader.unsubscribe(sub)
+            # also when the client left before the first frame (while subscribing)
+            if sub is not None:
+                self.reader.unsubscribe(sub)
             if not finished:
-                self._timers.spawn(self._left(message_id, grace_s))
+                self._timers.spawn(self._left(message_id, grace_s, counted))
 
-    async def _left(self, message_id: str, grace_s: float) -> None:
+    async def _left(self, message_id: str, grace_s: float, counted: bool = True) -> None:
         readers = self.keys.readers(message_id)
         try:
-            left = await self.redis.decr(readers)
+            left = await self.redis.decr(readers) if counted else 0
             if grace_s > 0:
                 await asyncio.sleep(grace_s)
                 left = int(await self.redis.get(readers) or 0)

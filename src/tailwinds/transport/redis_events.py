@@ -147,7 +147,11 @@ class EventReader:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
         pipe.expire(self.wake_key, 3600)  # gone an hour after this node stops using it
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except BaseException:
+            self.unsubscribe(sub)  # the caller never gets it, to unsubscribe
+            raise
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.server.answers import answer_response
 from tailwinds.server.auth import require_admin
-from tailwinds.server.errors import json_response
 from tailwinds.server.predictions import PredictionRequest
 from tailwinds.server.state import State
-from tailwinds.server.streaming import SSEResponse
+from tailwinds.server.streaming import sse_response
 from tailwinds.transport.frames import parse_last_event_id
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
@@ -35,8 +35,8 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     service = state.predictions
     admission = await service.admit(chatflow_id, body, request.headers.get("authorization"))
     if admission.streaming:
-        return SSEResponse(await service.stream(admission), state.settings.keepalive_s)
-    return json_response(await service.answer(admission))
+        return sse_response(await service.stream(admission), state.settings)
+    return await answer_response(await service.answer_events(admission), request.receive)
 
 
 @router.get(
@@ -65,7 +65,7 @@ async def resume(
     )
     if frames is None:
         return Response(status_code=204)
-    return SSEResponse(frames, state.settings.keepalive_s)
+    return sse_response(frames, state.settings)
 
 
 class AbortBody(BaseModel):

@@ -1,0 +1,56 @@
+"""Noticing a client that has left while its answer is still being made.
+
+Once the request body is read, the only message ASGI `receive` can still give is
+`http.disconnect` (uvicorn sends it when the connection is lost), so one task waiting on
+`receive` learns it the moment it happens, at no cost per token. What to do then is the
+caller's: cancel the task that drives the run, which closes the model's request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from starlette.types import Receive
+
+T = TypeVar("T")
+
+
+async def watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
+    """Call `on_disconnect` when `receive` says `http.disconnect`; run it as a task and
+    cancel it when the answer is done."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            on_disconnect()
+            return
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await `work` in this task; when the client disconnects first, cancel it there.
+
+    Returns `(True, result)`, or `(False, None)` when the client left (the cancel has been
+    absorbed: the caller goes on and sends nothing that matters). Any other cancel of this
+    task propagates as usual."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    def left() -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch_disconnect(receive, left))
+    try:
+        return True, await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        return False, None
+    finally:
+        # synchronous, before this task's next await: a disconnect seen from now on can
+        # no longer cancel anything
+        watcher.cancel()
