@@ -31,6 +31,8 @@ ENV = {
     # the silences of these tests are the model's own, not faults
     "TAILWINDS_PROVIDER_IDLE_TIMEOUT_S": "20",
     "TAILWINDS_PROVIDER_FIRST_TOKEN_TIMEOUT_S": "20",
+    # the frozen client's flood (6 MB) is longer than an answer may be by default
+    "TAILWINDS_MAX_ANSWER_CHARS": "20000000",
 }
 
 T = TypeVar("T")
