@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from tailwinds import offload
 from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
@@ -30,6 +31,9 @@ from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 logger = logging.getLogger("tailwinds.documents")
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
+# indexes up to this many chunks are ranked on the event loop (well under a millisecond)
+INLINE_CHUNKS = 2000
+T = TypeVar("T")
 
 
 DEFAULT_BASE_URLS = {
@@ -132,6 +136,42 @@ def _split(documents: list[DocumentIn], splitter: SplitterConfig) -> list[Chunk]
     return chunks
 
 
+def _plan(documents: list[Any], splitter: SplitterConfig) -> list[Chunk]:
+    """The upsert's documents, checked and split into chunks (on a worker thread: linear in
+    the body, which can be the upload cap)."""
+    try:
+        parsed = _DOCUMENTS.validate_python(documents)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc, prefix="documents")) from exc
+    if not parsed:
+        raise InvalidRequest("expected at least one document", field="documents")
+    return _split(parsed, splitter)
+
+
+def _build_index(version: int, chunks: list[Chunk], in_memory: bool) -> _Index:
+    """The store's search index (on a worker thread: BM25 counts every word)."""
+    matrix = (
+        np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
+        if in_memory
+        else np.zeros((0, 0), dtype="<f4")
+    )
+    return _Index(
+        version,
+        chunks,
+        VectorIndex(matrix),
+        KeywordIndex([c.content for c in chunks]),
+        {c.id: i for i, c in enumerate(chunks)},
+    )
+
+
+async def _ranked(index: _Index, rank: Callable[..., T], *args: Any) -> T:
+    """`rank(*args)` over the index: at once for a small one, on a worker thread for one
+    large enough to hold the event loop (a BM25 pass is Python over every chunk)."""
+    if len(index.chunks) <= INLINE_CHUNKS:
+        return rank(*args)
+    return await offload.lanes().computing.run(rank, *args)
+
+
 def _with_embedding(chunk: Chunk, embedding: bytes) -> Chunk:
     return Chunk(
         chunk.id,
@@ -172,6 +212,10 @@ async def _quietly(call: Awaitable[None]) -> None:
         await call
     except FlowError as exc:
         logger.warning("vector store clean-up failed: %s", exc)
+
+
+def _allowed(chunks: list[Chunk], wanted: dict[str, Any]) -> set[int]:
+    return {i for i, c in enumerate(chunks) if _matches(c.metadata, wanted)}
 
 
 def _matches(metadata: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -268,14 +312,8 @@ class DocumentService:
         in one transaction: on any failure the store is as it was. `progress(done, total)`
         hears of each batch embedded."""
         store = await self._store(store_id)
-        try:
-            parsed = _DOCUMENTS.validate_python(documents)
-        except ValidationError as exc:
-            raise InvalidRequest(describe_validation_error(exc, prefix="documents")) from exc
-        if not parsed:
-            raise InvalidRequest("expected at least one document", field="documents")
         config = StoreConfig.model_validate(store.config)
-        planned = _split(parsed, config.splitter)
+        planned = await offload.lanes().computing.run(_plan, documents, config.splitter)
         sources = {c.source for c in planned}
         existing = await self.documents.chunks(store_id, sources)
         known = {c.content_hash: c.embedding for c in existing}
@@ -377,9 +415,7 @@ class DocumentService:
         wide = max(top_k * 4, 20)
         allowed = None
         if metadata_filter:
-            allowed = {
-                i for i, c in enumerate(index.chunks) if _matches(c.metadata, metadata_filter)
-            }
+            allowed = await _ranked(index, _allowed, index.chunks, metadata_filter)
             if not allowed:
                 return []
             # rank everything, then keep the allowed: exact, and cheap at this store's scale
@@ -391,7 +427,8 @@ class DocumentService:
             (vector,) = await embedder.embed([query])
             chroma = _chroma_of(store, self._resources())
             if chroma is None:
-                vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
+                query_vector = np.asarray(vector, dtype="<f4")
+                vector_hits = await _ranked(index, index.vectors.search, query_vector, wide)
             else:
                 found = await chroma.query(vector, min(wide, len(index.chunks)), metadata_filter)
                 vector_hits = [
@@ -402,7 +439,12 @@ class DocumentService:
             if min_score is not None:
                 vector_hits = [h for h in vector_hits if h.score >= min_score]
         keyword_hits = (
-            index.keywords.search(query, wide if allowed is not None or mode == "hybrid" else top_k)
+            await _ranked(
+                index,
+                index.keywords.search,
+                query,
+                wide if allowed is not None or mode == "hybrid" else top_k,
+            )
             if mode in ("keyword", "hybrid")
             else []
         )
@@ -428,18 +470,9 @@ class DocumentService:
         if index is None or index.version != store.version:
             chunks = await self.documents.chunks(store.id)
             # a Chroma store's vectors are searched on its server, not held here
-            in_memory = chunks and _chroma_of(store, self._resources()) is None
-            matrix = (
-                np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
-                if in_memory
-                else np.zeros((0, 0), dtype="<f4")
-            )
-            index = _Index(
-                store.version,
-                chunks,
-                VectorIndex(matrix),
-                KeywordIndex([c.content for c in chunks]),
-                {c.id: i for i, c in enumerate(chunks)},
+            in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
+            index = await offload.lanes().computing.run(
+                _build_index, store.version, chunks, in_memory
             )
             self._indexes[store.id] = index
         return index

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +108,44 @@ def release_all(releases: list[Callable[[], None]]) -> Callable[[], None]:
             one()
 
     return release
+
+
+class KeyFailures:
+    """Failed API key checks per client address over the last minute. Past `per_minute`,
+    `check` refuses (429 with Retry-After) whatever would cost a hash, so guessing keys is
+    slow and cannot keep the hashing threads busy. In this process (each API node counts
+    its own); at most `MAX_CLIENTS` addresses are remembered, the quietest forgotten."""
+
+    MAX_CLIENTS = 10_000
+    WINDOW_S = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._recent: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def check(self, client: str | None) -> None:
+        """Raises `RateLimited` when `client` failed `per_minute` times in the last minute."""
+        recent = self._recent.get(client or "")
+        if recent is None or self.per_minute <= 0:
+            return
+        now = time.monotonic()
+        while recent and recent[0] <= now - self.WINDOW_S:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            RATE_LIMITED.labels("key_failures").inc()
+            retry = max(1, math.ceil(recent[0] + self.WINDOW_S - now))
+            raise RateLimited(
+                f"too many wrong API keys from this address ({len(recent)} in the last "
+                f"minute); try again in {retry} s",
+                retry_after_s=retry,
+            )
+
+    def failed(self, client: str | None) -> None:
+        key = client or ""
+        recent = self._recent.get(key)
+        if recent is None:
+            if len(self._recent) >= self.MAX_CLIENTS:
+                self._recent.popitem(last=False)
+            recent = self._recent[key] = deque(maxlen=max(self.per_minute, 1))
+        recent.append(time.monotonic())
+        self._recent.move_to_end(key)

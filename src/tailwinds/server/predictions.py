@@ -4,7 +4,6 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ from tailwinds.errors import (
 )
 from tailwinds.logs import REQUEST_ID
 from tailwinds.nodes.tools import DEPTH, ToolError
-from tailwinds.server.auth import bearer_token
+from tailwinds.offload import CLIENT
+from tailwinds.server.auth import bearer_token, same_secret
 from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import RateLimiter, Scope, nothing
+from tailwinds.server.limits import KeyFailures, RateLimiter, Scope, nothing
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
@@ -142,6 +142,7 @@ class PredictionService:
         self.runs = runs
         self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
+        self.key_failures = KeyFailures(settings.max_key_failures_per_minute)
         self.queue: QueueClient | None = None  # queue mode: runs go to workers
 
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
@@ -255,10 +256,15 @@ class PredictionService:
             raise Unauthorized("this chatflow needs an API key: send `Authorization: Bearer <key>`")
         # the admin token opens every chatflow (the web app's playground uses it)
         admin = self.settings.admin_token
-        if admin and hmac.compare_digest(key.encode(), admin.encode()):
+        if admin and same_secret(key, admin):
             return chatflow, None
+        # a client that sent many wrong keys gets no more hashing, only its known keys
+        client = CLIENT.get()
+        if not self.api_keys.known(chatflow.api_key_id, key):
+            self.key_failures.check(client)
         api_key = await self.api_keys.verify(chatflow.api_key_id, key)
         if api_key is None:
+            self.key_failures.failed(client)
             raise Unauthorized("the API key is not valid for this chatflow")
         return chatflow, api_key
 
