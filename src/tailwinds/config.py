@@ -50,7 +50,7 @@ class Settings:
     compute_threads: int = 2
     compute_queue: int = 32
     # failed API key checks one client address may make in a minute, then 429
-    max_key_failures_per_minute: int = 20
+    max_key_failures_per_minute: int = 10
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)
     mcp_commands: str = ""
     # resumable streams: how long a finished run's events stay readable (local mode)

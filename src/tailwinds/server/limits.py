@@ -140,12 +140,21 @@ class KeyFailures:
                 retry_after_s=retry,
             )
 
-    def failed(self, client: str | None) -> None:
+    def failed(self, client: str | None) -> Callable[[], None]:
+        """Count a failure of `client` now; returns what takes it back (for a check
+        counted before its outcome, so that a burst cannot start more than the limit)."""
         key = client or ""
         recent = self._recent.get(key)
         if recent is None:
             if len(self._recent) >= self.MAX_CLIENTS:
                 self._recent.popitem(last=False)
             recent = self._recent[key] = deque(maxlen=max(self.per_minute, 1))
-        recent.append(time.monotonic())
+        stamp = time.monotonic()
+        recent.append(stamp)
         self._recent.move_to_end(key)
+
+        def forgive() -> None:
+            if stamp in recent:
+                recent.remove(stamp)
+
+        return forgive

@@ -258,14 +258,18 @@ class PredictionService:
         admin = self.settings.admin_token
         if admin and same_secret(key, admin):
             return chatflow, None
-        # a client that sent many wrong keys gets no more hashing, only its known keys
-        client = CLIENT.get()
+        # a key not known good counts as a failure of its client until it proves right: a
+        # client past the limit gets no more checks (only its known keys pass), and a
+        # burst of checks cannot start more hashes than the limit
+        forgive = nothing
         if not self.api_keys.known(chatflow.api_key_id, key):
+            client = CLIENT.get()
             self.key_failures.check(client)
+            forgive = self.key_failures.failed(client)
         api_key = await self.api_keys.verify(chatflow.api_key_id, key)
         if api_key is None:
-            self.key_failures.failed(client)
             raise Unauthorized("the API key is not valid for this chatflow")
+        forgive()
         return chatflow, api_key
 
     def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:

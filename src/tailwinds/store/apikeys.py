@@ -86,8 +86,9 @@ class ApiKeyRepository:
         self._refused: OrderedDict[bytes, float] = OrderedDict()
         self._checking: dict[bytes, asyncio.Future[bool]] = {}  # one hash per key at once
         self._cache_secret = secrets.token_bytes(32)
-        # 2 threads: a key check is ~30 ms of CPU; more waiting than 64 is an attack
-        self._lane = lane or ThreadLane("API key check", workers=2, queue=64)
+        # one thread: a check is ~30 ms of CPU, and the loop keeps a core of its own;
+        # right keys hash once per process, so more than 64 waiting is an attack
+        self._lane = lane or ThreadLane("API key check", workers=1, queue=64)
         self.hashes_computed = 0  # scrypt runs of checks (metrics, tests)
 
     async def create(
