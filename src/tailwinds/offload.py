@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from tailwinds.config import Settings
 from tailwinds.errors import RateLimited, ServerBusy
+from tailwinds.metrics import OFFLOAD_TASKS
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ class Gate:
         self.per_caller = per_caller
         self.held = 0
         self._by_caller: dict[str, int] = {}
+        self._gauge = OFFLOAD_TASKS.labels(name)
 
     def enter(self, caller: str | None) -> Callable[[], None]:
         """Count one task in; returns its release (idempotent). Raises `ServerBusy` when
@@ -79,6 +81,7 @@ class Gate:
                 )
             self._by_caller[caller] = mine + 1
         self.held += 1
+        self._gauge.inc()
         released = False
 
         def release() -> None:
@@ -87,6 +90,7 @@ class Gate:
                 return
             released = True
             self.held -= 1
+            self._gauge.dec()
             if caller is not None and self.per_caller:
                 left = self._by_caller[caller] - 1
                 if left:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tailwinds import offload
 from tailwinds.engine.context import Resources
@@ -19,79 +18,20 @@ from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
 from tailwinds.providers.chroma import ChromaCollection
-from tailwinds.providers.local_embeddings import MODEL_NAME, LocalEmbeddings
+from tailwinds.providers.local_embeddings import LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
-from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
+from tailwinds.retrieval.index import StoreIndex, allowed_positions, build_index, ranked
+from tailwinds.retrieval.ranking import Hit, fuse
 from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
+from tailwinds.server.store_config import EmbeddingConfig, SplitterConfig, StoreConfig
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
 logger = logging.getLogger("tailwinds.documents")
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
-# indexes up to this many chunks are ranked on the event loop (well under a millisecond)
-INLINE_CHUNKS = 2000
-T = TypeVar("T")
-
-
-DEFAULT_BASE_URLS = {
-    "openAIEmbeddings": "https://api.openai.com/v1",
-    "ollamaEmbeddings": "http://127.0.0.1:11434",
-}
-
-
-class EmbeddingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: Literal["openAIEmbeddings", "ollamaEmbeddings", "localEmbeddings"]
-    model: str = Field(min_length=1)
-    base_url: str | None = Field(None, alias="baseUrl", pattern=r"^https?://")
-    credential: str | None = None
-    batch_size: int = Field(64, alias="batchSize", ge=1, le=2048)
-
-    @property
-    def url(self) -> str:
-        return self.base_url or DEFAULT_BASE_URLS.get(self.type, "")
-
-    @model_validator(mode="after")
-    def _local_model(self) -> EmbeddingConfig:
-        if self.type == "localEmbeddings" and self.model != MODEL_NAME:
-            raise ValueError(f"localEmbeddings runs {MODEL_NAME}: set model to it")
-        return self
-
-
-class SplitterConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: str = Field("recursive", pattern="^(recursive|markdown)$")
-    chunk_size: int = Field(1000, alias="chunkSize", ge=50, le=100_000)
-    chunk_overlap: int = Field(200, alias="chunkOverlap", ge=0)
-
-
-class VectorStoreConfig(BaseModel):
-    """Where the vectors are searched: `embedded` (the database plus an in-memory matrix)
-    or `chroma` (a Chroma server at `url`, one collection per store)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: Literal["embedded", "chroma"] = "embedded"
-    url: str | None = Field(None, pattern=r"^https?://")
-
-    @model_validator(mode="after")
-    def _needs_url(self) -> VectorStoreConfig:
-        if self.type == "chroma" and not self.url:
-            raise ValueError("a chroma vector store needs the server's url")
-        return self
-
-
-class StoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    embedding: EmbeddingConfig
-    splitter: SplitterConfig = Field(default_factory=SplitterConfig)
-    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, alias="vectorStore")
 
 
 class DocumentIn(BaseModel):
@@ -102,15 +42,6 @@ class DocumentIn(BaseModel):
 
 
 _DOCUMENTS = TypeAdapter(list[DocumentIn])
-
-
-@dataclass(slots=True)
-class _Index:
-    version: int
-    chunks: list[Chunk]
-    vectors: VectorIndex
-    keywords: KeywordIndex
-    positions: dict[str, int]  # chunk id -> its place in `chunks`
 
 
 def _hash(text: str) -> str:
@@ -146,30 +77,6 @@ def _plan(documents: list[Any], splitter: SplitterConfig) -> list[Chunk]:
     if not parsed:
         raise InvalidRequest("expected at least one document", field="documents")
     return _split(parsed, splitter)
-
-
-def _build_index(version: int, chunks: list[Chunk], in_memory: bool) -> _Index:
-    """The store's search index (on a worker thread: BM25 counts every word)."""
-    matrix = (
-        np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
-        if in_memory
-        else np.zeros((0, 0), dtype="<f4")
-    )
-    return _Index(
-        version,
-        chunks,
-        VectorIndex(matrix),
-        KeywordIndex([c.content for c in chunks]),
-        {c.id: i for i, c in enumerate(chunks)},
-    )
-
-
-async def _ranked(index: _Index, rank: Callable[..., T], *args: Any) -> T:
-    """`rank(*args)` over the index: at once for a small one, on a worker thread for one
-    large enough to hold the event loop (a BM25 pass is Python over every chunk)."""
-    if len(index.chunks) <= INLINE_CHUNKS:
-        return rank(*args)
-    return await offload.lanes().computing.run(rank, *args)
 
 
 def _with_embedding(chunk: Chunk, embedding: bytes) -> Chunk:
@@ -214,21 +121,6 @@ async def _quietly(call: Awaitable[None]) -> None:
         logger.warning("vector store clean-up failed: %s", exc)
 
 
-def _allowed(chunks: list[Chunk], wanted: dict[str, Any]) -> set[int]:
-    return {i for i, c in enumerate(chunks) if _matches(c.metadata, wanted)}
-
-
-def _matches(metadata: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    for key, value in wanted.items():
-        have = metadata.get(key)
-        if isinstance(value, list):
-            if have not in value:
-                return False
-        elif have != value:
-            return False
-    return True
-
-
 class DocumentService:
     def __init__(
         self,
@@ -240,7 +132,7 @@ class DocumentService:
         self.documents = documents
         self.credentials = credentials
         self.resources = resources  # set once the app has made them
-        self._indexes: dict[str, _Index] = {}
+        self._indexes: dict[str, StoreIndex] = {}
 
     # --- management -------------------------------------------------------------------
 
@@ -415,7 +307,7 @@ class DocumentService:
         wide = max(top_k * 4, 20)
         allowed = None
         if metadata_filter:
-            allowed = await _ranked(index, _allowed, index.chunks, metadata_filter)
+            allowed = await ranked(index, allowed_positions, index.chunks, metadata_filter)
             if not allowed:
                 return []
             # rank everything, then keep the allowed: exact, and cheap at this store's scale
@@ -428,7 +320,7 @@ class DocumentService:
             chroma = _chroma_of(store, self._resources())
             if chroma is None:
                 query_vector = np.asarray(vector, dtype="<f4")
-                vector_hits = await _ranked(index, index.vectors.search, query_vector, wide)
+                vector_hits = await ranked(index, index.vectors.search, query_vector, wide)
             else:
                 found = await chroma.query(vector, min(wide, len(index.chunks)), metadata_filter)
                 vector_hits = [
@@ -439,7 +331,7 @@ class DocumentService:
             if min_score is not None:
                 vector_hits = [h for h in vector_hits if h.score >= min_score]
         keyword_hits = (
-            await _ranked(
+            await ranked(
                 index,
                 index.keywords.search,
                 query,
@@ -465,14 +357,14 @@ class DocumentService:
             for h in hits
         ]
 
-    async def _index(self, store: DocumentStore) -> _Index:
+    async def _index(self, store: DocumentStore) -> StoreIndex:
         index = self._indexes.get(store.id)
         if index is None or index.version != store.version:
             chunks = await self.documents.chunks(store.id)
             # a Chroma store's vectors are searched on its server, not held here
             in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
             index = await offload.lanes().computing.run(
-                _build_index, store.version, chunks, in_memory
+                build_index, store.version, chunks, in_memory
             )
             self._indexes[store.id] = index
         return index

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select
 
+from tailwinds.metrics import API_KEY_HASHES
 from tailwinds.offload import ThreadLane
 from tailwinds.store.db import Database
 from tailwinds.store.tables import ApiKeyRow, utcnow
@@ -32,6 +34,10 @@ _SCRYPT = {"n": 2**13, "r": 8, "p": 1}
 KEY_PREFIX = "tw_"
 REFUSED_TTL_S = 300.0  # a refused key is refused again for free this long
 MAX_CACHED = 10_000  # outcomes remembered, each way
+
+
+# what `new_key` makes: anything else is refused without hashing
+KEY_FORMAT = re.compile(r"tw_[A-Za-z0-9_-]{43}")
 
 
 def new_key() -> str:
@@ -88,7 +94,7 @@ class ApiKeyRepository:
         self._cache_secret = secrets.token_bytes(32)
         # one thread: a check is ~30 ms of CPU, and the loop keeps a core of its own;
         # right keys hash once per process, so more than 64 waiting is an attack
-        self._lane = lane or ThreadLane("API key check", workers=1, queue=64)
+        self._lane = lane or ThreadLane("key-check", workers=1, queue=64)
         self.hashes_computed = 0  # scrypt runs of checks (metrics, tests)
 
     async def create(
@@ -134,6 +140,8 @@ class ApiKeyRepository:
     def known(self, api_key_id: str, presented: str) -> bool | None:
         """What this process already knows of `presented` for this key id, at the cost of
         two HMACs: True (it is the key), False (it is not), None (a check would hash)."""
+        if not KEY_FORMAT.fullmatch(presented):
+            return False
         cached = self._verified.get(self._tag(presented))
         if cached is not None:
             return hmac.compare_digest(cached, api_key_id)
@@ -177,6 +185,7 @@ class ApiKeyRepository:
 
     async def _hash(self, api_key_id: str, presented: str, key_hash: str) -> bool:
         self.hashes_computed += 1
+        API_KEY_HASHES.inc()
         ok = await self._lane.run(check_key, presented, key_hash)
         if ok:
             if len(self._verified) >= MAX_CACHED:
