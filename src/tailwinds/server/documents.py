@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds import offload
 from tailwinds.engine.context import Resources
@@ -41,9 +41,6 @@ class DocumentIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-_DOCUMENTS = TypeAdapter(list[DocumentIn])
-
-
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -70,10 +67,14 @@ def _split(documents: list[DocumentIn], splitter: SplitterConfig) -> list[Chunk]
 def _plan(documents: list[Any], splitter: SplitterConfig) -> list[Chunk]:
     """The upsert's documents, checked and split into chunks (on a worker thread: linear in
     the body, which can be the upload cap)."""
-    try:
-        parsed = _DOCUMENTS.validate_python(documents)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc, prefix="documents")) from exc
+    parsed = []
+    # one document a call, not the list in one: the GIL is let go between two, so the
+    # loop keeps its turns through a large upsert
+    for i, document in enumerate(documents):
+        try:
+            parsed.append(DocumentIn.model_validate(document))
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation_error(exc, prefix=f"documents.{i}")) from exc
     if not parsed:
         raise InvalidRequest("expected at least one document", field="documents")
     return _split(parsed, splitter)

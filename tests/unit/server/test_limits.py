@@ -1,0 +1,39 @@
+"""Failed API key checks are counted per client address: past the limit in a minute, a 429
+with Retry-After; a check that proves right is taken back; other addresses are not held."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailwinds.errors import RateLimited
+from tailwinds.server.limits import KeyFailures
+
+
+def test_past_the_limit_a_client_gets_429_with_retry_after() -> None:
+    failures = KeyFailures(per_minute=3)
+    for _ in range(3):
+        failures.check("198.51.100.7")
+        failures.failed("198.51.100.7")
+    with pytest.raises(RateLimited) as refused:
+        failures.check("198.51.100.7")
+    assert refused.value.status == 429
+    assert 1 <= refused.value.retry_after_s <= 60
+    failures.check("198.51.100.8")  # another address
+
+
+def test_a_check_that_proves_right_is_taken_back() -> None:
+    failures = KeyFailures(per_minute=2)
+    failures.failed("198.51.100.7")
+    forgive = failures.failed("198.51.100.7")
+    forgive()
+    failures.check("198.51.100.7")
+
+
+def test_the_addresses_remembered_are_bounded() -> None:
+    failures = KeyFailures(per_minute=1)
+    failures.MAX_CLIENTS = 3
+    for n in range(10):
+        failures.failed(f"10.0.0.{n}")
+    assert len(failures._recent) == 3
+    with pytest.raises(RateLimited):
+        failures.check("10.0.0.9")
