@@ -49,7 +49,7 @@ class Settings:
     # splitting, index builds and the like, on threads beside the event loop
     compute_threads: int = 2
     compute_queue: int = 32
-    # failed API key checks one client address may make in a minute, then 429
+    # failed API key checks one client address may make in a minute, then 429 (0: no limit)
     max_key_failures_per_minute: int = 10
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)
     mcp_commands: str = ""
