@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
 from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from tailwinds import offload
 from tailwinds.engine.context import Resources
@@ -21,75 +19,17 @@ from tailwinds.providers.chroma import ChromaCollection
 from tailwinds.providers.local_embeddings import LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
+from tailwinds.retrieval.chunking import plan_chunks, with_embeddings
 from tailwinds.retrieval.index import StoreIndex, allowed_positions, build_index, ranked
 from tailwinds.retrieval.ranking import Hit, fuse
-from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
-from tailwinds.server.store_config import EmbeddingConfig, SplitterConfig, StoreConfig
+from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
 logger = logging.getLogger("tailwinds.documents")
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
-
-
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    page_content: str = Field(alias="pageContent", min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _split(documents: list[DocumentIn], splitter: SplitterConfig) -> list[Chunk]:
-    separators = MARKDOWN_SEPARATORS if splitter.type == "markdown" else SEPARATORS
-    chunks: list[Chunk] = []
-    positions: dict[str, int] = {}
-    for i, doc in enumerate(documents):
-        source = str(doc.metadata.get("source") or f"document-{i}")
-        texts = split_text(
-            doc.page_content, splitter.chunk_size, splitter.chunk_overlap, separators
-        )
-        for text in texts:
-            position = positions.get(source, 0)
-            positions[source] = position + 1
-            metadata = {**doc.metadata, "source": source, "chunk": position}
-            chunks.append(
-                Chunk(str(uuid.uuid4()), source, position, text, metadata, _hash(text), b"")
-            )
-    return chunks
-
-
-def _plan(documents: list[Any], splitter: SplitterConfig) -> list[Chunk]:
-    """The upsert's documents, checked and split into chunks (on a worker thread: linear in
-    the body, which can be the upload cap)."""
-    parsed = []
-    # one document a call, not the list in one: the GIL is let go between two, so the
-    # loop keeps its turns through a large upsert
-    for i, document in enumerate(documents):
-        try:
-            parsed.append(DocumentIn.model_validate(document))
-        except ValidationError as exc:
-            raise InvalidRequest(describe_validation_error(exc, prefix=f"documents.{i}")) from exc
-    if not parsed:
-        raise InvalidRequest("expected at least one document", field="documents")
-    return _split(parsed, splitter)
-
-
-def _with_embedding(chunk: Chunk, embedding: bytes) -> Chunk:
-    return Chunk(
-        chunk.id,
-        chunk.source,
-        chunk.position,
-        chunk.content,
-        chunk.metadata,
-        chunk.content_hash,
-        embedding,
-    )
 
 
 def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -206,11 +146,12 @@ class DocumentService:
         hears of each batch embedded."""
         store = await self._store(store_id)
         config = StoreConfig.model_validate(store.config)
-        planned = await offload.lanes().computing.run(_plan, documents, config.splitter)
+        planned = await offload.lanes().computing.run(plan_chunks, documents, config.splitter)
         sources = {c.source for c in planned}
         existing = await self.documents.chunks(store_id, sources)
         known = {c.content_hash: c.embedding for c in existing}
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
+        vectors: list[list[float]] = []
         if new_texts:
             embedder = _Embedder(self.credentials, self._resources(), config.embedding)
             if progress is None:
@@ -225,14 +166,15 @@ class DocumentService:
                 if len({len(v) for v in vectors}) > 1:
                     raise FlowError("the embedding model changed its number of dimensions")
             size = await self.documents.embedding_bytes(store_id)
-            for text, vector in zip(new_texts, vectors, strict=True):
-                known[_hash(text)] = np.asarray(vector, dtype="<f4").tobytes()
-            if size is not None and size != len(known[_hash(new_texts[0])]):
+            if size is not None and size != 4 * len(vectors[0]):
                 raise FlowError(
                     f"the embedding model gave {len(vectors[0])} dimensions where this store "
                     f"holds {size // 4}: make a new store for a new model"
                 )
-        chunks = [_with_embedding(c, known[c.content_hash]) for c in planned]
+        # a conversion and a copy per chunk: a thread's work for a large upsert
+        chunks = await offload.lanes().computing.run(
+            with_embeddings, planned, known, new_texts, vectors if new_texts else []
+        )
         chroma = _chroma_of(store, self._resources())
         if chroma is None:
             replaced = await self.documents.replace_sources(store_id, sources, chunks)
