@@ -116,11 +116,18 @@ class ThreadLane:
             release()
             raise
         future.add_done_callback(lambda _: release())
+        future.add_done_callback(outcome_seen)
         # shielded: a cancelled caller must not mark as done a thread still running
         return await asyncio.shield(future)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def outcome_seen(future: asyncio.Future[Any]) -> None:
+    """Mark the outcome seen: a caller that left must not leave a 'never retrieved' log."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _limit_memory(memory_mb: int) -> None:  # in the worker process, before any task

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import delete, select
 
 from tailwinds.metrics import API_KEY_HASHES
-from tailwinds.offload import ThreadLane
+from tailwinds.offload import ThreadLane, outcome_seen
 from tailwinds.store.db import Database
 from tailwinds.store.tables import ApiKeyRow, utcnow
 
@@ -179,6 +179,7 @@ class ApiKeyRepository:
         if pending is None:
             pending = asyncio.ensure_future(self._hash(api_key_id, presented, key_hash))
             self._checking[tag] = pending
+            pending.add_done_callback(outcome_seen)
             pending.add_done_callback(lambda _: self._checking.pop(tag, None))
         # shielded: one caller leaving must not cancel the check the others wait for
         return await asyncio.shield(pending)
