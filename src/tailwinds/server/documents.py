@@ -32,6 +32,10 @@ logger = logging.getLogger("tailwinds.documents")
 SEARCH_MODES = ("vector", "keyword", "hybrid")
 
 
+def _float_lists(chunks: list[Chunk]) -> list[list[float]]:
+    return [np.frombuffer(c.embedding, dtype="<f4").tolist() for c in chunks]
+
+
 def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": store.id,
@@ -199,9 +203,11 @@ class DocumentService:
     ) -> int:
         """New vectors on the server first, then the one database transaction, then the
         old vectors away: whatever fails, search never sees a chunk the database lacks."""
+        # a list of floats per chunk: a thread's work for a large upsert
+        vectors = await offload.lanes().computing.run(_float_lists, chunks)
         await chroma.upsert(
             [c.id for c in chunks],
-            [np.frombuffer(c.embedding, dtype="<f4").tolist() for c in chunks],
+            vectors,
             [c.content for c in chunks],
             [{**c.metadata, "source": c.source} for c in chunks],
         )
