@@ -4,6 +4,7 @@ with Retry-After. (Queue mode counts in Redis instead: `transport/redis_limits.p
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict, deque
@@ -118,6 +119,8 @@ class KeyFailures:
 
     MAX_CLIENTS = 10_000
     WINDOW_S = 60.0
+    PAUSE_STEP_S = 0.05
+    MAX_PAUSE_S = 1.0
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -139,6 +142,24 @@ class KeyFailures:
                 f"minute); try again in {retry} s",
                 retry_after_s=retry,
             )
+
+    async def attempt(self, client: str | None) -> Callable[[], None]:
+        """`check`, then `failed`: a check about to hash counts as a failure until it
+        proves right (call what this returns then). A refusal comes after `pause`."""
+        try:
+            self.check(client)
+        except RateLimited:
+            await self.pause(client)
+            raise
+        return self.failed(client)
+
+    async def pause(self, client: str | None) -> None:
+        """Wait before answering a failure: 50 ms per recent failure of `client`, 1 s at
+        most. A timer, no work: one client's wrong keys cannot come faster than its
+        connections allow, whatever they cost to refuse."""
+        recent = self._recent.get(client or "")
+        if recent and self.per_minute > 0:
+            await asyncio.sleep(min(self.MAX_PAUSE_S, self.PAUSE_STEP_S * len(recent)))
 
     def failed(self, client: str | None) -> Callable[[], None]:
         """Count a failure of `client` now; returns what takes it back (for a check

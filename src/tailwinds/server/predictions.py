@@ -262,12 +262,12 @@ class PredictionService:
         # client past the limit gets no more checks (only its known keys pass), and a
         # burst of checks cannot start more hashes than the limit
         forgive = nothing
+        client = CLIENT.get()
         if not self.api_keys.known(chatflow.api_key_id, key):
-            client = CLIENT.get()
-            self.key_failures.check(client)
-            forgive = self.key_failures.failed(client)
+            forgive = await self.key_failures.attempt(client)
         api_key = await self.api_keys.verify(chatflow.api_key_id, key)
         if api_key is None:
+            await self.key_failures.pause(client)
             raise Unauthorized("the API key is not valid for this chatflow")
         forgive()
         return chatflow, api_key

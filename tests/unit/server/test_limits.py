@@ -3,6 +3,9 @@ with Retry-After; a check that proves right is taken back; other addresses are n
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 
 from tailwinds.errors import RateLimited
@@ -37,3 +40,46 @@ def test_the_addresses_remembered_are_bounded() -> None:
     assert len(failures._recent) == 3
     with pytest.raises(RateLimited):
         failures.check("10.0.0.9")
+
+
+def test_failures_are_answered_after_a_pause_that_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("tailwinds.server.limits.asyncio", SimpleNamespace(sleep=sleep))
+    failures = KeyFailures(per_minute=30)
+
+    async def main() -> None:
+        await failures.pause("198.51.100.7")  # no failure yet: answered at once
+        for _ in range(25):
+            await failures.attempt("198.51.100.7")
+            await failures.pause("198.51.100.7")
+
+    asyncio.run(main())
+    assert waits[0] == pytest.approx(0.05) and waits[1] == pytest.approx(0.1)
+    assert waits[-1] == KeyFailures.MAX_PAUSE_S  # capped
+
+
+def test_an_attempt_past_the_limit_is_refused_after_its_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("tailwinds.server.limits.asyncio", SimpleNamespace(sleep=sleep))
+    failures = KeyFailures(per_minute=2)
+
+    async def main() -> None:
+        forgive = await failures.attempt("198.51.100.7")
+        forgive()  # the key proved right: not a failure
+        await failures.attempt("198.51.100.7")
+        await failures.attempt("198.51.100.7")
+        with pytest.raises(RateLimited):
+            await failures.attempt("198.51.100.7")
+
+    asyncio.run(main())
+    assert waits == [0.1]
