@@ -119,7 +119,7 @@ class KeyFailures:
 
     MAX_CLIENTS = 10_000
     WINDOW_S = 60.0
-    PAUSE_STEP_S = 0.05
+    PAUSE_STEP_S = 0.1
     MAX_PAUSE_S = 1.0
 
     def __init__(self, per_minute: int) -> None:
@@ -154,12 +154,16 @@ class KeyFailures:
         return self.failed(client)
 
     async def pause(self, client: str | None) -> None:
-        """Wait before answering a failure: 50 ms per recent failure of `client`, 1 s at
-        most. A timer, no work: one client's wrong keys cannot come faster than its
-        connections allow, whatever they cost to refuse."""
+        """Wait before answering a failure, once `client` has failed more than half its
+        limit: 100 ms per failure past that half, 1 s at most. A timer, no work: one
+        client's wrong keys cannot come faster than its connections allow, whatever they
+        cost to refuse; a typo or two is answered at once."""
         recent = self._recent.get(client or "")
-        if recent and self.per_minute > 0:
-            await asyncio.sleep(min(self.MAX_PAUSE_S, self.PAUSE_STEP_S * len(recent)))
+        if recent is None or self.per_minute <= 0:
+            return
+        past_half = len(recent) - self.per_minute // 2
+        if past_half > 0:
+            await asyncio.sleep(min(self.MAX_PAUSE_S, self.PAUSE_STEP_S * past_half))
 
     def failed(self, client: str | None) -> Callable[[], None]:
         """Count a failure of `client` now; returns what takes it back (for a check

@@ -52,13 +52,14 @@ def test_failures_are_answered_after_a_pause_that_grows(monkeypatch: pytest.Monk
     failures = KeyFailures(per_minute=30)
 
     async def main() -> None:
-        await failures.pause("198.51.100.7")  # no failure yet: answered at once
         for _ in range(25):
             await failures.attempt("198.51.100.7")
             await failures.pause("198.51.100.7")
 
     asyncio.run(main())
-    assert waits[0] == pytest.approx(0.05) and waits[1] == pytest.approx(0.1)
+    # the first half of the limit at once (a typo is no attack), then 100 ms a failure more
+    assert waits[0] == pytest.approx(0.1) and waits[1] == pytest.approx(0.2)
+    assert len(waits) == 25 - 15
     assert waits[-1] == KeyFailures.MAX_PAUSE_S  # capped
 
 
@@ -71,15 +72,15 @@ def test_an_attempt_past_the_limit_is_refused_after_its_pause(
         waits.append(seconds)
 
     monkeypatch.setattr("tailwinds.server.limits.asyncio", SimpleNamespace(sleep=sleep))
-    failures = KeyFailures(per_minute=2)
+    failures = KeyFailures(per_minute=4)
 
     async def main() -> None:
         forgive = await failures.attempt("198.51.100.7")
         forgive()  # the key proved right: not a failure
-        await failures.attempt("198.51.100.7")
-        await failures.attempt("198.51.100.7")
+        for _ in range(4):
+            await failures.attempt("198.51.100.7")
         with pytest.raises(RateLimited):
             await failures.attempt("198.51.100.7")
 
     asyncio.run(main())
-    assert waits == [0.1]
+    assert waits == [pytest.approx(0.2)]  # only the refusal waited: 2 past half of 4
