@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -113,7 +114,7 @@ class DocumentService:
         if chroma is not None:
             await _quietly(chroma.drop())
 
-    async def list_chunks(self, store_id: str, source: str | None) -> list[dict[str, Any]]:
+    async def list_chunks(self, store_id: str, source: str | None) -> builtins.list[dict[str, Any]]:
         await self._store(store_id)
         chunks = await self.documents.chunks(store_id, [source] if source else None)
         return [{"id": c.id, "pageContent": c.content, "metadata": c.metadata} for c in chunks]
@@ -143,7 +144,7 @@ class DocumentService:
         return dropped
 
     async def upsert(
-        self, store_id: str, documents: list[Any], progress: Progress | None = None
+        self, store_id: str, documents: builtins.list[Any], progress: Progress | None = None
     ) -> dict[str, Any]:
         """Split, embed only the chunks whose text is new, and replace every source named
         in one transaction: on any failure the store is as it was. `progress(done, total)`
@@ -155,7 +156,7 @@ class DocumentService:
         existing = await self.documents.chunks(store_id, sources)
         known = {c.content_hash: c.embedding for c in existing}
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
-        vectors: list[list[float]] = []
+        vectors: builtins.list[builtins.list[float]] = []
         if new_texts:
             embedder = _Embedder(self.credentials, self._resources(), config.embedding)
             if progress is None:
@@ -198,8 +199,8 @@ class DocumentService:
         chroma: ChromaCollection,
         store_id: str,
         sources: set[str],
-        chunks: list[Chunk],
-        old_ids: list[str],
+        chunks: builtins.list[Chunk],
+        old_ids: builtins.list[str],
     ) -> int:
         """New vectors on the server first, then the one database transaction, then the
         old vectors away: whatever fails, search never sees a chunk the database lacks."""
@@ -243,7 +244,7 @@ class DocumentService:
         mode: str,
         min_score: float | None,
         metadata_filter: dict[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """The best chunks for `query`; with `metadata_filter`, only chunks whose metadata
         has each key at that value (or at one of the values, for a list)."""
         store = await self.documents.get_store(store_id)
@@ -252,7 +253,7 @@ class DocumentService:
         index = await self._index(store)
         if not index.chunks:
             return []
-        hits: list[Hit]
+        hits: builtins.list[Hit]
         wide = max(top_k * 4, 20)
         allowed = None
         if metadata_filter:
@@ -261,7 +262,7 @@ class DocumentService:
                 return []
             # rank everything, then keep the allowed: exact, and cheap at this store's scale
             wide = len(index.chunks)
-        vector_hits: list[Hit] = []
+        vector_hits: builtins.list[Hit] = []
         if mode in ("vector", "hybrid"):
             embedding = StoreConfig.model_validate(store.config).embedding
             embedder = _Embedder(self.credentials, self._resources(), embedding)

@@ -63,5 +63,7 @@ class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     embedding: EmbeddingConfig
-    splitter: SplitterConfig = Field(default_factory=SplitterConfig)
-    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, alias="vectorStore")
+    splitter: SplitterConfig = Field(default_factory=lambda: SplitterConfig.model_validate({}))
+    vector_store: VectorStoreConfig = Field(
+        default_factory=lambda: VectorStoreConfig.model_validate({}), alias="vectorStore"
+    )
