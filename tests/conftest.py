@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from tests.mock_openai import MockOpenAI
+from tests.requirements import missing
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TAILWINDS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -34,10 +34,7 @@ def free_port() -> int:
 
 def service_missing(what: str, error: BaseException) -> None:
     """Skip on a laptop without the service; on CI a missing service is a failure."""
-    message = f"{what} is not reachable ({type(error).__name__}: {error})"
-    if IN_CI:
-        pytest.fail(message + " and CI=true: the service must be there")
-    pytest.skip(message)
+    missing(what, f"not reachable ({type(error).__name__}: {error})")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,9 @@
 byte for byte as OpenAI sends it (compact JSON chunks, a role chunk first, a finish chunk,
 a usage chunk when asked, then `data: [DONE]`), and its error bodies.
 
+The Anthropic route (`/v1/messages`) refuses, as Anthropic does, a request holding a
+message with empty content (but an optional final assistant one).
+
 The model name picks the behaviour:
 
     echo                 the answer's tokens (see `answer_tokens`), as fast as it can
@@ -12,7 +15,7 @@ The model name picks the behaviour:
     malformed            one token, then a chunk that is not JSON
     midstream-error      two tokens, then an error object in the stream
     silent:<s>           the first token, then silence for <s> seconds
-    slowstart:<s>        <s> seconds before the first byte, then the answer
+    slowstart:<s>        <s> seconds before the first byte, then the answer (Anthropic too)
     eof                  tokens, then the stream ends without finish_reason or [DONE]
     no-usage             refuses `stream_options` with 400, as older servers do
     flaky:<n>            503 for the first <n> requests with the same question, then the answer
@@ -67,6 +70,24 @@ def agent_turn(messages: list[dict[str, Any]], tool_role: str) -> tuple[list[Any
         return [], ["Result:", " " + "; ".join(results)]
     planned = json.loads(question.split(":", 1)[1])
     return ([planned] if question.startswith("loop:") else planned), []
+
+
+def _anthropic_refusal(messages: list[dict[str, Any]]) -> str | None:
+    """The Messages API's documented rule, which it answers with a 400: every message has
+    content except an optional final assistant one."""
+    for i, m in enumerate(messages):
+        content = m["content"]
+        empty = (
+            not content
+            if isinstance(content, str)
+            else all(b.get("type") == "text" and not b.get("text") for b in content)
+        )
+        if empty and not (i == len(messages) - 1 and m["role"] == "assistant"):
+            return (
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+    return None
 
 
 def answer_tokens(question: str) -> list[str]:
@@ -393,6 +414,15 @@ class MockOpenAI:
                 "error": {"type": error_type.get(status, "api_error"), "message": f"mock {status}"},
             }
             return web.json_response(error, status=status)
+        refusal = _anthropic_refusal(body["messages"])
+        if refusal is not None:
+            error = {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": refusal},
+            }
+            return web.json_response(error, status=400)
+        if kind == "slowstart":
+            await asyncio.sleep(float(arg))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
 

@@ -11,4 +11,6 @@ export default defineConfig({
     chunkSizeWarningLimit: 1000,
   },
   server: { proxy: { '/api': 'http://127.0.0.1:3000' } },
+  // Vitest: the pure modules (SSE, snippets, templates, the editor's graph), in Node
+  test: { include: ['test/**/*.test.js'], environment: 'node' },
 });

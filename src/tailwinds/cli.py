@@ -35,17 +35,52 @@ def start(
     settings = _settings(
         host=host, port=port, home=home, database_url=database_url, log_level=log_level
     )
+    _check_database(settings)
     serve(settings)
 
 
-def _settings(**flags: object) -> Settings:
+def _settings(*, open_secrets: bool = True, **flags: object) -> Settings:
+    """The settings, or exit 1 with one line naming the setting that is wrong (no
+    traceback). With `open_secrets`, the secret key (or the home folder's key file) is
+    tried as well: a bad one stops the process now, not at its first credential."""
+    from tailwinds.store.secrets import SecretBox, SecretBoxError
+
     try:
         settings = Settings.from_env(**flags)
         if settings.mode == "queue":
             settings.check_queue_mode()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        if open_secrets:
+            SecretBox.open(settings.secret_key, settings.home)
+    except (ValueError, SecretBoxError) as exc:
+        raise click.ClickException(str(exc)) from None
     return settings
+
+
+def _check_database(settings: Settings) -> None:
+    """Reach the database and apply the migrations now, so that a database URL that leads
+    nowhere is one line naming the setting (exit 1), not a traceback from the server's
+    start (which migrates again: a no-op by then)."""
+    import asyncio
+
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from tailwinds.store.db import Database
+
+    async def migrate() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(migrate())
+    except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0]
+        raise click.ClickException(
+            f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
+            f"{type(exc).__name__}: {reason}"
+        ) from None
 
 
 @main.command()
@@ -71,6 +106,7 @@ def worker(
         log_level=log_level,
         worker_concurrency=concurrency,
     )
+    _check_database(settings)
     configure_logging(settings.log_level, settings.log_format)
     uvloop.run(run_worker(settings, settings.worker_concurrency))
 
@@ -85,20 +121,8 @@ def db_group() -> None:
 @click.option("--home", default=None, help="TAILWINDS_HOME.")
 def db_upgrade(database_url: str | None, home: str | None) -> None:
     """Apply the migrations (`tailwinds start` does it too)."""
-    import asyncio
-
-    from tailwinds.store.db import Database
-
-    settings = Settings.from_env(database_url=database_url, home=home)
-
-    async def upgrade() -> None:
-        db = Database(settings.database_url)
-        try:
-            await db.migrate()
-        finally:
-            await db.close()
-
-    asyncio.run(upgrade())
+    settings = _settings(open_secrets=False, database_url=database_url, home=home)
+    _check_database(settings)
     click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 
@@ -312,10 +336,12 @@ def demo_docs_qa(docs: str, url: str, api_key: str | None, admin_token: str | No
 
 def serve(settings: Settings) -> None:
     import asyncio
+    import logging
 
     import uvicorn
 
     from tailwinds.server.app import create_app
+    from tailwinds.server.http_protocol import protocol_for
 
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -336,12 +362,21 @@ def serve(settings: Settings) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
 
+    protocol = protocol_for(settings)
+    logging.getLogger("tailwinds.server").info(
+        "at most %d connections (%s per client address), request heads of %d bytes within %g s",
+        protocol.table.max_total,
+        settings.max_connections_per_client or "no limit",
+        settings.max_head_bytes,
+        settings.header_timeout_s,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with bounds on request heads, header time and connections
+        http=protocol,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,

@@ -5,11 +5,14 @@ Nothing else in Tailwinds reads `os.environ`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from tailwinds.outbound.addresses import parse_networks
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +21,8 @@ class Settings:
     database_url: str = ""  # empty: an SQLite file in `home`
     admin_token: str | None = None
     cors_origins: str = ""  # comma-separated origins allowed for chatflows that list none
-    secret_key: str | None = None  # Fernet key for credentials; default: a key file in home
+    # a Fernet key or a passphrase (>= 16 characters) for credentials; default: a key file
+    secret_key: str | None = None
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line
     host: str = "127.0.0.1"
@@ -27,11 +31,26 @@ class Settings:
     trusted_proxies: str = ""
     port: int = 3000
     max_body_bytes: int = 1024 * 1024
-    max_upload_bytes: int = 50 * 1024 * 1024  # document files, all of one upsert
+    # host names served besides localhost and IP addresses (comma-separated, `*.example.com`
+    # patterns, `*` for any); empty: any once admin_token is set, none without it
+    allowed_hosts: str = ""
+    max_head_bytes: int = 64 * 1024  # request line and headers
+    header_timeout_s: float = 10.0  # to send a whole request head
+    max_connections: int = 0  # 0: half what the open-files limit leaves
+    # per client address; loopback and trusted_proxies have none (they carry many clients)
+    max_connections_per_client: int = 256
+    max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
+    # private networks (CIDR, comma-separated) that caller- or model-steered requests may
+    # reach: URL upserts, the HTTP and custom tools, MCP servers over HTTP; empty: public
+    # addresses only (docs/security-outbound.md)
+    outbound_networks: str = ""
     keepalive_s: float = 15.0
     default_history_turns: int = 10
+    # concurrentTurns `queue` / `interrupt`: how long a turn waits for the running turn of
+    # its chat to end before it is refused with 409 `chat_busy`
+    turn_wait_s: float = 30.0
     provider_connect_timeout_s: float = 10.0
     provider_first_token_timeout_s: float = 60.0
     provider_idle_timeout_s: float = 60.0
@@ -84,8 +103,9 @@ class Settings:
         home = Path(self.home).expanduser()
         url = self.database_url or f"sqlite+aiosqlite:///{home / 'tailwinds.db'}"
         settings = replace(self, home=home, database_url=_async_driver(url))
-        if settings.mode not in ("local", "queue"):
-            raise ValueError(f"TAILWINDS_MODE: expected local or queue, got {settings.mode!r}")
+        problem = settings_problem(settings)
+        if problem is not None:
+            raise ValueError(problem)
         return settings
 
     def check_queue_mode(self) -> None:
@@ -96,6 +116,81 @@ class Settings:
                 "write the database, which SQLite does not take; set "
                 "TAILWINDS_DATABASE_URL=postgresql://…"
             )
+
+
+# numbers that must be above 0, or may be 0 too: what a setting outside them breaks
+_POSITIVE = frozenset(
+    {
+        "port",
+        "max_body_bytes",
+        "max_upload_bytes",
+        "keepalive_s",
+        "provider_connect_timeout_s",
+        "provider_first_token_timeout_s",
+        "provider_idle_timeout_s",
+        "queue_max",
+        "queue_max_per_chatflow",
+        "worker_concurrency",
+        "worker_lease_s",
+        "events_retention_s",
+        "events_max_len",
+    }
+)
+_NOT_NEGATIVE = frozenset(
+    {
+        "default_history_turns",
+        "provider_retries",
+        "provider_retry_backoff_s",
+        "shutdown_grace_s",
+        "local_model_queue",
+        "resume_retention_s",
+        "worker_max_rss_mb",
+    }
+)
+_CHOICES = {
+    "mode": ("local", "queue"),
+    "log_format": ("text", "json"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+}
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """The first setting out of its range, as one line naming it and what was expected
+    (the start-up error), or None."""
+    for name, choices in _CHOICES.items():
+        value = getattr(settings, name)
+        if (value.upper() if name == "log_level" else value) not in choices:
+            return f"TAILWINDS_{name.upper()}: expected one of {', '.join(choices)}, got {value!r}"
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        label = f"TAILWINDS_{f.name.upper()}"
+        if not math.isfinite(value):
+            return f"{label}: expected a finite number, got {value!r}"
+        if f.name in _POSITIVE and value <= 0:
+            return f"{label}: expected a number above 0, got {value!r}"
+        if f.name in _NOT_NEGATIVE and value < 0:
+            return f"{label}: expected 0 or more, got {value!r}"
+    if settings.port > 65535:
+        return f"TAILWINDS_PORT: expected a port number up to 65535, got {settings.port}"
+    if not settings.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        scheme = settings.database_url.partition(":")[0]
+        return (
+            "TAILWINDS_DATABASE_URL: expected a postgresql:// or sqlite:// URL, "
+            f"got one of scheme {scheme!r}"
+        )
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        return "TAILWINDS_REDIS_URL: expected a redis://, rediss:// or unix:// URL"
+    try:
+        parse_networks(settings.outbound_networks)
+    except ValueError as exc:
+        return f"TAILWINDS_OUTBOUND_NETWORKS: {exc}"
+    if settings.secret_key:
+        from tailwinds.store.secrets import secret_key_problem  # cryptography: only if set
+
+        return secret_key_problem(settings.secret_key)
+    return None
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

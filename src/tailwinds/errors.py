@@ -8,6 +8,7 @@
     │   ├── Forbidden           403
     │   ├── ChatflowNotFound    404
     │   ├── NotFound            404
+    │   ├── ChatBusy            409
     │   ├── PayloadTooLarge     413
     │   └── RateLimited         429
     │       └── ServerBusy      503
@@ -17,6 +18,7 @@
     │   ├── ProviderRejected, ProviderBadResponse
     │   └── ProviderTimeout
     ├── RunCancelled            aborted by a caller
+    ├── StorageFailed           the answer was given but its turn could not be stored
     └── ServerShutdown          the server stopped before the answer was done
 
 Each class carries the HTTP `status` used before a stream starts and the short `code`
@@ -93,6 +95,14 @@ class StreamNotFound(NotFound):
     code = "stream_not_found"
 
 
+class ChatBusy(RequestError):
+    """The chat is answering another turn: one turn runs at a time per chat (chatflow and
+    session), unless the chatflow's `concurrentTurns` says to queue or interrupt."""
+
+    status = 409
+    code = "chat_busy"
+
+
 class PayloadTooLarge(RequestError):
     status = 413
     code = "payload_too_large"
@@ -155,6 +165,14 @@ class RunCancelled(TailwindsError):
 
     status = 409
     code = "aborted"
+
+
+class StorageFailed(TailwindsError):
+    """The answer was given, but the database refused its turn even on its own: the
+    chat's history does not hold this question and answer. Ask again to have it kept."""
+
+    status = 500
+    code = "storage_failed"
 
 
 class ServerShutdown(TailwindsError):

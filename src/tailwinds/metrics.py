@@ -40,6 +40,11 @@ RUN_ERRORS = Counter(
 RATE_LIMITED = Counter(
     "tailwinds_rate_limited", "Requests refused with 429", ["scope"], registry=REGISTRY
 )
+CHAT_BUSY = Counter(
+    "tailwinds_chat_busy",
+    "Predictions refused with 409 chat_busy: their chat was answering another turn",
+    registry=REGISTRY,
+)
 EVENT_SUBSCRIPTIONS = Gauge(
     "tailwinds_event_subscriptions",
     "Queue mode: run streams this API node relays from Redis",
@@ -64,5 +69,11 @@ OFFLOAD_TASKS = Gauge(
 API_KEY_HASHES = Counter(
     "tailwinds_api_key_hashes",
     "API key checks that ran scrypt (a key seen lately, right or wrong, costs none)",
+    registry=REGISTRY,
+)
+TURNS_NOT_STORED = Counter(
+    "tailwinds_turns_not_stored",
+    "Turns (a question and its answer) the database refused even alone, after their batch "
+    "failed; each was reported to its client as an `error` `storage_failed`",
     registry=REGISTRY,
 )

@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from tailwinds.outbound.addresses import AddressPolicy
+from tailwinds.outbound.sockets import create_checked_connection
+
 # stop reading the socket past this much unread body: a slow client slows its model
 MAX_BUFFERED_BYTES = 256 * 1024
 # idle pooled connections: how many per origin (as many as the streams a busy server
@@ -319,10 +322,15 @@ class _Connection(asyncio.Protocol):
 class WireClient:
     """Pooled connections to the model servers; one per process, shared by every run."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """`tls`: how to check servers' certificates; the system's CAs by default."""
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, policy: AddressPolicy | None = None
+    ) -> None:
+        """`tls`: how to check servers' certificates; the system's CAs by default.
+        `policy`: the addresses a new connection may use (tailwinds.outbound), checked on
+        the resolved addresses it then connects to; None: any."""
         self._idle: dict[Origin, list[_Connection]] = {}
         self._tls = tls
+        self._policy = policy
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, connect_timeout_s: float
@@ -369,9 +377,12 @@ class WireClient:
                 self._tls = ssl.create_default_context()
             tls = self._tls
         async with asyncio.timeout(timeout_s):
-            await loop.create_connection(
-                lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
-            )
+            if self._policy is None:
+                await loop.create_connection(
+                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+            else:
+                await create_checked_connection(loop, lambda: conn, host, port, self._policy, tls)
         return conn
 
     def _release(self, conn: _Connection) -> None:

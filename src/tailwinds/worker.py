@@ -40,8 +40,9 @@ from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
-from tailwinds.transport.queue import connect
+from tailwinds.transport.queue import abort_runs, connect
 from tailwinds.transport.redis_events import FRAME_FIELD, EventWriter
+from tailwinds.transport.redis_turns import RedisTurns
 
 logger = logging.getLogger("tailwinds.worker")
 
@@ -68,6 +69,14 @@ class Worker:
             self._transport_failed,
         )
         self.lease_ms = int(settings.worker_lease_s * 1000)
+        # chats' leases: adopted from the API node for each job, and a chatflowTool's own
+        self.turns = RedisTurns(
+            self.redis,
+            self.keys,
+            settings.worker_lease_s,
+            lambda message_ids: abort_runs(self.redis, self.keys, message_ids),
+        )
+        self.predictions.turns = self.turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
         self._stopping = asyncio.Event()
 
@@ -91,6 +100,7 @@ class Worker:
         if self._jobs:
             logger.info("waiting for %d running jobs", len(self._jobs))
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        await self.turns.close()
         await self.redis.aclose()
 
     def stop(self) -> None:
@@ -131,7 +141,11 @@ class Worker:
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                # Redis lost its data (a restart without persistence): make the group again
+                # Redis lost its data (a restart without persistence): make the group again.
+                # The streams of the running jobs went with it and their clients were told
+                # `transport_lost`: stop the runs, stored aborted, rather than let them
+                # finish unseen (a command that met the restart was sent again, see connect)
+                self._transport_failed(exc)
             except (RedisError, OSError) as exc:
                 logger.warning("reading jobs from Redis failed: %s; retrying", exc)
                 await asyncio.sleep(backoff)
@@ -169,8 +183,13 @@ class Worker:
             try:
                 if reclaimed and not await self._may_run_again(job):
                     await self._end_lost(job)
-                else:
+                elif reclaimed or await self._first_entry(entry, job):
                     await self._execute(job)
+                else:
+                    logger.warning("job %s was queued twice: it runs once", job.message_id)
+                    await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
+                    await self.redis.xdel(self.keys.jobs, entry)
+                    return
                 await self._done(entry, job)
             except (RedisError, OSError) as exc:
                 # left unacknowledged: it is claimed again once Redis is back
@@ -190,6 +209,8 @@ class Worker:
             if error is None:
                 logger.exception("run %s could not start", message_id)
                 error = FlowError(f"the worker could not start the run: {type(exc).__name__}")
+            if job.chat_lease:  # free before `end`: the client may ask again at once
+                await self.turns.free_chat(job.chatflow_id, job.session_id, message_id)
             self.writer.append(
                 message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
             )
@@ -206,6 +227,16 @@ class Worker:
             self.writer.append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
         await self.writer.synced()
 
+    async def _first_entry(self, entry: str, job: Job) -> bool:
+        """Whether this entry is the job's own: an enqueue sent again on a fresh connection
+        (the first one's reply lost with it) queues the same message twice, and two runs
+        would write one stream and store one turn twice. A reclaimed entry is its own."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(self.keys.run(job.message_id), "entry", entry)
+        pipe.hget(self.keys.run(job.message_id), "entry")
+        _, owner = await pipe.execute()
+        return owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
+
     async def _may_run_again(self, job: Job) -> bool:
         """A claimed job runs again when its stream holds only `start` (nothing the client
         saw can be contradicted) and it has not already killed too many workers."""
@@ -220,13 +251,22 @@ class Worker:
             return  # it had finished; only the acknowledgement was lost
         seq = entry_seq(entries[-1][0]) if entries else 1
         error = WorkerLost("the worker running this prediction stopped; ask again")
+        said = SSEDecoder().feed(b"".join(fields[FRAME_FIELD] for _, fields in entries))
+        answer = "".join(orjson.loads(m.data)["token"] for m in said if m.event == "token")
+        # stored, then the chat freed, then `end`: the client's next turn finds this one
+        try:
+            await self._store_lost(job, answer, str(error))
+        except Exception:
+            logger.exception("storing run %s failed", job.message_id)  # the stream ends still
+        await self.turns.free_chat(job.chatflow_id, job.session_id, job.message_id)
         self.writer.append(
             job.message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
         )
         self.writer.append(job.message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
         await self.writer.synced()
-        said = SSEDecoder().feed(b"".join(fields[FRAME_FIELD] for _, fields in entries))
-        answer = "".join(orjson.loads(m.data)["token"] for m in said if m.event == "token")
+        logger.warning("run %s: its worker was lost after it had begun answering", job.message_id)
+
+    async def _store_lost(self, job: Job, answer: str, error: str) -> None:
         await self.state.messages.add_turn(
             StoredTurn(
                 chatflow_id=job.chatflow_id,
@@ -236,12 +276,14 @@ class Worker:
                 message_id=job.message_id,
                 answer=answer,
                 status="error",
-                error=str(error),
+                error=error,
                 usage=None,
-                asked_at=datetime.now(UTC),
+                # ordered in the chat by when it was asked, not by when it was given up
+                asked_at=datetime.fromtimestamp(job.asked_at, UTC)
+                if job.asked_at
+                else datetime.now(UTC),
             )
         )
-        logger.warning("run %s: its worker was lost after it had begun answering", job.message_id)
 
     async def _done(self, entry: str, job: Job) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.requirements import missing
+
 CHROMIUM = os.environ.get("TAILWINDS_TEST_CHROMIUM") or shutil.which("chromium") or ""
 # where the tests leave their screenshots (the README's come from here)
 ARTEFACTS = Path(
@@ -23,7 +25,7 @@ def browser() -> Iterator[Any]:
     # per module, not per session: Playwright's sync API keeps an event loop running in this
     # thread while it lives, which would break every later `asyncio.run` of the suite
     if not CHROMIUM:
-        pytest.skip("no chromium here: `apt-get install chromium` for the browser tests")
+        missing("Chromium", "`apt-get install chromium` (scripts/install-test-deps)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -154,7 +154,7 @@ def test_the_right_key_works_and_abort_stays_in_its_chatflow(
         result["response"] = requests.post(
             f"{server.url}/api/v1/predictions/{flow_a}",
             json={
-                "question": "tokens:" + json.dumps(["x"] * 60),
+                "question": "tokens:" + json.dumps(["abort-me "] * 60),
                 "chatId": "shared-chat",
                 "streaming": True,
             },
@@ -164,7 +164,10 @@ def test_the_right_key_works_and_abort_stays_in_its_chatflow(
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(0.5)
+    # the run is under way once the model has its request
+    deadline = time.monotonic() + 10
+    while not mock_llm.count_prefix('tokens:["abort-me') and time.monotonic() < deadline:
+        time.sleep(0.02)
 
     def abort(flow: str, key: str) -> int:
         return requests.post(

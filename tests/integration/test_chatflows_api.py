@@ -176,7 +176,7 @@ def test_unknown_api_key_id_and_override_names(server: RunningServer) -> None:
     assert response.json()["error"].startswith("apiKeyId:")
     response = create(server, {"nodes": [MODEL]}, allowedOverrides=["colour"])
     assert response.status_code == 400
-    assert response.json()["error"].startswith("allowedOverrides:")
+    assert response.json()["error"].startswith("allowedOverrides[0]:")
 
 
 def test_node_catalogue(server: RunningServer) -> None:

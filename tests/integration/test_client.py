@@ -34,6 +34,7 @@ from tailwinds.client import (
 from tests.conftest import RunningServer
 from tests.cutting_proxy import CuttingProxy
 from tests.mock_openai import MockOpenAI
+from tests.requirements import require_command
 
 
 @pytest.fixture(scope="module")
@@ -358,10 +359,8 @@ def test_first_event_timeout(headers_only_server: str) -> None:
 def test_chat_ctrl_c_aborts_the_answer(
     sqlite_server: RunningServer, mock_llm: MockOpenAI, tmp_path: Path
 ) -> None:
-    import shutil
 
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+    require_command("tmux", "`apt-get install tmux` (scripts/install-test-deps)")
     slow = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.1")
     session = f"tw{int(time.time() * 1000) % 10**8}"
     command = f"{sys.executable} -m tailwinds chat {slow} --url {sqlite_server.url}"

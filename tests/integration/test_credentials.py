@@ -47,13 +47,13 @@ def test_credential_is_used_and_never_shown(
     failing = sqlite_server.create_chatflow({"nodes": [node]})
     streamed = requests.post(
         f"{sqlite_server.url}/api/v1/predictions/{failing['id']}",
-        json={"question": "leak check", "streaming": True},
+        json={"question": "leak check", "streaming": True, "chatId": "leak-streamed"},
         timeout=10,
     )
     assert "provider_auth" in streamed.text
     plain = requests.post(
         f"{sqlite_server.url}/api/v1/predictions/{failing['id']}",
-        json={"question": "leak check 2"},
+        json={"question": "leak check 2", "chatId": "leak-plain"},
         timeout=10,
     )
     assert plain.status_code == 502
@@ -63,13 +63,17 @@ def test_credential_is_used_and_never_shown(
         plain.text,
         requests.get(f"{sqlite_server.url}/api/v1/credentials", timeout=5).text,
         requests.get(f"{sqlite_server.url}/api/v1/chatflows", timeout=5).text,
-        requests.get(
-            f"{sqlite_server.url}/api/v1/chatmessage/{failing['id']}",
-            params={"chatId": "x"},
-            timeout=5,
-        ).text,
         sqlite_server.log(),
     ]
+    # the stored turns of both chats: the failed answers' errors are kept, without the key
+    for chat_id in ("leak-streamed", "leak-plain"):
+        stored = requests.get(
+            f"{sqlite_server.url}/api/v1/chatmessage/{failing['id']}",
+            params={"chatId": chat_id},
+            timeout=5,
+        )
+        assert stored.status_code == 200 and "leak check" in stored.text, stored.text
+        seen.append(stored.text)
     for text in seen:
         assert SECRET not in text
         assert SECRET[8:] not in text

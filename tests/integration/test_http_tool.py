@@ -1,109 +1,26 @@
-"""The httpRequest tool's guard: allow-list, and no private, loopback, link-local or
-metadata address, by literal, by name, or by redirect."""
+"""The HTTP tools in a running server: refusals reach the model as tool errors, with no
+secret in them; the custom tool's request and output. (The policy's own tables are in
+tests/unit/outbound.)"""
 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tailwinds.providers import safe_http
-from tailwinds.providers.safe_http import PublicOnlyResolver, Refused, check_url, public_address
-from tests.conftest import RunningServer
+from tailwinds.config import Settings
+from tailwinds.nodes import tools
+from tailwinds.outbound import Fetched
+from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import parse_frames
-
-ALLOW = ["http://", "https://"]
-
-
-@pytest.mark.parametrize(
-    "address",
-    [
-        "127.0.0.1",
-        "10.1.2.3",
-        "172.16.0.1",
-        "192.168.1.1",
-        "169.254.169.254",
-        "::1",
-        "fd00:ec2::254",
-        "::ffff:127.0.0.1",
-        "0.0.0.0",
-        "224.0.0.1",
-        "100.64.0.1",
-    ],
-)
-def test_non_public_addresses(address: str) -> None:
-    assert not public_address(address)
-
-
-def test_public_addresses() -> None:
-    assert public_address("93.184.216.34") and public_address("2606:4700::1111")
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[::1]:8080/",
-        "ftp://example.com/",
-        "http://user:pass@example.com/",
-        "file:///etc/passwd",
-    ],
-)
-def test_check_url_refuses(url: str) -> None:
-    with pytest.raises(Refused):
-        check_url(url, ALLOW)
-
-
-def test_allow_list() -> None:
-    assert check_url("https://api.example.com/v1/x", ["https://api.example.com/"])
-    with pytest.raises(Refused, match="allow-list"):
-        check_url("https://api.example.com.evil.io/", ["https://api.example.com/"])
-
-
-def test_names_that_resolve_to_loopback_are_refused() -> None:
-    async def resolve(host: str) -> Any:
-        return await PublicOnlyResolver().resolve(host, 80)
-
-    with pytest.raises(Refused, match="not a public address"):
-        asyncio.run(resolve("localhost"))
-
-
-def test_fetch_refuses_localhost_and_a_redirect_to_loopback(mock_llm: MockOpenAI) -> None:
-    with pytest.raises(Refused):
-        asyncio.run(safe_http.fetch("http://localhost:1/", allow_list=ALLOW))
-    with pytest.raises(Refused):
-        asyncio.run(safe_http.fetch(mock_llm.base_url + "/models", allow_list=ALLOW))
-
-
-def test_every_redirect_hop_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A public first hop that redirects to a loopback address stops at the second hop."""
-    hops: list[str] = []
-    real_check = safe_http.check_url
-
-    def recording_check(url: str, allow_list: list[str], public_only: bool = True) -> str:
-        hops.append(url)
-        return real_check(url, allow_list, public_only)
-
-    class Redirecting:
-        status = 302
-        headers = {"Location": "http://127.0.0.1:9/secret"}
-
-        async def __aenter__(self) -> Redirecting:
-            return self
-
-        async def __aexit__(self, *exc: object) -> None:
-            return None
-
-    monkeypatch.setattr(safe_http, "check_url", recording_check)
-    monkeypatch.setattr(safe_http.aiohttp.ClientSession, "request", lambda *a, **k: Redirecting())
-    with pytest.raises(Refused, match="not a public address"):
-        asyncio.run(safe_http.fetch("http://93.184.216.34/start", allow_list=ALLOW))
-    assert hops == ["http://93.184.216.34/start", "http://127.0.0.1:9/secret"]
 
 
 def test_agent_reports_a_refused_url(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:
@@ -135,7 +52,7 @@ def test_agent_reports_a_refused_url(sqlite_server: RunningServer, mock_llm: Moc
         timeout=10,
     )
     used = [d[0] for n, d in parse_frames(response.content) if n == "usedTools"]
-    assert used[0]["toolOutput"].startswith("error: 169.254.169.254 is not a public address")
+    assert used[0]["toolOutput"].startswith("error: 169.254.169.254 is a cloud metadata address")
     assert "hdr-secret-123" not in response.text and "hdr-secret-123" not in sqlite_server.log()
     # a masked round trip keeps the sealed headers
     url = f"{sqlite_server.url}/api/v1/chatflows/{chatflow['id']}"
@@ -177,7 +94,7 @@ def test_custom_tool_spec_and_refused_webhook(
         timeout=10,
     )
     used = [d[0] for n, d in parse_frames(response.content) if n == "usedTools"]
-    assert used[0]["toolOutput"] == "error: 127.0.0.1 is not a public address"
+    assert used[0]["toolOutput"] == "error: 127.0.0.1 is a loopback address"
     tools = mock_llm.find(question).body["tools"]
     assert tools == [
         {
@@ -196,11 +113,15 @@ def test_custom_tool_output(monkeypatch: pytest.MonkeyPatch) -> None:
 
     sent: dict[str, Any] = {}
 
-    async def fake_fetch(url: str, **kwargs: Any) -> safe_http.Fetched:
+    async def fake_fetch(url: str, **kwargs: Any) -> Fetched:
         sent.update(url=url, **kwargs)
-        return safe_http.Fetched(url, 200, '{"temp": 3, "echo": "tok-123"}', False)
+        return Fetched(url, 200, '{"temp": 3, "echo": "tok-123"}', False)
 
-    monkeypatch.setattr(safe_http, "fetch", fake_fetch)
+    class Ctx:
+        class resources:
+            settings = Settings()
+
+    monkeypatch.setattr(tools, "fetch", fake_fetch)
     inputs = CustomTool.Inputs.model_validate(
         {
             "name": "w",
@@ -210,14 +131,86 @@ def test_custom_tool_output(monkeypatch: pytest.MonkeyPatch) -> None:
         }
     )
     tool = CustomTool("w", inputs, {})
-    result = asyncio.run(tool.run(None, {"city": "Oslo"}))  # type: ignore[arg-type]
+    result = asyncio.run(tool.run(Ctx(), {"city": "Oslo"}))  # type: ignore[arg-type]
     assert result.output == '{"temp": 3, "echo": "***"}'
     assert sent["method"] == "POST" and sent["body"] == {"city": "Oslo"}
-    assert sent["allow_list"] == ["https://hooks.example.com/w"]
+    assert sent["policy"].private is False
 
-    async def failing(url: str, **kwargs: Any) -> safe_http.Fetched:
-        return safe_http.Fetched(url, 500, "boom", False)
+    async def failing(url: str, **kwargs: Any) -> Fetched:
+        return Fetched(url, 500, "boom", False)
 
-    monkeypatch.setattr(safe_http, "fetch", failing)
+    monkeypatch.setattr(tools, "fetch", failing)
     with pytest.raises(ToolError, match="HTTP 500"):
-        asyncio.run(tool.run(None, {}))  # type: ignore[arg-type]
+        asyncio.run(tool.run(Ctx(), {}))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def page_server() -> Iterator[str]:
+    """A page on this machine: the kind of service an operator opens on purpose."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"page at {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_operator_networks_open_a_private_service_within_the_allow_list(
+    tmp_path: Path, mock_llm: MockOpenAI, page_server: str
+) -> None:
+    server = start_server(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'tailwinds.db'}",
+        TAILWINDS_OUTBOUND_NETWORKS="127.0.0.1/32",
+    )
+    try:
+        nodes = [
+            {
+                "id": "m",
+                "type": "chatOpenAI",
+                "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+            },
+            {"id": "h", "type": "httpRequest", "inputs": {"allowList": [page_server + "/public/"]}},
+            {"id": "a", "type": "toolAgent", "inputs": {}},
+        ]
+        edges = [
+            {"source": "m", "target": "a", "targetInput": "model"},
+            {"source": "h", "target": "a", "targetInput": "tools"},
+        ]
+        chatflow_id = server.create_chatflow({"nodes": nodes, "edges": edges})["id"]
+
+        def tool_says(url: str) -> str:
+            question = "call:" + json.dumps([["http_request", {"url": url}]])
+            response = requests.post(
+                f"{server.url}/api/v1/predictions/{chatflow_id}",
+                json={"question": question, "streaming": True},
+                timeout=15,
+            )
+            used = [d[0] for n, d in parse_frames(response.content) if n == "usedTools"]
+            return str(used[0]["toolOutput"])
+
+        assert tool_says(page_server + "/public/doc").endswith("page at /public/doc")
+        assert "allow-list" in tool_says(page_server + "/public/../private")
+        local = page_server.replace("127.0.0.1", "localhost") + "/public/doc"
+        assert "allow-list" in tool_says(local)  # another host name, even if the same place
+        bad = {"id": "h", "type": "httpRequest", "inputs": {"allowList": ["ftp://x/"]}}
+        refused = requests.post(
+            f"{server.url}/api/v1/chatflows",
+            json={"name": "x", "flowData": {"nodes": [nodes[0], bad, nodes[2]], "edges": edges}},
+            timeout=10,
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith("nodes[h].inputs.allowList[0]:")
+    finally:
+        server.stop()

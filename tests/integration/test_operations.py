@@ -81,11 +81,18 @@ def test_cors_per_chatflow(sqlite_server: RunningServer, mock_llm: MockOpenAI) -
     no_origin = requests.post(url, json={"question": "cors"}, timeout=10)
     assert "access-control-allow-origin" not in no_origin.headers
     # errors carry the header too, so a page can read them
-    bad = requests.post(url, data=b"{", headers={"Origin": "https://app.example.com"}, timeout=5)
+    app = {"Origin": "https://app.example.com"}
+    bad = requests.post(
+        url, data=b"{", headers={**app, "Content-Type": "application/json"}, timeout=5
+    )
     assert (
         bad.status_code == 400
         and bad.headers["access-control-allow-origin"] == "https://app.example.com"
     )
+    # so do the refusals made before any route: a body that is not JSON
+    plain = requests.post(url, data=b"{}", headers={**app, "Content-Type": "text/plain"}, timeout=5)
+    assert plain.status_code == 415
+    assert plain.headers["access-control-allow-origin"] == "https://app.example.com"
 
 
 def test_invalid_origin_is_refused_on_save(

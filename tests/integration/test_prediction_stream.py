@@ -316,6 +316,12 @@ def test_fifty_concurrent_streams_get_their_own_tokens(
     server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     chatflow_id = server.model_chatflow(mock_llm.base_url, model="paced:0.01")
+    # two of them share a chat: the second waits for the first (by default it is refused)
+    requests.put(
+        f"{server.url}/api/v1/chatflows/{chatflow_id}",
+        json={"concurrentTurns": "queue"},
+        timeout=10,
+    ).raise_for_status()
 
     def one(i: int) -> tuple[int, list[tuple[str, Any]]]:
         tokens = [f"s{i}-t{j} " for j in range(20)]

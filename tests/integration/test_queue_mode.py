@@ -5,9 +5,7 @@ limits, and no leaks."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -34,6 +32,7 @@ from tests.cutting_proxy import CuttingProxy
 from tests.integration.test_prediction_stream import wait_for_answer
 from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
+from tests.requirements import require_command
 from tests.sse_frames import check_order, numbered_tokens, parse_numbered
 
 
@@ -214,6 +213,14 @@ def test_resume_on_the_other_node_after_a_dropped_connection(
     check_order([(name, data) for _, name, data in whole])
     assert numbered_tokens(whole) == "".join(tokens)
     assert wait_for_answer(b, chatflow_id, start["chatId"])["status"] == "complete"
+    # ended: resuming after its last event is a 204 on any node (an EventSource stops)
+    for api in (a, b):
+        ended = requests.get(
+            f"{api.url}/api/v1/predictions/{chatflow_id}/stream/{start['messageId']}",
+            headers={"Last-Event-ID": str(whole[-1][0])},
+            timeout=20,
+        )
+        assert ended.status_code == 204 and ended.content == b""
 
 
 def test_a_disconnect_without_grace_stops_the_run_on_the_worker(
@@ -361,18 +368,28 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(
     api = pair.apis[0]
     chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
     results: dict[int, bytes] = {}
+    under_way = [threading.Event() for _ in range(6)]
 
     def one(i: int) -> None:
         tokens = [f"k{i}-{j} " for j in range(60)]
-        results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens), chatId=f"k{i}")
+        response = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}",
+            json={"question": "tokens:" + json.dumps(tokens), "streaming": True, "chatId": f"k{i}"},
+            stream=True,
+            timeout=60,
+        )
+        body = b""
+        for chunk in response.iter_content(None):
+            body += chunk
+            if body.count(b"event: token") >= 3:  # a few tokens are out
+                under_way[i].set()
+        results[i] = body
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 10
-    while mock_llm.count_prefix('tokens:["k') < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # a few tokens each are out
+    for event in under_way:
+        assert event.wait(20), "a stream sent no tokens before its worker was killed"
     replace_worker(pair, api.home, postgres_url)
     for thread in threads:
         thread.join(30)
@@ -415,12 +432,11 @@ def test_a_job_whose_worker_died_before_answering_runs_again(
 @pytest.fixture
 def own_redis(tmp_path: Any, redis_url: str) -> Iterator[tuple[str, Any]]:
     """A redis-server of this test's own, on another port, that the test may restart."""
-    import shutil
     import subprocess
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")  # the machine's Redis is, though
+    binary = require_command(
+        "redis-server", "`apt-get install redis-server` (scripts/install-test-deps)"
+    )
     from tests.conftest import free_port
 
     port = free_port()
@@ -492,14 +508,10 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         pair.stop()
 
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
 @pytest.fixture
 def nginx_in_front(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
     """deploy/nginx.conf as shipped, its upstreams pointed at the cluster's API nodes."""
-    if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    nginx = require_command("nginx", "`apt-get install nginx-light` (scripts/install-test-deps)")
     from tests.conftest import free_port
 
     port = free_port()
@@ -518,7 +530,7 @@ def nginx_in_front(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
         f"daemon off;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\n"
         f"events {{}}\nhttp {{\naccess_log off;\n{temp}\n{site}\n}}\n"
     )
-    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)])
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -14,6 +14,7 @@ import requests
 
 from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
+from tests.requirements import require_command
 from tests.sse_frames import check_order, parse_frames
 
 CORPUS = [
@@ -394,18 +395,22 @@ def test_metadata_filters(sqlite_server: RunningServer, mock_llm: MockOpenAI) ->
     store_id = store(server, mock_llm)
     upsert(server, store_id, CORPUS)
 
-    def query(body: dict[str, Any]) -> list[str]:
+    def query(body: dict[str, Any], text: str = "what makes the tides move") -> list[str]:
         response = requests.post(
             f"{server.url}/api/v1/document-stores/{store_id}/query",
-            json={"query": "what makes the tides move", "topK": 3, **body},
+            json={"query": text, "topK": 3, **body},
             timeout=10,
         )
         assert response.status_code == 200, response.text
         return [doc["metadata"]["source"] for doc in response.json()]
 
     assert query({})[0] == "tides.md"
+    # a question both about the tides and bread: unfiltered, tides comes too; filtered,
+    # bread alone, found in every mode (an empty answer would not pass)
+    both = "the tides of the oceans, and how to bake bread"
+    assert {"tides.md", "bread.md"} <= set(query({"mode": "hybrid"}, both))
     for mode in ("vector", "keyword", "hybrid"):
-        assert set(query({"mode": mode, "filter": {"source": "bread.md"}})) <= {"bread.md"}
+        assert query({"mode": mode, "filter": {"source": "bread.md"}}, both) == ["bread.md"]
     either = query({"mode": "vector", "filter": {"source": ["bread.md", "volcano.md"]}})
     assert set(either) == {"bread.md", "volcano.md"}
     assert query({"filter": {"source": "nowhere.md"}}) == []
@@ -413,6 +418,7 @@ def test_metadata_filters(sqlite_server: RunningServer, mock_llm: MockOpenAI) ->
     # on the retriever node, and per request when the chatflow allows the override
     flow = qa_flow(mock_llm, store_id)
     flow["nodes"][1]["inputs"]["metadataFilter"] = {"source": "volcano.md"}
+    flow["nodes"][1]["riskyOverrides"] = ["metadataFilter"]  # a data scope: marked too
     chatflow_id = server.create_chatflow(flow, allowedOverrides=["metadataFilter"])["id"]
 
     def sources(body: dict[str, Any]) -> list[str]:
@@ -649,17 +655,16 @@ def test_offline_docs_demo(sqlite_server: RunningServer, tmp_path: Path) -> None
 def chroma_server(tmp_path: Path) -> Iterator[str]:
     """A real Chroma server (`chroma run`, from the chromadb package), this test's own."""
     import os
-    import shutil
     import subprocess
     import sys
 
-    from tests.conftest import IN_CI, free_port
+    from tests.conftest import free_port
 
-    binary = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if binary is None:
-        if IN_CI:
-            pytest.fail("the chroma command is missing (chromadb is in the dev extra)")
-        pytest.skip("the chroma command is not installed (pip install chromadb)")
+    binary = require_command(
+        "chroma",
+        "chromadb is in the dev extra: pip install -e '.[dev]'",
+        str(Path(sys.executable).parent),
+    )
     port = free_port()
     process = subprocess.Popen(
         [binary, "run", "--path", str(tmp_path / "chroma"), "--port", str(port)],

@@ -5,7 +5,6 @@ that paces its tokens."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import RunningServer
 from tests.mock_openai import MockOpenAI
+from tests.requirements import missing, require_command
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
 SEED = Path(__file__).parent.parent / "fixtures" / "api-streaming.seed.md"
@@ -32,7 +32,7 @@ def snippet(language: str) -> str:
 
 def test_vendored_seed_is_the_published_page() -> None:
     if not PUBLISHED.exists():
-        pytest.skip(f"{PUBLISHED} is not beside this checkout")
+        missing(str(PUBLISHED), "the published page comes with ../shared beside the checkout")
     assert SEED.read_text() == PUBLISHED.read_text()
 
 
@@ -76,9 +76,7 @@ def test_python_snippet(
 def test_javascript_snippet(
     sqlite_server: RunningServer, mock_llm: MockOpenAI, paced_chatflow: str, tmp_path: Path
 ) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
+    node = require_command("node", "`apt-get install nodejs` (scripts/install-test-deps)")
     code = snippet("javascript")
     code = code.replace(PLACEHOLDER_URL, sqlite_server.url).replace(
         "your-chatflow-id", paced_chatflow
@@ -91,8 +89,7 @@ def test_javascript_snippet(
 
 
 def test_curl_snippet(sqlite_server: RunningServer, paced_chatflow: str, tmp_path: Path) -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    require_command("curl", "`apt-get install curl` (scripts/install-test-deps)")
     code = snippet("bash")
     code = code.replace(PLACEHOLDER_URL, sqlite_server.url).replace("{chatflow-id}", paced_chatflow)
     result = subprocess.run(["bash", "-c", code], capture_output=True, timeout=30, check=True)

@@ -5,10 +5,13 @@ back-pressure, on both event loops the server runs on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import gc
 import gzip
+import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -261,6 +264,35 @@ def test_idle_timeout_and_connect_timeout(run: Callable[..., Any]) -> None:
     run(main())
 
 
+def test_connect_timeout(run: Callable[..., Any]) -> None:
+    # a listener whose accept queue is full: Linux drops further SYNs, so a connect to it
+    # neither succeeds nor is refused, the way a firewalled host behaves
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+
+    async def main() -> None:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await WireClient().post(f"http://127.0.0.1:{port}/", {}, b"", 0.5)
+        assert time.monotonic() - started < 10  # the timeout, not the kernel's SYN retries
+
+    try:
+        run(main())
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
 def test_back_pressure_stops_reading_until_the_reader_catches_up(
     run: Callable[..., Any],
 ) -> None:
@@ -372,6 +404,10 @@ def test_tls_checks_the_certificate_and_the_name(run: Callable[..., Any], tmp_pa
             # the system's CAs do not know this certificate: refused, not read
             with pytest.raises(ssl.SSLCertVerificationError):
                 await read_body(WireClient(), f"https://localhost:{port}/v1")
+            # a trusted certificate for another name: refused for the name (the certificate
+            # is for "localhost", the URL names 127.0.0.1)
+            with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+                await read_body(WireClient(trusting), f"https://127.0.0.1:{port}/v1")
         finally:
             server.close()
 

@@ -1,20 +1,23 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, authHeaders } from './api.js';
 import { DeleteButton } from './DeleteButton.jsx';
 
 function useList(path) {
   const [items, setItems] = useState(null);
   const [error, setError] = useState(null);
-  const reload = () =>
-    api(path)
-      .then((list) => {
-        setItems(list);
-        setError(null);
-      })
-      .catch((e) => setError(e.message));
+  const reload = useCallback(
+    () =>
+      api(path)
+        .then((list) => {
+          setItems(list);
+          setError(null);
+        })
+        .catch((e) => setError(e.message)),
+    [path],
+  );
   useEffect(() => {
     reload();
-  }, [path]);
+  }, [reload]);
   return { items, error, setError, reload };
 }
 

@@ -51,8 +51,10 @@ export default function App() {
   useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
   const [page, id] = route;
   let content;
-  if (page === 'chat' && id) content = <Playground chatflowId={id} />;
-  else if (page === 'edit') content = <Editor chatflowId={id} />;
+  // keyed by the id: a page's state (chat id, saved chatflow id) belongs to one chatflow,
+  // and going from one chatflow to another (back, forward, an edited address) starts afresh
+  if (page === 'chat' && id) content = <Playground key={id} chatflowId={id} />;
+  else if (page === 'edit') content = <Editor key={id || 'new'} chatflowId={id} />;
   else if (page === 'documents') content = <DocumentStores />;
   else if (page === 'keys') content = <ApiKeys />;
   else if (page === 'credentials') content = <Credentials />;

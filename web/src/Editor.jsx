@@ -11,37 +11,20 @@ import {
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { api } from './api.js';
+import ChatflowSettings from './ChatflowSettings.jsx';
+import NodeForm from './NodeForm.jsx';
+import {
+  edgeId,
+  freeSpot,
+  markInvalid,
+  nextNodeId,
+  paletteGroups,
+  toCanvas,
+  toFlowData,
+} from './flowGraph.js';
 import { TEMPLATES } from './templates.js';
 
-// -- the graph as React Flow holds it, and as flowData stores it ----------------------
-
-function toCanvas(flowData, registry) {
-  const nodes = flowData.nodes.map((n, i) => ({
-    id: n.id,
-    type: 'tw',
-    position: n.position || { x: 60 + 320 * (i % 3), y: 60 + 200 * Math.floor(i / 3) },
-    data: { twType: n.type, inputs: n.inputs || {}, spec: registry[n.type] },
-  }));
-  const edges = flowData.edges.map((e) => ({
-    id: `${e.source}->${e.target}:${e.targetInput}`,
-    source: e.source,
-    target: e.target,
-    targetHandle: e.targetInput,
-  }));
-  return { nodes, edges };
-}
-
-function toFlowData(nodes, edges) {
-  return {
-    nodes: nodes.map((n) => ({
-      id: n.id,
-      type: n.data.twType,
-      inputs: n.data.inputs,
-      position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
-    })),
-    edges: edges.map((e) => ({ source: e.source, target: e.target, targetInput: e.targetHandle })),
-  };
-}
+// -- a node on the canvas: its input ports on the left, its output on the right -------
 
 function TwNode({ data, selected }) {
   const spec = data.spec || { ports: {}, label: data.twType };
@@ -79,256 +62,6 @@ const CATEGORIES = {
   retriever: 'Retrievers',
   tool: 'Tools',
 };
-
-// chains and agents on the right, what feeds them on the left: the first free spot
-function freeSpot(nodes, category) {
-  const x = category === 'chain' ? 420 : 40;
-  for (let y = 40; ; y += 180) {
-    const taken = nodes.some(
-      (n) => Math.abs(n.position.x - x) < 240 && Math.abs(n.position.y - y) < 150,
-    );
-    if (!taken) return { x, y };
-  }
-}
-
-// -- a form from a node's JSON schema -------------------------------------------------
-
-function baseSchema(schema) {
-  if (schema.anyOf) return schema.anyOf.find((s) => s.type !== 'null') || schema.anyOf[0];
-  return schema;
-}
-
-const LONG_TEXT = /template|message|description|schema|headers/i;
-
-function Field({ name, schema, value, required, onChange }) {
-  const s = baseSchema(schema);
-  const label = (
-    <span>
-      {schema.title || name}
-      {required ? ' *' : ''}
-    </span>
-  );
-  if (s.enum) {
-    return (
-      <label>
-        {label}
-        <select name={name} value={value ?? ''} onChange={(e) => onChange(e.target.value || undefined)}>
-          <option value="">—</option>
-          {s.enum.map((v) => (
-            <option key={v} value={v}>
-              {v}
-            </option>
-          ))}
-        </select>
-      </label>
-    );
-  }
-  if (s.type === 'boolean') {
-    return (
-      <label className="check">
-        <input
-          type="checkbox"
-          name={name}
-          checked={Boolean(value ?? s.default)}
-          onChange={(e) => onChange(e.target.checked)}
-        />
-        {label}
-      </label>
-    );
-  }
-  if (s.type === 'number' || s.type === 'integer') {
-    return (
-      <label>
-        {label}
-        <input
-          type="number"
-          name={name}
-          step={s.type === 'integer' ? 1 : 'any'}
-          placeholder={s.default !== undefined ? String(s.default) : ''}
-          value={value ?? ''}
-          onChange={(e) => onChange(e.target.value === '' ? undefined : Number(e.target.value))}
-        />
-      </label>
-    );
-  }
-  if (s.type === 'array' || s.type === 'object') {
-    return <JsonField name={name} label={label} value={value} onChange={onChange} />;
-  }
-  const long = LONG_TEXT.test(name);
-  const props = {
-    name,
-    value: value ?? '',
-    placeholder: s.default !== undefined && s.default !== null ? String(s.default) : '',
-    onChange: (e) => onChange(e.target.value === '' ? undefined : e.target.value),
-  };
-  return (
-    <label>
-      {label}
-      {long ? <textarea rows={4} {...props} /> : <input type="text" {...props} />}
-    </label>
-  );
-}
-
-function JsonField({ name, label, value, onChange }) {
-  const [text, setText] = useState(value === undefined ? '' : JSON.stringify(value, null, 1));
-  const [bad, setBad] = useState(false);
-  return (
-    <label>
-      {label}
-      <textarea
-        rows={3}
-        name={name}
-        className={bad ? 'bad' : ''}
-        value={text}
-        placeholder="JSON"
-        onChange={(e) => {
-          setText(e.target.value);
-          if (!e.target.value.trim()) {
-            setBad(false);
-            onChange(undefined);
-            return;
-          }
-          try {
-            onChange(JSON.parse(e.target.value));
-            setBad(false);
-          } catch {
-            setBad(true);
-          }
-        }}
-      />
-    </label>
-  );
-}
-
-function NodeForm({ node, onChange, onDelete }) {
-  const schema = node.data.spec?.inputs || { properties: {} };
-  const required = new Set(schema.required || []);
-  return (
-    <div className="panel-body" aria-label={`Inputs of ${node.id}`}>
-      <h3>
-        {node.data.spec?.label || node.data.twType} <span className="muted small">{node.id}</span>
-      </h3>
-      {Object.entries(schema.properties || {}).map(([name, prop]) => (
-        <Field
-          key={`${node.id}-${name}`}
-          name={name}
-          schema={prop}
-          required={required.has(name)}
-          value={node.data.inputs[name]}
-          onChange={(v) => {
-            const inputs = { ...node.data.inputs };
-            if (v === undefined) delete inputs[name];
-            else inputs[name] = v;
-            onChange(inputs);
-          }}
-        />
-      ))}
-      {Object.keys(schema.properties || {}).length === 0 ? (
-        <p className="muted">No inputs.</p>
-      ) : null}
-      <button className="danger" onClick={onDelete}>
-        Remove node
-      </button>
-    </div>
-  );
-}
-
-function Settings({ meta, setMeta, apiKeys }) {
-  const limit = meta.rateLimit || {};
-  const setLimit = (k, v) => {
-    const next = { ...limit };
-    if (v === '' || v === undefined) delete next[k];
-    else next[k] = Number(v);
-    setMeta({ ...meta, rateLimit: Object.keys(next).length ? next : null });
-  };
-  return (
-    <div className="panel-body" aria-label="Chatflow settings">
-      <h3>Chatflow</h3>
-      <label>
-        Name
-        <input name="name" value={meta.name} onChange={(e) => setMeta({ ...meta, name: e.target.value })} />
-      </label>
-      <label>
-        API key
-        <select
-          name="apiKeyId"
-          value={meta.apiKeyId || ''}
-          onChange={(e) => setMeta({ ...meta, apiKeyId: e.target.value || null })}
-        >
-          <option value="">none: anyone who can reach the server</option>
-          {apiKeys.map((k) => (
-            <option key={k.id} value={k.id}>
-              {k.name}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Allowed origins (comma-separated)
-        <input
-          name="allowedOrigins"
-          value={(meta.allowedOrigins || []).join(', ')}
-          placeholder="https://app.example.com"
-          onChange={(e) =>
-            setMeta({
-              ...meta,
-              allowedOrigins: e.target.value
-                .split(',')
-                .map((s) => s.trim())
-                .filter(Boolean),
-            })
-          }
-        />
-      </label>
-      <fieldset>
-        <legend>Rate limit</legend>
-        <label>
-          Requests
-          <input type="number" name="requests" value={limit.requests ?? ''} onChange={(e) => setLimit('requests', e.target.value)} />
-        </label>
-        <label>
-          per seconds
-          <input type="number" name="windowS" value={limit.windowS ?? ''} placeholder="60" onChange={(e) => setLimit('windowS', e.target.value)} />
-        </label>
-        <label>
-          At once
-          <input type="number" name="concurrent" value={limit.concurrent ?? ''} onChange={(e) => setLimit('concurrent', e.target.value)} />
-        </label>
-      </fieldset>
-      <label>
-        Resume grace (seconds)
-        <input
-          type="number"
-          name="resumeGraceSeconds"
-          value={meta.resumeGraceSeconds ?? ''}
-          placeholder="0: a disconnect stops the run"
-          onChange={(e) =>
-            setMeta({
-              ...meta,
-              resumeGraceSeconds: e.target.value === '' ? null : Number(e.target.value),
-            })
-          }
-        />
-      </label>
-      <label>
-        Overrides allowed (comma-separated input names)
-        <input
-          name="allowedOverrides"
-          value={(meta.allowedOverrides || []).join(', ')}
-          onChange={(e) =>
-            setMeta({
-              ...meta,
-              allowedOverrides: e.target.value
-                .split(',')
-                .map((s) => s.trim())
-                .filter(Boolean),
-            })
-          }
-        />
-      </label>
-    </div>
-  );
-}
 
 // -- the page -------------------------------------------------------------------------
 
@@ -374,6 +107,7 @@ export default function Editor({ chatflowId: rawId }) {
           allowedOverrides: chatflow.allowedOverrides,
           rateLimit: chatflow.rateLimit,
           resumeGraceSeconds: chatflow.resumeGraceSeconds,
+          concurrentTurns: chatflow.concurrentTurns,
         });
       }
       const canvas = toCanvas(flowData, registry);
@@ -389,7 +123,7 @@ export default function Editor({ chatflowId: rawId }) {
         addEdge(
           {
             ...connection,
-            id: `${connection.source}->${connection.target}:${connection.targetHandle}`,
+            id: edgeId(connection.source, connection.target, connection.targetHandle),
           },
           all,
         ),
@@ -398,10 +132,7 @@ export default function Editor({ chatflowId: rawId }) {
   );
 
   const addNode = (type) => {
-    const taken = new Set(nodes.map((n) => n.id));
-    let i = 0;
-    while (taken.has(`${type}_${i}`)) i += 1;
-    const id = `${type}_${i}`;
+    const id = nextNodeId(nodes, type);
     setNodes((all) => [
       ...all,
       {
@@ -415,15 +146,7 @@ export default function Editor({ chatflowId: rawId }) {
     setSelected(id);
   };
 
-  const markErrors = (message) => {
-    const match = /nodes\[([^\]]+)\]/.exec(message || '');
-    setNodes((all) =>
-      all.map((n) => ({
-        ...n,
-        data: { ...n.data, error: match && match[1] === n.id ? message : undefined },
-      })),
-    );
-  };
+  const markErrors = (message) => setNodes((all) => markInvalid(all, message));
 
   async function save() {
     const body = { ...meta, flowData: toFlowData(nodes, edges) };
@@ -469,13 +192,7 @@ export default function Editor({ chatflowId: rawId }) {
     });
   }
 
-  const palette = useMemo(() => {
-    const groups = Object.fromEntries(Object.keys(CATEGORIES).map((c) => [c, []]));
-    Object.values(registry || {}).forEach((n) => {
-      (groups[n.category] ||= []).push(n);
-    });
-    return Object.entries(groups).filter(([, list]) => list.length);
-  }, [registry]);
+  const palette = useMemo(() => paletteGroups(registry, CATEGORIES), [registry]);
 
   const selectedNode = nodes.find((n) => n.id === selected);
   return (
@@ -553,7 +270,7 @@ export default function Editor({ chatflowId: rawId }) {
             }}
           />
         ) : (
-          <Settings meta={meta} setMeta={setMeta} apiKeys={apiKeys} />
+          <ChatflowSettings meta={meta} setMeta={setMeta} apiKeys={apiKeys} />
         )}
       </aside>
     </section>

@@ -7,12 +7,13 @@ time, so that predictions never meet a broken flow.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from tailwinds.engine.flow import FlowData, FlowEdge
+from tailwinds.engine import overrides as risks
+from tailwinds.engine.flow import FlowData, FlowEdge, FlowNode
 from tailwinds.engine.registry import NODE_TYPES, AnsweringNode, Node, NodeInputs
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
@@ -25,6 +26,8 @@ RUN_OVERRIDES = frozenset({"sessionId", "vars"})
 class CompiledFlow:
     nodes: dict[str, Node]
     answer: AnsweringNode
+    # per node id, the risky inputs its author lets callers set (engine/overrides.py)
+    marked: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def overridable_inputs(self) -> set[str]:
         names: set[str] = set()
@@ -32,6 +35,34 @@ class CompiledFlow:
             for name, info in type(node.inputs).model_fields.items():
                 names.add(info.alias or name)
         return names
+
+    def check_allowed_overrides(self, names: Iterable[str]) -> None:
+        """On save: each of the chatflow's `allowedOverrides` names an input of one of
+        its nodes (or a run override), and a risky one is marked on a node that has it.
+        Raises `InvalidRequest` naming `allowedOverrides[i]`."""
+        known = self.overridable_inputs() | RUN_OVERRIDES
+        for n, name in enumerate(names):
+            field_name = f"allowedOverrides[{n}]"
+            if name not in known:
+                raise InvalidRequest(
+                    f"{name!r} is not an input of any node in this chatflow "
+                    f"(known: {', '.join(sorted(known))})",
+                    field=field_name,
+                )
+            if name in RUN_OVERRIDES:
+                continue
+            classes = [type(node) for node in self.nodes.values()]
+            risk = risks.risk_of(classes, name)
+            if risk is not None and not any(
+                risks.applies(type(node), name, self.marked.get(node_id, frozenset()))
+                for node_id, node in self.nodes.items()
+            ):
+                raise InvalidRequest(
+                    f"{name!r} is a {risk} input: a caller who may set it takes what it "
+                    "guards, so it needs a second switch, the node's own "
+                    f'"riskyOverrides": [{name!r}] (README: Overrides by risk)',
+                    field=field_name,
+                )
 
 
 def parse_flow_data(flow_data: Any) -> FlowData:
@@ -61,6 +92,7 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
     order = _topological_order(node_specs, flow.edges)
 
     built: dict[str, Node] = {}
+    marks: dict[str, frozenset[str]] = {}
     for node_id in order:
         spec = node_specs[node_id]
         cls = NODE_TYPES[spec.type]
@@ -76,8 +108,13 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
                     f"needs an edge from a {port.category} node",
                     field=f"nodes[{node_id}].inputs.{port_name}",
                 )
-        built[node_id] = cls(node_id, _inputs(cls, node_id, spec.inputs, overrides), links)
+        marked = _marked(cls, spec)
+        inputs = _inputs(cls, node_id, spec.inputs, overrides, marked)
+        built[node_id] = cls(node_id, inputs, links)
         built[node_id].validate()
+        if not overrides:  # the saved inputs: a caller's own key is theirs to send
+            _check_marked(built[node_id], marked)
+        marks[node_id] = marked
 
     sources = {edge.source for edge in flow.edges}
     sinks = [node_id for node_id in order if node_id not in sources]
@@ -94,17 +131,63 @@ def compile_flow(flow_data: Any, overrides: Mapping[str, Any] | None = None) -> 
             "chat model or a chain",
             field=f"nodes[{answer.node_id}]",
         )
-    return CompiledFlow(nodes=built, answer=answer)
+    for name in overrides or ():
+        if name not in RUN_OVERRIDES:
+            _check_override_applied(name, built, marks)
+    return CompiledFlow(nodes=built, answer=answer, marked=marks)
+
+
+def _marked(cls: type[Node], spec: FlowNode) -> frozenset[str]:
+    risks_of_cls = risks.input_risks(cls)
+    for n, name in enumerate(spec.risky_overrides):
+        if name not in risks_of_cls:
+            raise InvalidRequest(
+                f"{cls.type_name} has no input {name!r}",
+                field=f"nodes[{spec.id}].riskyOverrides[{n}]",
+            )
+    return frozenset(spec.risky_overrides)
+
+
+def _check_marked(node: Node, marked: frozenset[str]) -> None:
+    """A caller who may choose where a node's requests go must not receive its saved
+    credential with them."""
+    risks_of_cls = risks.input_risks(type(node))
+    destinations = sorted(n for n in marked if risks_of_cls[n] == risks.DESTINATION)
+    held = risks.credential_held(node) if destinations else None
+    if held is not None:
+        raise InvalidRequest(
+            f"callers may set {destinations[0]!r} here, and the node holds a saved {held!r}: "
+            f"their server would receive it; remove the {held!r} or the mark",
+            field=f"nodes[{node.node_id}].riskyOverrides",
+        )
+
+
+def _check_override_applied(
+    name: str, built: Mapping[str, Node], marks: Mapping[str, frozenset[str]]
+) -> None:
+    """At prediction time: a risky override that reaches no node is refused, not
+    ignored (a chatflow saved before the rule may still allow it)."""
+    classes = [type(node) for node in built.values()]
+    risk = risks.risk_of(classes, name)
+    if risk is None:
+        return
+    if not any(risks.applies(type(node), name, marks[node_id]) for node_id, node in built.items()):
+        raise InvalidRequest(
+            f"a {risk} input, which this chatflow does not let callers set",
+            field=f"overrideConfig.{name}",
+        )
 
 
 def _inputs(
-    cls: type[Node], node_id: str, raw: dict[str, Any], overrides: Mapping[str, Any] | None
+    cls: type[Node],
+    node_id: str,
+    raw: dict[str, Any],
+    overrides: Mapping[str, Any] | None,
+    marked: frozenset[str] = frozenset(),
 ) -> NodeInputs:
     values = {k: v for k, v in raw.items() if k not in cls.ports}
     if overrides:
-        fields = cls.Inputs.model_fields
-        accepted = {info.alias or name for name, info in fields.items()}
-        values.update({k: v for k, v in overrides.items() if k in accepted})
+        values.update({k: v for k, v in overrides.items() if risks.applies(cls, k, marked)})
     try:
         return cls.Inputs.model_validate(values)
     except ValidationError as exc:

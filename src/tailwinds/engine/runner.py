@@ -29,7 +29,13 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.messages import Usage
 from tailwinds.engine.runs import RunRegistry
-from tailwinds.errors import FlowError, RunCancelled, ServerShutdown, TailwindsError
+from tailwinds.errors import (
+    FlowError,
+    RunCancelled,
+    ServerShutdown,
+    StorageFailed,
+    TailwindsError,
+)
 
 logger = logging.getLogger("tailwinds.run")
 
@@ -141,14 +147,18 @@ class FlowRunner:
                 raise
             finally:
                 ctx.close()
-        await asyncio.shield(self._background.spawn(self._finish(result, record)))
+        stored = await asyncio.shield(self._background.spawn(self._finish(result, record)))
         if result.error is not None:
             yield ErrorEvent(result.error.code, result.error.message)
+        elif not stored:
+            # the client has the answer, but the chat's history does not: it must know
+            yield ErrorEvent(StorageFailed.code, StorageFailed().message)
         else:
             yield MetadataEvent(result.metadata())
         yield EndEvent()
 
-    async def _finish(self, result: RunResult, record: Recorder) -> None:
+    async def _finish(self, result: RunResult, record: Recorder) -> bool:
+        """Count and store the outcome; False when it could not be stored."""
         elapsed_ms = (time.perf_counter() - result.started_s) * 1000
         ttft_ms = (result.first_token_s - result.started_s) * 1000 if result.first_token_s else None
         logger.info(
@@ -170,8 +180,13 @@ class FlowRunner:
             metrics.RUN_ERRORS.labels(result.error.code).inc()
         try:
             await record(result)
+        except StorageFailed:
+            return False  # logged and counted where it was refused
         except Exception:
             logger.exception("storing run %s failed", result.turn.message_id)
+            metrics.TURNS_NOT_STORED.inc()
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait for the outcomes still being stored (at shutdown)."""

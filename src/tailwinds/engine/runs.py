@@ -42,10 +42,13 @@ class RunRegistry:
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], set[RunHandle]] = {}
         self._by_id: dict[str, RunHandle] = {}
+        # interrupts of runs admitted but not started yet, by run id (see `interrupt`)
+        self._pending: dict[str, TailwindsError] = {}
 
     @contextmanager
     def track(self, chatflow_id: str, chat_id: str, run_id: str) -> Iterator[RunHandle]:
         handle = RunHandle(chatflow_id, chat_id, run_id)
+        handle.error = self._pending.pop(run_id, None)
         key = (chatflow_id, chat_id)
         self._runs.setdefault(key, set()).add(handle)
         self._by_id[run_id] = handle
@@ -72,6 +75,16 @@ class RunRegistry:
             return False
         handle.abort(error)
         return True
+
+    def interrupt(self, run_id: str, error: TailwindsError) -> None:
+        """Abort the run, or, when it has not started yet, have it end with `error` as
+        soon as it does (until `forget`)."""
+        if not self.abort_run(run_id, error):
+            self._pending.setdefault(run_id, error)
+
+    def forget(self, run_id: str) -> None:
+        """The run is over, or never will start: drop an interrupt still waiting for it."""
+        self._pending.pop(run_id, None)
 
     def running(self) -> list[str]:
         """The ids of the runs going on now."""

@@ -14,6 +14,8 @@ from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError, InvalidRequest
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
+from tailwinds.outbound import Refused, parse_target
+from tailwinds.outbound.policies import tool_policy
 from tailwinds.providers.mcp_sessions import SESSIONS, McpServer
 
 
@@ -42,6 +44,11 @@ class McpTools(ToolNode):
         field = f"nodes[{self.node_id}].inputs"
         if (self.inputs.command is None) == (self.inputs.url is None):
             raise InvalidRequest("give either `command` (stdio) or `url`", field=field)
+        if self.inputs.url is not None:
+            try:
+                parse_target(self.inputs.url)
+            except Refused as exc:
+                raise InvalidRequest(str(exc), field=f"{field}.url") from exc
 
     def check_settings(self, settings: Settings) -> None:
         """A stdio server is a program this server starts: only those the operator
@@ -56,20 +63,23 @@ class McpTools(ToolNode):
                 field=f"nodes[{self.node_id}].inputs.command",
             )
 
-    @property
-    def server(self) -> McpServer:
+    def server(self, settings: Settings) -> McpServer:
+        """A URL is reached like the HTTP tool's: public addresses, and the private
+        networks in TAILWINDS_OUTBOUND_NETWORKS."""
         return McpServer(
             command=tuple(self.inputs.command or ()),
             url=self.inputs.url,
             env=tuple(sorted(self.inputs.env.items())),
+            policy=tool_policy(settings),
         )
 
     async def tool_specs(self, ctx: RunContext) -> list[ToolSpec]:
         self.check_settings(ctx.resources.settings)
+        server = self.server(ctx.resources.settings)
         try:
-            tools = await SESSIONS.list_tools(self.server)
+            tools = await SESSIONS.list_tools(server)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            what = str(exc) or f"the MCP server {self.server.describe()} did not answer in time"
+            what = str(exc) or f"the MCP server {server.describe()} did not answer in time"
             raise FlowError(what) from exc
         include = self.inputs.include
         return [
@@ -84,7 +94,7 @@ class McpTools(ToolNode):
 
     async def call(self, ctx: RunContext, name: str, arguments: dict[str, Any]) -> ToolResult:
         try:
-            result = await SESSIONS.call(self.server, name, arguments)
+            result = await SESSIONS.call(self.server(ctx.resources.settings), name, arguments)
         except (ConnectionError, OSError) as exc:
             raise ToolError(f"the MCP server is not reachable: {exc}") from exc
         text = "\n".join(

@@ -15,7 +15,10 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import Node, NodeInputs, register_node
-from tailwinds.providers import safe_http
+from tailwinds.errors import InvalidRequest
+from tailwinds.outbound import AllowList, Fetched, Refused, Unreachable, fetch, parse_target
+from tailwinds.outbound.policies import tool_policy
+from tailwinds.outbound.urls import allow_list_problems
 from tailwinds.redaction import redact
 
 
@@ -261,19 +264,21 @@ class ChatflowTool(NamedTool):
 
 
 async def _fetch(
+    ctx: RunContext,
     url: str,
-    allow_list: list[str],
+    allow_list: AllowList | None,
     method: str,
     body: Any,
     headers: dict[str, str],
     max_bytes: int,
     timeout_s: float,
-) -> tuple[safe_http.Fetched, str]:
+) -> tuple[Fetched, str]:
     """The guarded request of the HTTP tools, and its text with our header values and
     known key shapes taken out (a server may echo the credentials it was sent)."""
     try:
-        fetched = await safe_http.fetch(
+        fetched = await fetch(
             url,
+            policy=tool_policy(ctx.resources.settings),
             allow_list=allow_list,
             method=method,
             body=body,
@@ -281,8 +286,8 @@ async def _fetch(
             max_bytes=max_bytes,
             timeout_s=timeout_s,
         )
-    except safe_http.Refused as exc:
-        raise ToolError(str(exc)) from exc
+    except (Refused, Unreachable) as exc:
+        raise ToolError(redact(str(exc))) from exc
     text = fetched.text
     for secret in headers.values():
         text = text.replace(secret, "***")
@@ -309,13 +314,22 @@ class HttpRequest(ToolNode):
     }
 
     class Inputs(NodeInputs):
-        allow_list: list[str] = Field(min_length=1, description="URL prefixes the tool may reach")
+        allow_list: list[str] = Field(
+            min_length=1,
+            max_length=100,
+            description="URLs the tool may reach: scheme://host[:port][/path], *.host for "
+            "subdomains, or scheme:// alone for any host (README, Tools)",
+        )
         methods: list[Literal["GET", "POST"]] = Field(default_factory=lambda: ["GET"])
         headers: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True})
         max_bytes: int = Field(100_000, ge=1, le=10_000_000)
         timeout_s: float = Field(10, gt=0, le=120)
 
     inputs: Inputs
+
+    def validate(self) -> None:
+        for n, problem in allow_list_problems(self.inputs.allow_list):
+            raise InvalidRequest(problem, field=f"nodes[{self.node_id}].inputs.allowList[{n}]")
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         url = arguments.get("url")
@@ -326,8 +340,9 @@ class HttpRequest(ToolNode):
             raise ToolError(f"{method} is not allowed here (allowed: {self.inputs.methods})")
         i = self.inputs
         body = arguments.get("body") if method == "POST" else None
+        allowed = AllowList(i.allow_list)
         fetched, text = await _fetch(
-            url, i.allow_list, method, body, i.headers, i.max_bytes, i.timeout_s
+            ctx, url, allowed, method, body, i.headers, i.max_bytes, i.timeout_s
         )
         more = " (cut at max_bytes)" if fetched.truncated else ""
         return ToolResult(f"HTTP {fetched.status} from {fetched.url}{more}\n{text}")
@@ -362,10 +377,18 @@ class CustomTool(ToolNode):
     def spec(self) -> ToolSpec:
         return ToolSpec(self.inputs.name, self.inputs.description, self.inputs.schema_)
 
+    def validate(self) -> None:
+        try:
+            parse_target(self.inputs.url)
+        except Refused as exc:
+            raise InvalidRequest(str(exc), field=f"nodes[{self.node_id}].inputs.url") from exc
+
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         i = self.inputs
+        # the webhook's own URL; its redirects go where it says, each one checked for
+        # its address like the first
         fetched, text = await _fetch(
-            i.url, [i.url], "POST", arguments, i.headers, i.max_bytes, i.timeout_s
+            ctx, i.url, None, "POST", arguments, i.headers, i.max_bytes, i.timeout_s
         )
         if fetched.status >= 400:
             raise ToolError(f"the webhook answered HTTP {fetched.status}: {text[:500]}")

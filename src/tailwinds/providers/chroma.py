@@ -10,8 +10,13 @@ import aiohttp
 import orjson
 
 from tailwinds.errors import FlowError
+from tailwinds.outbound import Refused
+from tailwinds.outbound.client import describe_client_error, read_at_most
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+# a query answers ids and distances for at most a few hundred chunks: far below this
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+MAX_ERROR_BYTES = 300
 
 
 def chroma_where(metadata_filter: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -46,13 +51,25 @@ class ChromaCollection:
                 headers={"Content-Type": "application/json"},
                 timeout=TIMEOUT,
             ) as resp:
-                raw = await resp.read()
                 if resp.status >= 400:
-                    message = raw[:300].decode(errors="replace")
+                    raw, _ = await read_at_most(resp, MAX_ERROR_BYTES)
+                    message = raw.decode(errors="replace")
                     raise FlowError(f"the Chroma server answered {resp.status}: {message}")
-                return orjson.loads(raw) if raw else None
+                raw, longer = await read_at_most(resp, MAX_ANSWER_BYTES)
+                if longer:
+                    raise FlowError(
+                        f"the Chroma server's answer is longer than {MAX_ANSWER_BYTES} bytes"
+                    )
+        except Refused as exc:
+            raise FlowError(f"the Chroma server may not be reached: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise FlowError(f"the Chroma server is not reachable: {exc}") from exc
+            raise FlowError(
+                f"the Chroma server is not reachable: {describe_client_error(exc)}"
+            ) from exc
+        try:
+            return orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError as exc:
+            raise FlowError(f"the Chroma server's answer is not JSON: {exc}") from exc
 
     async def id(self) -> str:
         if self._id is None:

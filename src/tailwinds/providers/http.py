@@ -14,6 +14,7 @@ import orjson
 
 from tailwinds.engine.messages import Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.outbound.addresses import Refused
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
     ProviderLimits,
@@ -71,6 +72,8 @@ class Endpoint:
                 resp = await self.wire.post(
                     self.url, self.headers, body, self.limits.connect_timeout_s
                 )
+            except Refused as exc:  # the address policy: no retry will change it
+                raise ProviderRejected(f"{self.name} may not be reached: {exc}") from exc
             except (OSError, WireError, TimeoutError) as exc:
                 if attempt >= self.limits.retries:
                     raise error_for_exception(exc, self.name) from exc

@@ -8,20 +8,25 @@ away, and the next call connects again).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
+
+from tailwinds.outbound.addresses import PUBLIC, AddressPolicy
 
 logger = logging.getLogger("tailwinds.mcp")
 
 
 @dataclass(frozen=True, slots=True)
 class McpServer:
-    """A stdio command (argv) or a streamable HTTP URL."""
+    """A stdio command (argv) or a streamable HTTP URL, and the addresses that URL may
+    lead to."""
 
     command: tuple[str, ...] = ()
     url: str | None = None
     env: tuple[tuple[str, str], ...] = ()
+    policy: AddressPolicy = PUBLIC
 
     def describe(self) -> str:
         return self.url or " ".join(self.command[:2])
@@ -78,20 +83,30 @@ class McpSessions:
         from mcp import Client, StdioServerParameters
 
         target: Any
-        if server.url:
-            target = server.url
-        else:
-            target = StdioServerParameters(
-                command=server.command[0], args=list(server.command[1:]), env=dict(server.env)
-            )
         try:
-            async with Client(target) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                if server.url:
+                    from mcp.client.streamable_http import streamable_http_client
+
+                    from tailwinds.outbound.mcp_http import guarded_client
+
+                    http = await stack.enter_async_context(guarded_client(server.policy))
+                    target = streamable_http_client(server.url, http_client=http)
+                else:
+                    target = StdioServerParameters(
+                        command=server.command[0],
+                        args=list(server.command[1:]),
+                        env=dict(server.env),
+                    )
+                client = await stack.enter_async_context(Client(target))
                 held.ready.set_result(client)
                 await held.stop.wait()
         except BaseException as exc:
             if not held.ready.done():
                 held.ready.set_exception(
-                    ConnectionError(f"cannot reach the MCP server {server.describe()}: {exc}")
+                    ConnectionError(
+                        f"cannot reach the MCP server {server.describe()}: {_innermost(exc)}"
+                    )
                 )
             else:
                 logger.warning("MCP server %s went away: %s", server.describe(), exc)
@@ -106,6 +121,14 @@ class McpSessions:
         for one in held:
             one.stop.set()
         await asyncio.gather(*(h.task for h in held if h.task), return_exceptions=True)
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first real error inside the SDK's task groups (their own message says only
+    how many there were)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 SESSIONS = McpSessions()

@@ -15,9 +15,12 @@ from tailwinds import __version__, heap
 from tailwinds.config import Settings
 from tailwinds.offload import CLIENT
 from tailwinds.server import observability
+from tailwinds.server.body_limit import BodyLimit
 from tailwinds.server.cors import ChatflowCORS
+from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
+from tailwinds.server.hosts import HostCheck, allowed_hosts
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.pacing import RequestPacing
 from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S
@@ -25,6 +28,7 @@ from tailwinds.server.routes import (
     apikeys,
     chatflows,
     credentials,
+    docs,
     document_stores,
     predictions,
     system,
@@ -53,12 +57,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 predictions.limiter = RedisRateLimiter(
                     predictions.queue.redis, predictions.queue.keys
                 )
+                predictions.turns = predictions.queue.turns
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
             if not settings.admin_token:
                 logger.warning(
                     "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only "
-                    "from this machine (loopback addresses)"
+                    "from this machine (loopback addresses), and only requests naming "
+                    "localhost, an IP address or TAILWINDS_ALLOWED_HOSTS in `Host` are served"
                 )
             logger.info(
                 "Tailwinds %s ready (%s mode), database %s",
@@ -79,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run LLM chatflows and stream their answers as server-sent events.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        # served from installed files by routes/docs.py, not from FastAPI's CDN
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # the prediction routes first: routes are matched in order, and theirs are the busy ones
@@ -94,12 +103,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(document_stores.flowise_router)
+    app.include_router(docs.router)
     app.include_router(web.router)
     app.mount("/assets", web.assets(), name="assets")
+    # the last added runs first: metrics, Host, CORS, cross-site, body limit, then routes;
+    # all of them act on the request's head, before any route reads the body
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(CrossSiteGuard)
     app.add_middleware(
         ChatflowCORS,
         origins_for=_chatflow_origins,
         default=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+    )
+    app.add_middleware(
+        HostCheck, patterns=allowed_hosts(settings.allowed_hosts, settings.admin_token)
     )
     app.add_middleware(RequestMetrics)
     return app

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from tailwinds.config import Settings
-from tailwinds.engine.compile import RUN_OVERRIDES, compile_flow
+from tailwinds.engine.compile import compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
 from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
-from tailwinds.store.chatflows import Chatflow, ChatflowRepository
+from tailwinds.store.chatflows import CONCURRENT_TURNS, Chatflow, ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.secrets import SecretBox
@@ -80,7 +80,14 @@ class ChatflowService:
 
     async def _validate(self, fields: dict[str, Any]) -> None:
         """The graph compiles, the API key and credentials exist, the overrides name real
-        inputs."""
+        inputs, the settings hold known values (an import reaches here unparsed)."""
+        concurrent_turns = fields.get("concurrent_turns")
+        if concurrent_turns is not None and concurrent_turns not in CONCURRENT_TURNS:
+            expected = ", ".join(CONCURRENT_TURNS)
+            raise InvalidRequest(
+                f"expected one of {expected}, got {str(concurrent_turns)[:40]!r}",
+                field="concurrentTurns",
+            )
         flow = compile_flow(reveal(fields["flow_data"], self.box))
         api_key_id = fields.get("api_key_id")
         if api_key_id and api_key_id not in {key.id for key in await self.api_keys.list()}:
@@ -103,11 +110,4 @@ class ChatflowService:
                     "no document store with this id",
                     field=f"nodes[{node.node_id}].inputs.documentStoreId",
                 )
-        known = flow.overridable_inputs() | RUN_OVERRIDES
-        for name in fields.get("allowed_overrides") or []:
-            if name not in known:
-                raise InvalidRequest(
-                    f"{name!r} is not an input of any node in this chatflow "
-                    f"(known: {', '.join(sorted(known))})",
-                    field="allowedOverrides",
-                )
+        flow.check_allowed_overrides(fields.get("allowed_overrides") or [])

@@ -1,19 +1,26 @@
-"""CORS for the prediction routes, per chatflow: its `allowedOrigins`, else the server's
-TAILWINDS_CORS_ORIGINS. Requests without an Origin header (servers, curl) pass untouched,
-so the streaming path pays nothing for it."""
+"""CORS for the public routes of a chatflow (predictions, aborts, resumes, upserts): its
+`allowedOrigins`, else the server's TAILWINDS_CORS_ORIGINS. Requests without an Origin
+header (servers, curl) pass untouched, so the streaming path pays nothing for it.
+
+A page of this server itself (the web app's playground) is same-origin and needs no CORS
+answer. A foreign origin that is not allowed gets no CORS headers on a read (the browser
+withholds the answer) and `403` on anything that changes state, which a browser may send
+without asking first (a form post): refused before it runs."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PREDICTION_PATH = re.compile(
-    r"^/api/v1/(?:predictions?/(?P<a>[^/]+)(?:/abort)?|chatmessage/abort/(?P<b>[^/]+)/[^/]+)$"
-)
-ALLOW_HEADERS = b"Content-Type, Authorization"
-ALLOW_METHODS = b"POST, PUT, OPTIONS"
+from tailwinds.server.cross_site import STATE_CHANGING
+from tailwinds.server.errors import send_error
+from tailwinds.server.headers import header, same_origin
+from tailwinds.server.route_kinds import public_chatflow_id
+
+# Last-Event-ID: an EventSource resuming a stream sends it (docs/clients.md)
+ALLOW_HEADERS = b"Content-Type, Authorization, Last-Event-ID"
+ALLOW_METHODS = b"GET, POST, PUT, OPTIONS"
 
 OriginsFor = Callable[[Scope, str], Awaitable[list[str] | None]]
 
@@ -28,23 +35,27 @@ class ChatflowCORS:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        origin = _header(scope, b"origin")
-        match = PREDICTION_PATH.match(scope["path"]) if origin else None
-        if origin is None or match is None:
+        origin = header(scope, b"origin")
+        chatflow_id = public_chatflow_id(scope["path"]) if origin else None
+        if origin is None or chatflow_id is None:
             await self.app(scope, receive, send)
             return
-        chatflow_id = match["a"] or match["b"]
         allowed = await self.origins_for(scope, chatflow_id) or self.default
-        ok = "*" in allowed or origin.decode() in allowed
+        ok = "*" in allowed or origin.decode("latin-1") in allowed
         cors = [
             (b"access-control-allow-origin", origin),
             (b"vary", b"Origin"),
             (b"access-control-expose-headers", b"Retry-After"),
         ]
-        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
             await _preflight(send, ok, cors)
             return
         if not ok:
+            if scope["method"] in STATE_CHANGING and not same_origin(
+                origin, header(scope, b"host")
+            ):
+                await send_error(send, 403, "forbidden", _REFUSED, [(b"vary", b"Origin")])
+                return
             await self.app(scope, receive, send)  # no CORS headers: the browser refuses it
             return
 
@@ -54,6 +65,9 @@ class ChatflowCORS:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+_REFUSED = "this origin may not call this chatflow"
 
 
 async def _preflight(send: Send, ok: bool, cors: list[tuple[bytes, bytes]]) -> None:
@@ -67,19 +81,4 @@ async def _preflight(send: Send, ok: bool, cors: list[tuple[bytes, bytes]]) -> N
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    body = b'{"error":"this origin may not call this chatflow","code":"forbidden"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [(b"content-type", b"application/json"), (b"vary", b"Origin")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value  # type: ignore[no-any-return]
-    return None
+    await send_error(send, 403, "forbidden", _REFUSED, [(b"vary", b"Origin")])

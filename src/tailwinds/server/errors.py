@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import Send
 
 from tailwinds.engine.validation import describe_errors
 from tailwinds.errors import RateLimited, TailwindsError
@@ -34,8 +35,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "A missing or wrong API key or admin token",
         403: "Not allowed from here",
         404: "No such chatflow or resource",
-        409: "Aborted",
+        409: "The chat is busy with another turn (`chat_busy`), or aborted",
         413: "The body is too large",
+        415: "The body is not JSON (or, for uploads, multipart)",
         422: "A file could not be read in its time or memory (the error names it)",
         429: "Rate limited: see Retry-After",
         500: "The flow failed",
@@ -116,3 +118,27 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An error answer written by a middleware, before any route: the same
+    `{"error", "code"}` body as every other."""
+    body = orjson.dumps({"error": message, "code": code})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or ()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

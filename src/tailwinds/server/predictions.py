@@ -4,7 +4,9 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,11 +26,20 @@ from tailwinds.engine.events import (
     UsedToolsEvent,
     decode_event,
 )
+from tailwinds.engine.history import well_formed_history
 from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
+from tailwinds.engine.turns import (
+    ChatTurns,
+    LocalTurns,
+    TurnLease,
+    freeing_chat,
+    guard_unstarted,
+)
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import (
+    ChatBusy,
     ChatflowNotFound,
     InvalidRequest,
     ServerShutdown,
@@ -42,6 +53,7 @@ from tailwinds.offload import CLIENT
 from tailwinds.server.auth import bearer_token, same_secret
 from tailwinds.server.flow_secrets import reveal
 from tailwinds.server.limits import KeyFailures, RateLimiter, Scope, nothing
+from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id, run_overrides
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
@@ -58,7 +70,7 @@ CHATFLOW_MAX_AGE_S = 1.0
 
 class HistoryItem(BaseModel):
     role: Literal["userMessage", "apiMessage"]
-    content: str
+    content: str = Field(max_length=MAX_TEXT)
 
 
 class PredictionRequest(BaseModel):
@@ -67,11 +79,11 @@ class PredictionRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    question: str | None = Field(None, max_length=100_000)
+    question: str | None = Field(None, max_length=MAX_TEXT)
     streaming: bool = False
     chat_id: str | None = Field(None, alias="chatId", min_length=1, max_length=255)
     override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
-    history: list[HistoryItem] | None = Field(None, max_length=1000)
+    history: list[HistoryItem] | None = Field(None, max_length=MAX_HISTORY)
     # keep the run going this long while its client is away, and let it resume the stream
     # (the chatflow's own setting when left out)
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
@@ -93,6 +105,8 @@ class Admission:
     release: Callable[[], None] = nothing
     # what the run's nodes start with in `RunContext.state` (a chatflowTool's depth)
     state: dict[str, Any] = field(default_factory=dict)
+    # the chat's lease (None: a new chat, nobody else can ask in it yet)
+    lease: TurnLease | None = None
 
     def job(self) -> Job:
         turn = self.turn
@@ -107,6 +121,8 @@ class Admission:
             overrides=self.overrides,
             grace_s=self.resume_grace_s,
             request_id=REQUEST_ID.get(),
+            chat_lease=self.lease is not None,
+            asked_at=time.time(),
         )
 
 
@@ -115,6 +131,7 @@ class PreparedRun:
     chatflow: Chatflow
     flow: CompiledFlow
     ctx: RunContext
+    lease: TurnLease | None = None
 
 
 class PredictionService:
@@ -144,6 +161,8 @@ class PredictionService:
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
         self.key_failures = KeyFailures(settings.max_key_failures_per_minute)
         self.queue: QueueClient | None = None  # queue mode: runs go to workers
+        # one turn at a time per chat; in Redis in queue mode
+        self.turns: ChatTurns = LocalTurns(runs)
 
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
         """Everything that can refuse a prediction before its stream starts, on the node
@@ -157,12 +176,7 @@ class PredictionService:
         flow = self.compiled(chatflow, overrides)
 
         chat_id = request.chat_id or str(uuid.uuid4())
-        session_id = overrides.get("sessionId") or chat_id
-        if not isinstance(session_id, str):
-            raise InvalidRequest("expected a string", field="overrideConfig.sessionId")
-        run_vars = overrides.get("vars") or {}
-        if not isinstance(run_vars, dict):
-            raise InvalidRequest("expected an object", field="overrideConfig.vars")
+        session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
         if request.history is not None:
             history = [ChatMessage(ROLE_TO_CHAT[h.role], h.content) for h in request.history]  # type: ignore[arg-type]
@@ -174,14 +188,19 @@ class PredictionService:
             history=history,
             vars=run_vars,
         )
-        # a new conversation has nothing stored yet to read
-        load_history = request.history is None and (
-            request.chat_id is not None or "sessionId" in overrides
-        )
+        # a new conversation has nothing stored yet to read, nor anyone else asking in it
+        named = request.chat_id is not None or "sessionId" in overrides
+        load_history = request.history is None and named
+        lease = await self._take_chat(chatflow, turn) if named else None
         scopes: list[Scope] = [(f"chatflow:{chatflow.id}", chatflow.rate_limit)]
         if api_key is not None:
             scopes.append((f"key:{api_key.id}", api_key.rate_limit))
-        release = await self.limiter.admit_all(scopes)
+        try:
+            release = await self.limiter.admit_all(scopes)
+        except BaseException:
+            if lease is not None:
+                lease.release_soon()
+            raise
         return Admission(
             chatflow=chatflow,
             flow=flow,
@@ -193,6 +212,18 @@ class PredictionService:
             else chatflow.resume_grace_s or 0.0,
             overrides=overrides,
             release=release,
+            lease=lease,
+        )
+
+    async def _take_chat(self, chatflow: Chatflow, turn: Turn) -> TurnLease:
+        """The chat's lease for this turn, as the chatflow's `concurrentTurns` says: refused
+        (409 `chat_busy`) while another turn runs, or after waiting for it."""
+        return await self.turns.acquire(
+            chatflow.id,
+            turn.session_id,
+            turn.message_id,
+            chatflow.concurrent_turns,
+            self.settings.turn_wait_s,
         )
 
     async def admission_for(self, job: Job) -> Admission:
@@ -208,14 +239,23 @@ class PredictionService:
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
         )
+        flow = self.compiled(chatflow, job.overrides)
+        # the API node took the chat's lease; the worker keeps it until the turn is stored
+        # (taken last: nothing after it may fail and leave it held)
+        lease = (
+            await self.turns.adopt(chatflow.id, turn.session_id, turn.message_id)
+            if job.chat_lease
+            else None
+        )
         return Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, job.overrides),
+            flow=flow,
             turn=turn,
             load_history=job.history is None,
             streaming=True,
             resume_grace_s=job.grace_s,
             overrides=job.overrides,
+            lease=lease,
         )
 
     async def start(self, admission: Admission) -> PreparedRun:
@@ -230,11 +270,20 @@ class PredictionService:
                 turn.history = await self.messages.history(
                     admission.chatflow.id, turn.session_id, turns
                 )
+            # stored or the client's, in every mode: what every provider takes
+            turn.history = well_formed_history(turn.history)
             await admission.flow.answer.prepare(ctx)
-        except BaseException:
+        except Exception:
             ctx.close()  # give back what was reserved before the refusal
+            if admission.lease is not None:
+                await admission.lease.release()  # before the caller says the turn ended
             raise
-        return PreparedRun(admission.chatflow, admission.flow, ctx)
+        except BaseException:
+            ctx.close()
+            if admission.lease is not None:
+                admission.lease.release_soon()
+            raise
+        return PreparedRun(admission.chatflow, admission.flow, ctx, admission.lease)
 
     async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
         """The chatflow, when the caller holds its API key (or it needs none)."""
@@ -285,9 +334,12 @@ class PredictionService:
         return flow
 
     def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:
-        return self.runner.run(
-            prepared.chatflow.id, prepared.flow, prepared.ctx, self.runs, self._record
-        )
+        lease, ctx = prepared.lease, prepared.ctx
+        record = self._record if lease is None else freeing_chat(lease, ctx, self._record)
+        run = self.runner.run(prepared.chatflow.id, prepared.flow, ctx, self.runs, record)
+        if lease is not None:
+            guard_unstarted(run, lease)
+        return run
 
     async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
         """The run's events for the SSE response: events straight from the runner (the
@@ -312,26 +364,43 @@ class PredictionService:
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int, authorization: str | None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes] | None:
+        """The frames after number `after`, then the live rest; None when the stream
+        ended at or before `after` (nothing more will ever come)."""
         await self.authorized_chatflow(chatflow_id, authorization)
         if self.queue is not None:
             grace_s = await self.queue.check_stream(chatflow_id, message_id)
+            if await self.queue.ended_by(message_id, after):
+                return None
             return self.queue.relay(message_id, after, grace_s)
-        return self.relays.get(chatflow_id, message_id).read(after)
+        log = self.relays.get(chatflow_id, message_id)
+        if log.done and after >= len(log.frames):
+            return None
+        return log.read(after)
 
     async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
         assert self.queue is not None
         turn = admission.turn
+        lease = admission.lease
         try:
             start = await self.queue.enqueue(admission.job())
         except BaseException:
             admission.release()
+            if lease is not None:
+                lease.release_soon()
             raise
-        return _released(
-            start,
-            self.queue.relay(turn.message_id, 1, admission.resume_grace_s),
-            admission.release,
+
+        def release() -> None:
+            admission.release()
+            if lease is not None:
+                lease.detach()  # the worker frees the chat once the turn is stored
+
+        relayed = _released(
+            start, self.queue.relay(turn.message_id, 1, admission.resume_grace_s), release
         )
+        if lease is not None:
+            weakref.finalize(relayed, lease.detach)  # a relay dropped before it began
+        return relayed
 
     async def ask(
         self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int
@@ -344,15 +413,21 @@ class PredictionService:
         turn = Turn(
             question=question, chat_id=chat_id, session_id=session_id, message_id=str(uuid.uuid4())
         )
+        flow = self.compiled(chatflow, {})
+        try:
+            lease = await self._take_chat(chatflow, turn)
+        except ChatBusy as exc:
+            raise ToolError(f"the chatflow cannot answer now: {exc.message}") from exc
         admission = Admission(
             chatflow=chatflow,
-            flow=self.compiled(chatflow, {}),
+            flow=flow,
             turn=turn,
             load_history=True,
             streaming=False,
             resume_grace_s=0.0,
             overrides={},
             state={DEPTH: depth},
+            lease=lease,
         )
         prepared = await self.start(admission)
         try:
@@ -453,6 +528,8 @@ def parse_request(body: bytes) -> PredictionRequest:
         raise InvalidRequest(describe_validation_error(exc)) from exc
     if request.uploads:
         raise InvalidRequest("file uploads are not supported yet", field="uploads")
+    if request.chat_id is not None:
+        check_id(request.chat_id, "chatId")
     if request.question is None:
         raise InvalidRequest("required", field="question")
     if not request.question.strip():

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-import aiohttp
 from fastapi import Depends, Request
 
 import tailwinds.nodes  # noqa: F401  (fills the node registry)
@@ -16,6 +15,8 @@ from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
+from tailwinds.outbound.client import guarded_session
+from tailwinds.outbound.policies import service_policy
 from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.providers.mcp_sessions import SESSIONS as MCP_SESSIONS
 from tailwinds.server.chatflows import ChatflowService
@@ -56,11 +57,11 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     await db.migrate()
     offload.configure(settings)
     # pooled, kept-alive connections: the models' own client, and one session for the rest
-    wire = WireClient()
-    http = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-        trust_env=False,
-    )
+    # (Chroma); both reach the servers the operator configured, each new connection
+    # checked on the addresses it uses: never a cloud metadata address (tailwinds.outbound)
+    services = service_policy(settings)
+    wire = WireClient(policy=services)
+    http = guarded_session(services, pooled=True)
     box = SecretBox.open(settings.secret_key, settings.home)
     credential_repo = CredentialRepository(db, box)
     document_repo = DocumentRepository(db)

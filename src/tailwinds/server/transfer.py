@@ -118,6 +118,7 @@ class TransferService:
                 "allowed_origins": chatflow.get("allowedOrigins") or [],
                 "rate_limit": chatflow.get("rateLimit"),
                 "resume_grace_s": chatflow.get("resumeGraceSeconds"),
+                "concurrent_turns": chatflow.get("concurrentTurns"),
             }
             try:
                 created = await self.service.create(fields)

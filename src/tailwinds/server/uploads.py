@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from tailwinds.config import Settings
 from tailwinds.errors import InvalidRequest, PayloadTooLarge
-from tailwinds.providers import safe_http
+from tailwinds.outbound import Refused, Unreachable, fetch
+from tailwinds.outbound.policies import upsert_policy
 from tailwinds.retrieval.loaders import read_fetched, read_file
 
 MAX_FILES = 100
@@ -27,10 +27,8 @@ async def read_documents(request: Request, settings: Settings) -> list[Any]:
 
 async def read_upsert(request: Request, settings: Settings) -> tuple[list[Any], list[Any]]:
     """The documents and the URLs of an upsert's body, the URLs not fetched yet."""
+    # the body is at most TAILWINDS_MAX_UPLOAD_BYTES, declared or chunked: body_limit.py
     max_bytes = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"the upload is larger than {max_bytes} bytes")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return await _files(request, max_bytes), []
     try:
@@ -56,21 +54,16 @@ async def read_upsert(request: Request, settings: Settings) -> tuple[list[Any], 
 async def fetch_pages(urls: list[str], settings: Settings) -> list[Any]:
     documents: list[Any] = []
     total = 0
+    policy = upsert_policy(settings)
     for n, url in enumerate(urls):
         try:
-            page = await safe_http.fetch(
-                url,
-                allow_list=["http://", "https://"],
-                max_bytes=settings.max_upload_bytes,
-                timeout_s=30,
-                public_only=not settings.ingest_private_urls,
+            page = await fetch(
+                url, policy=policy, max_bytes=settings.max_upload_bytes - total, timeout_s=30
             )
-        except safe_http.Refused as exc:
+        except Refused as exc:
             raise InvalidRequest(f"{url}: {exc}", field=f"urls.{n}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise InvalidRequest(
-                f"{url} could not be fetched ({type(exc).__name__}: {exc})", field=f"urls.{n}"
-            ) from exc
+        except Unreachable as exc:
+            raise InvalidRequest(f"could not be fetched: {exc}", field=f"urls.{n}") from exc
         if page.status >= 400:
             raise InvalidRequest(f"{url} answered HTTP {page.status}", field=f"urls.{n}")
         total += len(page.data)

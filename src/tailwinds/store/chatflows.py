@@ -7,13 +7,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 from sqlalchemy import delete, func, select
 
 from tailwinds.store.db import Database
 from tailwinds.store.tables import ChatflowRow, ChatMessageRow, utcnow
+
+# what a prediction does when its chat (chatflow + session) is answering another turn:
+# refuse with 409 `chat_busy`, wait for that turn to end, or abort it and run
+ConcurrentTurns = Literal["reject", "queue", "interrupt"]
+CONCURRENT_TURNS: tuple[str, ...] = get_args(ConcurrentTurns)
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,6 +34,7 @@ class Chatflow:
     version: int
     created_date: datetime
     updated_date: datetime
+    concurrent_turns: ConcurrentTurns = "reject"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,7 @@ class Chatflow:
             "allowedOrigins": self.allowed_origins,
             "rateLimit": self.rate_limit,
             "resumeGraceSeconds": self.resume_grace_s,
+            "concurrentTurns": self.concurrent_turns,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -56,6 +63,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         allowed_origins=orjson.loads(row.allowed_origins or "[]"),
         rate_limit=orjson.loads(row.rate_limit) if row.rate_limit else None,
         resume_grace_s=row.resume_grace_s,
+        concurrent_turns=row.concurrent_turns or "reject",  # type: ignore[arg-type]
         version=row.version,
         created_date=row.created_date,
         updated_date=row.updated_date,
@@ -78,6 +86,7 @@ class ChatflowRepository:
         allowed_origins: list[str] | None = None,
         rate_limit: dict[str, Any] | None = None,
         resume_grace_s: float | None = None,
+        concurrent_turns: ConcurrentTurns | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -89,6 +98,7 @@ class ChatflowRepository:
             allowed_origins=orjson.dumps(allowed_origins or []).decode(),
             rate_limit=orjson.dumps(rate_limit).decode() if rate_limit else None,
             resume_grace_s=resume_grace_s,
+            concurrent_turns=concurrent_turns or "reject",
             version=1,
             created_date=now,
             updated_date=now,
@@ -133,7 +143,7 @@ class ChatflowRepository:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
-        allowed_overrides, allowed_origins, rate_limit, resume_grace_s."""
+        allowed_overrides, allowed_origins, rate_limit, resume_grace_s, concurrent_turns."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -154,6 +164,8 @@ class ChatflowRepository:
                 row.rate_limit = orjson.dumps(limit).decode() if limit else None
             if "resume_grace_s" in changes:
                 row.resume_grace_s = changes["resume_grace_s"]
+            if "concurrent_turns" in changes:
+                row.concurrent_turns = changes["concurrent_turns"] or "reject"
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

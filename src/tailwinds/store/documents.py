@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 
 from tailwinds.store.db import Database
+from tailwinds.store.storable import storable_json
 from tailwinds.store.tables import DocumentChunkRow, DocumentStoreRow, utcnow
 
 
@@ -168,7 +169,7 @@ class DocumentRepository:
                             "source": c.source,
                             "position": c.position,
                             "content": c.content,
-                            "metadata_json": orjson.dumps(c.metadata).decode(),
+                            "metadata_json": storable_json(c.metadata),
                             "content_hash": c.content_hash,
                             "embedding": c.embedding,
                         }

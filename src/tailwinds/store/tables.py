@@ -10,6 +10,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from tailwinds.store.storable import storable_text
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -30,6 +32,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class StorableText(TypeDecorator[str]):
+    """Text every database takes: U+0000 and lone surrogates replaced on the way in
+    (`store/storable.py`), in values written and in values compared alike."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return storable_text(value) if isinstance(value, str) else value
+
+
+class StorableString(StorableText):
+    """`StorableText` of a bounded column: `StorableString(255)`."""
+
+    impl = String
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -38,7 +58,7 @@ class ChatflowRow(Base):
     __tablename__ = "chatflows"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(StorableString(200))
     flow_data: Mapped[str] = mapped_column(Text)  # JSON
     api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     allowed_overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
@@ -46,6 +66,8 @@ class ChatflowRow(Base):
     rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
     # streams of this chatflow are resumable for this long unless the request says otherwise
     resume_grace_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # what a prediction does while another turn of its chat runs: reject | queue | interrupt
+    concurrent_turns: Mapped[str] = mapped_column(String(16), default="reject")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -60,17 +82,17 @@ class ChatMessageRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     chatflow_id: Mapped[str] = mapped_column(String(36))
-    chat_id: Mapped[str] = mapped_column(String(255))
-    session_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(StorableString(255))
+    session_id: Mapped[str] = mapped_column(StorableString(255))
     role: Mapped[str] = mapped_column(String(16))  # userMessage | apiMessage
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(StorableText)
     status: Mapped[str] = mapped_column(String(16))  # complete | aborted | error
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(StorableText, nullable=True)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # the answer's tool calls: [{tool, toolInput, toolOutput, durationMs}] as JSON
-    used_tools: Mapped[str | None] = mapped_column(Text, nullable=True)
+    used_tools: Mapped[str | None] = mapped_column(StorableText, nullable=True)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -78,7 +100,7 @@ class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(StorableString(200))
     key_hash: Mapped[str] = mapped_column(String(255))
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     rate_limit: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON object
@@ -88,8 +110,8 @@ class CredentialRow(Base):
     __tablename__ = "credentials"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    provider: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(StorableString(200))
+    provider: Mapped[str] = mapped_column(StorableString(100))
     data: Mapped[str] = mapped_column(Text)  # Fernet token of the JSON data
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -98,7 +120,7 @@ class DocumentStoreRow(Base):
     __tablename__ = "document_stores"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(StorableString(200))
     config: Mapped[str] = mapped_column(Text)  # JSON: embedding, splitter
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every upsert
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -111,9 +133,9 @@ class DocumentChunkRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     store_id: Mapped[str] = mapped_column(String(36))
-    source: Mapped[str] = mapped_column(String(1000))
+    source: Mapped[str] = mapped_column(StorableString(1000))
     position: Mapped[int] = mapped_column(Integer)
-    content: Mapped[str] = mapped_column(Text)
-    metadata_json: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(StorableText)
+    metadata_json: Mapped[str] = mapped_column(StorableText)
     content_hash: Mapped[str] = mapped_column(String(64))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian

@@ -21,6 +21,9 @@ class Job:
     overrides: dict[str, Any] = field(default_factory=dict)
     grace_s: float = 0.0
     request_id: str | None = None
+    # the API node took the chat's lease for this turn: the worker keeps and frees it
+    chat_lease: bool = False
+    asked_at: float | None = None  # when the API node admitted it, s since the epoch
 
     def dumps(self) -> bytes:
         return orjson.dumps(asdict(self))

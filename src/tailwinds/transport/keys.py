@@ -39,6 +39,10 @@ class Keys:
         """The runs of one chat not finished yet, for an abort by chat id."""
         return f"{self.prefix}:chat:{chatflow_id}:{chat_id}"
 
+    def turn(self, chatflow_id: str, session_id: str) -> str:
+        """The lease of one chat: the message id of the turn that has it."""
+        return f"{self.prefix}:turn:{chatflow_id}:{session_id}"
+
     def queued(self, chatflow_id: str) -> str:
         """How many jobs of a chatflow wait or run."""
         return f"{self.prefix}:queued:{chatflow_id}"

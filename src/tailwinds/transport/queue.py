@@ -9,6 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tailwinds.background import BackgroundTasks
@@ -18,8 +21,9 @@ from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
 from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import Keys, entry_id
-from tailwinds.transport.redis_events import BLOCK_MS, EventReader
+from tailwinds.transport.keys import Keys, entry_id, entry_seq
+from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader
+from tailwinds.transport.redis_turns import RedisTurns
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -27,13 +31,23 @@ logger = logging.getLogger("tailwinds.transport")
 RUN_TTL_S = 24 * 3600
 # per process; the blocking reads hold one or two of them for good
 MAX_CONNECTIONS = 64
+# a command that meets a dead connection is tried again this many times, on fresh ones
+# (backoff 0.05 s doubling to 0.5 s: ~1.3 s in all, a restart's usual gap)
+RECONNECTS = 4
 
 
-def connect(url: str) -> Redis:
+def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
+    """A process's Redis client (API node: relay, limiter, chat leases; worker: jobs,
+    events, leases). `reconnects=0`: a failed command is not sent again (the API node's
+    blocking reads of run streams, see `EventReader`)."""
     # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
-    # at 5 s). A connection idle for a second is pinged before use, so that the first
-    # command after a Redis restart reconnects instead of failing.
+    # at 5 s).
+    # A connection that died while idle (Redis restarted) is never a job's failure: one
+    # idle for a second is pinged before use, and a command or ping that meets a closed
+    # connection is sent again on a fresh one (a pool built by hand gets no retry from
+    # redis-py: without one, the first command after a restart failed, and its job waited
+    # out a lease). Only connection errors: a timeout may be a command Redis ran.
     # A blocking pool: under a burst of new streams a command waits for a free connection
     # (the default pool refuses past its size with "Too many connections").
     pool = BlockingConnectionPool.from_url(
@@ -43,7 +57,8 @@ def connect(url: str) -> Redis:
         socket_connect_timeout=2,
         socket_timeout=3 * BLOCK_MS / 1000,
         socket_keepalive=True,
-        health_check_interval=1,
+        health_check_interval=1 if reconnects else 0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
 
@@ -54,7 +69,10 @@ class QueueClient:
         self.keys = Keys(settings.redis_prefix)
         self.redis = connect(settings.redis_url)
         self.node_id = uuid.uuid4().hex[:12]
-        self.reader = EventReader(self.redis, self.keys, self.node_id)
+        self.reader = EventReader(
+            self.redis, connect(settings.redis_url, reconnects=0), self.keys, self.node_id
+        )
+        self.turns = RedisTurns(self.redis, self.keys, settings.worker_lease_s, self.abort_runs)
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:
@@ -64,6 +82,7 @@ class QueueClient:
 
     async def close(self) -> None:
         self._timers.cancel()
+        await self.turns.close()
         await self.reader.stop()
         await self.redis.aclose()
 
@@ -133,6 +152,17 @@ class QueueClient:
             )
         return float(facts.get(b"grace", b"0"))
 
+    async def ended_by(self, message_id: str, after: int) -> bool:
+        """Whether the run's last event, `end`, is number `after` or before it."""
+        try:
+            last = await self.redis.xrevrange(self.keys.events(message_id), count=1)
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the event streams (Redis) are not reachable: {exc}") from exc
+        if not last:
+            return False
+        entry, fields = last[0]
+        return END_FIELD in fields and entry_seq(entry) <= after
+
     async def relay(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
         """The frames of a run after number `after`, live, until `end`. When the client
         leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
@@ -180,12 +210,14 @@ class QueueClient:
         return len(ids)
 
     async def abort_runs(self, message_ids: list[str]) -> None:
-        """Mark the runs aborted (a worker that has not started one yet sees it) and tell
-        every worker (the one running it stops it)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.set(self.keys.aborted(message_id), b"1", ex=RUN_TTL_S)
-        pipe.xadd(
-            self.keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True
-        )
-        await pipe.execute()
+        await abort_runs(self.redis, self.keys, message_ids)
+
+
+async def abort_runs(redis: Redis, keys: Keys, message_ids: list[str]) -> None:
+    """Mark the runs aborted (a worker that has not started one yet sees it) and tell every
+    worker (the one running it stops it)."""
+    pipe = redis.pipeline(transaction=False)
+    for message_id in message_ids:
+        pipe.set(keys.aborted(message_id), b"1", ex=RUN_TTL_S)
+    pipe.xadd(keys.control, {b"abort": " ".join(message_ids)}, maxlen=10_000, approximate=True)
+    await pipe.execute()

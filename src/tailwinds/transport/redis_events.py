@@ -106,10 +106,18 @@ class Subscription:
 
 
 class EventReader:
-    """One API node's reader of run streams."""
+    """One API node's reader of run streams.
 
-    def __init__(self, redis: Redis, keys: Keys, node_id: str) -> None:
+    Its blocking reads have a client of their own that never sends a read again: a read
+    cut by Redis going away may have lost entries (a restart without persistence), so the
+    streams it carried end with `transport_lost` instead of going on with a gap. Its
+    connection is made afresh each time the reader wakes from having nothing to read: one
+    that died meanwhile (Redis restarted while no stream was relayed) would otherwise cut
+    the first stream after the restart."""
+
+    def __init__(self, redis: Redis, reads: Redis, keys: Keys, node_id: str) -> None:
         self.redis = redis
+        self.reads = reads
         self.keys = keys
         self.wake_key = keys.wake(node_id)
         self._subs: dict[str, set[Subscription]] = {}
@@ -129,6 +137,7 @@ class EventReader:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self.end_all("transport_lost", "the server is shutting down")
+        await self.reads.aclose()
 
     async def subscribe(self, message_id: str, after: int) -> Subscription:
         sub = Subscription(self.keys.events(message_id), message_id, after)
@@ -155,18 +164,19 @@ class EventReader:
             if not self._subs:
                 self._active.clear()
                 await self._active.wait()
+                await self.reads.connection_pool.disconnect()
             streams: dict[Any, Any] = {self.wake_key: wake_from}
             for key, subs in self._subs.items():
                 streams[key] = entry_id(min(sub.after for sub in subs))
             try:
-                reply = await self.redis.xread(streams, block=BLOCK_MS)
+                reply = await self.reads.xread(streams, block=BLOCK_MS)
             except (RedisError, OSError) as exc:
                 logger.warning("reading run events from Redis failed: %s", exc)
                 self.connected = False
                 self.end_all(
                     "transport_lost", "the connection to Redis, which carries the events, was lost"
                 )
-                await self.redis.connection_pool.disconnect()  # none of them is any good now
+                await self.reads.connection_pool.disconnect()  # none of them is any good now
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tailwinds.server.auth import require_admin
 from tailwinds.server.limits import RateLimit
 from tailwinds.server.state import State
+from tailwinds.store.chatflows import ConcurrentTurns
 
 router = APIRouter(
     prefix="/api/v1/chatflows", tags=["chatflows"], dependencies=[Depends(require_admin)]
@@ -29,6 +30,7 @@ class ChatflowBody(BaseModel):
     allowed_origins: list[Origin] = Field(default_factory=list, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
+    concurrent_turns: ConcurrentTurns = Field("reject", alias="concurrentTurns")
 
 
 class ChatflowPatch(BaseModel):
@@ -41,6 +43,7 @@ class ChatflowPatch(BaseModel):
     allowed_origins: list[Origin] | None = Field(None, alias="allowedOrigins")
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
+    concurrent_turns: ConcurrentTurns | None = Field(None, alias="concurrentTurns")
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailwinds.errors import PayloadTooLarge
 from tailwinds.server.auth import require_admin
 from tailwinds.server.errors import json_response
 from tailwinds.server.predictions import PredictionRequest
@@ -27,27 +26,12 @@ _BODY_DOC = {
 }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    too_large = PayloadTooLarge(f"the request body is larger than {limit} bytes")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/predictions/{chatflow_id}", openapi_extra=_BODY_DOC)
 @router.post("/prediction/{chatflow_id}", include_in_schema=False)
 async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     """Answer `question` with the chatflow: one JSON answer, or with `"streaming": true` a
     stream of server-sent events (start, token…, metadata, end)."""
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await request.body()  # at most TAILWINDS_MAX_BODY_BYTES: see body_limit.py
     service = state.predictions
     admission = await service.admit(chatflow_id, body, request.headers.get("authorization"))
     if admission.streaming:
@@ -55,7 +39,13 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     return json_response(await service.answer(admission))
 
 
-@router.get("/predictions/{chatflow_id}/stream/{message_id}")
+@router.get(
+    "/predictions/{chatflow_id}/stream/{message_id}",
+    responses={
+        200: {"description": "The events after Last-Event-ID, then the live rest"},
+        204: {"description": "The stream had ended by Last-Event-ID: nothing more will come"},
+    },
+)
 async def resume(
     chatflow_id: str,
     message_id: str,
@@ -64,13 +54,17 @@ async def resume(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """Resume a stream asked with `resumeGraceSeconds`: the events after `Last-Event-ID`
-    (all of them without it), then the live rest. Any API node can serve it in queue mode."""
+    (all of them without it), then the live rest. Any API node can serve it in queue mode.
+    `204` when the stream had ended by `Last-Event-ID`: an `EventSource` stops on it, where
+    an empty `200` would make it reconnect every few seconds for ever."""
     frames = await state.predictions.resume(
         chatflow_id,
         message_id,
         parse_last_event_id(last_event_id),
         request.headers.get("authorization"),
     )
+    if frames is None:
+        return Response(status_code=204)
     return SSEResponse(frames, state.settings.keepalive_s)
 
 

@@ -1,0 +1,30 @@
+"""Which routes are which, by path, for the middlewares that act before routing: the
+public routes of a chatflow (its predictions, aborts, resumes and upserts, opened by its
+API key or by nothing), and the routes that take uploads (a larger body limit)."""
+
+from __future__ import annotations
+
+import re
+
+# the chatflow's id is group `a`, `b`, `c` or `d`, whichever matched
+PUBLIC_PATH = re.compile(
+    r"^/api/v1/(?:"
+    r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+)?"
+    r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
+    r"|vector/upsert/(?P<c>[^/]+)"
+    r")$"
+)
+
+# bodies of documents or of a whole export: TAILWINDS_MAX_UPLOAD_BYTES, not the JSON limit
+UPLOAD_PATH = re.compile(r"^/api/v1/(?:document-stores/[^/]+/upsert|vector/upsert/[^/]+|import)$")
+
+# routes whose body may be an HTML form's multipart files as well as JSON
+MULTIPART_PATH = re.compile(r"^/api/v1/(?:document-stores/[^/]+/upsert|vector/upsert/[^/]+)$")
+
+
+def public_chatflow_id(path: str) -> str | None:
+    """The chatflow a public route belongs to, or None for any other route."""
+    match = PUBLIC_PATH.match(path)
+    if match is None:
+        return None
+    return match["a"] or match["b"] or match["c"]

@@ -1,0 +1,85 @@
+"""Text every database takes: what a model, a tool or a caller wrote, made storable.
+
+PostgreSQL's `text` refuses U+0000 ("invalid byte sequence for encoding UTF8: 0x00",
+https://www.postgresql.org/docs/current/datatype-character.html), and no driver can
+encode a lone UTF-16 surrogate (U+D800-U+DFFF) as UTF-8: one such character in one row
+used to fail the whole transaction. Each is replaced by U+FFFD, the replacement character,
+so the rest of the text is kept and the spot stays visible. A surrogate pair split in two
+(an emoji whose halves arrived in two JSON chunks) is joined back into its character.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+
+REPLACEMENT = "\ufffd"
+# a chat or session id is a key of the `chat_messages` table: String(255)
+KEY_LENGTH = 255
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# what an id may not hold: C0 and C1 controls (NUL among them), DEL, lone surrogates
+_NOT_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` without the characters a database refuses (see the module's docstring).
+    The same string, not a copy, when there is nothing to change (the common case)."""
+    if "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT)
+    return _encodable(text)
+
+
+def _encodable(text: str) -> str:
+    """`text` with its lone surrogates replaced and split pairs joined."""
+    if not text.isascii() and _SURROGATE.search(text) is not None:
+        # UTF-16 with surrogatepass joins well-formed pairs; what is left alone is replaced
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def storable_key(key: str, limit: int = KEY_LENGTH) -> str:
+    """A chat or session id as it is stored and looked up: storable, and at most `limit`
+    characters. A longer one (a `chatflowTool`'s sub-chat id, made of its parent's) keeps
+    its head and ends in a SHA-256 of the whole, so it stays unique and the same id always
+    maps to the same key. The API refuses ids over the limit before they get here."""
+    key = storable_text(key)
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return key[: limit - len(digest) - 1] + "~" + digest
+
+
+def id_problem(value: str, limit: int = KEY_LENGTH) -> str | None:
+    """Why `value` cannot be a chat or session id (a sentence for a 400), or None."""
+    if not value:
+        return "expected a non-empty string"
+    if len(value) > limit:
+        return f"expected at most {limit} characters, got {len(value)}"
+    if _NOT_IN_ID.search(value) is not None:
+        return "expected no control characters (U+0000-U+001F, U+007F-U+009F)"
+    return None
+
+
+def storable_json(value: Any) -> str:
+    """`value` as JSON text. orjson escapes U+0000 (as `\\u0000`, which every database
+    takes) but refuses lone surrogates: those are replaced first."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return orjson.dumps(_cleaned(value)).decode()
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return _encodable(value)
+    if isinstance(value, dict):
+        return {_encodable(str(k)): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cleaned(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _encodable(str(value))

@@ -1,0 +1,161 @@
+"""Chat leases in Redis (queue mode): one turn at a time per chat across every API node and
+worker (see `engine/turns.py` for what a lease is).
+
+A lease is a key holding the message id of the turn that has the chat, with an expiry of
+one worker lease (`TAILWINDS_WORKER_LEASE_S`). Whoever holds it renews it while it lives:
+the API node while the job waits in the queue and its stream is relayed, the worker while
+the run goes on. A crash stops the renewals and the chat is free one lease later; it is
+never stuck. Renewing and freeing compare the holder first, so a late call never touches
+a newer turn's lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from tailwinds.background import BackgroundTasks
+from tailwinds.engine.turns import chat_busy
+from tailwinds.errors import TransportLost
+from tailwinds.transport.keys import Keys
+
+logger = logging.getLogger("tailwinds.transport")
+
+# KEYS[1] the lease; ARGV: the holder, ms. Renew only one's own.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# Take the lease when it is free or already one's own (a worker taking over its job).
+_ADOPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+# Free only one's own.
+_FREE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# how often a waiting turn looks again, at first and at most (s)
+POLL_S = (0.02, 0.25)
+
+
+class RedisLease:
+    __slots__ = ("_turns", "key", "message_id", "started")
+
+    def __init__(self, turns: RedisTurns, key: str, message_id: str) -> None:
+        self._turns = turns
+        self.key = key
+        self.message_id = message_id
+        self.started = False  # the run is sure to store its turn, and free the chat then
+
+    async def release(self) -> None:
+        self.detach()
+        await self._turns.free(self.key, self.message_id)
+
+    def release_soon(self) -> None:
+        self.detach()
+        self._turns.tasks.spawn(self._turns.free(self.key, self.message_id))
+
+    def detach(self) -> None:
+        self._turns.held.pop(self.message_id, None)
+
+
+class RedisTurns:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        lease_s: float,
+        abort: Callable[[list[str]], Awaitable[None]],
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.lease_ms = max(int(lease_s * 1000), 100)
+        self.abort = abort
+        self.held: dict[str, RedisLease] = {}  # kept alive by this process, by message id
+        self.tasks = BackgroundTasks()
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def acquire(
+        self, chatflow_id: str, session_id: str, message_id: str, policy: str, wait_s: float
+    ) -> RedisLease:
+        key = self.keys.turn(chatflow_id, session_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        poll_s = POLL_S[0]
+        interrupted: str | None = None
+        try:
+            while True:
+                if await self.redis.set(key, message_id, nx=True, px=self.lease_ms):
+                    return self._hold(key, message_id)
+                if policy == "reject":
+                    raise chat_busy(session_id, policy, wait_s)
+                if policy == "interrupt":
+                    holder = _text(await self.redis.get(key))
+                    if holder is not None and holder != interrupted:
+                        interrupted = holder
+                        await self.abort([holder])
+                if loop.time() + poll_s > deadline:
+                    raise chat_busy(session_id, policy, wait_s)
+                # polled: a freed lease has no event to wait on that survives a restart
+                await asyncio.sleep(poll_s)
+                poll_s = min(poll_s * 2, POLL_S[1])
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the chat's lease (Redis) is not reachable: {exc}") from exc
+
+    async def adopt(self, chatflow_id: str, session_id: str, message_id: str) -> RedisLease | None:
+        """A worker's hold on the lease its API node took for the job; None when the lease
+        expired and another turn has it meanwhile (the job runs anyway: it was admitted)."""
+        key = self.keys.turn(chatflow_id, session_id)
+        if not await self.redis.eval(_ADOPT, 1, key, message_id, self.lease_ms):
+            logger.warning("run %s: its chat's lease passed to another turn", message_id)
+            return None
+        return self._hold(key, message_id)
+
+    async def free(self, key: str, message_id: str) -> None:
+        try:
+            await self.redis.eval(_FREE, 1, key, message_id)
+        except (RedisError, OSError) as exc:
+            logger.warning("could not free the chat of run %s (it expires): %s", message_id, exc)
+
+    async def free_chat(self, chatflow_id: str, session_id: str, message_id: str) -> None:
+        """Free the chat if turn `message_id` holds it (a lost worker's job, ended)."""
+        self.held.pop(message_id, None)
+        await self.free(self.keys.turn(chatflow_id, session_id), message_id)
+
+    def _hold(self, key: str, message_id: str) -> RedisLease:
+        lease = self.held[message_id] = RedisLease(self, key, message_id)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = self.tasks.spawn(self._renew())
+        return lease
+
+    async def _renew(self) -> None:
+        """Keep the held leases alive: every third of a lease, one pipeline for all."""
+        while self.held:
+            await asyncio.sleep(self.lease_ms / 3000)
+            pipe = self.redis.pipeline(transaction=False)
+            for lease in list(self.held.values()):
+                pipe.eval(_RENEW, 1, lease.key, lease.message_id, self.lease_ms)
+            try:
+                await pipe.execute()
+            except (RedisError, OSError) as exc:
+                logger.warning("renewing chat leases failed: %s", exc)
+
+    async def close(self) -> None:
+        self.held.clear()
+        self.tasks.cancel()
+        await self.tasks.drain()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,111 @@
+// The chatflow's own settings beside its graph: name, API key, allowed origins, rate limit,
+// resume grace, allowed overrides.
+
+export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
+  const limit = meta.rateLimit || {};
+  const setLimit = (k, v) => {
+    const next = { ...limit };
+    if (v === '' || v === undefined) delete next[k];
+    else next[k] = Number(v);
+    setMeta({ ...meta, rateLimit: Object.keys(next).length ? next : null });
+  };
+  return (
+    <div className="panel-body" aria-label="Chatflow settings">
+      <h3>Chatflow</h3>
+      <label>
+        Name
+        <input name="name" value={meta.name} onChange={(e) => setMeta({ ...meta, name: e.target.value })} />
+      </label>
+      <label>
+        API key
+        <select
+          name="apiKeyId"
+          value={meta.apiKeyId || ''}
+          onChange={(e) => setMeta({ ...meta, apiKeyId: e.target.value || null })}
+        >
+          <option value="">none: anyone who can reach the server</option>
+          {apiKeys.map((k) => (
+            <option key={k.id} value={k.id}>
+              {k.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Allowed origins (comma-separated)
+        <input
+          name="allowedOrigins"
+          value={(meta.allowedOrigins || []).join(', ')}
+          placeholder="https://app.example.com"
+          onChange={(e) =>
+            setMeta({
+              ...meta,
+              allowedOrigins: e.target.value
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+            })
+          }
+        />
+      </label>
+      <fieldset>
+        <legend>Rate limit</legend>
+        <label>
+          Requests
+          <input type="number" name="requests" value={limit.requests ?? ''} onChange={(e) => setLimit('requests', e.target.value)} />
+        </label>
+        <label>
+          per seconds
+          <input type="number" name="windowS" value={limit.windowS ?? ''} placeholder="60" onChange={(e) => setLimit('windowS', e.target.value)} />
+        </label>
+        <label>
+          At once
+          <input type="number" name="concurrent" value={limit.concurrent ?? ''} onChange={(e) => setLimit('concurrent', e.target.value)} />
+        </label>
+      </fieldset>
+      <label>
+        Resume grace (seconds)
+        <input
+          type="number"
+          name="resumeGraceSeconds"
+          value={meta.resumeGraceSeconds ?? ''}
+          placeholder="0: a disconnect stops the run"
+          onChange={(e) =>
+            setMeta({
+              ...meta,
+              resumeGraceSeconds: e.target.value === '' ? null : Number(e.target.value),
+            })
+          }
+        />
+      </label>
+      <label>
+        A question while the chat is answering
+        <select
+          name="concurrentTurns"
+          value={meta.concurrentTurns || 'reject'}
+          onChange={(e) => setMeta({ ...meta, concurrentTurns: e.target.value })}
+        >
+          <option value="reject">refuse it (409 chat_busy)</option>
+          <option value="queue">wait for the answer, then run</option>
+          <option value="interrupt">stop the answer, then run</option>
+        </select>
+      </label>
+      <label>
+        Overrides allowed (comma-separated input names)
+        <input
+          name="allowedOverrides"
+          value={(meta.allowedOverrides || []).join(', ')}
+          onChange={(e) =>
+            setMeta({
+              ...meta,
+              allowedOverrides: e.target.value
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+            })
+          }
+        />
+      </label>
+    </div>
+  );
+}
