@@ -68,6 +68,7 @@ class Settings:
     # splitting, index builds and the like, on threads beside the event loop
     compute_threads: int = 2
     compute_queue: int = 32
+    compute_per_client: int = 4  # tasks of one client address at once (0: no bound)
     # failed API key checks one client address may make in a minute, then 429 (0: no limit)
     max_key_failures_per_minute: int = 10
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)

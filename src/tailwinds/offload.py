@@ -205,7 +205,12 @@ class Lanes:
             settings.parse_timeout_s,
             settings.parse_max_memory_mb,
         )
-        self.computing = ThreadLane("computing", settings.compute_threads, settings.compute_queue)
+        self.computing = ThreadLane(
+            "computing",
+            settings.compute_threads,
+            settings.compute_queue,
+            settings.compute_per_client,
+        )
 
     def close(self) -> None:
         self.parsing.close()

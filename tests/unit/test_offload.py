@@ -12,8 +12,17 @@ from collections.abc import Callable
 
 import pytest
 
+from tailwinds.config import Settings
 from tailwinds.errors import RateLimited, ServerBusy
-from tailwinds.offload import CLIENT, Gate, ProcessLane, ThreadLane, WorkTimeout
+from tailwinds.offload import (
+    CLIENT,
+    Gate,
+    ProcessLane,
+    ThreadLane,
+    WorkTimeout,
+    close,
+    configure,
+)
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -142,3 +151,23 @@ def test_thread_lane_runs_off_the_loop_thread_and_refuses_when_full() -> None:
             computing.close()
 
     asyncio.run(main())
+
+
+def test_the_lanes_are_sized_by_the_settings() -> None:
+    lanes = configure(
+        Settings(
+            parse_workers=3,
+            parse_queue=4,
+            parse_per_client=1,
+            parse_timeout_s=5,
+            compute_threads=2,
+            compute_queue=6,
+            compute_per_client=3,
+        )
+    )
+    try:
+        assert (lanes.parsing.gate.capacity, lanes.parsing.gate.per_caller) == (7, 1)
+        assert lanes.parsing.timeout_s == 5
+        assert (lanes.computing.gate.capacity, lanes.computing.gate.per_caller) == (8, 3)
+    finally:
+        close()
