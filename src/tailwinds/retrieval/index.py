@@ -1,6 +1,6 @@
 """A document store's search index, held in memory per store version: the chunks, their
-unit vectors and BM25 counts. Built and, when large, searched on a worker thread of the
-computing lane (`tailwinds.offload`): both are Python over every chunk."""
+unit vectors and BM25 counts. Built and searched on a worker thread of the computing lane
+(`tailwinds.offload`) when it is large: both are Python over every chunk."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class StoreIndex:
 
 
 def build_index(version: int, chunks: list[Chunk], in_memory: bool) -> StoreIndex:
-    """The store's search index (on a worker thread: BM25 counts every word)."""
+    """The store's search index (BM25 counts every word: a thread's work when large)."""
     matrix = (
         np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
         if in_memory

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 from collections.abc import Awaitable
@@ -21,7 +22,13 @@ from tailwinds.providers.local_embeddings import LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
 from tailwinds.retrieval.chunking import plan_chunks, with_embeddings
-from tailwinds.retrieval.index import StoreIndex, allowed_positions, build_index, ranked
+from tailwinds.retrieval.index import (
+    INLINE_CHUNKS,
+    StoreIndex,
+    allowed_positions,
+    build_index,
+    ranked,
+)
 from tailwinds.retrieval.ranking import Hit, fuse
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
 from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
@@ -79,6 +86,7 @@ class DocumentService:
         self.credentials = credentials
         self.resources = resources  # set once the app has made them
         self._indexes: dict[str, StoreIndex] = {}
+        self._building: dict[tuple[str, int], asyncio.Future[StoreIndex]] = {}
 
     # --- management -------------------------------------------------------------------
 
@@ -309,14 +317,29 @@ class DocumentService:
 
     async def _index(self, store: DocumentStore) -> StoreIndex:
         index = self._indexes.get(store.id)
-        if index is None or index.version != store.version:
-            chunks = await self.documents.chunks(store.id)
-            # a Chroma store's vectors are searched on its server, not held here
-            in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
+        if index is not None and index.version == store.version:
+            return index
+        # one build per store version, shared by the searches that arrive meanwhile
+        key = (store.id, store.version)
+        building = self._building.get(key)
+        if building is None:
+            building = asyncio.ensure_future(self._build(store))
+            self._building[key] = building
+            building.add_done_callback(offload.outcome_seen)
+            building.add_done_callback(lambda _: self._building.pop(key, None))
+        return await asyncio.shield(building)
+
+    async def _build(self, store: DocumentStore) -> StoreIndex:
+        chunks = await self.documents.chunks(store.id)
+        # a Chroma store's vectors are searched on its server, not held here
+        in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
+        if len(chunks) <= INLINE_CHUNKS:  # a few ms at most: not worth a thread
+            index = build_index(store.version, chunks, in_memory)
+        else:
             index = await offload.lanes().computing.run(
                 build_index, store.version, chunks, in_memory
             )
-            self._indexes[store.id] = index
+        self._indexes[store.id] = index
         return index
 
 
