@@ -63,6 +63,19 @@ class Settings:
     max_answer_chars: int = 1_000_000
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
+    # reading files and fetched pages (tailwinds.offload): worker processes, tasks that
+    # may wait for one, tasks of one client at once, time and memory of one file
+    parse_workers: int = 2
+    parse_queue: int = 8
+    parse_per_client: int = 2
+    parse_timeout_s: float = 30.0
+    parse_max_memory_mb: int = 1024  # 0: no cap
+    # splitting, index builds and the like, on threads beside the event loop
+    compute_threads: int = 2
+    compute_queue: int = 32
+    compute_per_client: int = 4  # tasks of one client address at once (0: no bound)
+    # failed API key checks one client address may make in a minute, then 429 (0: no limit)
+    max_key_failures_per_minute: int = 10
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)
     mcp_commands: str = ""
     # resumable streams: how long a finished run's events stay readable (local mode)

@@ -3,6 +3,7 @@
     TailwindsError
     ├── RequestError            the caller's mistake, answered before any stream
     │   ├── InvalidRequest      400
+    │   │   └── UnreadableFile  422
     │   ├── Unauthorized        401
     │   ├── Forbidden           403
     │   ├── ChatflowNotFound    404
@@ -10,6 +11,7 @@
     │   ├── ChatBusy            409
     │   ├── PayloadTooLarge     413
     │   └── RateLimited         429
+    │       └── ServerBusy      503
     ├── FlowError               the flow itself failed while running
     ├── ProviderError           the model server failed us
     │   ├── ProviderAuth, ProviderRateLimited, ProviderUnavailable,
@@ -53,6 +55,14 @@ class InvalidRequest(RequestError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+class UnreadableFile(InvalidRequest):
+    """A file (or fetched page) whose reading was stopped: it took too long, needed too
+    much memory, or crashed its reader. The message names it."""
+
+    status = 422
+    code = "unreadable_file"
 
 
 class Unauthorized(RequestError):
@@ -106,6 +116,14 @@ class RateLimited(RequestError):
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ServerBusy(RateLimited):
+    """The workers for this kind of work (reading files, hashing keys, ...) are all taken
+    and their queue is full: try again after Retry-After."""
+
+    status = 503
+    code = "server_busy"
 
 
 class FlowError(TailwindsError):

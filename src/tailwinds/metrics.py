@@ -65,6 +65,17 @@ QUEUE_DEPTH = Gauge(
     "Queue mode: predictions waiting or running on workers, all API nodes together",
     registry=REGISTRY,
 )
+OFFLOAD_TASKS = Gauge(
+    "tailwinds_offload_tasks",
+    "CPU-heavy tasks running or waiting off the event loop, by lane (tailwinds.offload)",
+    ["lane"],
+    registry=REGISTRY,
+)
+API_KEY_HASHES = Counter(
+    "tailwinds_api_key_hashes",
+    "API key checks that ran scrypt (a key seen lately, right or wrong, costs none)",
+    registry=REGISTRY,
+)
 TURNS_NOT_STORED = Counter(
     "tailwinds_turns_not_stored",
     "Turns (a question and its answer) the database refused even alone, after their batch "

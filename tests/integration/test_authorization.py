@@ -20,7 +20,13 @@ def guarded(
     tmp_path_factory: pytest.TempPathFactory, mock_llm: MockOpenAI
 ) -> Iterator[dict[str, Any]]:
     home: Path = tmp_path_factory.mktemp("authz")
-    server = start_server(home, f"sqlite+aiosqlite:///{home / 't.db'}", TAILWINDS_ADMIN_TOKEN=ADMIN)
+    server = start_server(
+        home,
+        f"sqlite+aiosqlite:///{home / 't.db'}",
+        TAILWINDS_ADMIN_TOKEN=ADMIN,
+        # every route is tried with wrong keys from this one address: a 401 each, not 429
+        TAILWINDS_MAX_KEY_FAILURES_PER_MINUTE="0",
+    )
     admin = {"Authorization": f"Bearer {ADMIN}"}
     keys = [
         requests.post(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-from tailwinds.errors import InvalidRequest
+from tailwinds.errors import InvalidRequest, TailwindsError, UnreadableFile
 
 Document = dict[str, Any]
 
@@ -126,3 +126,47 @@ def load_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
     if not documents:
         raise InvalidRequest(f"{url} holds no text", field="urls")
     return documents
+
+
+async def read_file(name: str, data: bytes) -> list[Document]:
+    """`load_file` in a worker process of the parsing lane (`tailwinds.offload`): a file
+    that takes too long, too much memory or crashes its reader is refused by name with a
+    422, and the event loop never waits on a parser. Raises `ServerBusy` / `RateLimited`
+    when the lane is full."""
+    return await _in_worker(load_file, name, data, name="", field=f"files.{name}")
+
+
+async def read_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
+    """`load_fetched`, in a worker process like `read_file`."""
+    return await _in_worker(load_fetched, url, content_type, data, name=f"{url}: ", field="urls")
+
+
+async def _in_worker(
+    fn: Callable[..., list[Document]], *args: Any, name: str, field: str
+) -> list[Document]:
+    """`name`: what begins a refusal's message, where `field` does not say it already."""
+    from tailwinds import offload
+
+    lane = offload.lanes().parsing
+    try:
+        return await lane.run(fn, *args)
+    except offload.WorkTimeout as exc:
+        raise UnreadableFile(
+            f"{name}reading it took longer than {lane.timeout_s:g} s, so it was stopped "
+            "(TAILWINDS_PARSE_TIMEOUT_S)",
+            field=field,
+        ) from exc
+    except MemoryError as exc:
+        raise UnreadableFile(
+            f"{name}reading it needed more than {lane.memory_mb} MB, so it was stopped "
+            "(TAILWINDS_PARSE_MAX_MEMORY_MB)",
+            field=field,
+        ) from exc
+    except offload.WorkerLost as exc:
+        raise UnreadableFile(f"{name}its reader failed ({exc})", field=field) from exc
+    except TailwindsError:
+        raise
+    except Exception as exc:  # a parser's own bug on a crafted file: the file's fault
+        raise UnreadableFile(
+            f"{name}its reader failed ({type(exc).__name__})", field=field
+        ) from exc

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from tailwinds import __version__, heap
 from tailwinds.config import Settings
+from tailwinds.offload import CLIENT
 from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
 from tailwinds.server.cors import ChatflowCORS
@@ -136,6 +137,8 @@ class TailwindsAPI(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            client = scope.get("client")
+            CLIENT.set(client[0] if client else None)  # this request's task only
             await self.pacing.turn()  # new requests yield to running streams
             # the SSE response writes its body chunks with the server's own `send`, past
             # the middlewares' wrappers, which only look at the response's start: three

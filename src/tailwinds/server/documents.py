@@ -3,27 +3,35 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import builtins
 import logging
-import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ValidationError
 
+from tailwinds import offload
 from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
 from tailwinds.providers.chroma import ChromaCollection
-from tailwinds.providers.local_embeddings import MODEL_NAME, LocalEmbeddings
+from tailwinds.providers.local_embeddings import LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
-from tailwinds.retrieval.ranking import Hit, KeywordIndex, VectorIndex, fuse
-from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
+from tailwinds.retrieval.chunking import plan_chunks, with_embeddings
+from tailwinds.retrieval.index import (
+    INLINE_CHUNKS,
+    StoreIndex,
+    allowed_positions,
+    build_index,
+    ranked,
+)
+from tailwinds.retrieval.ranking import Hit, fuse
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
+from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
@@ -32,116 +40,8 @@ logger = logging.getLogger("tailwinds.documents")
 SEARCH_MODES = ("vector", "keyword", "hybrid")
 
 
-DEFAULT_BASE_URLS = {
-    "openAIEmbeddings": "https://api.openai.com/v1",
-    "ollamaEmbeddings": "http://127.0.0.1:11434",
-}
-
-
-class EmbeddingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: Literal["openAIEmbeddings", "ollamaEmbeddings", "localEmbeddings"]
-    model: str = Field(min_length=1)
-    base_url: str | None = Field(None, alias="baseUrl", pattern=r"^https?://")
-    credential: str | None = None
-    batch_size: int = Field(64, alias="batchSize", ge=1, le=2048)
-
-    @property
-    def url(self) -> str:
-        return self.base_url or DEFAULT_BASE_URLS.get(self.type, "")
-
-    @model_validator(mode="after")
-    def _local_model(self) -> EmbeddingConfig:
-        if self.type == "localEmbeddings" and self.model != MODEL_NAME:
-            raise ValueError(f"localEmbeddings runs {MODEL_NAME}: set model to it")
-        return self
-
-
-class SplitterConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: str = Field("recursive", pattern="^(recursive|markdown)$")
-    chunk_size: int = Field(1000, alias="chunkSize", ge=50, le=100_000)
-    chunk_overlap: int = Field(200, alias="chunkOverlap", ge=0)
-
-
-class VectorStoreConfig(BaseModel):
-    """Where the vectors are searched: `embedded` (the database plus an in-memory matrix)
-    or `chroma` (a Chroma server at `url`, one collection per store)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    type: Literal["embedded", "chroma"] = "embedded"
-    url: str | None = Field(None, pattern=r"^https?://")
-
-    @model_validator(mode="after")
-    def _needs_url(self) -> VectorStoreConfig:
-        if self.type == "chroma" and not self.url:
-            raise ValueError("a chroma vector store needs the server's url")
-        return self
-
-
-class StoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    embedding: EmbeddingConfig
-    splitter: SplitterConfig = Field(default_factory=SplitterConfig)
-    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, alias="vectorStore")
-
-
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    page_content: str = Field(alias="pageContent", min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-_DOCUMENTS = TypeAdapter(list[DocumentIn])
-
-
-@dataclass(slots=True)
-class _Index:
-    version: int
-    chunks: list[Chunk]
-    vectors: VectorIndex
-    keywords: KeywordIndex
-    positions: dict[str, int]  # chunk id -> its place in `chunks`
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _split(documents: list[DocumentIn], splitter: SplitterConfig) -> list[Chunk]:
-    separators = MARKDOWN_SEPARATORS if splitter.type == "markdown" else SEPARATORS
-    chunks: list[Chunk] = []
-    positions: dict[str, int] = {}
-    for i, doc in enumerate(documents):
-        source = str(doc.metadata.get("source") or f"document-{i}")
-        texts = split_text(
-            doc.page_content, splitter.chunk_size, splitter.chunk_overlap, separators
-        )
-        for text in texts:
-            position = positions.get(source, 0)
-            positions[source] = position + 1
-            metadata = {**doc.metadata, "source": source, "chunk": position}
-            chunks.append(
-                Chunk(str(uuid.uuid4()), source, position, text, metadata, _hash(text), b"")
-            )
-    return chunks
-
-
-def _with_embedding(chunk: Chunk, embedding: bytes) -> Chunk:
-    return Chunk(
-        chunk.id,
-        chunk.source,
-        chunk.position,
-        chunk.content,
-        chunk.metadata,
-        chunk.content_hash,
-        embedding,
-    )
+def _float_lists(chunks: list[Chunk]) -> list[list[float]]:
+    return [np.frombuffer(c.embedding, dtype="<f4").tolist() for c in chunks]
 
 
 def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -174,17 +74,6 @@ async def _quietly(call: Awaitable[None]) -> None:
         logger.warning("vector store clean-up failed: %s", exc)
 
 
-def _matches(metadata: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    for key, value in wanted.items():
-        have = metadata.get(key)
-        if isinstance(value, list):
-            if have not in value:
-                return False
-        elif have != value:
-            return False
-    return True
-
-
 class DocumentService:
     def __init__(
         self,
@@ -196,7 +85,8 @@ class DocumentService:
         self.documents = documents
         self.credentials = credentials
         self.resources = resources  # set once the app has made them
-        self._indexes: dict[str, _Index] = {}
+        self._indexes: dict[str, StoreIndex] = {}
+        self._building: dict[tuple[str, int], asyncio.Future[StoreIndex]] = {}
 
     # --- management -------------------------------------------------------------------
 
@@ -232,7 +122,7 @@ class DocumentService:
         if chroma is not None:
             await _quietly(chroma.drop())
 
-    async def list_chunks(self, store_id: str, source: str | None) -> list[dict[str, Any]]:
+    async def list_chunks(self, store_id: str, source: str | None) -> builtins.list[dict[str, Any]]:
         await self._store(store_id)
         chunks = await self.documents.chunks(store_id, [source] if source else None)
         return [{"id": c.id, "pageContent": c.content, "metadata": c.metadata} for c in chunks]
@@ -262,24 +152,19 @@ class DocumentService:
         return dropped
 
     async def upsert(
-        self, store_id: str, documents: list[Any], progress: Progress | None = None
+        self, store_id: str, documents: builtins.list[Any], progress: Progress | None = None
     ) -> dict[str, Any]:
         """Split, embed only the chunks whose text is new, and replace every source named
         in one transaction: on any failure the store is as it was. `progress(done, total)`
         hears of each batch embedded."""
         store = await self._store(store_id)
-        try:
-            parsed = _DOCUMENTS.validate_python(documents)
-        except ValidationError as exc:
-            raise InvalidRequest(describe_validation_error(exc, prefix="documents")) from exc
-        if not parsed:
-            raise InvalidRequest("expected at least one document", field="documents")
         config = StoreConfig.model_validate(store.config)
-        planned = _split(parsed, config.splitter)
+        planned = await offload.lanes().computing.run(plan_chunks, documents, config.splitter)
         sources = {c.source for c in planned}
         existing = await self.documents.chunks(store_id, sources)
         known = {c.content_hash: c.embedding for c in existing}
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
+        vectors: builtins.list[builtins.list[float]] = []
         if new_texts:
             embedder = _Embedder(self.credentials, self._resources(), config.embedding)
             if progress is None:
@@ -294,14 +179,15 @@ class DocumentService:
                 if len({len(v) for v in vectors}) > 1:
                     raise FlowError("the embedding model changed its number of dimensions")
             size = await self.documents.embedding_bytes(store_id)
-            for text, vector in zip(new_texts, vectors, strict=True):
-                known[_hash(text)] = np.asarray(vector, dtype="<f4").tobytes()
-            if size is not None and size != len(known[_hash(new_texts[0])]):
+            if size is not None and size != 4 * len(vectors[0]):
                 raise FlowError(
                     f"the embedding model gave {len(vectors[0])} dimensions where this store "
                     f"holds {size // 4}: make a new store for a new model"
                 )
-        chunks = [_with_embedding(c, known[c.content_hash]) for c in planned]
+        # a conversion and a copy per chunk: a thread's work for a large upsert
+        chunks = await offload.lanes().computing.run(
+            with_embeddings, planned, known, new_texts, vectors if new_texts else []
+        )
         chroma = _chroma_of(store, self._resources())
         if chroma is None:
             replaced = await self.documents.replace_sources(store_id, sources, chunks)
@@ -321,14 +207,16 @@ class DocumentService:
         chroma: ChromaCollection,
         store_id: str,
         sources: set[str],
-        chunks: list[Chunk],
-        old_ids: list[str],
+        chunks: builtins.list[Chunk],
+        old_ids: builtins.list[str],
     ) -> int:
         """New vectors on the server first, then the one database transaction, then the
         old vectors away: whatever fails, search never sees a chunk the database lacks."""
+        # a list of floats per chunk: a thread's work for a large upsert
+        vectors = await offload.lanes().computing.run(_float_lists, chunks)
         await chroma.upsert(
             [c.id for c in chunks],
-            [np.frombuffer(c.embedding, dtype="<f4").tolist() for c in chunks],
+            vectors,
             [c.content for c in chunks],
             [{**c.metadata, "source": c.source} for c in chunks],
         )
@@ -364,7 +252,7 @@ class DocumentService:
         mode: str,
         min_score: float | None,
         metadata_filter: dict[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """The best chunks for `query`; with `metadata_filter`, only chunks whose metadata
         has each key at that value (or at one of the values, for a list)."""
         store = await self.documents.get_store(store_id)
@@ -373,25 +261,24 @@ class DocumentService:
         index = await self._index(store)
         if not index.chunks:
             return []
-        hits: list[Hit]
+        hits: builtins.list[Hit]
         wide = max(top_k * 4, 20)
         allowed = None
         if metadata_filter:
-            allowed = {
-                i for i, c in enumerate(index.chunks) if _matches(c.metadata, metadata_filter)
-            }
+            allowed = await ranked(index, allowed_positions, index.chunks, metadata_filter)
             if not allowed:
                 return []
             # rank everything, then keep the allowed: exact, and cheap at this store's scale
             wide = len(index.chunks)
-        vector_hits: list[Hit] = []
+        vector_hits: builtins.list[Hit] = []
         if mode in ("vector", "hybrid"):
             embedding = StoreConfig.model_validate(store.config).embedding
             embedder = _Embedder(self.credentials, self._resources(), embedding)
             (vector,) = await embedder.embed([query])
             chroma = _chroma_of(store, self._resources())
             if chroma is None:
-                vector_hits = index.vectors.search(np.asarray(vector, dtype="<f4"), wide)
+                query_vector = np.asarray(vector, dtype="<f4")
+                vector_hits = await ranked(index, index.vectors.search, query_vector, wide)
             else:
                 found = await chroma.query(vector, min(wide, len(index.chunks)), metadata_filter)
                 vector_hits = [
@@ -402,7 +289,12 @@ class DocumentService:
             if min_score is not None:
                 vector_hits = [h for h in vector_hits if h.score >= min_score]
         keyword_hits = (
-            index.keywords.search(query, wide if allowed is not None or mode == "hybrid" else top_k)
+            await ranked(
+                index,
+                index.keywords.search,
+                query,
+                wide if allowed is not None or mode == "hybrid" else top_k,
+            )
             if mode in ("keyword", "hybrid")
             else []
         )
@@ -423,25 +315,31 @@ class DocumentService:
             for h in hits
         ]
 
-    async def _index(self, store: DocumentStore) -> _Index:
+    async def _index(self, store: DocumentStore) -> StoreIndex:
         index = self._indexes.get(store.id)
-        if index is None or index.version != store.version:
-            chunks = await self.documents.chunks(store.id)
-            # a Chroma store's vectors are searched on its server, not held here
-            in_memory = chunks and _chroma_of(store, self._resources()) is None
-            matrix = (
-                np.vstack([np.frombuffer(c.embedding, dtype="<f4") for c in chunks])
-                if in_memory
-                else np.zeros((0, 0), dtype="<f4")
+        if index is not None and index.version == store.version:
+            return index
+        # one build per store version, shared by the searches that arrive meanwhile
+        key = (store.id, store.version)
+        building = self._building.get(key)
+        if building is None:
+            building = asyncio.ensure_future(self._build(store))
+            self._building[key] = building
+            building.add_done_callback(offload.outcome_seen)
+            building.add_done_callback(lambda _: self._building.pop(key, None))
+        return await asyncio.shield(building)
+
+    async def _build(self, store: DocumentStore) -> StoreIndex:
+        chunks = await self.documents.chunks(store.id)
+        # a Chroma store's vectors are searched on its server, not held here
+        in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
+        if len(chunks) <= INLINE_CHUNKS:  # a few ms at most: not worth a thread
+            index = build_index(store.version, chunks, in_memory)
+        else:
+            index = await offload.lanes().computing.run(
+                build_index, store.version, chunks, in_memory
             )
-            index = _Index(
-                store.version,
-                chunks,
-                VectorIndex(matrix),
-                KeywordIndex([c.content for c in chunks]),
-                {c.id: i for i, c in enumerate(chunks)},
-            )
-            self._indexes[store.id] = index
+        self._indexes[store.id] = index
         return index
 
 

@@ -38,10 +38,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "The chat is busy with another turn (`chat_busy`), or aborted",
         413: "The body is too large",
         415: "The body is not JSON (or, for uploads, multipart)",
+        422: "A file could not be read in its time or memory (the error names it)",
         429: "Rate limited: see Retry-After",
         500: "The flow failed",
         502: "The model server failed",
-        503: "Shutting down",
+        503: "Shutting down, or busy (server_busy: see Retry-After)",
         504: "The model server did not answer in time",
     }.items()
 }

@@ -4,9 +4,10 @@ with Retry-After. (Queue mode counts in Redis instead: `transport/redis_limits.p
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +109,77 @@ def release_all(releases: list[Callable[[], None]]) -> Callable[[], None]:
             one()
 
     return release
+
+
+class KeyFailures:
+    """Failed API key checks per client address over the last minute. Past `per_minute`,
+    `check` refuses (429 with Retry-After) whatever would cost a hash, so guessing keys is
+    slow and cannot keep the hashing threads busy. In this process (each API node counts
+    its own); at most `MAX_CLIENTS` addresses are remembered, the quietest forgotten."""
+
+    MAX_CLIENTS = 10_000
+    WINDOW_S = 60.0
+    PAUSE_STEP_S = 0.1
+    MAX_PAUSE_S = 1.0
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._recent: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def check(self, client: str | None) -> None:
+        """Raises `RateLimited` when `client` failed `per_minute` times in the last minute."""
+        recent = self._recent.get(client or "")
+        if recent is None or self.per_minute <= 0:
+            return
+        now = time.monotonic()
+        while recent and recent[0] <= now - self.WINDOW_S:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            RATE_LIMITED.labels("key_failures").inc()
+            retry = max(1, math.ceil(recent[0] + self.WINDOW_S - now))
+            raise RateLimited(
+                f"too many wrong API keys from this address ({len(recent)} in the last "
+                f"minute); try again in {retry} s",
+                retry_after_s=retry,
+            )
+
+    async def attempt(self, client: str | None) -> Callable[[], None]:
+        """`check`, then `failed`: a check about to hash counts as a failure until it
+        proves right (call what this returns then). A refusal comes after `pause`."""
+        try:
+            self.check(client)
+        except RateLimited:
+            await self.pause(client)
+            raise
+        return self.failed(client)
+
+    async def pause(self, client: str | None) -> None:
+        """Wait before answering a failure, once `client` has failed more than half its
+        limit: 100 ms per failure past that half, 1 s at most. A timer, no work: one
+        client's wrong keys cannot come faster than its connections allow, whatever they
+        cost to refuse; a typo or two is answered at once."""
+        recent = self._recent.get(client or "")
+        if recent is None or self.per_minute <= 0:
+            return
+        past_half = len(recent) - self.per_minute // 2
+        if past_half > 0:
+            await asyncio.sleep(min(self.MAX_PAUSE_S, self.PAUSE_STEP_S * past_half))
+
+    def failed(self, client: str | None) -> Callable[[], None]:
+        """Count a failure of `client` now; returns what takes it back (for a check
+        counted before its outcome, so that a burst cannot start more than the limit)."""
+        key = client or ""
+        recent = self._recent.get(key)
+        if recent is None:
+            if len(self._recent) >= self.MAX_CLIENTS:
+                self._recent.popitem(last=False)
+            recent = self._recent[key] = deque(maxlen=max(self.per_minute, 1))
+        stamp = time.monotonic()
+        recent.append(stamp)
+        self._recent.move_to_end(key)
+
+        def forgive() -> None:
+            if stamp in recent:
+                recent.remove(stamp)
+
+        return forgive

@@ -4,7 +4,6 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 import uuid
 import weakref
@@ -50,9 +49,10 @@ from tailwinds.errors import (
 )
 from tailwinds.logs import REQUEST_ID
 from tailwinds.nodes.tools import DEPTH, ToolError
-from tailwinds.server.auth import bearer_token
+from tailwinds.offload import CLIENT
+from tailwinds.server.auth import bearer_token, same_secret
 from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import RateLimiter, Scope, nothing
+from tailwinds.server.limits import KeyFailures, RateLimiter, Scope, nothing
 from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id, run_overrides
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
@@ -159,6 +159,7 @@ class PredictionService:
         self.runs = runs
         self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
+        self.key_failures = KeyFailures(settings.max_key_failures_per_minute)
         self.queue: QueueClient | None = None  # queue mode: runs go to workers
         # one turn at a time per chat; in Redis in queue mode
         self.turns: ChatTurns = LocalTurns(runs)
@@ -302,11 +303,20 @@ class PredictionService:
             raise Unauthorized("this chatflow needs an API key: send `Authorization: Bearer <key>`")
         # the admin token opens every chatflow (the web app's playground uses it)
         admin = self.settings.admin_token
-        if admin and hmac.compare_digest(key.encode(), admin.encode()):
+        if admin and same_secret(key, admin):
             return chatflow, None
+        # a key not known good counts as a failure of its client until it proves right: a
+        # client past the limit gets no more checks (only its known keys pass), and a
+        # burst of checks cannot start more hashes than the limit
+        forgive = nothing
+        client = CLIENT.get()
+        if not self.api_keys.known(chatflow.api_key_id, key):
+            forgive = await self.key_failures.attempt(client)
         api_key = await self.api_keys.verify(chatflow.api_key_id, key)
         if api_key is None:
+            await self.key_failures.pause(client)
             raise Unauthorized("the API key is not valid for this chatflow")
+        forgive()
         return chatflow, api_key
 
     def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:

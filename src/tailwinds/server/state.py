@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 import tailwinds.nodes  # noqa: F401  (fills the node registry)
+from tailwinds import offload
 from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
@@ -54,6 +55,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         settings.check_queue_mode()
     db = Database(settings.database_url)
     await db.migrate()
+    offload.configure(settings)
     # pooled, kept-alive connections: the models' own client, and one session for the rest
     # (Chroma); both reach the servers the operator configured, each new connection
     # checked on the addresses it uses: never a cloud metadata address (tailwinds.outbound)
@@ -112,6 +114,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         close_local_models()
         await MCP_SESSIONS.close()
         wire.close()
+        offload.close()
         await http.close()
         await db.close()
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
+from tailwinds import offload
 from tailwinds.errors import InvalidRequest, TailwindsError
 from tailwinds.server.chatflows import ChatflowService, public
 from tailwinds.server.flow_secrets import reveal
@@ -75,14 +76,15 @@ class TransferService:
             "kdf": "scrypt",
             **_KDF,
             "salt": base64.b64encode(salt).decode(),
-            "token": _fernet(passphrase, salt).encrypt(orjson.dumps(sealed)).decode(),
+            # scrypt of 32 MiB and the encryption: a worker thread's, not the loop's
+            "token": await offload.lanes().computing.run(_seal, passphrase, salt, sealed),
         }
         return bundle
 
     async def import_(self, bundle: dict[str, Any], passphrase: str | None) -> dict[str, Any]:
         if bundle.get("format") != FORMAT or not isinstance(bundle.get("chatflows"), list):
             raise InvalidRequest(f"expected a {FORMAT} file", field="format")
-        opened = _open(bundle.get("secrets"), passphrase)
+        opened = await offload.lanes().computing.run(_open, bundle.get("secrets"), passphrase)
         report: dict[str, Any] = {"chatflows": [], "failed": [], "credentials": 0, "apiKeys": []}
         if bundle.get("secrets") and opened is None:
             report["note"] = "credentials and inline secrets were left out: no passphrase"
@@ -130,6 +132,10 @@ class TransferService:
 def _check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
         raise InvalidRequest(f"at least {MIN_PASSPHRASE} characters", field="passphrase")
+
+
+def _seal(passphrase: str, salt: bytes, sealed: dict[str, Any]) -> str:
+    return _fernet(passphrase, salt).encrypt(orjson.dumps(sealed)).decode()
 
 
 def _open(sealed: Any, passphrase: str | None) -> dict[str, Any] | None:

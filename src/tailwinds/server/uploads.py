@@ -12,7 +12,7 @@ from tailwinds.config import Settings
 from tailwinds.errors import InvalidRequest, PayloadTooLarge
 from tailwinds.outbound import Refused, Unreachable, fetch
 from tailwinds.outbound.policies import upsert_policy
-from tailwinds.retrieval.loaders import load_fetched, load_file
+from tailwinds.retrieval.loaders import read_fetched, read_file
 
 MAX_FILES = 100
 MAX_URLS = 20
@@ -69,7 +69,7 @@ async def fetch_pages(urls: list[str], settings: Settings) -> list[Any]:
         total += len(page.data)
         if page.truncated or total > settings.max_upload_bytes:
             raise PayloadTooLarge(f"the pages are larger than {settings.max_upload_bytes} bytes")
-        documents.extend(load_fetched(page.url, page.content_type, page.data))
+        documents.extend(await read_fetched(page.url, page.content_type, page.data))
     return documents
 
 
@@ -85,5 +85,5 @@ async def _files(request: Request, max_bytes: int) -> list[Any]:
         total += len(data)
         if total > max_bytes:
             raise PayloadTooLarge(f"the files are larger than {max_bytes} bytes together")
-        documents.extend(load_file(upload.filename or "upload.txt", data))
+        documents.extend(await read_file(upload.filename or "upload.txt", data))
     return documents
