@@ -76,6 +76,24 @@ def test_without_a_token_local_names_and_addresses_are_served(
     )
 
 
+def test_public_routes_serve_any_host_name_unless_a_browser_sent_the_request(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow = sqlite_server.model_chatflow(mock_llm.base_url)
+    path = f"/api/v1/predictions/{flow}"
+    body = {"question": "by another name"}
+    # a script naming the server as it likes (a tunnel's name, `Host: x`)
+    plain = call(sqlite_server, "POST", path, json=body, headers={"Host": "x"})
+    assert plain.status_code == 200, plain.text
+    # a browser marks its requests: a rebinding page is refused on public routes too
+    for marks in ({"Origin": "http://x"}, {"Sec-Fetch-Site": "same-origin"}):
+        refused = call(sqlite_server, "POST", path, json=body, headers={"Host": "x", **marks})
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "host_not_allowed"
+    # management stays closed to other names, browser or not
+    assert call(sqlite_server, "GET", "/api/v1/chatflows", headers={"Host": "x"}).status_code == 400
+
+
 def test_a_rebinding_page_cannot_export_credentials(sqlite_server: RunningServer) -> None:
     evil = {"Host": "evil.example:3000", "Origin": "http://evil.example:3000"}
     response = call(

@@ -8,7 +8,13 @@ Always served: `localhost` (and `*.localhost`, which browsers resolve to loopbac
 themselves) and IP literals, which no DNS answer can produce. Other names: those in
 TAILWINDS_ALLOWED_HOSTS (`tw.example.com`, `*.example.com`, or `*` for any); when that
 is empty, any name once TAILWINDS_ADMIN_TOKEN is set (management then needs the token,
-which a rebinding page does not have) and none without it."""
+which a rebinding page does not have) and none without it.
+
+One exception: a chatflow's public routes (its predictions, aborts, resumes, upserts)
+answer a request that no browser sent, whatever its `Host`. Rebinding is a browser's
+doing, and every browser that could be led into it marks its requests: `Origin` on every
+POST, `Sec-Fetch-Site` on every request. A script or SDK that names the server by another
+name (`Host: x`, an SSH tunnel's name) is a client these routes serve anyway."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailwinds.server.errors import send_error
 from tailwinds.server.headers import header, split_host
+from tailwinds.server.route_kinds import public_chatflow_id
 
 
 def allowed_hosts(setting: str, admin_token: str | None) -> list[str] | None:
@@ -62,7 +69,7 @@ class HostCheck:
             return
         raw = header(scope, b"host")
         name = split_host(raw.decode("latin-1"))[0] if raw else ""
-        if host_allowed(name, self.patterns):
+        if host_allowed(name, self.patterns) or _public_and_not_from_a_browser(scope):
             await self.app(scope, receive, send)
             return
         await send_error(
@@ -73,3 +80,9 @@ class HostCheck:
             "TAILWINDS_ALLOWED_HOSTS (without TAILWINDS_ADMIN_TOKEN, only localhost and IP "
             "addresses are served, which defeats DNS rebinding)",
         )
+
+
+def _public_and_not_from_a_browser(scope: Scope) -> bool:
+    if public_chatflow_id(scope["path"]) is None:
+        return False
+    return not header(scope, b"origin") and not header(scope, b"sec-fetch-site")
