@@ -44,7 +44,7 @@ class Settings:
     ingest_private_urls: bool = False
     # private networks (CIDR, comma-separated) that caller- or model-steered requests may
     # reach: URL upserts, the HTTP and custom tools, MCP servers over HTTP; empty: public
-    # addresses only (docs/security-outbound.md)
+    # addresses only (SECURITY.md, "Outbound requests")
     outbound_networks: str = ""
     keepalive_s: float = 15.0
     # a client that takes no write for this long is gone (0: four keep-alive periods)
