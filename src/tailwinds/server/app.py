@@ -17,6 +17,7 @@ from tailwinds.config import Settings
 from tailwinds.offload import CLIENT
 from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
+from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
@@ -25,7 +26,6 @@ from tailwinds.server.hosts import HostCheck, allowed_hosts
 from tailwinds.server.mcp import McpEndpoint
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.pacing import RequestPacing
-from tailwinds.server.predictions import CHATFLOW_MAX_AGE_S
 from tailwinds.server.routes import (
     apikeys,
     chatflows,

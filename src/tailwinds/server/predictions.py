@@ -4,27 +4,14 @@ hand the runner's events to a transport (the SSE response, or a JSON answer)."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds.config import Settings
-from tailwinds.engine.compile import RUN_OVERRIDES, CompiledFlow, compile_flow
 from tailwinds.engine.context import Resources, RunContext, SubAnswer, Turn
 from tailwinds.engine.events import (
-    ErrorEvent,
     Event,
-    MetadataEvent,
-    SourceDocumentsEvent,
-    TokenEvent,
-    UsedToolsEvent,
-    decode_event,
 )
 from tailwinds.engine.history import well_formed_history
 from tailwinds.engine.messages import ChatMessage
@@ -37,25 +24,24 @@ from tailwinds.engine.turns import (
     freeing_chat,
     guard_unstarted,
 )
-from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import (
     ChatBusy,
     ChatflowNotFound,
-    InvalidRequest,
     ServerShutdown,
     TailwindsError,
-    Unauthorized,
-    error_from_code,
 )
-from tailwinds.logs import REQUEST_ID
 from tailwinds.nodes.tools import DEPTH, ToolError
-from tailwinds.offload import CLIENT
-from tailwinds.server.auth import bearer_token, same_secret
-from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import KeyFailures, RateLimiter, Scope, nothing
-from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id, run_overrides
-from tailwinds.sse import SSEDecoder
-from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
+from tailwinds.server.admission import Admission, PreparedRun
+from tailwinds.server.answers import collect_answer, decode_frames
+from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
+from tailwinds.server.limits import RateLimiter, Scope
+from tailwinds.server.prediction_request import (
+    check_overrides,
+    parse_request,
+    resume_grace_s,
+)
+from tailwinds.server.request_caps import run_overrides
+from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
@@ -63,75 +49,6 @@ from tailwinds.transport.jobs import Job
 from tailwinds.transport.local import LocalRelays
 from tailwinds.transport.queue import QueueClient
 from tailwinds.transport.redis_limits import RedisRateLimiter
-
-# how stale a chatflow read on the prediction path may be: saves a query per prediction
-CHATFLOW_MAX_AGE_S = 1.0
-
-
-class HistoryItem(BaseModel):
-    role: Literal["userMessage", "apiMessage"]
-    content: str = Field(max_length=MAX_TEXT)
-
-
-class PredictionRequest(BaseModel):
-    """The body of `POST /api/v1/predictions/{chatflowId}` (unknown fields are ignored, as
-    Flowise's clients send a few of their own)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    question: str | None = Field(None, max_length=MAX_TEXT)
-    streaming: bool = False
-    chat_id: str | None = Field(None, alias="chatId", min_length=1, max_length=255)
-    override_config: dict[str, Any] = Field(default_factory=dict, alias="overrideConfig")
-    history: list[HistoryItem] | None = Field(None, max_length=MAX_HISTORY)
-    # keep the run going this long while its client is away, and let it resume the stream
-    # (the chatflow's own setting when left out)
-    resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
-    uploads: list[Any] | None = None
-
-
-@dataclass(slots=True)
-class Admission:
-    """A prediction the API node has accepted: parsed, authorized, its flow compiled. In
-    queue mode it travels to a worker as a `Job`."""
-
-    chatflow: Chatflow
-    flow: CompiledFlow
-    turn: Turn
-    load_history: bool
-    streaming: bool
-    resume_grace_s: float
-    overrides: dict[str, Any]
-    release: Callable[[], None] = nothing
-    # what the run's nodes start with in `RunContext.state` (a chatflowTool's depth)
-    state: dict[str, Any] = field(default_factory=dict)
-    # the chat's lease (None: a new chat, nobody else can ask in it yet)
-    lease: TurnLease | None = None
-
-    def job(self) -> Job:
-        turn = self.turn
-        return Job(
-            chatflow_id=self.chatflow.id,
-            message_id=turn.message_id,
-            chat_id=turn.chat_id,
-            session_id=turn.session_id,
-            question=turn.question,
-            history=None if self.load_history else [(m.role, m.content) for m in turn.history],
-            vars=turn.vars,
-            overrides=self.overrides,
-            grace_s=self.resume_grace_s,
-            request_id=REQUEST_ID.get(),
-            chat_lease=self.lease is not None,
-            asked_at=time.time(),
-        )
-
-
-@dataclass(slots=True)
-class PreparedRun:
-    chatflow: Chatflow
-    flow: CompiledFlow
-    ctx: RunContext
-    lease: TurnLease | None = None
 
 
 class PredictionService:
@@ -158,8 +75,10 @@ class PredictionService:
         self.runner = runner
         self.runs = runs
         self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
-        self._compiled: dict[tuple[str, int], CompiledFlow] = {}
-        self.key_failures = KeyFailures(settings.max_key_failures_per_minute)
+        self.access = ChatflowAccess(settings, chatflows, api_keys, box)
+        self.authorize = self.access.authorize
+        self.authorized_chatflow = self.access.authorized_chatflow
+        self.compiled = self.access.compiled
         self.queue: QueueClient | None = None  # queue mode: runs go to workers
         # one turn at a time per chat; in Redis in queue mode
         self.turns: ChatTurns = LocalTurns(runs)
@@ -172,7 +91,7 @@ class PredictionService:
         request = parse_request(body)
         chatflow, api_key = await self.authorize(chatflow_id, authorization)
         overrides = request.override_config
-        _check_overrides(overrides, chatflow.allowed_overrides)
+        check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
 
         chat_id = request.chat_id or str(uuid.uuid4())
@@ -207,7 +126,7 @@ class PredictionService:
             turn=turn,
             load_history=load_history,
             streaming=request.streaming,
-            resume_grace_s=_resume_grace_s(request, chatflow),
+            resume_grace_s=resume_grace_s(request, chatflow),
             overrides=overrides,
             release=release,
             lease=lease,
@@ -282,54 +201,6 @@ class PredictionService:
                 admission.lease.release_soon()
             raise
         return PreparedRun(admission.chatflow, admission.flow, ctx, admission.lease)
-
-    async def authorized_chatflow(self, chatflow_id: str, authorization: str | None) -> Chatflow:
-        """The chatflow, when the caller holds its API key (or it needs none)."""
-        chatflow, _ = await self.authorize(chatflow_id, authorization)
-        return chatflow
-
-    async def authorize(
-        self, chatflow_id: str, authorization: str | None
-    ) -> tuple[Chatflow, ApiKey | None]:
-        """The chatflow and the API key that opened it (None: no key was needed, or the
-        admin token opened it)."""
-        chatflow = await self.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
-        if chatflow is None:
-            raise ChatflowNotFound(chatflow_id)
-        if chatflow.api_key_id is None:
-            return chatflow, None
-        key = bearer_token(authorization)
-        if key is None:
-            raise Unauthorized("this chatflow needs an API key: send `Authorization: Bearer <key>`")
-        # the admin token opens every chatflow (the web app's playground uses it)
-        admin = self.settings.admin_token
-        if admin and same_secret(key, admin):
-            return chatflow, None
-        # a key not known good counts as a failure of its client until it proves right: a
-        # client past the limit gets no more checks (only its known keys pass), and a
-        # burst of checks cannot start more hashes than the limit
-        forgive = nothing
-        client = CLIENT.get()
-        if not self.api_keys.known(chatflow.api_key_id, key):
-            forgive = await self.key_failures.attempt(client)
-        api_key = await self.api_keys.verify(chatflow.api_key_id, key)
-        if api_key is None:
-            await self.key_failures.pause(client)
-            raise Unauthorized("the API key is not valid for this chatflow")
-        forgive()
-        return chatflow, api_key
-
-    def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:
-        node_overrides = {k: v for k, v in overrides.items() if k not in RUN_OVERRIDES}
-        if node_overrides:
-            return compile_flow(reveal(chatflow.flow_data, self.box), node_overrides)
-        key = (chatflow.id, chatflow.version)
-        flow = self._compiled.get(key)
-        if flow is None:
-            if len(self._compiled) > 1000:
-                self._compiled.clear()
-            flow = self._compiled[key] = compile_flow(reveal(chatflow.flow_data, self.box))
-        return flow
 
     def events(self, prepared: PreparedRun) -> AsyncIterator[Event]:
         lease, ctx = prepared.lease, prepared.ctx
@@ -486,68 +357,3 @@ async def _released(
     finally:
         release()
         await rest.aclose()  # type: ignore[attr-defined]
-
-
-async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
-    """Events back from relayed frames (for a non-streaming answer in queue mode)."""
-    decoder = SSEDecoder()
-    async for chunk in frames:
-        for message in decoder.feed(chunk):
-            yield decode_event(message.event, message.data)
-
-
-async def collect_answer(events: AsyncIterator[Event]) -> dict[str, Any]:
-    """The non-streaming answer: a run's events, gathered into one JSON object."""
-    parts: list[str] = []
-    answer: dict[str, Any] = {}
-    async for event in events:
-        if type(event) is TokenEvent:
-            parts.append(event.text)
-        elif type(event) is MetadataEvent:
-            answer.update(event.data)
-        elif type(event) is SourceDocumentsEvent:
-            answer.setdefault("sourceDocuments", []).extend(event.documents)
-        elif type(event) is UsedToolsEvent:
-            answer.setdefault("usedTools", []).extend(event.tools)
-        elif type(event) is ErrorEvent:
-            raise error_from_code(event.code, event.message)
-    return {"text": "".join(parts), **answer}
-
-
-def parse_request(body: bytes) -> PredictionRequest:
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from exc
-    if not isinstance(raw, dict):
-        raise InvalidRequest("expected a JSON object", field="request body")
-    try:
-        request = PredictionRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
-    if request.uploads:
-        raise InvalidRequest("file uploads are not supported yet", field="uploads")
-    if request.chat_id is not None:
-        check_id(request.chat_id, "chatId")
-    if request.question is None:
-        raise InvalidRequest("required", field="question")
-    if not request.question.strip():
-        raise InvalidRequest("must not be empty", field="question")
-    return request
-
-
-def _resume_grace_s(request: PredictionRequest, chatflow: Chatflow) -> float:
-    if not request.streaming:
-        return 0.0  # an answer that is not a stream cannot be resumed: its client gone, it stops
-    if request.resume_grace_s is not None:
-        return request.resume_grace_s
-    return chatflow.resume_grace_s or 0.0
-
-
-def _check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
-    for name in overrides:
-        if name not in allowed:
-            hint = ", ".join(allowed) if allowed else "none; set allowedOverrides on the chatflow"
-            raise InvalidRequest(
-                f"not allowed by this chatflow (allowed: {hint})", field=f"overrideConfig.{name}"
-            )
