@@ -36,6 +36,8 @@ def start(
         host=host, port=port, home=home, database_url=database_url, log_level=log_level
     )
     _check_database(settings)
+    from tailwinds.server.serve import serve  # the server's imports only for `start`
+
     serve(settings)
 
 
@@ -364,56 +366,3 @@ def demo_docs_qa(docs: str, url: str, api_key: str | None, admin_token: str | No
         chatflow = _fail_cleanly(lambda: install_docs_qa(client, Path(docs)))
     click.echo(f"Created the chatflow {chatflow['name']!r}: {chatflow['id']}")
     click.echo(f'Ask it: tailwinds predict {chatflow["id"]} "How do I resume a stream?"')
-
-
-def serve(settings: Settings) -> None:
-    import asyncio
-    import logging
-
-    import uvicorn
-
-    from tailwinds.server.app import create_app
-    from tailwinds.server.http_protocol import protocol_for
-
-    configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
-
-    class GracefulServer(uvicorn.Server):
-        """On SIGTERM or Ctrl-C: stop accepting, let streams run `shutdown_grace_s`, end
-        the rest with `server_shutdown`, and exit 0 (uvicorn alone would re-raise the
-        signal and cancel streams mid-event)."""
-
-        def handle_exit(self, sig: int, frame: object) -> None:
-            if not self.should_exit:
-                state = getattr(app.state, "tailwinds", None)
-                if state is not None:
-                    loop = asyncio.get_event_loop()
-                    loop.call_soon_threadsafe(
-                        state.predictions.begin_shutdown, settings.shutdown_grace_s
-                    )
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
-            self._captured_signals.clear()
-
-    protocol = protocol_for(settings)
-    logging.getLogger("tailwinds.server").info(
-        "at most %d connections (%s per client address), request heads of %d bytes within %g s",
-        protocol.table.max_total,
-        settings.max_connections_per_client or "no limit",
-        settings.max_head_bytes,
-        settings.header_timeout_s,
-    )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        # httptools with bounds on request heads, header time and connections
-        http=protocol,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
-        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or "",
-    )
-    GracefulServer(config).run()
