@@ -22,7 +22,6 @@ field (`{"secret": True}`) is a credential.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -68,13 +67,19 @@ def field_risk(name: str, info: FieldInfo) -> str | None:
     return next((risk for suffix, risk in RISKS_BY_SUFFIX if name.endswith(suffix)), None)
 
 
-@functools.cache  # per node type; the registry is filled once
+# per node type; the registry is filled once
+_INPUT_RISKS: dict[type[Node], dict[str, str | None]] = {}
+
+
 def input_risks(cls: type[Node]) -> dict[str, str | None]:
     """Every input of a node type by its camelCase name, with its risk."""
-    return {
-        info.alias or name: field_risk(info.alias or name, info)
-        for name, info in cls.Inputs.model_fields.items()
-    }
+    risks = _INPUT_RISKS.get(cls)
+    if risks is None:
+        risks = _INPUT_RISKS[cls] = {
+            info.alias or name: field_risk(info.alias or name, info)
+            for name, info in cls.Inputs.model_fields.items()
+        }
+    return risks
 
 
 def credential_held(node: Node) -> str | None:

@@ -31,7 +31,7 @@ async def create_checked_connection(
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, sockaddr)
-            return await loop.create_connection(  # type: ignore[return-value]
+            return await loop.create_connection(
                 protocol_factory, sock=sock, ssl=tls, server_hostname=host if tls else None
             )
         except OSError as exc:

@@ -14,7 +14,7 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of header `name` (lower case), or None."""
     for key, value in scope["headers"]:
         if key == name:
-            return value  # type: ignore[no-any-return]
+            return value
     return None
 
 

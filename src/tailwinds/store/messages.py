@@ -7,10 +7,10 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -227,7 +227,7 @@ def _upsert(dialect: str) -> Insert:
     statement = _UPSERTS.get(dialect)
     if statement is not None:
         return statement
-    table = ChatMessageRow.__table__
+    table = cast(Table, ChatMessageRow.__table__)
     if dialect in ("postgresql", "sqlite"):
         make = postgresql.insert if dialect == "postgresql" else sqlite.insert
         new = make(table)

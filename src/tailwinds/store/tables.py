@@ -36,7 +36,7 @@ class StorableText(TypeDecorator[str]):
     """Text every database takes: U+0000 and lone surrogates replaced on the way in
     (`store/storable.py`), in values written and in values compared alike."""
 
-    impl = Text
+    impl: type[String] = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:

@@ -161,7 +161,12 @@ class QueueClient:
         if not last:
             return False
         entry, fields = last[0]
-        return END_FIELD in fields and entry_seq(entry) <= after
+        return (
+            entry is not None
+            and fields is not None
+            and END_FIELD in fields
+            and (entry_seq(entry) <= after)
+        )
 
     async def relay(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
         """The frames of a run after number `after`, live, until `end`. When the client
