@@ -52,13 +52,15 @@ def store(server: RunningServer, mock_llm: MockOpenAI, model: str = "bow", **spl
     )
 
 
-def upsert(server: RunningServer, store_id: str, docs: list[tuple[str, str]]) -> requests.Response:
+def upsert(
+    server: RunningServer, store_id: str, docs: list[tuple[str, str]], timeout_s: float = 10
+) -> requests.Response:
     return requests.post(
         f"{server.url}/api/v1/document-stores/{store_id}/upsert",
         json={
             "documents": [{"pageContent": text, "metadata": {"source": src}} for src, text in docs]
         },
-        timeout=10,
+        timeout=timeout_s,
     )
 
 
@@ -590,7 +592,8 @@ def test_local_embeddings_need_no_server_and_find_paraphrases(
         ("markets.md", "Stock prices fell sharply after the central bank raised rates."),
         ("weather.md", "Heavy rain and strong winds are expected along the coast tomorrow."),
     ]
-    upsert(sqlite_server, store_id, corpus).raise_for_status()
+    # the first upsert loads the embedding model into the server (torch): seconds, once
+    upsert(sqlite_server, store_id, corpus, timeout_s=120).raise_for_status()
     found = requests.post(
         f"{sqlite_server.url}/api/v1/document-stores/{store_id}/query",
         json={"query": "the cat sleeps on the carpet", "topK": 3, "mode": "vector"},
