@@ -5,6 +5,7 @@ Nothing else in Tailwinds reads `os.environ`.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -131,33 +132,32 @@ class Settings:
             )
 
 
-# numbers that must be above 0, or may be 0 too: what a setting outside them breaks
+# numbers that must be above 0; every other number may be 0 (off, or "the default") but
+# never negative
 _POSITIVE = frozenset(
     {
         "port",
         "max_body_bytes",
+        "max_head_bytes",
+        "header_timeout_s",
         "max_upload_bytes",
         "keepalive_s",
+        "turn_wait_s",
         "provider_connect_timeout_s",
         "provider_first_token_timeout_s",
         "provider_idle_timeout_s",
+        "max_answer_chars",
+        "parse_workers",
+        "parse_queue",
+        "parse_timeout_s",
+        "compute_threads",
+        "compute_queue",
         "queue_max",
         "queue_max_per_chatflow",
         "worker_concurrency",
         "worker_lease_s",
         "events_retention_s",
         "events_max_len",
-    }
-)
-_NOT_NEGATIVE = frozenset(
-    {
-        "default_history_turns",
-        "provider_retries",
-        "provider_retry_backoff_s",
-        "shutdown_grace_s",
-        "local_model_queue",
-        "resume_retention_s",
-        "worker_max_rss_mb",
     }
 )
 _CHOICES = {
@@ -183,7 +183,7 @@ def settings_problem(settings: Settings) -> str | None:
             return f"{label}: expected a finite number, got {value!r}"
         if f.name in _POSITIVE and value <= 0:
             return f"{label}: expected a number above 0, got {value!r}"
-        if f.name in _NOT_NEGATIVE and value < 0:
+        if value < 0:
             return f"{label}: expected 0 or more, got {value!r}"
     if settings.port > 65535:
         return f"TAILWINDS_PORT: expected a port number up to 65535, got {settings.port}"
@@ -199,6 +199,12 @@ def settings_problem(settings: Settings) -> str | None:
         parse_networks(settings.outbound_networks)
     except ValueError as exc:
         return f"TAILWINDS_OUTBOUND_NETWORKS: {exc}"
+    for proxy in (p.strip() for p in settings.trusted_proxies.split(",")):
+        if proxy and proxy != "*" and not _is_network(proxy):
+            return (
+                "TAILWINDS_TRUSTED_PROXIES: expected comma-separated addresses or networks "
+                f"(or *), got {proxy[:60]!r}"
+            )
     if settings.secret_key:
         from tailwinds.store.secrets import secret_key_problem  # cryptography: only if set
 
@@ -237,3 +243,11 @@ def _async_driver(url: str) -> str:
         if url.startswith(prefix):
             return driver + url[len(prefix) :]
     return url
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

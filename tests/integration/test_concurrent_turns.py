@@ -152,25 +152,27 @@ def test_the_setting_is_checked_on_save_and_kept_through_update_and_export(
     assert "concurrentTurns" in report["failed"][0]["error"]
 
 
-def test_a_chatflow_tool_whose_chat_is_busy_reports_it_as_the_tools_result(
+def test_a_chatflow_tools_calls_take_turns_in_its_own_chat(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     url = sqlite_server.url
     called = paced_chatflow(sqlite_server, mock_llm)
     tool = {"id": "sub", "type": "chatflowTool", "inputs": {"chatflowId": called, "name": "ask_it"}}
     agent = sqlite_server.create_chatflow(agent_flow(mock_llm, [tool]))["id"]
-    # the agent in chat "parent" asks the called chatflow in chat "parent:sub": busy now
+    # the agent in chat "parent" asks the called chatflow in chat "parent:sub", which is
+    # answering a turn now; and it asks twice in one step (parallel tool calls): the
+    # parent's turn owns its sub-chat, so its calls wait their turn instead of refusing
     busy = TurnInFlight(url, called, slow_question("sub"), "parent:sub").started()
-    question = "call:" + json.dumps([["ask_it", {"question": "hi"}]])
-    response = ask(url, agent, question, "parent", streaming=True)
+    calls = [["ask_it", {"question": slow_question(name, 3)}] for name in ("one", "two")]
+    response = ask(url, agent, "call:" + json.dumps(calls), "parent", streaming=True)
     assert response.status_code == 200, response.text
     frames = parse_frames(response.content)
     check_order(frames)
-    used = [data[0] for name, data in frames if name == "usedTools"]
-    assert "answering another turn" in used[0]["toolOutput"]
+    outputs = [tool["toolOutput"] for name, data in frames if name == "usedTools" for tool in data]
+    assert sorted(outputs) == [slow_answer("one", 3), slow_answer("two", 3)]
     assert tokens_of(busy.frames()) == slow_answer("sub")
-    # the called chatflow's chat holds its own turn alone
-    assert [content for _, content, _ in stored(url, called, "parent:sub")] == [
-        slow_question("sub"),
-        slow_answer("sub"),
-    ]
+    # the called chatflow's chat holds each turn whole: the running one first, then the two
+    contents = [content for _, content, _ in stored(url, called, "parent:sub")]
+    assert contents[:2] == [slow_question("sub"), slow_answer("sub")]
+    turns = sorted(zip(contents[2::2], contents[3::2], strict=True))
+    assert turns == [(slow_question(n, 3), slow_answer(n, 3)) for n in ("one", "two")]

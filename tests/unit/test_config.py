@@ -22,6 +22,11 @@ from tailwinds.config import Settings
         ("REDIS_URL", "http://cache", "TAILWINDS_REDIS_URL: expected a redis://"),
         ("SECRET_KEY", "too short", "TAILWINDS_SECRET_KEY: expected a passphrase of at least"),
         ("INGEST_PRIVATE_URLS", "maybe", "TAILWINDS_INGEST_PRIVATE_URLS: expected true or false"),
+        ("TRUSTED_PROXIES", "10.0.0.1,notanip", "TAILWINDS_TRUSTED_PROXIES: expected comma"),
+        ("WRITE_TIMEOUT_S", "-5", "TAILWINDS_WRITE_TIMEOUT_S: expected 0 or more"),
+        ("TURN_WAIT_S", "0", "TAILWINDS_TURN_WAIT_S: expected a number above 0"),
+        ("MAX_CONNECTIONS", "-1", "TAILWINDS_MAX_CONNECTIONS: expected 0 or more"),
+        ("SECRET_KEY", "p\udce4ssword-long-enough", "TAILWINDS_SECRET_KEY: expected text in"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(name: str, value: str, expected: str) -> None:

@@ -3,6 +3,7 @@ refusal a 400 naming the field (`request_caps` has the caps)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import orjson
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
+from tailwinds.providers.lenient_json import paired
 from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id
 from tailwinds.store.chatflows import Chatflow
 
@@ -37,10 +39,7 @@ class PredictionRequest(BaseModel):
 
 
 def parse_request(body: bytes) -> PredictionRequest:
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from exc
+    raw = _loads(body)
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:
@@ -73,3 +72,28 @@ def check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
             raise InvalidRequest(
                 f"not allowed by this chatflow (allowed: {hint})", field=f"overrideConfig.{name}"
             )
+
+
+def _loads(body: bytes) -> Any:
+    """The body's JSON. A string holding half of a UTF-16 surrogate pair (`"\\ud83d"`, what
+    JavaScript sends for a string cut inside an emoji) is valid JSON that orjson refuses:
+    such a body is read by the standard library instead, the halves made U+FFFD."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from exc
+        try:
+            return _paired(json.loads(body))
+        except (ValueError, RecursionError) as lenient:
+            raise InvalidRequest(f"malformed JSON: {exc}", field="request body") from lenient
+
+
+def _paired(value: Any) -> Any:
+    if isinstance(value, str):
+        return paired(value)
+    if isinstance(value, list):
+        return [_paired(item) for item in value]
+    if isinstance(value, dict):
+        return {paired(key): _paired(item) for key, item in value.items()}
+    return value

@@ -132,14 +132,17 @@ class PredictionService:
             lease=lease,
         )
 
-    async def _take_chat(self, chatflow: Chatflow, turn: Turn) -> TurnLease:
-        """The chat's lease for this turn, as the chatflow's `concurrentTurns` says: refused
-        (409 `chat_busy`) while another turn runs, or after waiting for it."""
+    async def _take_chat(
+        self, chatflow: Chatflow, turn: Turn, policy: str | None = None
+    ) -> TurnLease:
+        """The chat's lease for this turn, as `policy` (by default the chatflow's
+        `concurrentTurns`) says: refused (409 `chat_busy`) while another turn runs, or
+        after waiting for it."""
         return await self.turns.acquire(
             chatflow.id,
             turn.session_id,
             turn.message_id,
-            chatflow.concurrent_turns,
+            policy or chatflow.concurrent_turns,
             self.settings.turn_wait_s,
         )
 
@@ -285,7 +288,9 @@ class PredictionService:
         )
         flow = self.compiled(chatflow, {})
         try:
-            lease = await self._take_chat(chatflow, turn)
+            # the parent's turn owns its sub-chat: calls it makes at once (parallel tool
+            # calls) take turns in it rather than refuse each other
+            lease = await self._take_chat(chatflow, turn, "queue")
         except ChatBusy as exc:
             raise ToolError(f"the chatflow cannot answer now: {exc.message}") from exc
         admission = Admission(

@@ -73,6 +73,11 @@ def _check_var_value(value: Any, field: str) -> None:
     if isinstance(value, str):
         size, unit = len(value), "characters"
     else:
-        size, unit = len(orjson.dumps(value)), "bytes of JSON"
+        try:
+            size, unit = len(orjson.dumps(value)), "bytes of JSON"
+        except orjson.JSONEncodeError as exc:  # nested past what JSON takes here
+            raise InvalidRequest(
+                "expected a value nested at most 254 levels deep", field=field
+            ) from exc
     if size > MAX_TEXT:
         raise InvalidRequest(f"expected at most {MAX_TEXT} {unit}, got {size}", field=field)

@@ -43,6 +43,13 @@ def is_fernet_key(value: str) -> bool:
 def secret_key_problem(value: str) -> str | None:
     """What is wrong with `value` as TAILWINDS_SECRET_KEY (for a one-line start-up error),
     or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "TAILWINDS_SECRET_KEY: expected text in the environment's encoding (UTF-8), "
+            "got bytes that are not"
+        )
     if is_fernet_key(value) or len(value) >= MIN_PASSPHRASE:
         return None
     return (
