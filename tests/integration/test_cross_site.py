@@ -90,8 +90,11 @@ def test_public_routes_serve_any_host_name_unless_a_browser_sent_the_request(
         refused = call(sqlite_server, "POST", path, json=body, headers={"Host": "x", **marks})
         assert refused.status_code == 400
         assert refused.json()["code"] == "host_not_allowed"
-    # management stays closed to other names, browser or not
+    # management stays closed to other names, browser or not; so do public GETs (a
+    # same-origin GET from an http page carries no Origin): the resume route
     assert call(sqlite_server, "GET", "/api/v1/chatflows", headers={"Host": "x"}).status_code == 400
+    resume = f"/api/v1/predictions/{flow}/stream/{plain.json()['messageId']}"
+    assert call(sqlite_server, "GET", resume, headers={"Host": "x"}).status_code == 400
 
 
 def test_a_rebinding_page_cannot_export_credentials(sqlite_server: RunningServer) -> None:

@@ -147,6 +147,14 @@ def _check_marked(node: Node, marked: frozenset[str]) -> None:
             f"their server would receive it; remove the {held!r} or the mark",
             field=f"nodes[{node.node_id}].riskyOverrides",
         )
+    # a stored credential named by the caller would go to the caller's server just the same
+    stored = sorted(n for n in marked if n in risks.STORED_CREDENTIAL_INPUTS)
+    if destinations and stored:
+        raise InvalidRequest(
+            f"callers may set both {destinations[0]!r} and {stored[0]!r} here: they could send "
+            "a stored credential to a server of their own; mark one of them, not both",
+            field=f"nodes[{node.node_id}].riskyOverrides",
+        )
 
 
 def _inputs(

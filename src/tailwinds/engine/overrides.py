@@ -82,6 +82,10 @@ def input_risks(cls: type[Node]) -> dict[str, str | None]:
     return risks
 
 
+# inputs that name a credential kept by the server (its id), rather than carry a secret
+STORED_CREDENTIAL_INPUTS = frozenset({"credential", "credentialId"})
+
+
 def credential_held(node: Node) -> str | None:
     """The name of a credential input this node holds a saved value for, if any."""
     for name, info in type(node.inputs).model_fields.items():

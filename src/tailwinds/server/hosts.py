@@ -10,11 +10,13 @@ TAILWINDS_ALLOWED_HOSTS (`tw.example.com`, `*.example.com`, or `*` for any); whe
 is empty, any name once TAILWINDS_ADMIN_TOKEN is set (management then needs the token,
 which a rebinding page does not have) and none without it.
 
-One exception: a chatflow's public routes (its predictions, aborts, resumes, upserts)
-answer a request that no browser sent, whatever its `Host`. Rebinding is a browser's
-doing, and every browser that could be led into it marks its requests: `Origin` on every
-POST, `Sec-Fetch-Site` on every request. A script or SDK that names the server by another
-name (`Host: x`, an SSH tunnel's name) is a client these routes serve anyway."""
+One exception: a chatflow's public routes that take a POST (its predictions, aborts and
+upserts) answer a POST without an `Origin`, whatever its `Host`. Rebinding is a browser's
+doing, and the Fetch standard has every browser send `Origin` with every request that is
+not a GET or HEAD, same-origin ones included; a script or SDK that names the server by
+another name (`Host: x`, an SSH tunnel's name) is a client these routes serve anyway.
+GETs (the resume route) get no such exception: a same-origin GET from an http page
+carries neither `Origin` nor `Sec-Fetch-Site`."""
 
 from __future__ import annotations
 
@@ -83,6 +85,6 @@ class HostCheck:
 
 
 def _public_and_not_from_a_browser(scope: Scope) -> bool:
-    if public_chatflow_id(scope["path"]) is None:
+    if scope["method"] != "POST" or public_chatflow_id(scope["path"]) is None:
         return False
     return not header(scope, b"origin") and not header(scope, b"sec-fetch-site")

@@ -67,6 +67,12 @@ def test_a_marked_destination_is_allowed_but_not_beside_a_saved_credential() -> 
     with pytest.raises(InvalidRequest) as refused:
         compile_flow(flow(model(inputs={"credential": "c1"}, riskyOverrides=["baseUrl"])))
     assert refused.value.field == "nodes[m].riskyOverrides"
+    # nor beside a stored credential the caller may name
+    with pytest.raises(InvalidRequest) as both:
+        compile_flow(flow(model(riskyOverrides=["baseUrl", "credential"])))
+    assert both.value.field == "nodes[m].riskyOverrides"
+    assert "stored credential" in both.value.message
+    compile_flow(flow(model(riskyOverrides=["baseUrl", "apiKey"])))  # the caller's own key
     with pytest.raises(InvalidRequest) as unknown:
         compile_flow(flow(model(riskyOverrides=["colour"])))
     assert unknown.value.field == "nodes[m].riskyOverrides[0]"
