@@ -44,6 +44,13 @@ class McpTools(ToolNode):
         field = f"nodes[{self.node_id}].inputs"
         if (self.inputs.command is None) == (self.inputs.url is None):
             raise InvalidRequest("give either `command` (stdio) or `url`", field=field)
+        for name in self.inputs.env:
+            if _steers_programs(name):
+                raise InvalidRequest(
+                    f"{name!r} changes which code a program loads or runs (a server listed "
+                    "in TAILWINDS_MCP_COMMANDS could be made to start another): not allowed",
+                    field=f"{field}.env.{name}",
+                )
         if self.inputs.url is not None:
             try:
                 parse_target(self.inputs.url)
@@ -104,3 +111,33 @@ class McpTools(ToolNode):
         if result.is_error:
             raise ToolError(text or "the tool failed")
         return ToolResult(text)
+
+
+# environment variables that make an interpreter, the dynamic loader or a shell run code of
+# their choosing: with one, TAILWINDS_MCP_COMMANDS would no longer say what may start
+_STEERING_PREFIXES = ("LD_", "DYLD_", "PYTHON", "NODE_", "NPM_CONFIG_", "PERL", "RUBY", "GCONV")
+_STEERING_NAMES = frozenset(
+    {
+        "PATH",
+        "BASH_ENV",
+        "ENV",
+        "BROWSER",
+        "SHELLOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+    }
+)
+
+
+def _steers_programs(name: str) -> bool:
+    upper = name.upper()
+    return upper in _STEERING_NAMES or upper.startswith(_STEERING_PREFIXES)
