@@ -67,6 +67,28 @@ class ProviderLimits:
         return delay
 
 
+# a token count past this is junk (and past a PostgreSQL `integer` column)
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def token_count(value: Any) -> int | None:
+    """A usage number as the provider should have sent it: an int in 0..`MAX_TOKEN_COUNT`
+    (a bool, float, string or anything larger is not one); else None. Usage is optional:
+    a junk count is dropped, never a reason to fail or lose the turn."""
+    return value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else None
+
+
+def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
+    """The usage the provider reported, each count checked (`token_count`); the total is
+    the sum of the valid parts when not given (or not valid); None when nothing is left."""
+    prompt, completion, total = token_count(prompt), token_count(completion), token_count(total)
+    if prompt is None and completion is None:
+        return None if total is None else Usage(None, None, total)
+    if total is None:
+        total = token_count((prompt or 0) + (completion or 0))
+    return Usage(prompt, completion, total)
+
+
 # statuses worth another try, before the first token only
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
