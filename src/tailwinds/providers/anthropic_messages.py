@@ -12,7 +12,7 @@ import orjson
 
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits, token_count, usage_of
+from tailwinds.providers.base import ChatRequest, ProviderLimits, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.tool_calls import MAX_ARGUMENTS_CHARS, parse_arguments
@@ -145,8 +145,9 @@ class _Parser:
         self.done = False
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
+        # as sent: checked once, at the end (`usage_of`)
+        self.input_tokens: Any = None
+        self.output_tokens: Any = None
         # tool_use blocks being streamed, by block index: id, name, partial JSON pieces
         self.tool_blocks: dict[int, tuple[str, str, list[str]]] = {}
         self.arguments_size = 0
@@ -194,14 +195,12 @@ class _Parser:
                 elif kind == "message_start":
                     usage = data["message"].get("usage")
                     if type(usage) is dict:  # optional: junk is ignored, not fatal
-                        self.input_tokens = token_count(usage.get("input_tokens"))
-                        self.output_tokens = token_count(usage.get("output_tokens"))
+                        self.input_tokens = usage.get("input_tokens")
+                        self.output_tokens = usage.get("output_tokens")
                 elif kind == "message_delta":
                     usage = data.get("usage")
                     if type(usage) is dict:
-                        output = token_count(usage.get("output_tokens"))
-                        if output is not None:
-                            self.output_tokens = output
+                        self.output_tokens = usage.get("output_tokens", self.output_tokens)
                 elif kind == "message_stop":
                     self.done = True
                     self._close_blocks(pieces, None)

@@ -79,14 +79,19 @@ def token_count(value: Any) -> int | None:
 
 
 def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
-    """The usage the provider reported, each count checked (`token_count`); the total is
-    the sum of the valid parts when not given (or not valid); None when nothing is left."""
-    prompt, completion, total = token_count(prompt), token_count(completion), token_count(total)
-    if prompt is None and completion is None:
-        return None if total is None else Usage(None, None, total)
-    if total is None:
-        total = token_count((prompt or 0) + (completion or 0))
-    return Usage(prompt, completion, total)
+    """The usage the provider reported, each count checked (`token_count`); when no total
+    is given, the sum of the parts, unless one of them was junk (then unknown); None when
+    nothing is left."""
+    prompt_count, completion_count = token_count(prompt), token_count(completion)
+    total_count = token_count(total)
+    junk = (prompt is not None and prompt_count is None) or (
+        completion is not None and completion_count is None
+    )
+    if total is None and not junk and (prompt_count, completion_count) != (None, None):
+        total_count = token_count((prompt_count or 0) + (completion_count or 0))
+    if prompt_count is None and completion_count is None and total_count is None:
+        return None
+    return Usage(prompt_count, completion_count, total_count)
 
 
 # statuses worth another try, before the first token only
@@ -149,7 +154,9 @@ def status_of_error(error: Any, default: int = 500) -> int:
                 value = int(value)
             if type(value) is int and 400 <= value <= 599:
                 return value
-        for key in ("type", "code", "status"):
+        # the code first: the more exact of the two (OpenAI's `invalid_api_key` and
+        # `context_length_exceeded` both come with the type `invalid_request_error`)
+        for key in ("code", "type", "status"):
             value = error.get(key)
             if type(value) is str and value.lower() in ERROR_TYPE_STATUS:
                 return ERROR_TYPE_STATUS[value.lower()]
