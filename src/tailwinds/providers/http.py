@@ -39,6 +39,8 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 # how far past an error text's cut secrets are looked for (longer than any key)
 REDACTION_MARGIN = 4096
 CREDENTIAL_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization"))
+# whitespace looked past for the first byte of an event stream's body, at most
+SNIFF_BYTES = 4096
 # what a server reports in its 200 answer that another try may cure: the classes of the
 # RETRYABLE_STATUSES (5xx, 529 overloaded, 429, 408, 409)
 RETRYABLE_ERRORS = (ProviderUnavailable, ProviderRateLimited)
@@ -249,7 +251,7 @@ class Endpoint:
             if sniffing:
                 head += chunk
                 start = head.lstrip()[:1]
-                if not start:
+                if not start and len(head) < SNIFF_BYTES:
                     continue
                 sniffing = False
                 if start == b"{":

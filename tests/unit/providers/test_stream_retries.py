@@ -112,3 +112,12 @@ def test_tries_are_bounded_and_the_last_error_is_reported() -> None:
 def test_no_retry_after_a_token_or_for_a_refusal(kind: str, body: bytes, code: str) -> None:
     outcome, requests = run(kind, [body, b""])
     assert (outcome.code, requests) == (code, 1), outcome.message
+
+
+def test_whitespace_before_an_event_stream_is_looked_past_within_a_bound() -> None:
+    """A flood of blank lines before the first event is read as the event stream it
+    starts, never held whole while waiting for its first byte."""
+    outcome, _ = run("openai", [b"\n" * 10_000 + OPENAI_OK])
+    assert (outcome.text, outcome.code) == ("Hi", None)
+    outcome, _ = run("openai", [b"\n" * 10_000 + b'{"error":{"message":"x","code":503}}'])
+    assert outcome.code == "provider_bad_response"  # past the bound: not a JSON answer
