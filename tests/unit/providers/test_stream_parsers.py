@@ -208,6 +208,10 @@ def test_no_key_in_errors_even_past_the_cut() -> None:
         ("openai", b'data: {"error":{"message":"' + b"x" * 480 + key + b'"}}\n\n', 200),
         ("openai", b'{"error":{"message":"' + b"x" * 440 + b"Bearer " + key + b'"}}', 401),
         ("anthropic", b"event: error\ndata: " + b"y" * 190 + key + b"\n\n", 200),
+        # an error answered with 200 as one JSON document, and any other JSON document
+        ("openai", b'{"error":{"message":"' + b"x" * 480 + key + b'"}}', 200),
+        ("anthropic", b'{"type":"error","error":{"message":"' + b"v" * 480 + key + b'"}}', 200),
+        ("openai", b'{"choices":"' + b"u" * 160 + key + b'"}', 200),
         # no key is configured for Ollama: the key is found by its shape
         ("ollama", b'{"error":"' + b"w" * 490 + b" " + key + b'"}\n', 200),
     ]
