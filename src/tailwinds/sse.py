@@ -146,6 +146,18 @@ class SSEDecoder:
             raise SSEProtocolError(f"event longer than {MAX_EVENT_BYTES} bytes")
         return out
 
+    def end(self) -> list[SSEMessage]:
+        """At end of stream: the event still open (its last line, or only the blank line
+        that dispatches it, never came), as if they had. The SSE standard discards it
+        (WHATWG HTML, "Parsing an event stream": "Once the end of the file is reached, any
+        pending data must be discarded"); servers that leave out the last blank line are
+        common, so the caller gets it and decides whether it is whole."""
+        return self.feed(b"\n\n")
+
+    def end_data(self) -> list[bytes]:
+        """`end`, as `feed_data` gives events: the data only."""
+        return self.feed_data(b"\n\n")
+
     def close(self) -> None:
         """Call at end of stream: an event with no closing blank line is incomplete."""
         if self._buf or self._data or self._long:

@@ -88,3 +88,19 @@ def test_a_long_line_read_in_many_pieces_arrives_whole(monkeypatch: pytest.Monke
     decoder.feed(b"data: " + b"y" * 20)
     with pytest.raises(SSEProtocolError, match="line longer"):
         decoder.feed(b"y" * 20)
+
+
+@pytest.mark.parametrize(
+    "body", [b"data: a\n\ndata: b", b"data: a\n\ndata: b\n", b"data: a\n\ndata: b\r"]
+)
+def test_end_gives_the_event_left_open_at_the_end(body: bytes) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(body) == [b"a"]
+    assert decoder.end_data() == [b"b"]
+    assert decoder.end_data() == []
+
+
+def test_end_gives_nothing_when_every_event_was_closed() -> None:
+    decoder = SSEDecoder()
+    assert [m.data for m in decoder.feed(b"event: x\ndata: a\n\n")] == ["a"]
+    assert decoder.end() == []

@@ -5,17 +5,18 @@ events (overloaded, for one) that may come at any point of the stream."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import orjson
 
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.base import ChatRequest, ProviderLimits, usage_of
 from tailwinds.providers.http import Endpoint
-from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.tool_calls import MAX_ARGUMENTS_CHARS, parse_arguments
-from tailwinds.sse import SSEDecoder
+from tailwinds.sse import SSEDecoder, SSEMessage
 from tailwinds.wire import WireClient
 
 API_VERSION = "2023-06-01"
@@ -47,7 +48,7 @@ class AnthropicMessagesProvider:
         )
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
-        return self.endpoint.stream(_body(request), _Parser(self.endpoint))
+        return self.endpoint.stream(_body(request), partial(_Parser, self.endpoint))
 
 
 def _body(request: ChatRequest) -> bytes:
@@ -121,6 +122,10 @@ class _Parser:
     by its `content_block` index from `input_json_delta` pieces and emitted at its
     `content_block_stop` (or at `message_stop`, for a server that leaves it open)."""
 
+    # an event stream: a body that opens with `{` is a JSON document instead (an error
+    # answered with status 200), which `Endpoint.stream` reads whole
+    event_stream = True
+
     __slots__ = (
         "arguments_size",
         "carry",
@@ -140,16 +145,29 @@ class _Parser:
         self.done = False
         self.usage: Usage | None = None
         self.error: ProviderError | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
+        # as sent: checked once, at the end (`usage_of`)
+        self.input_tokens: Any = None
+        self.output_tokens: Any = None
         # tool_use blocks being streamed, by block index: id, name, partial JSON pieces
         self.tool_blocks: dict[int, tuple[str, str, list[str]]] = {}
         self.arguments_size = 0
         self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
+        return self._events(self.decoder.feed(chunk))
+
+    def end(self) -> list[str | ToolCall]:
+        """At end of body: the last event, when the server left out the blank line (or
+        the newline) that ends it, taken when its data is whole JSON; a cut one is
+        dropped, as the SSE standard drops any, and `finish` then reports the answer cut."""
+        messages = self.decoder.end()
+        if messages and not whole_json(messages[-1].data):
+            messages.pop()
+        return self._events(messages)
+
+    def _events(self, messages: list[SSEMessage]) -> list[str | ToolCall]:
         pieces: list[str | ToolCall] = []
-        for message in self.decoder.feed(chunk):
+        for message in messages:
             try:
                 try:
                     data = orjson.loads(message.data)
@@ -175,12 +193,14 @@ class _Parser:
                 elif kind == "content_block_stop":
                     self._close_blocks(pieces, data.get("index"))
                 elif kind == "message_start":
-                    usage = data["message"].get("usage") or {}
-                    self.input_tokens = usage.get("input_tokens")
-                    self.output_tokens = usage.get("output_tokens")
+                    usage = data["message"].get("usage")
+                    if type(usage) is dict:  # optional: junk is ignored, not fatal
+                        self.input_tokens = usage.get("input_tokens")
+                        self.output_tokens = usage.get("output_tokens")
                 elif kind == "message_delta":
-                    usage = data.get("usage") or {}
-                    self.output_tokens = usage.get("output_tokens", self.output_tokens)
+                    usage = data.get("usage")
+                    if type(usage) is dict:
+                        self.output_tokens = usage.get("output_tokens", self.output_tokens)
                 elif kind == "message_stop":
                     self.done = True
                     self._close_blocks(pieces, None)
@@ -230,10 +250,7 @@ class _Parser:
                 pieces.append(ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2]))))
 
     def _set_usage(self) -> None:
-        if self.input_tokens is None and self.output_tokens is None:
-            return
-        total = (self.input_tokens or 0) + (self.output_tokens or 0)
-        self.usage = Usage(self.input_tokens, self.output_tokens, total)
+        self.usage = usage_of(self.input_tokens, self.output_tokens)
 
     def finish(self) -> None:
         if not self.done:

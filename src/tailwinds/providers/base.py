@@ -67,6 +67,33 @@ class ProviderLimits:
         return delay
 
 
+# a token count past this is junk (and past a PostgreSQL `integer` column)
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def token_count(value: Any) -> int | None:
+    """A usage number as the provider should have sent it: an int in 0..`MAX_TOKEN_COUNT`
+    (a bool, float, string or anything larger is not one); else None. Usage is optional:
+    a junk count is dropped, never a reason to fail or lose the turn."""
+    return value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else None
+
+
+def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
+    """The usage the provider reported, each count checked (`token_count`); when no total
+    is given, the sum of the parts, unless one of them was junk (then unknown); None when
+    nothing is left."""
+    prompt_count, completion_count = token_count(prompt), token_count(completion)
+    total_count = token_count(total)
+    junk = (prompt is not None and prompt_count is None) or (
+        completion is not None and completion_count is None
+    )
+    if total is None and not junk and (prompt_count, completion_count) != (None, None):
+        total_count = token_count((prompt_count or 0) + (completion_count or 0))
+    if prompt_count is None and completion_count is None and total_count is None:
+        return None
+    return Usage(prompt_count, completion_count, total_count)
+
+
 # statuses worth another try, before the first token only
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -127,7 +154,9 @@ def status_of_error(error: Any, default: int = 500) -> int:
                 value = int(value)
             if type(value) is int and 400 <= value <= 599:
                 return value
-        for key in ("type", "code", "status"):
+        # the code first: the more exact of the two (OpenAI's `invalid_api_key` and
+        # `context_length_exceeded` both come with the type `invalid_request_error`)
+        for key in ("code", "type", "status"):
             value = error.get(key)
             if type(value) is str and value.lower() in ERROR_TYPE_STATUS:
                 return ERROR_TYPE_STATUS[value.lower()]

@@ -1,7 +1,8 @@
 """What every HTTP provider does the same way: open the request with retries while nothing
-has arrived, read raw bytes under a first-token deadline and then an idle timeout, hand
-them to the protocol's parser, and close the upstream request on the way out, whatever the
-way out is (end, error, abort, client gone)."""
+has arrived (a failure status, or a retryable error the server reports in its 200 answer
+before any token), read raw bytes under a first-token deadline and then an idle timeout,
+hand them to the protocol's parser, and close the upstream request on the way out,
+whatever the way out is (end, error, abort, client gone)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from urllib.parse import urlsplit
 import orjson
 
 from tailwinds.engine.messages import Usage
-from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.errors import (
+    AnswerTooLong,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from tailwinds.outbound.addresses import Refused
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
@@ -31,11 +39,19 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 # how far past an error text's cut secrets are looked for (longer than any key)
 REDACTION_MARGIN = 4096
 CREDENTIAL_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization"))
+# whitespace looked past for the first byte of an event stream's body, at most
+SNIFF_BYTES = 4096
+# what a server reports in its 200 answer that another try may cure: the classes of the
+# RETRYABLE_STATUSES (5xx, 529 overloaded, 429, 408, 409)
+RETRYABLE_ERRORS = (ProviderUnavailable, ProviderRateLimited)
 
 
 class StreamParser(Protocol):
     """One protocol's reading of a response body: bytes in, text pieces out."""
 
+    # SSE: a body that opens with `{` is then one JSON document (an error answered with
+    # status 200), read whole by `Endpoint.stream`; False for NDJSON, whose lines all do
+    event_stream: bool
     done: bool
     usage: Usage | None
     # what went wrong in the last chunk: raised once the pieces before it are out
@@ -43,6 +59,10 @@ class StreamParser(Protocol):
 
     def feed(self, chunk: bytes) -> list[Any]:
         """Text pieces (str), and tool calls once complete."""
+
+    def end(self) -> list[Any]:
+        """At end of body (not after `done`): the pieces of a last line or event the server
+        left unterminated, when it is whole."""
 
     def finish(self) -> None:
         """At end of body: raise `ProviderBadResponse` if the answer was cut short."""
@@ -74,7 +94,11 @@ class Endpoint:
     async def open(self, body: bytes) -> WireResponse:
         """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the
         caller bounds the time it takes."""
-        attempt = 0
+        return (await self._open(body, 0))[0]
+
+    async def _open(self, body: bytes, attempt: int) -> tuple[WireResponse, int]:
+        """`open`, its tries counted from `attempt` (tries already spent on this answer);
+        the answer, and the tries spent then."""
         while True:
             try:
                 resp = await self.wire.post(
@@ -91,7 +115,7 @@ class Endpoint:
                 attempt += 1
                 continue
             if resp.status == 200:
-                return resp
+                return resp, attempt
             if 300 <= resp.status < 400:
                 # not followed: a model call that moved should be configured where it went
                 location = self.redacted(
@@ -139,41 +163,54 @@ class Endpoint:
     async def stream(
         self,
         body: bytes,
-        parser: StreamParser,
+        new_parser: Callable[[], StreamParser],
         on_refusal: Callable[[ProviderRejected], bytes | None] | None = None,
     ) -> AsyncIterator[Any]:
-        """The parser's pieces as the body's bytes arrive. `on_refusal` may give another
-        body to try when the server refuses this one (a 4xx other than 429)."""
+        """The pieces of a parser from `new_parser` as the body's bytes arrive.
+        `on_refusal` may give another body to try when the server refuses this one (a 4xx
+        other than 429). A retryable error (5xx, 429: `RETRYABLE_ERRORS`) the server
+        reports in its 200 answer before any piece is tried again, with a new parser, as a
+        failure status is, within the same tries and first-token deadline."""
         loop = asyncio.get_running_loop()
         resp: WireResponse | None = None
+        bytes_left = self.limits.max_stream_bytes
+        attempt = 0
         try:
             async with asyncio.timeout_at(loop.time() + self.limits.first_token_timeout_s):
-                try:
-                    resp = await self.open(body)
-                except ProviderRejected as refusal:
-                    retry = on_refusal(refusal) if on_refusal is not None else None
-                    if retry is None:
-                        raise
-                    resp = await self.open(retry)
-                del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
-                pieces: list[Any] = []
-                bytes_left = self.limits.max_stream_bytes
-                while not pieces and not parser.done and parser.error is None:
-                    chunk = await resp.read()
-                    if not chunk:
+                while True:
+                    try:
+                        resp, attempt = await self._open(body, attempt)
+                    except ProviderRejected as refusal:
+                        retry = on_refusal(refusal) if on_refusal is not None else None
+                        if retry is None:
+                            raise
+                        body, on_refusal = retry, None
+                        resp, attempt = await self._open(body, attempt)
+                    parser = new_parser()
+                    pieces, bytes_left, ended = await self._first_pieces(resp, parser, bytes_left)
+                    error = parser.error
+                    if (
+                        pieces
+                        or not isinstance(error, RETRYABLE_ERRORS)
+                        or attempt >= self.limits.retries
+                    ):
                         break
-                    bytes_left -= len(chunk)
-                    if bytes_left < 0:
-                        raise self._too_long()
-                    pieces = parser.feed(chunk)
+                    resp.close()
+                    resp = None
+                    await asyncio.sleep(self.limits.retry_delay_s(attempt))
+                    attempt += 1
+                    bytes_left = self.limits.max_stream_bytes
+                del body  # else held as long as the stream: orjson's ~4 KB buffer a stream
             resp.set_idle_timeout(self.limits.idle_timeout_s)
             for piece in pieces:
                 yield piece
             read = resp.read
             feed = parser.feed
-            while not parser.done and parser.error is None:
+            while not ended and not parser.done and parser.error is None:
                 chunk = await read()
                 if not chunk:
+                    for piece in parser.end():
+                        yield piece
                     break
                 bytes_left -= len(chunk)
                 if bytes_left < 0:
@@ -194,6 +231,53 @@ class Endpoint:
         parser.finish()
         if parser.usage is not None:
             yield parser.usage
+
+    async def _first_pieces(
+        self, resp: WireResponse, parser: StreamParser, bytes_left: int
+    ) -> tuple[list[Any], int, bool]:
+        """Reads until the parser has pieces, is done or failed, or the body ended (then
+        `parser.end` has run); the pieces, the bytes still allowed, and whether the body
+        ended. An event stream that opens with `{` is one JSON document instead: read
+        whole, as `parser.error`."""
+        head = b""  # the body's start while only whitespace came (event streams)
+        sniffing = parser.event_stream
+        while True:
+            chunk = await resp.read()
+            if not chunk:
+                return parser.end(), bytes_left, True
+            bytes_left -= len(chunk)
+            if bytes_left < 0:
+                raise self._too_long()
+            if sniffing:
+                head += chunk
+                start = head.lstrip()[:1]
+                if not start and len(head) < SNIFF_BYTES:
+                    continue
+                sniffing = False
+                if start == b"{":
+                    parser.error = await self._json_body(resp, head)
+                    return [], bytes_left, True
+                chunk, head = head, b""
+            pieces = parser.feed(chunk)
+            if pieces or parser.done or parser.error is not None:
+                return pieces, bytes_left, False
+
+    async def _json_body(self, resp: WireResponse, head: bytes) -> ProviderError:
+        """A 200 answer that is one JSON document where an event stream was asked for:
+        servers (OpenAI-compatible gateways, Anthropic's) answer an error so. The error
+        it carries, by its own code, type or words (`stream_error`); anything else is a
+        bad response."""
+        raw = head + await resp.read_at_most(MAX_ERROR_BODY_BYTES - len(head))
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict) and body.get("error") is not None:
+            return self.stream_error(body["error"], where="in a JSON answer, not a stream")
+        text = self.redacted(raw[: 200 + REDACTION_MARGIN].decode(errors="replace"), 200)
+        return ProviderBadResponse(
+            f"{self.name} answered one JSON document, not the event stream asked for: {text!r}"
+        )
 
     def _too_long(self) -> AnswerTooLong:
         return AnswerTooLong(
@@ -217,12 +301,14 @@ class Endpoint:
             f"{self.name} sent a malformed chunk: {self.redacted(data, 200)!r}"
         )
 
-    def stream_error(self, error: Any, default_status: int = 500) -> ProviderError:
-        """An error the server reported inside its 200 stream, as the class its own status,
-        code or type stands for (`status_of_error`)."""
+    def stream_error(
+        self, error: Any, default_status: int = 500, where: str = "in its stream"
+    ) -> ProviderError:
+        """An error the server reported inside its 200 answer, as the class its own status,
+        code or type stands for (`status_of_error`), its message redacted and bounded."""
         status = status_of_error(error, default_status)
         message = self.redacted(message_of(error), 500)
-        text = f"{self.name} reported an error in its stream ({status}): {message}"
+        text = f"{self.name} reported an error {where} ({status}): {message}"
         return error_class_for_status(status)(text)
 
 

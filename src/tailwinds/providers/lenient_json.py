@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 REPLACEMENT = "\ufffd"
 
 
@@ -20,6 +22,20 @@ def loads_lenient(data: bytes | str) -> Any:
     """`data` parsed with lone surrogates allowed. Raises `ValueError` when it is not JSON
     (or not UTF-8) for this parser either."""
     return json.loads(data)
+
+
+def whole_json(data: bytes | str) -> bool:
+    """Whether `data` is a whole JSON text (lone surrogates allowed): the last line of a
+    body that ended without its newline is taken only then, a cut one being dropped.
+    Called once a stream, at its end."""
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            loads_lenient(data)
+        except ValueError:
+            return False
+    return True
 
 
 def paired(text: str) -> str:

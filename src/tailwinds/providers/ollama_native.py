@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import orjson
 
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
+from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint
-from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.tool_calls import parse_arguments
 from tailwinds.wire import WireClient
 
@@ -55,7 +56,7 @@ class OllamaChatProvider:
             body["options"] = options
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
-        return self.endpoint.stream(orjson.dumps(body), _Parser(self.endpoint))
+        return self.endpoint.stream(orjson.dumps(body), partial(_Parser, self.endpoint))
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:
@@ -72,6 +73,9 @@ class _Parser:
     split across reads arrives whole), text pieces and tool calls out. Ollama sends each
     tool call whole in one message; an `{"error": ...}` line is a failure, and a body that
     ends before `"done": true` a cut answer."""
+
+    # NDJSON: every line opens with `{`; an error is a line of its own
+    event_stream = False
 
     __slots__ = (
         "buffer",
@@ -120,6 +124,22 @@ class _Parser:
             self.long = [self.buffer]
             self.long_size = len(self.buffer)
             self.buffer = b""
+        return self._lines(lines)
+
+    def end(self) -> list[str | ToolCall]:
+        """At end of body: the last line, when the server left out its newline (JSON
+        Lines, jsonlines.org: "The last character in the file may be a line separator"),
+        taken when it is whole JSON; a cut one is dropped and `finish` reports the
+        answer cut."""
+        line = b"".join(self.long) if self.long is not None else self.buffer
+        self.long = None
+        self.buffer = b""
+        if not line.strip() or not whole_json(line):
+            return []
+        return self._lines([line])
+
+    def _lines(self, lines: list[bytes]) -> list[str | ToolCall]:
+        pieces: list[str | ToolCall] = []
         for line in lines:
             if not line.strip():
                 continue
@@ -144,10 +164,8 @@ class _Parser:
                     self.done = True
                     if self.carry.high:
                         pieces.append(self.carry.flush())
-                    prompt = data.get("prompt_eval_count")
-                    completion = data.get("eval_count")
-                    if prompt is not None or completion is not None:
-                        self.usage = Usage(prompt, completion, (prompt or 0) + (completion or 0))
+                    # optional: junk counts are ignored, never fatal to a whole answer
+                    self.usage = usage_of(data.get("prompt_eval_count"), data.get("eval_count"))
                     break
             except (ValueError, AttributeError, TypeError, LookupError):
                 self.error = self.endpoint.bad_chunk(line)

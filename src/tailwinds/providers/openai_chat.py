@@ -8,15 +8,16 @@ Read as raw bytes, split by our SSEDecoder, parsed with orjson: no SDK object pe
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import orjson
 
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
-from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools
+from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint
-from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient
+from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.tool_calls import ToolCallDeltas
 from tailwinds.sse import SSEDecoder
 from tailwinds.wire import WireClient
@@ -48,7 +49,7 @@ class OpenAIChatProvider:
             return _body(request, False) if "stream_options" in refusal.message else None
 
         return self.endpoint.stream(
-            _body(request, True), _Parser(self.endpoint), on_refusal=without_usage
+            _body(request, True), partial(_Parser, self.endpoint), on_refusal=without_usage
         )
 
 
@@ -96,6 +97,10 @@ class _Parser:
     before it is a cut answer. Errors come as `data: {"error": ...}` (OpenAI, vLLM,
     llama.cpp), as an `event: error`, or as llama.cpp's non-standard `error:` field."""
 
+    # an event stream: a body that opens with `{` is a JSON document instead (an error
+    # answered with status 200), which `Endpoint.stream` reads whole
+    event_stream = True
+
     __slots__ = ("calls", "carry", "decoder", "done", "endpoint", "error", "finished", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -109,9 +114,22 @@ class _Parser:
         self.carry = SurrogateCarry()
 
     def feed(self, chunk: bytes) -> list[str | ToolCall]:
+        return self._events(self.decoder.feed_data(chunk))
+
+    def end(self) -> list[str | ToolCall]:
+        """At end of body: the last event, when the server left out the blank line (or
+        the newline) that ends it, taken when its data is whole (`[DONE]` or JSON that
+        parses); a cut one is dropped, as the SSE standard drops any, and `finish` then
+        reports the answer cut."""
+        datas = self.decoder.end_data()
+        if datas and datas[-1] != b"[DONE]" and not whole_json(datas[-1]):
+            datas.pop()
+        return self._events(datas)
+
+    def _events(self, datas: list[bytes]) -> list[str | ToolCall]:
         pieces: list[str | ToolCall] = []
         decoder = self.decoder
-        for data in decoder.feed_data(chunk):
+        for data in datas:
             if data == b"[DONE]":
                 self.done = True
                 break
@@ -149,11 +167,14 @@ class _Parser:
                             pieces.append(self.carry.flush())
                         pieces.extend(self.calls.finished())
                 usage = parsed.get("usage")
-                if usage:
-                    self.usage = Usage(
-                        usage.get("prompt_tokens"),
-                        usage.get("completion_tokens"),
-                        usage.get("total_tokens"),
+                if usage and type(usage) is dict:  # optional: junk is ignored, not fatal
+                    self.usage = (
+                        usage_of(
+                            usage.get("prompt_tokens"),
+                            usage.get("completion_tokens"),
+                            usage.get("total_tokens"),
+                        )
+                        or self.usage
                     )
             except AnswerTooLong as exc:
                 self.error = exc

@@ -4,8 +4,10 @@ OpenAI's chat completions reference streams a call as deltas under `choices[0].d
 .tool_calls[]`: the first with `index`, `id` and `function.name`, the next ones with
 `function.arguments` pieces. Servers that call themselves compatible differ: some repeat
 the whole name in every delta (open-webui#22177), some send no `index`, some give two
-calls the same `index` with different ids. A delta belongs to the call its `id` names; with
-no id, to the call last seen at its `index`; with neither, to the last call.
+calls the same `index` with different ids, some send whole calls one after the other at
+one `index` (or none) with no ids at all. A delta belongs to the call its `id` names; with
+no id, to the call last seen at its `index`; with neither, to the last call; unless that
+call's arguments are already whole and the delta begins another (`ToolCallDeltas`).
 """
 
 from __future__ import annotations
@@ -43,46 +45,64 @@ def parse_arguments(raw: str) -> dict[str, Any]:
 class _Call:
     __slots__ = ("id", "name", "parts")
 
-    def __init__(self, call_id: str | None) -> None:
+    def __init__(self, call_id: str | None, name: str = "") -> None:
         self.id = call_id
-        self.name = ""
+        self.name = name
         self.parts: list[str] = []
+
+    def whole(self) -> bool:
+        """Whether the arguments so far are a whole JSON value. Asked only when a delta
+        could begin another call, and parsed only when they end as an object does: not a
+        parse per delta."""
+        if not self.parts or self.parts[-1].rstrip()[-1:] != "}":
+            return False
+        return parse_arguments("".join(self.parts)).keys() != {INVALID_ARGUMENTS}
 
 
 class ToolCallDeltas:
-    """OpenAI-style tool-call deltas in, whole calls out (in the order they began)."""
+    """OpenAI-style tool-call deltas in, whole calls out (in the order they began).
 
-    __slots__ = ("by_id", "by_index", "calls", "size")
+    A delta with no id (or its call's id) that would join a call whose arguments are
+    already a whole JSON object begins a new call instead when it brings arguments that
+    open a new object (`{`), or a name other than the call's: two calls sent whole, at
+    one index or none, stay apart, while a name repeated in every delta of one call (or
+    after its arguments) is still that call's name."""
+
+    __slots__ = ("by_id", "by_index", "calls", "next_name", "size")
 
     def __init__(self) -> None:
         self.calls: list[_Call] = []
         self.by_index: dict[Any, _Call] = {}
         self.by_id: dict[str, _Call] = {}
         self.size = 0  # characters of arguments so far
+        # a name sent alone after a call's arguments: the name of the call its arguments
+        # begin, when they begin a new one
+        self.next_name = ""
 
     def add(self, deltas: list[dict[str, Any]]) -> None:
         """Raises `AnswerTooLong` past `MAX_ARGUMENTS_CHARS`; `TypeError`/`AttributeError`
         on deltas of the wrong shape (the parser's malformed chunk)."""
         for delta in deltas:
-            call = self._call_of(delta)
             function = delta.get("function") or {}
             name = function.get("name")
+            arguments = function.get("arguments")
+            if arguments and type(arguments) is not str:
+                arguments = orjson.dumps(arguments).decode()  # an object, not its text
+            call = self._call_of(delta, name, arguments)
             if name and name != call.name:
                 # a whole name repeated is set once; a longer one that extends it (servers
                 # resending the name so far) replaces it; anything else is a next piece
                 call.name = name if name.startswith(call.name) else call.name + name
-            arguments = function.get("arguments")
             if arguments:
-                if type(arguments) is not str:
-                    arguments = orjson.dumps(arguments).decode()  # an object, not its text
                 self.size += len(arguments)
                 if self.size > MAX_ARGUMENTS_CHARS:
                     raise AnswerTooLong(
                         f"the model's tool-call arguments passed {MAX_ARGUMENTS_CHARS} characters"
                     )
                 call.parts.append(arguments)
+                self.next_name = ""
 
-    def _call_of(self, delta: dict[str, Any]) -> _Call:
+    def _call_of(self, delta: dict[str, Any], name: Any, arguments: str | None) -> _Call:
         call_id = delta.get("id") or None
         index = delta.get("index")
         call = self.by_id.get(call_id) if call_id is not None else None
@@ -92,8 +112,10 @@ class ToolCallDeltas:
                 call = known
             elif known is None and index is None and call_id is None and self.calls:
                 call = self.calls[-1]
-            else:
-                call = _Call(call_id)
+            if call is not None and call.parts and self._begins_another(call, name, arguments):
+                call = None
+            if call is None:
+                call = _Call(call_id, "" if name else self.next_name)
                 self.calls.append(call)
         if call_id is not None and call.id is None:
             call.id = call_id  # a later delta names the call an earlier one began
@@ -102,6 +124,19 @@ class ToolCallDeltas:
         if index is not None:
             self.by_index[index] = call
         return call
+
+    def _begins_another(self, call: _Call, name: Any, arguments: str | None) -> bool:
+        """Whether a delta without a new id, for `call` (which has arguments), is the start
+        of another call: arguments opening an object, or another name, after arguments
+        that are whole. A name alone, the same, is kept for a call that may follow."""
+        if arguments:
+            opens = arguments.lstrip()[:1] == "{"
+            return (opens or bool(name and name != call.name)) and call.whole()
+        if name and name != call.name:
+            return call.whole()
+        if name:
+            self.next_name = name
+        return False
 
     def finished(self) -> list[ToolCall]:
         """The calls so far, whole; the assembler starts over."""
@@ -112,4 +147,5 @@ class ToolCallDeltas:
         self.calls = []
         self.by_index.clear()
         self.by_id.clear()
+        self.next_name = ""
         return out

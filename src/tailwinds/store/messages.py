@@ -196,15 +196,26 @@ def _rows(turn: StoredTurn) -> list[dict[str, Any]]:
             "content": turn.answer,
             "status": turn.status,
             "error": turn.error,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
+            "prompt_tokens": _token_count(usage.prompt_tokens),
+            "completion_tokens": _token_count(usage.completion_tokens),
+            "total_tokens": _token_count(usage.total_tokens),
             "used_tools": storable_json(turn.used_tools) if turn.used_tools else None,
             # the turn's time, not the answer's end: a chat's history is ordered by turn
             # (question first on a tie, see `history`), never by which answer ended first
             "created_date": turn.asked_at,
         },
     ]
+
+
+# the largest count an `integer` column holds (PostgreSQL's is 32 bits)
+_MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def _token_count(value: object) -> int | None:
+    """A usage count fit for its column, else None: usage is optional, and a count that
+    is not an int in 0..2**31-1 (a provider's "12", 1.5, 10**20) must not make the turn
+    unstorable (the providers check it too; this is the last line)."""
+    return value if type(value) is int and 0 <= value <= _MAX_TOKEN_COUNT else None
 
 
 # what a second write of the same row changes: not its place in the chat (created_date)

@@ -25,6 +25,10 @@ class Expect:
 
 
 CUT = "provider_bad_response"
+TWO_CALLS = [
+    ToolCall("call_0", "calculator", {"expression": "1+1"}),
+    ToolCall("call_1", "calculator", {"expression": "2+3"}),
+]
 EXPECTED: dict[str, Expect] = {
     # OpenAI-compatible chat completions
     "openai/text.txt": Expect("Héllo\u2028 wörld 😀", usage=Usage(5, 4, 9)),
@@ -81,6 +85,35 @@ EXPECTED: dict[str, Expect] = {
     "openai/done_without_finish.txt": Expect("cut", code=CUT, message="no finish_reason"),
     "openai/end_without_finish.txt": Expect("cut", code=CUT, message="end of body"),
     "openai/malformed_chunk.txt": Expect("x", code=CUT, message="malformed chunk"),
+    # a 200 answer that is one JSON document, not a stream: the error it carries
+    "openai/json_error_body.txt": Expect(
+        code="provider_rejected", message="maximum context length is 8192 tokens"
+    ),
+    "openai/json_error_bare_in_sse.txt": Expect(
+        code="provider_auth", message="Incorrect API key provided"
+    ),
+    "openai/json_error_overloaded.txt": Expect(
+        code="provider_unavailable", message="The server is overloaded"
+    ),
+    "openai/json_not_a_stream.txt": Expect(code=CUT, message="not the event stream asked for"),
+    # the last event without its blank line: taken when whole, dropped when cut
+    "openai/unterminated_done.txt": Expect("whole"),
+    "openai/unterminated_finish.txt": Expect("whole", usage=Usage(5, 1, 6)),
+    "openai/unterminated_cut_event.txt": Expect("cut", code=CUT, message="end of body"),
+    # usage counts that are not ints in 0..2**31-1 are dropped, the answer kept
+    "openai/usage_junk.txt": Expect("Hel", usage=Usage(None, 3, None)),
+    "openai/usage_past_int32.txt": Expect("Hel"),
+    "openai/usage_not_an_object.txt": Expect("Hel"),
+    # whole calls one after the other with no ids: apart; one call's pieces: one call
+    "openai/tool_whole_calls_shared_index_no_ids.txt": Expect(calls=TWO_CALLS),
+    "openai/tool_whole_calls_no_index_no_ids.txt": Expect(calls=TWO_CALLS),
+    "openai/tool_calls_name_alone_then_arguments.txt": Expect(calls=TWO_CALLS),
+    "openai/tool_name_repeated_after_arguments.txt": Expect(
+        calls=[ToolCall("call_1", "calculator", {"expression": "6*7"})]
+    ),
+    "openai/tool_arguments_nested_object_piece.txt": Expect(
+        calls=[ToolCall("call_1", "calculator", {"expression": "1", "opts": {"deg": True}})]
+    ),
     # Anthropic Messages
     "anthropic/text.txt": Expect("Héllo\u2028 😀", usage=Usage(11, 3, 14)),
     "anthropic/tool_use.txt": Expect(
@@ -102,6 +135,16 @@ EXPECTED: dict[str, Expect] = {
         code="provider_rejected", message="prompt is too long"
     ),
     "anthropic/no_message_stop.txt": Expect("cut", code=CUT, message="message_stop"),
+    "anthropic/json_error_body.txt": Expect(
+        code="provider_rejected", message="all messages must have non-empty content"
+    ),
+    "anthropic/json_error_overloaded.txt": Expect(
+        code="provider_unavailable", message="Overloaded"
+    ),
+    "anthropic/unterminated_message_stop.txt": Expect("Hello", usage=Usage(11, 3, 14)),
+    "anthropic/unterminated_cut_event.txt": Expect("Hello", code=CUT, message="message_stop"),
+    "anthropic/usage_junk.txt": Expect("Hello"),
+    "anthropic/usage_not_an_object.txt": Expect("Hello"),
     # Ollama native /api/chat
     "ollama/text.txt": Expect("Héllo\u2028 😀", usage=Usage(7, 3, 10)),
     "ollama/tool_calls.txt": Expect(
@@ -117,6 +160,11 @@ EXPECTED: dict[str, Expect] = {
         "Hel", code="provider_unavailable", message="unexpected EOF"
     ),
     "ollama/no_done.txt": Expect("cut", code=CUT, message="before done"),
+    "ollama/no_trailing_newline.txt": Expect("Hello", usage=Usage(7, 3, 10)),
+    "ollama/error_no_trailing_newline.txt": Expect(code="provider_rejected", message="not found"),
+    "ollama/cut_last_line.txt": Expect("Hel", code=CUT, message="before done"),
+    "ollama/usage_junk.txt": Expect("Hel"),
+    "ollama/usage_float.txt": Expect("Hel", usage=Usage(None, 3, None)),
 }
 
 
@@ -160,6 +208,10 @@ def test_no_key_in_errors_even_past_the_cut() -> None:
         ("openai", b'data: {"error":{"message":"' + b"x" * 480 + key + b'"}}\n\n', 200),
         ("openai", b'{"error":{"message":"' + b"x" * 440 + b"Bearer " + key + b'"}}', 401),
         ("anthropic", b"event: error\ndata: " + b"y" * 190 + key + b"\n\n", 200),
+        # an error answered with 200 as one JSON document, and any other JSON document
+        ("openai", b'{"error":{"message":"' + b"x" * 480 + key + b'"}}', 200),
+        ("anthropic", b'{"type":"error","error":{"message":"' + b"v" * 480 + key + b'"}}', 200),
+        ("openai", b'{"choices":"' + b"u" * 160 + key + b'"}', 200),
         # no key is configured for Ollama: the key is found by its shape
         ("ollama", b'{"error":"' + b"w" * 490 + b" " + key + b'"}\n', 200),
     ]
