@@ -77,6 +77,9 @@ def test_a_body_that_never_comes_is_answered_408_and_closed(timed: RunningServer
     post_head(sock, 50)
     assert_body_timeout(sock)  # within the 10 s socket timeout: the 1 s body timeout
     sock.close()
+    # the route waiting for the body learns the client is gone: no error of the server
+    assert requests.get(f"{timed.url}/api/v1/health", timeout=5).status_code == 200
+    assert "Traceback" not in timed.log(), timed.log()[-3000:]
 
 
 def test_a_body_that_stops_midway_is_answered_408(timed: RunningServer) -> None:
