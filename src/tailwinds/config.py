@@ -37,9 +37,17 @@ class Settings:
     allowed_hosts: str = ""
     max_head_bytes: int = 64 * 1024  # request line and headers
     header_timeout_s: float = 10.0  # to send a whole request head
+    # a request body: at most this long without a byte, and past that first allowance at
+    # least body_min_rate bytes/s on average (0: no rate), else 408
+    body_timeout_s: float = 30.0
+    body_min_rate: int = 500
     max_connections: int = 0  # 0: half what the open-files limit leaves
     # per client address; loopback and trusted_proxies have none (they carry many clients)
     max_connections_per_client: int = 256
+    # what one client is for that cap: an IPv6 network of this many bits (a /64, what one
+    # subscriber gets), an IPv4 one (32: the exact address)
+    client_prefix_v6: int = 64
+    client_prefix_v4: int = 32
     max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
@@ -140,6 +148,9 @@ _POSITIVE = frozenset(
         "max_body_bytes",
         "max_head_bytes",
         "header_timeout_s",
+        "body_timeout_s",
+        "client_prefix_v6",
+        "client_prefix_v4",
         "max_upload_bytes",
         "keepalive_s",
         "turn_wait_s",
@@ -185,6 +196,9 @@ def settings_problem(settings: Settings) -> str | None:
             return f"{label}: expected a number above 0, got {value!r}"
         if value < 0:
             return f"{label}: expected 0 or more, got {value!r}"
+    for name, bits in (("client_prefix_v4", 32), ("client_prefix_v6", 128)):
+        if getattr(settings, name) > bits:
+            return f"TAILWINDS_{name.upper()}: expected a prefix length up to {bits}"
     if settings.port > 65535:
         return f"TAILWINDS_PORT: expected a port number up to 65535, got {settings.port}"
     if not settings.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

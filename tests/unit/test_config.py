@@ -26,6 +26,11 @@ from tailwinds.config import Settings
         ("WRITE_TIMEOUT_S", "-5", "TAILWINDS_WRITE_TIMEOUT_S: expected 0 or more"),
         ("TURN_WAIT_S", "0", "TAILWINDS_TURN_WAIT_S: expected a number above 0"),
         ("MAX_CONNECTIONS", "-1", "TAILWINDS_MAX_CONNECTIONS: expected 0 or more"),
+        ("BODY_TIMEOUT_S", "0", "TAILWINDS_BODY_TIMEOUT_S: expected a number above 0"),
+        ("BODY_MIN_RATE", "-1", "TAILWINDS_BODY_MIN_RATE: expected 0 or more"),
+        ("CLIENT_PREFIX_V6", "129", "TAILWINDS_CLIENT_PREFIX_V6: expected a prefix length up"),
+        ("CLIENT_PREFIX_V4", "33", "TAILWINDS_CLIENT_PREFIX_V4: expected a prefix length up"),
+        ("CLIENT_PREFIX_V6", "0", "TAILWINDS_CLIENT_PREFIX_V6: expected a number above 0"),
         ("SECRET_KEY", "p\udce4ssword-long-enough", "TAILWINDS_SECRET_KEY: expected text in"),
     ],
 )

@@ -37,11 +37,14 @@ def serve(settings: Settings) -> None:
 
     protocol = protocol_for(settings)
     logging.getLogger("tailwinds.server").info(
-        "at most %d connections (%s per client address), request heads of %d bytes within %g s",
+        "at most %d connections (%s per client), request heads of %d bytes within %g s, "
+        "bodies with no gap over %g s (at least %d bytes/s)",
         protocol.table.max_total,
         settings.max_connections_per_client or "no limit",
         settings.max_head_bytes,
         settings.header_timeout_s,
+        settings.body_timeout_s,
+        settings.body_min_rate,
     )
     config = uvicorn.Config(
         app,

@@ -104,3 +104,54 @@ def test_the_default_cap_follows_the_open_files_limit() -> None:
     raised, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert raised >= soft
     assert cap == max(16, (min(raised, 65536) - FD_RESERVE) // 2)
+
+
+def test_a_client_is_an_ipv4_address_or_an_ipv6_slash_64() -> None:
+    from tailwinds.server.connections import client_key
+
+    assert client_key("203.0.113.7") == "203.0.113.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client_key("::ffff:203.0.113.7") == "203.0.113.7"  # IPv4-mapped
+    assert client_key("203.0.113.7", prefix_v4=24) == "203.0.113.0/24"
+    assert client_key("2001:db8:1:2::1", prefix_v6=128) == "2001:db8:1:2::1"
+    assert client_key("2001:db8:1:2::1", prefix_v6=48) == "2001:db8:1::/48"
+    assert client_key("") == ""  # a Unix socket's peer
+
+
+def test_addresses_of_one_ipv6_slash_64_share_the_per_client_cap() -> None:
+    table = ConnectionTable(100, 2, lambda _: False)
+    mine = [FakeConnection(table, f"2001:db8:0:7::{i}") for i in (1, 2)]
+    for conn in mine:
+        assert table.admit(conn)
+    neighbour = FakeConnection(table, "2001:db8:0:8::1")  # another /64: another client
+    assert table.admit(neighbour)
+    table.busy(mine[1])
+    assert table.admit(FakeConnection(table, "2001:db8:0:7::99"))  # a fresh address
+    assert mine[0].evicted and not mine[1].evicted and not neighbour.evicted
+    assert table.per_client == {"2001:db8:0:7::/64": 2, "2001:db8:0:8::/64": 1}
+    busy_too = next(c for c in table.waiting if c.client_address == "2001:db8:0:7::99")
+    table.busy(busy_too)
+    assert not table.admit(FakeConnection(table, "2001:db8:0:7::abcd"))
+
+
+def test_a_connection_still_sending_its_body_is_evictable_until_its_request_is_complete() -> None:
+    """The protocol calls `busy` only once a request's message is complete: before that
+    (head read, body trickling) the connection stays in line from where it was."""
+    table = ConnectionTable(2, 0, lambda _: False)
+    slow_body, answering = FakeConnection(table, "a"), FakeConnection(table, "a")
+    table.admit(slow_body)  # its head came, its body has not: never made busy
+    table.admit(answering)
+    table.busy(answering)  # a complete request, its answer (a stream) still going
+    assert table.admit(FakeConnection(table, "b"))
+    assert slow_body.evicted and not answering.evicted
+
+
+def test_release_twice_uncounts_once() -> None:
+    table = ConnectionTable(2, 0, lambda _: False)
+    conn = FakeConnection(table, "a")
+    table.admit(conn)
+    table.release(conn)
+    table.release(conn)
+    assert (table.total, table.per_client) == (0, {})
