@@ -41,6 +41,14 @@ class Settings:
     # per client address; loopback and trusted_proxies have none (they carry many clients)
     max_connections_per_client: int = 256
     max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
+    # one upsert's documents (JSON items, CSV rows, JSON file items...), checked before
+    # splitting, and its chunks, checked after splitting and before any embedding: each
+    # costs an embedding call and a database row (README "Document stores")
+    max_upsert_documents: int = 10_000
+    max_upsert_chunks: int = 50_000
+    # one page of a `urls` upsert, in bytes (all the pages together stay within
+    # max_upload_bytes): a fetched page is held, then parsed, before anything is refused
+    max_page_bytes: int = 10 * 1024 * 1024
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
     # private networks (CIDR, comma-separated) that caller- or model-steered requests may
@@ -141,6 +149,9 @@ _POSITIVE = frozenset(
         "max_head_bytes",
         "header_timeout_s",
         "max_upload_bytes",
+        "max_upsert_documents",
+        "max_upsert_chunks",
+        "max_page_bytes",
         "keepalive_s",
         "turn_wait_s",
         "provider_connect_timeout_s",

@@ -136,20 +136,29 @@ async def read_file(name: str, data: bytes) -> list[Document]:
     return await _in_worker(load_file, name, data, name="", field=f"files.{name}")
 
 
-async def read_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
-    """`load_fetched`, in a worker process like `read_file`."""
-    return await _in_worker(load_fetched, url, content_type, data, name=f"{url}: ", field="urls")
+async def read_fetched(
+    url: str, content_type: str, data: bytes, reserved: Callable[[], None] | None = None
+) -> list[Document]:
+    """`load_fetched`, in a worker process like `read_file`; in the parsing lane's place
+    `reserved` (`offload.ProcessLane.reserve`) when the download already held one."""
+    return await _in_worker(
+        load_fetched, url, content_type, data, name=f"{url}: ", field="urls", reserved=reserved
+    )
 
 
 async def _in_worker(
-    fn: Callable[..., list[Document]], *args: Any, name: str, field: str
+    fn: Callable[..., list[Document]],
+    *args: Any,
+    name: str,
+    field: str,
+    reserved: Callable[[], None] | None = None,
 ) -> list[Document]:
     """`name`: what begins a refusal's message, where `field` does not say it already."""
     from tailwinds import offload
 
     lane = offload.lanes().parsing
     try:
-        return await lane.run(fn, *args)
+        return await lane.run(fn, *args, reserved=reserved)
     except offload.WorkTimeout as exc:
         raise UnreadableFile(
             f"{name}reading it took longer than {lane.timeout_s:g} s, so it was stopped "
