@@ -82,7 +82,13 @@ async def fetch_pages(urls: list[str], settings: Settings) -> list[Any]:
                     "TAILWINDS_MAX_UPLOAD_BYTES)"
                 )
             documents.extend(
-                await read_fetched(page.url, page.content_type, page.data, reserved=release)
+                await read_fetched(
+                    page.url,
+                    page.content_type,
+                    page.data,
+                    reserved=release,
+                    max_documents=settings.max_upsert_documents - len(documents),
+                )
             )
         finally:
             release()  # idempotent: read_fetched gave it back already, unless it never ran
@@ -104,6 +110,7 @@ async def _files(request: Request, settings: Settings) -> list[Any]:
         if total > max_bytes:
             raise PayloadTooLarge(f"the files are larger than {max_bytes} bytes together")
         name = upload.filename or "upload.txt"
-        documents.extend(await read_file(name, data))
+        left = settings.max_upsert_documents - len(documents)
+        documents.extend(await read_file(name, data, left))
         check_documents(len(documents), settings, f"files ({name})")
     return documents
