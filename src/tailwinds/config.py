@@ -49,6 +49,14 @@ class Settings:
     client_prefix_v6: int = 64
     client_prefix_v4: int = 32
     max_upload_bytes: int = 50 * 1024 * 1024  # the body of an upsert (files or JSON), an import
+    # one upsert's documents (JSON items, CSV rows, JSON file items...), checked before
+    # splitting, and its chunks, checked after splitting and before any embedding: each
+    # costs an embedding call and a database row (README "Document stores")
+    max_upsert_documents: int = 10_000
+    max_upsert_chunks: int = 50_000
+    # one page of a `urls` upsert, in bytes (all the pages together stay within
+    # max_upload_bytes): a fetched page is held, then parsed, before anything is refused
+    max_page_bytes: int = 10 * 1024 * 1024
     # let `urls` upserts reach private addresses (an internal wiki); off: public ones only
     ingest_private_urls: bool = False
     # private networks (CIDR, comma-separated) that caller- or model-steered requests may
@@ -152,6 +160,9 @@ _POSITIVE = frozenset(
         "client_prefix_v6",
         "client_prefix_v4",
         "max_upload_bytes",
+        "max_upsert_documents",
+        "max_upsert_chunks",
+        "max_page_bytes",
         "keepalive_s",
         "turn_wait_s",
         "provider_connect_timeout_s",
@@ -159,10 +170,8 @@ _POSITIVE = frozenset(
         "provider_idle_timeout_s",
         "max_answer_chars",
         "parse_workers",
-        "parse_queue",
         "parse_timeout_s",
         "compute_threads",
-        "compute_queue",
         "queue_max",
         "queue_max_per_chatflow",
         "worker_concurrency",

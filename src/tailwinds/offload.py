@@ -169,13 +169,22 @@ class ProcessLane:
             )
         return self._pool
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker process (`fn` and the arguments picklable). Raises what
-        `fn` raised, `WorkTimeout` past the time limit, `WorkerLost` if the process died;
-        cancelling the caller kills the task's process."""
+    def reserve(self) -> Callable[[], None]:
+        """A place in this lane for the calling client, taken now for a task to come (a
+        page to download, then read): its release, for `run(..., reserved=)` or to call
+        if the task never comes. Raises like `run`, before any work."""
+        return self.gate.enter(CLIENT.get())
+
+    async def run(
+        self, fn: Callable[..., T], *args: Any, reserved: Callable[[], None] | None = None
+    ) -> T:
+        """`fn(*args)` in a worker process (`fn` and the arguments picklable), in the place
+        `reserved` holds or in one taken now. Raises what `fn` raised, `WorkTimeout` past
+        the time limit, `WorkerLost` if the process died; cancelling the caller kills the
+        task's process."""
         from pebble import ProcessExpired
 
-        release = self.gate.enter(CLIENT.get())
+        release = reserved if reserved is not None else self.gate.enter(CLIENT.get())
         try:
             future = self._started().submit(fn, self.timeout_s, *args)
             return await asyncio.wrap_future(future)

@@ -42,12 +42,14 @@ async def fetch(
     headers: dict[str, str] | None = None,
     max_bytes: int = 100_000,
     timeout_s: float = 10,
+    decode: bool = True,
 ) -> Fetched:
     """One request, following at most three redirects, each hop checked like the first
     (allow-list, then the address when the connection is made). `headers` go to the
     first URL's origin only: a redirect elsewhere does not carry them on. Raises `Refused`
     (the URL or the address it leads to) or `Unreachable` (no usable answer in
-    `timeout_s`, all redirects included)."""
+    `timeout_s`, all redirects included). `decode=False`: `text` is left empty, for a
+    caller that reads `data` itself (off the event loop: decoding megabytes is CPU)."""
     current = parse_target(url)
     first_origin = current.origin
     try:
@@ -69,7 +71,7 @@ async def fetch(
                     return Fetched(
                         str(current.url),
                         resp.status,
-                        _decode(data, resp.charset),
+                        _decode(data, resp.charset) if decode else "",
                         truncated,
                         data,
                         resp.content_type,

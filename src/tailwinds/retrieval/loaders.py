@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-from tailwinds.errors import InvalidRequest, TailwindsError, UnreadableFile
+from tailwinds.errors import InvalidRequest, PayloadTooLarge, TailwindsError, UnreadableFile
 
 Document = dict[str, Any]
 
@@ -94,7 +94,18 @@ LOADERS: dict[str, Callable[[bytes, str], list[Document]]] = {
 }
 
 
-def load_file(name: str, data: bytes) -> list[Document]:
+def _at_most(documents: list[Document], max_documents: int | None, where: str) -> None:
+    # in the worker: a file of a million rows is refused here, not sent back and refused
+    if max_documents is not None and len(documents) > max_documents:
+        raise PayloadTooLarge(
+            f"{where}: more documents than one upsert may hold "
+            "(TAILWINDS_MAX_UPSERT_DOCUMENTS); send them in several upserts"
+        )
+
+
+def load_file(name: str, data: bytes, max_documents: int | None = None) -> list[Document]:
+    """The documents of an uploaded file, by its suffix; more than `max_documents` raises
+    `PayloadTooLarge` naming it."""
     loader = LOADERS.get(PurePath(name).suffix.lower())
     if loader is None:
         known = ", ".join(sorted(LOADERS))
@@ -104,6 +115,7 @@ def load_file(name: str, data: bytes) -> list[Document]:
     documents = [d for d in loader(data, name) if d["pageContent"].strip()]
     if not documents:
         raise InvalidRequest(f"{name} holds no text", field=f"files.{name}")
+    _at_most(documents, max_documents, f"files ({name})")
     return documents
 
 
@@ -118,38 +130,61 @@ _BY_TYPE: dict[str, Callable[[bytes, str], list[Document]]] = {
 }
 
 
-def load_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
+def load_fetched(
+    url: str, content_type: str, data: bytes, max_documents: int | None = None
+) -> list[Document]:
     """A page fetched for an upsert: read by its content type (else its path's suffix, else
     as HTML), its source the URL."""
     loader = _BY_TYPE.get(content_type) or LOADERS.get(PurePath(url.split("?")[0]).suffix.lower())
     documents = [d for d in (loader or _html)(data, url) if d["pageContent"].strip()]
     if not documents:
         raise InvalidRequest(f"{url} holds no text", field="urls")
+    _at_most(documents, max_documents, url)
     return documents
 
 
-async def read_file(name: str, data: bytes) -> list[Document]:
+async def read_file(name: str, data: bytes, max_documents: int | None = None) -> list[Document]:
     """`load_file` in a worker process of the parsing lane (`tailwinds.offload`): a file
     that takes too long, too much memory or crashes its reader is refused by name with a
     422, and the event loop never waits on a parser. Raises `ServerBusy` / `RateLimited`
     when the lane is full."""
-    return await _in_worker(load_file, name, data, name="", field=f"files.{name}")
+    return await _in_worker(load_file, name, data, max_documents, name="", field=f"files.{name}")
 
 
-async def read_fetched(url: str, content_type: str, data: bytes) -> list[Document]:
-    """`load_fetched`, in a worker process like `read_file`."""
-    return await _in_worker(load_fetched, url, content_type, data, name=f"{url}: ", field="urls")
+async def read_fetched(
+    url: str,
+    content_type: str,
+    data: bytes,
+    reserved: Callable[[], None] | None = None,
+    max_documents: int | None = None,
+) -> list[Document]:
+    """`load_fetched`, in a worker process like `read_file`; in the parsing lane's place
+    `reserved` (`offload.ProcessLane.reserve`) when the download already held one."""
+    return await _in_worker(
+        load_fetched,
+        url,
+        content_type,
+        data,
+        max_documents,
+        name=f"{url}: ",
+        field="urls",
+        reserved=reserved,
+    )
 
 
 async def _in_worker(
-    fn: Callable[..., list[Document]], *args: Any, name: str, field: str
+    fn: Callable[..., list[Document]],
+    *args: Any,
+    name: str,
+    field: str,
+    reserved: Callable[[], None] | None = None,
 ) -> list[Document]:
     """`name`: what begins a refusal's message, where `field` does not say it already."""
     from tailwinds import offload
 
     lane = offload.lanes().parsing
     try:
-        return await lane.run(fn, *args)
+        return await lane.run(fn, *args, reserved=reserved)
     except offload.WorkTimeout as exc:
         raise UnreadableFile(
             f"{name}reading it took longer than {lane.timeout_s:g} s, so it was stopped "

@@ -32,6 +32,7 @@ from tailwinds.retrieval.index import (
 from tailwinds.retrieval.ranking import Hit, fuse
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
 from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
+from tailwinds.server.upsert_caps import check_chunks, check_documents
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
@@ -156,10 +157,14 @@ class DocumentService:
     ) -> dict[str, Any]:
         """Split, embed only the chunks whose text is new, and replace every source named
         in one transaction: on any failure the store is as it was. `progress(done, total)`
-        hears of each batch embedded."""
+        hears of each batch embedded. Raises `PayloadTooLarge` past the upsert's caps, of
+        documents before splitting, of chunks before embedding."""
+        settings = self._resources().settings
+        check_documents(len(documents), settings)
         store = await self._store(store_id)
         config = StoreConfig.model_validate(store.config)
         planned = await offload.lanes().computing.run(plan_chunks, documents, config.splitter)
+        check_chunks(len(planned), settings)
         sources = {c.source for c in planned}
         existing = await self.documents.chunks(store_id, sources)
         known = {c.content_hash: c.embedding for c in existing}

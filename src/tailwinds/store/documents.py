@@ -11,9 +11,20 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, func, insert, select, update
 
+from tailwinds import offload
 from tailwinds.store.db import Database
 from tailwinds.store.storable import storable_json
 from tailwinds.store.tables import DocumentChunkRow, DocumentStoreRow, utcnow
+
+# rows per INSERT and names per `IN (...)`: PostgreSQL (asyncpg) takes at most 32,767
+# parameters per statement and SQLite 32,766, and a statement's parameters are processed
+# by SQLAlchemy on the event loop; between batches the loop serves every other stream
+BATCH_ROWS = 1_000
+
+
+def batches(items: list[Any], size: int = BATCH_ROWS) -> list[list[Any]]:
+    """`items` in consecutive slices of at most `size`."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 @dataclass(slots=True, frozen=True)
@@ -99,12 +110,20 @@ class DocumentRepository:
             return bool(result.rowcount)
 
     async def chunks(self, store_id: str, sources: Iterable[str] | None = None) -> list[Chunk]:
+        """The store's chunks (of `sources` only, when given), by source then position."""
         query = select(DocumentChunkRow).where(DocumentChunkRow.store_id == store_id)
-        if sources is not None:
-            query = query.where(DocumentChunkRow.source.in_(list(sources)))
-        query = query.order_by(DocumentChunkRow.source, DocumentChunkRow.position)
+        order = (DocumentChunkRow.source, DocumentChunkRow.position)
         async with self.db.session() as session:
-            return [_chunk(row) for row in await session.scalars(query)]
+            if sources is None:
+                return [_chunk(row) for row in await session.scalars(query.order_by(*order))]
+            found: list[Chunk] = []
+            # sorted, so the batches' results in turn are in order too
+            for names in batches(sorted(set(sources))):
+                rows = await session.scalars(
+                    query.where(DocumentChunkRow.source.in_(names)).order_by(*order)
+                )
+                found += [_chunk(row) for row in rows]
+            return found
 
     async def embedding_bytes(self, store_id: str) -> int | None:
         """The size of the store's embeddings (all are alike), or None while it is empty."""
@@ -152,33 +171,43 @@ class DocumentRepository:
 
     async def replace_sources(self, store_id: str, sources: set[str], chunks: list[Chunk]) -> int:
         """In one transaction: drop every chunk of `sources`, add `chunks`, bump the
-        store's version. Returns how many chunks were dropped."""
+        store's version. Returns how many chunks were dropped. Written `BATCH_ROWS` at a
+        time, the rows built on a thread when there are many."""
+        if len(chunks) > BATCH_ROWS:
+            rows = await offload.lanes().computing.run(_rows, store_id, chunks)
+        else:
+            rows = _rows(store_id, chunks)
+        dropped = 0
         async with self.db.engine.begin() as conn:
-            dropped = await conn.execute(
-                delete(DocumentChunkRow.__table__).where(
-                    DocumentChunkRow.store_id == store_id, DocumentChunkRow.source.in_(sources)
+            for names in batches(sorted(sources)):
+                result = await conn.execute(
+                    delete(DocumentChunkRow.__table__).where(
+                        DocumentChunkRow.store_id == store_id, DocumentChunkRow.source.in_(names)
+                    )
                 )
-            )
-            if chunks:
-                await conn.execute(
-                    insert(DocumentChunkRow.__table__),
-                    [
-                        {
-                            "id": c.id,
-                            "store_id": store_id,
-                            "source": c.source,
-                            "position": c.position,
-                            "content": c.content,
-                            "metadata_json": storable_json(c.metadata),
-                            "content_hash": c.content_hash,
-                            "embedding": c.embedding,
-                        }
-                        for c in chunks
-                    ],
-                )
+                dropped += int(result.rowcount or 0)
+            for batch in batches(rows):
+                await conn.execute(insert(DocumentChunkRow.__table__), batch)
             await conn.execute(
                 update(DocumentStoreRow.__table__)
                 .where(DocumentStoreRow.id == store_id)
                 .values(version=DocumentStoreRow.version + 1, updated_date=utcnow())
             )
-        return int(dropped.rowcount or 0)
+        return dropped
+
+
+def _rows(store_id: str, chunks: list[Chunk]) -> list[dict[str, Any]]:
+    """The INSERT parameters of `chunks` (a JSON text per chunk's metadata)."""
+    return [
+        {
+            "id": c.id,
+            "store_id": store_id,
+            "source": c.source,
+            "position": c.position,
+            "content": c.content,
+            "metadata_json": storable_json(c.metadata),
+            "content_hash": c.content_hash,
+            "embedding": c.embedding,
+        }
+        for c in chunks
+    ]
