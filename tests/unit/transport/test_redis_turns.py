@@ -52,7 +52,7 @@ def with_nodes(
 async def line_is(keys: Keys, redis: Redis, waiting: int) -> None:
     """Return once `waiting` turns are in the chat's line."""
     line = keys.turn_line(keys.turn("cf", "chat"))[0]
-    while await redis.zcard(line) != waiting:
+    while await redis.zcard(line) != waiting:  # noqa: ASYNC110 (state in Redis: no event)
         await asyncio.sleep(0.005)
 
 
@@ -78,9 +78,7 @@ def test_waiting_turns_take_the_chat_in_the_order_they_asked(redis_url: str, pre
     with_nodes(redis_url, prefix, test)
 
 
-def test_a_waiter_that_leaves_or_gives_up_gives_its_place_back(
-    redis_url: str, prefix: str
-) -> None:
+def test_a_waiter_that_leaves_or_gives_up_gives_its_place_back(redis_url: str, prefix: str) -> None:
     async def test(nodes: list[RedisTurns], keys: Keys) -> None:
         first = await nodes[0].acquire("cf", "chat", "q0", "queue", 10)
         # one gives up after its wait, one's client leaves (its task is cancelled)

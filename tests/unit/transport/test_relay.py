@@ -28,9 +28,7 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def relay_of(
-    client: FakeClient, frames: AsyncGenerator[bytes, None], released: list[int]
-) -> Relay:
+def relay_of(client: FakeClient, frames: AsyncGenerator[bytes, None], released: list[int]) -> Relay:
     return Relay(
         client,  # type: ignore[arg-type]
         "m1",
