@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -183,7 +183,9 @@ class QueueClient:
             self, message_id, grace_s, self._frames(message_id, after, grace_s), first, release
         )
 
-    async def _frames(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
+    async def _frames(
+        self, message_id: str, after: int, grace_s: float
+    ) -> AsyncGenerator[bytes, None]:
         readers = self.keys.readers(message_id)
         sub: Subscription | None = None
         counted = False  # whether this reader is in the run's count of readers
