@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,9 +18,11 @@ import requests
 
 from tailwinds.config import Settings
 from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import QueueClient
 from tests.conftest import RunningServer, start_worker, stream_then_leave
 from tests.integration import test_queue_mode as queue_mode
+from tests.integration.test_client_gone import open_request, wait_for
 from tests.integration.test_queue_mode import Cluster, queue_env, start_cluster
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import check_order, parse_frames, parse_numbered, tokens_of
@@ -106,6 +108,83 @@ def test_queue_through_the_other_api_node_waits_and_sees_the_first_turn(
         slow_answer("qq"),
         "waited in queue mode",
         "You said: waited in queue mode",
+    ]
+
+
+def line_length(cluster: Cluster, chatflow_id: str, chat_id: str) -> Callable[[], int]:
+    """How many turns wait in the chat's line (in Redis), for `wait_for`."""
+    import redis
+
+    keys = Keys(cluster.env["TAILWINDS_REDIS_PREFIX"])
+    line = keys.turn_line(keys.turn(chatflow_id, chat_id))[0]
+    client = redis.Redis.from_url(cluster.env["TAILWINDS_REDIS_URL"])
+    return lambda: int(client.zcard(line))
+
+
+def test_waiting_turns_run_in_the_order_they_were_asked_across_api_nodes(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = paced_chatflow(cluster.apis[0], mock_llm, concurrentTurns="queue")
+    chat_id = f"fifo-{uuid.uuid4().hex[:8]}"
+    waiting = line_length(cluster, chatflow_id, chat_id)
+    first = TurnInFlight(cluster.apis[0].url, chatflow_id, slow_question("fifo", 30), chat_id)
+    first.started()
+    answers: dict[int, requests.Response] = {}
+
+    def turn(i: int) -> None:
+        answers[i] = ask(cluster.apis[i % 2].url, chatflow_id, f"fifo Q{i}", chat_id)
+
+    threads = [threading.Thread(target=turn, args=(i,)) for i in range(1, 6)]
+    for i, thread in enumerate(threads, 1):
+        thread.start()
+        wait_for(f"Q{i} waiting", lambda i=i: waiting() == i)  # type: ignore[misc]
+    assert tokens_of(first.frames()) == slow_answer("fifo", 30)
+    for thread in threads:
+        thread.join(60)
+    assert [answers[i].json()["text"] for i in range(1, 6)] == [
+        f"You said: fifo Q{i}" for i in range(1, 6)
+    ]
+    asked = [
+        c
+        for role, c, _ in stored(cluster.apis[1].url, chatflow_id, chat_id)
+        if role == "userMessage"
+    ]
+    assert asked == [slow_question("fifo", 30)] + [f"fifo Q{i}" for i in range(1, 6)]
+    # each ran after the one before it was stored: its history holds them all, in order
+    history = [m["content"] for m in mock_llm.find("fifo Q5").body["messages"]]
+    assert [q for q in history if q.startswith("fifo Q")] == [f"fifo Q{i}" for i in range(1, 6)]
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_client_that_leaves_while_its_turn_waits_gives_its_place_back(
+    cluster: Cluster, mock_llm: MockOpenAI, streaming: bool
+) -> None:
+    a, b = cluster.apis
+    chatflow_id = paced_chatflow(a, mock_llm, concurrentTurns="queue")
+    marker = uuid.uuid4().hex[:8]
+    chat_id = f"leaves-{marker}"
+    waiting = line_length(cluster, chatflow_id, chat_id)
+    first = TurnInFlight(a.url, chatflow_id, slow_question(marker, 40), chat_id).started()
+    sock = open_request(
+        b.url,
+        f"/api/v1/predictions/{chatflow_id}",
+        {"question": f"{marker} gone", "chatId": chat_id, "streaming": streaming},
+    )
+    wait_for("the turn waiting", lambda: waiting() == 1)
+    sock.close()
+    # given back while the first turn runs, not when the chat comes free
+    wait_for("the place given back", lambda: waiting() == 0)
+    assert first.is_alive()
+    assert tokens_of(first.frames()) == slow_answer(marker, 40)
+    # nothing ran for nobody, and the chat is free for the next turn at once
+    after = ask(b.url, chatflow_id, f"{marker} after", chat_id)
+    assert after.status_code == 200, after.text
+    assert mock_llm.count_prefix(f"{marker} gone") == 0
+    assert [content for _, content, _ in stored(a.url, chatflow_id, chat_id)] == [
+        slow_question(marker, 40),
+        slow_answer(marker, 40),
+        f"{marker} after",
+        f"You said: {marker} after",
     ]
 
 

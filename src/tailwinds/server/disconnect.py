@@ -9,8 +9,8 @@ caller's: cancel the task that drives the run, which closes the model's request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from starlette.types import Receive
 
@@ -54,3 +54,36 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> tuple[boo
         # synchronous, before this task's next await: a disconnect seen from now on can
         # no longer cancel anything
         watcher.cancel()
+
+
+async def before_disconnect(
+    receive: Receive, work: Coroutine[Any, Any, T]
+) -> tuple[bool, T | None]:
+    """Run `work` (which may wait long with nothing to send: a turn waiting for its chat)
+    in a task of its own while watching the client; when the client leaves first, cancel
+    it, so that it gives back what it held or waited for.
+
+    Returns `(True, result)` (also when `work` ended anyway after the client left: what
+    comes next sees the disconnect), or `(False, None)` when the client left and `work`
+    was cancelled. Raises what `work` raises. A task rather than a cancel of the caller's
+    own: a cancel that comes just as `work` returns would hit the caller's next await."""
+    job = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((job, gone), return_when=asyncio.FIRST_COMPLETED)
+        if not job.done():
+            job.cancel()
+            await asyncio.wait((job,))
+            if job.cancelled():
+                return False, None
+    except BaseException:
+        job.cancel()
+        raise
+    finally:
+        gone.cancel()
+    return True, job.result()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from tailwinds.config import Settings
 from tailwinds.engine.context import Resources, RunContext, SubAnswer, Turn
@@ -268,11 +268,11 @@ class PredictionService:
             if lease is not None:
                 lease.detach()  # the worker frees the chat once the turn is stored
 
-        relayed = _released(
-            start, self.queue.relay(turn.message_id, 1, admission.resume_grace_s), release
+        relayed = self.queue.relay(
+            turn.message_id, 1, admission.resume_grace_s, first=start, release=release
         )
         if lease is not None:
-            weakref.finalize(relayed, lease.detach)  # a relay dropped before it began
+            weakref.finalize(relayed, lease.detach)  # a relay dropped, never closed
         return relayed
 
     async def ask(
@@ -350,15 +350,3 @@ class PredictionService:
         self.runs.abort_all(error)
         if self.queue is not None:
             self.queue.reader.end_all(error.code, error.message)
-
-
-async def _released(
-    first: bytes, rest: AsyncIterator[bytes], release: Callable[[], None]
-) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for frame in rest:
-            yield frame
-    finally:
-        release()
-        await rest.aclose()  # type: ignore[attr-defined]

@@ -43,6 +43,12 @@ class Keys:
         """The lease of one chat: the message id of the turn that has it."""
         return f"{self.prefix}:turn:{chatflow_id}:{session_id}"
 
+    def turn_line(self, lease: str) -> tuple[str, str, str]:
+        """The turns waiting for a chat's lease (`lease`, from `turn`), first come first
+        served: their tickets (sorted set, score: ticket), until when each still waits
+        (sorted set, score: Redis time in ms), and the last ticket given (counter)."""
+        return f"{lease}:line", f"{lease}:alive", f"{lease}:tickets"
+
     def queued(self, chatflow_id: str) -> str:
         """How many jobs of a chatflow wait or run."""
         return f"{self.prefix}:queued:{chatflow_id}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -168,9 +168,24 @@ class QueueClient:
             and (entry_seq(entry) <= after)
         )
 
-    async def relay(self, message_id: str, after: int, grace_s: float) -> AsyncIterator[bytes]:
-        """The frames of a run after number `after`, live, until `end`. When the client
-        leaves first: cancel the run at once, or after `grace_s` if nobody reads by then."""
+    def relay(
+        self,
+        message_id: str,
+        after: int,
+        grace_s: float,
+        first: bytes | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> Relay:
+        """The frames of a run after number `after` (`first` before them), live, until
+        `end`. When the client leaves first: cancel the run at once, or after `grace_s` if
+        nobody reads by then; `release` once the relay is over, however it ends."""
+        return Relay(
+            self, message_id, grace_s, self._frames(message_id, after, grace_s), first, release
+        )
+
+    async def _frames(
+        self, message_id: str, after: int, grace_s: float
+    ) -> AsyncGenerator[bytes, None]:
         readers = self.keys.readers(message_id)
         sub: Subscription | None = None
         counted = False  # whether this reader is in the run's count of readers
@@ -222,6 +237,76 @@ class QueueClient:
 
     async def abort_runs(self, message_ids: list[str]) -> None:
         await abort_runs(self.redis, self.keys, message_ids)
+
+
+class Relay:
+    """One client's relay of a run (`QueueClient.relay`): an async iterator of frames.
+
+    Not a bare async generator: `aclose()` of one that never started runs none of its
+    code, and a client that left before its first frame would leave the run going for
+    nobody. Closed or failed at any point, the relay tells the run its reader left and
+    calls `release`, once."""
+
+    __slots__ = (
+        "__weakref__",
+        "_client",
+        "_first",
+        "_frames",
+        "_grace_s",
+        "_message_id",
+        "_release",
+        "_started",
+    )
+
+    def __init__(
+        self,
+        client: QueueClient,
+        message_id: str,
+        grace_s: float,
+        frames: AsyncGenerator[bytes, None],
+        first: bytes | None,
+        release: Callable[[], None] | None,
+    ) -> None:
+        self._client = client
+        self._message_id = message_id
+        self._grace_s = grace_s
+        self._frames = frames
+        self._first = first
+        self._release = release
+        self._started = False  # the generator ran: its own `finally` tells the run
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        self._started = True
+        try:
+            return await self._frames.__anext__()
+        except BaseException:
+            self._released()
+            raise
+
+    async def aclose(self) -> None:
+        self._first = None
+        try:
+            if self._started:
+                await self._frames.aclose()
+            else:
+                self._started = True
+                await self._frames.aclose()  # runs nothing: closes it for good
+                client = self._client
+                client._timers.spawn(client._left(self._message_id, self._grace_s, False))
+        finally:
+            self._released()
+
+    def _released(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 async def abort_runs(redis: Redis, keys: Keys, message_ids: list[str]) -> None:

@@ -7,6 +7,11 @@ the API node while the job waits in the queue and its stream is relayed, the wor
 the run goes on. A crash stops the renewals and the chat is free one lease later; it is
 never stuck. Renewing and freeing compare the holder first, so a late call never touches
 a newer turn's lease.
+
+Turns that wait for a chat (`concurrentTurns: "queue"`) take it in the order they asked,
+whichever API node holds them: each takes a ticket, and only the lowest ticket still
+waiting may take the lease. A waiter that stops looking (it gave up, its client left, its
+node died) gives its place back, or loses it `PRESENCE_MS` after its last look.
 """
 
 from __future__ import annotations
@@ -45,8 +50,37 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# how often a waiting turn looks again, at first and at most (s)
+# Wait in line for the lease (KEYS: the lease, the line, its presences, its ticket counter;
+# ARGV: the waiter, lease ms, presence ms, the line's idle expiry ms). Returns -1 when the
+# lease was taken, else how many wait ahead. Redis's own clock: the nodes' may differ.
+_LINE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, waiter in ipairs(gone) do
+  redis.call('ZREM', KEYS[2], waiter)
+  redis.call('ZREM', KEYS[3], waiter)
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[1])
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+if redis.call('ZRANGE', KEYS[2], 0, 0)[1] == ARGV[1]
+    and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return -1
+end
+return redis.call('ZRANK', KEYS[2], ARGV[1])
+"""
+
+# how often a waiting turn looks again, at first and at most (s); in line, the first
+# looks most often, each one further back a little less
 POLL_S = (0.02, 0.25)
+# a waiter that has not looked for this long has left the line (a node that died): many
+# times the longest poll, so a busy event loop does not lose its place
+PRESENCE_MS = 3000
 
 
 class RedisLease:
@@ -90,11 +124,13 @@ class RedisTurns:
         self, chatflow_id: str, session_id: str, message_id: str, policy: str, wait_s: float
     ) -> RedisLease:
         key = self.keys.turn(chatflow_id, session_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        poll_s = POLL_S[0]
-        interrupted: str | None = None
         try:
+            if policy == "queue":
+                return await self._wait_in_line(key, session_id, message_id, wait_s)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait_s
+            poll_s = POLL_S[0]
+            interrupted: str | None = None
             while True:
                 if await self.redis.set(key, message_id, nx=True, px=self.lease_ms):
                     return self._hold(key, message_id)
@@ -112,6 +148,43 @@ class RedisTurns:
                 poll_s = min(poll_s * 2, POLL_S[1])
         except (RedisError, OSError) as exc:
             raise TransportLost(f"the chat's lease (Redis) is not reachable: {exc}") from exc
+
+    async def _wait_in_line(
+        self, key: str, session_id: str, message_id: str, wait_s: float
+    ) -> RedisLease:
+        """The lease once every turn that asked before this one had it (`ChatBusy` after
+        `wait_s` s). Cancelled (the client left), the place in line is given back."""
+        line = self.keys.turn_line(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        args = (message_id, self.lease_ms, PRESENCE_MS, 2 * PRESENCE_MS)
+        taken = False
+        try:
+            while True:
+                ahead = int(await self.redis.eval(_LINE, 4, key, *line, *args))
+                if ahead < 0:
+                    taken = True
+                    return self._hold(key, message_id)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise chat_busy(session_id, "queue", wait_s)
+                # polled: a freed lease has no event to wait on that survives a restart
+                await asyncio.sleep(min(POLL_S[0] * (ahead + 1), POLL_S[1], remaining))
+        finally:
+            if not taken:
+                # also on a cancel: the next in line must not wait for this one's expiry
+                self.tasks.spawn(self._leave_line(key, line, message_id))
+
+    async def _leave_line(self, key: str, line: tuple[str, str, str], message_id: str) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrem(line[0], message_id)
+            pipe.zrem(line[1], message_id)
+            # a cancel that came while Redis gave it the lease: nobody would free it
+            pipe.eval(_FREE, 1, key, message_id)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            logger.warning("turn %s left its chat's line late (it expires): %s", message_id, exc)
 
     async def adopt(self, chatflow_id: str, session_id: str, message_id: str) -> RedisLease | None:
         """A worker's hold on the lease its API node took for the job; None when the lease

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailwinds.server.answers import answer_response
+from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
+from tailwinds.server.disconnect import before_disconnect
 from tailwinds.server.prediction_request import PredictionRequest
 from tailwinds.server.state import State
 from tailwinds.server.streaming import sse_response
@@ -33,7 +34,13 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     stream of server-sent events (start, token…, metadata, end)."""
     body = await request.body()  # at most TAILWINDS_MAX_BODY_BYTES: see body_limit.py
     service = state.predictions
-    admission = await service.admit(chatflow_id, body, request.headers.get("authorization"))
+    # the turn may wait for its chat (`concurrentTurns: "queue"`): a client that leaves
+    # meanwhile gives its place back and starts no run
+    admitted, admission = await before_disconnect(
+        request.receive, service.admit(chatflow_id, body, request.headers.get("authorization"))
+    )
+    if admission is None or not admitted:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     if admission.streaming:
         return sse_response(await service.stream(admission), state.settings)
     return await answer_response(await service.answer_events(admission), request.receive)
