@@ -26,6 +26,36 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The coverage floor ([tool.coverage.report] fail_under) is a floor for the whole
+    suite: a run of a part of it (a path, -k, -m, --lf, --deselect, --ignore) still reports
+    its coverage but cannot fail on it. With TAILWINDS_TEST_COVERAGE_SERVERS=1 the Python
+    processes the tests start (servers, workers) are measured too, through coverage's
+    start-up hook (its .pth file reads COVERAGE_PROCESS_START); off by default, as it
+    makes the suite about 1.5 to 1.8 times slower and the servers too slow for the tests
+    that time them."""
+    plugin = config.pluginmanager.get_plugin("_cov")
+    if plugin is None or getattr(plugin, "_disabled", False):
+        return
+    if os.environ.get("TAILWINDS_TEST_COVERAGE_SERVERS") == "1":
+        os.environ["COVERAGE_PROCESS_START"] = str(config.rootpath / "pyproject.toml")
+    if not _whole_suite(config):
+        plugin.options.cov_fail_under = None
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    option = config.option
+    narrowed = (
+        option.keyword,
+        option.markexpr,
+        getattr(option, "lf", False),
+        getattr(option, "deselect", None),
+        getattr(option, "ignore", None),
+        getattr(option, "ignore_glob", None),
+    )
+    return config.args_source is pytest.Config.ArgsSource.TESTPATHS and not any(narrowed)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

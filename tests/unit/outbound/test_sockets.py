@@ -1,5 +1,6 @@
-"""The model and embedding servers' client (tailwinds.wire) under an address policy:
-checked on the resolved address it connects to."""
+"""The checked connection (outbound/sockets.py) of the model and embedding servers'
+client (tailwinds.wire) under an address policy: checked on the resolved address it
+connects to."""
 
 from __future__ import annotations
 
