@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -357,3 +358,60 @@ def test_tool_settings_are_checked_and_kept_on_save(setup: Setup) -> None:
     tool = {"exposed": False, "name": "later", "description": "Not yet."}
     saved = requests.put(url, json={"mcpTool": tool}, timeout=5).json()
     assert saved["mcpTool"] == tool
+
+
+def test_listing_is_not_guessing_keys_and_mcp_takes_the_servers_host_names(
+    tmp_path: Path, mock_llm: MockOpenAI
+) -> None:
+    server = start_server(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 't.db'}", TAILWINDS_ALLOWED_HOSTS="tw.test"
+    )
+    try:
+        keys = [
+            requests.post(f"{server.url}/api/v1/apikeys", json={"name": n}, timeout=5).json()
+            for n in ("one", "two")
+        ]
+        flows = [
+            server.create_chatflow(
+                vars_flow(mock_llm),
+                name=f"keyed {n}",
+                apiKeyId=key["id"],
+                mcpTool={"exposed": True, "name": f"keyed_{n}"},
+            )["id"]
+            for n, key in enumerate(keys)
+        ]
+
+        async def names(key: str) -> set[str]:
+            async with http_client(server)(key) as client:
+                return {tool.name for tool in (await client.list_tools()).tools}
+
+        # key one does not open chatflow two: listing often is no wrong key, nor a lockout
+        for _ in range(12):
+            assert asyncio.run(names(keys[0]["key"])) == {"keyed_0"}
+        assert asyncio.run(names(keys[1]["key"])) == {"keyed_1"}
+        # a token that opens nothing is one failed key a list, as on a prediction
+        for _ in range(10):
+            assert asyncio.run(names("tw_" + "x" * 43)) == set()
+        refused = requests.post(
+            f"{server.url}/api/v1/predictions/{flows[0]}",
+            json={"question": "q"},
+            headers={"Authorization": "Bearer tw_" + "y" * 43},
+            timeout=10,
+        )
+        assert refused.status_code == 429
+
+        # /mcp answers the names the rest of the API answers, and refuses the others alike
+        def probe(host: str) -> requests.Response:
+            return requests.post(
+                f"{server.url}/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                headers={"Host": host, "Accept": "application/json, text/event-stream"},
+                timeout=10,
+            )
+
+        listed = probe("tw.test")  # reaches the MCP layer (which may refuse the bare ping)
+        assert listed.status_code != 421 and "host_not_allowed" not in listed.text
+        foreign = probe("evil.test")
+        assert foreign.status_code == 400 and foreign.json()["code"] == "host_not_allowed"
+    finally:
+        server.stop()

@@ -73,6 +73,28 @@ class ChatflowAccess:
         forgive()
         return chatflow, api_key
 
+    async def opened_keys(self, authorization: str | None, key_ids: set[str]) -> set[str] | None:
+        """Which of the API keys `key_ids` the caller's token is (at most one: keys are
+        unique), or None when it is the admin token, which opens them all. A token that is
+        none of them counts as one failed key for its client, as on a prediction, however
+        many keys were tried: listing what a token opens is not guessing keys."""
+        key = bearer_token(authorization)
+        if key is None or not key_ids:
+            return set()
+        admin = self.settings.admin_token
+        if admin and same_secret(key, admin):
+            return None
+        client = CLIENT.get()
+        forgive = nothing
+        if not any(self.api_keys.known(key_id, key) for key_id in key_ids):
+            forgive = await self.key_failures.attempt(client)
+        for key_id in sorted(key_ids):
+            if await self.api_keys.verify(key_id, key) is not None:
+                forgive()
+                return {key_id}
+        await self.key_failures.pause(client)
+        return set()
+
     def compiled(self, chatflow: Chatflow, overrides: dict[str, Any]) -> CompiledFlow:
         node_overrides = {k: v for k, v in overrides.items() if k not in RUN_OVERRIDES}
         if node_overrides:

@@ -152,20 +152,17 @@ class ToolCatalog:
 
     async def visible(self, authorization: str | None) -> list[ChatflowTool]:
         """The exposed chatflows that `authorization` opens (their API key, the admin
-        token, or none needed), as the Prediction API decides; asked once per API key, so
-        a wrong token costs one key check per key, not one per chatflow."""
-        opened: list[ChatflowTool] = []
-        by_key: dict[str | None, bool] = {}
-        for tool in await self.exposed():
-            if tool.api_key_id not in by_key:
-                try:
-                    await self.predictions.authorize(tool.chatflow_id, authorization)
-                    by_key[tool.api_key_id] = True
-                except TailwindsError:
-                    by_key[tool.api_key_id] = False
-            if by_key[tool.api_key_id]:
-                opened.append(tool)
-        return opened
+        token, or none needed), as the Prediction API decides; the token is checked once
+        against the keys in use, and a wrong one counts as one failed key, not one per
+        chatflow."""
+        tools = await self.exposed()
+        key_ids = {tool.api_key_id for tool in tools if tool.api_key_id is not None}
+        opened = await self.predictions.access.opened_keys(authorization, key_ids)
+        return [
+            tool
+            for tool in tools
+            if tool.api_key_id is None or opened is None or tool.api_key_id in opened
+        ]
 
     async def find(self, name: str) -> ChatflowTool | None:
         for tool in await self.exposed():

@@ -23,7 +23,6 @@ from starlette.types import Receive, Scope, Send
 from tailwinds import __version__
 from tailwinds.config import Settings
 from tailwinds.errors import ServerShutdown
-from tailwinds.server.auth import is_loopback
 from tailwinds.server.errors import error_response
 from tailwinds.server.mcp.calls import call_chatflow
 from tailwinds.server.mcp.catalog import ToolCatalog
@@ -103,13 +102,8 @@ class McpEndpoint:
         )
 
 
-def _security(settings: Settings) -> TransportSecuritySettings | None:
-    """On a loopback address, refuse other Host and Origin headers (DNS rebinding), as
-    the SDK does for its own apps; elsewhere the operator's proxy decides."""
-    if not is_loopback(settings.host):
-        return None
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-    )
+def _security(settings: Settings) -> TransportSecuritySettings:
+    """The SDK's own Host and Origin checks are off: the app's (`hosts.py`, TAILWINDS_ALLOWED_HOSTS;
+    `cross_site.py`) run before every route, /mcp included, with the same answers as the
+    rest of the API."""
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
