@@ -3,27 +3,13 @@ SQLite and PostgreSQL: names, document chunks and their metadata."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.db import Database
 from tailwinds.store.documents import Chunk, DocumentRepository
 from tailwinds.store.storable import REPLACEMENT
+from tests.integration.test_turn_storage import run
 
 R = REPLACEMENT
-
-
-def run(database_url: str, scenario: Callable[[Database], Awaitable[None]]) -> None:
-    async def main() -> None:
-        db = Database(database_url)
-        try:
-            await db.migrate()
-            await scenario(db)
-        finally:
-            await db.close()
-
-    asyncio.run(main())
 
 
 def test_document_chunks_with_nul_and_surrogates_are_stored(database_url: str) -> None:
