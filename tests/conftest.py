@@ -153,6 +153,21 @@ class RunningServer:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
+    def retrieval_chatflow(self, base_url: str, store_id: str, **fields: Any) -> str:
+        """A chatflow answering from `store_id` with the mock's echo model; its id."""
+        flow = {
+            "nodes": [
+                {"id": "m", "type": "chatOpenAI", "inputs": {"model": "echo", "baseUrl": base_url}},
+                {"id": "r", "type": "retriever", "inputs": {"documentStoreId": store_id}},
+                {"id": "qa", "type": "conversationalRetrievalQAChain", "inputs": {}},
+            ],
+            "edges": [
+                {"source": "m", "target": "qa", "targetInput": "model"},
+                {"source": "r", "target": "qa", "targetInput": "retriever"},
+            ],
+        }
+        return self.create_chatflow(flow, **fields)["id"]
+
     def model_chatflow(self, base_url: str, model: str = "echo", **inputs: Any) -> str:
         node = {
             "id": "chat_0",

@@ -29,22 +29,9 @@ FORM = (
 @pytest.fixture(scope="module")
 def store_and_flow(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> dict[str, str]:
     store_id = sqlite_server.create_document_store(mock_llm.base_url)
-    flow = {
-        "nodes": [
-            {
-                "id": "m",
-                "type": "chatOpenAI",
-                "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
-            },
-            {"id": "r", "type": "retriever", "inputs": {"documentStoreId": store_id}},
-            {"id": "qa", "type": "conversationalRetrievalQAChain", "inputs": {}},
-        ],
-        "edges": [
-            {"source": "m", "target": "qa", "targetInput": "model"},
-            {"source": "r", "target": "qa", "targetInput": "retriever"},
-        ],
-    }
-    chatflow_id = sqlite_server.create_chatflow(flow, allowedOrigins=[APP])["id"]
+    chatflow_id = sqlite_server.retrieval_chatflow(
+        mock_llm.base_url, store_id, allowedOrigins=[APP]
+    )
     return {"store": store_id, "chatflow": chatflow_id}
 
 

@@ -58,22 +58,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def routes(limited: RunningServer, mock_llm: MockOpenAI) -> dict[str, str]:
     """One path of every route family that takes a body."""
     store_id = limited.create_document_store(mock_llm.base_url)
-    retriever = {
-        "nodes": [
-            {
-                "id": "m",
-                "type": "chatOpenAI",
-                "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
-            },
-            {"id": "r", "type": "retriever", "inputs": {"documentStoreId": store_id}},
-            {"id": "qa", "type": "conversationalRetrievalQAChain", "inputs": {}},
-        ],
-        "edges": [
-            {"source": "m", "target": "qa", "targetInput": "model"},
-            {"source": "r", "target": "qa", "targetInput": "retriever"},
-        ],
-    }
-    chatflow_id = limited.create_chatflow(retriever)["id"]
+    chatflow_id = limited.retrieval_chatflow(mock_llm.base_url, store_id)
     return {
         "management": "/api/v1/chatflows",
         "prediction": f"/api/v1/predictions/{chatflow_id}",
