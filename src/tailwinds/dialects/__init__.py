@@ -1,0 +1,55 @@
+"""Wire dialects: the one event model, written the way other clients read streams.
+
+The Prediction API's own dialect (`engine/events.py`'s `encode_event`) is the fast path: a
+worker encodes it once and every API node relays its bytes untouched. Any other dialect
+(Flowise's, OpenAI-compatible chat completions, AG-UI, the AI SDK's UI message stream) is
+one `Encoder` here, fed the same events at the edge: from the runner directly, or decoded
+back from relayed frames. One encoder per dialect, never a second runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from tailwinds.engine.events import Event, decode_event
+from tailwinds.sse import SSEDecoder
+
+
+class Encoder(Protocol):
+    """One stream's encoder (it may keep state: ids, whether text has started).
+
+    `encode` returns the bytes of zero or more complete frames for one event (`b""`: the
+    dialect has no place for it). `close` returns what the dialect sends after the last
+    event, if anything (OpenAI's `data: [DONE]`)."""
+
+    def encode(self, event: Event) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
+async def transcode(
+    stream: AsyncIterator[Event] | AsyncIterator[bytes], encoder: Encoder
+) -> AsyncIterator[bytes]:
+    """The stream in `encoder`'s dialect: the runner's events, or frames of our own
+    dialect (a relayed or resumed stream), which are decoded back to events first.
+    Closing this generator closes `stream`, which stops the run it drives."""
+    decoder: SSEDecoder | None = None
+    try:
+        async for item in stream:
+            if type(item) is bytes:
+                if decoder is None:
+                    decoder = SSEDecoder()
+                for message in decoder.feed(item):
+                    body = encoder.encode(decode_event(message.event, message.data))
+                    if body:
+                        yield body
+            else:
+                body = encoder.encode(item)  # type: ignore[arg-type]
+                if body:
+                    yield body
+        tail = encoder.close()
+        if tail:
+            yield tail
+    finally:
+        await stream.aclose()  # type: ignore[union-attr]
