@@ -1,5 +1,5 @@
-"""Fixtures: a mock model server, real databases, and Tailwinds running as its own process
-serving real HTTP."""
+"""Fixtures: a mock model server, real databases, and Tailwinds serving real HTTP, in a
+thread of the test process (`tests/thread_server.py`) or as its own process."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 import requests
 
+from tailwinds.config import Settings
 from tests.mock_openai import MockOpenAI
 from tests.requirements import missing
+from tests.thread_server import ServerThread
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TAILWINDS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -117,7 +119,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @dataclass
 class RunningServer:
     url: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | ServerThread
     log_path: Path
     home: Path
 
@@ -180,8 +182,9 @@ class RunningServer:
         self.process.terminate()
         try:
             self.process.wait(10)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, TimeoutError):
             self.process.kill()
+            self.process.wait(10)
 
 
 TEST_SERVER_ENV = {
@@ -197,8 +200,16 @@ TEST_SERVER_ENV = {
 
 
 def start_server(
-    home: Path, database_url: str, log_name: str = "server.log", **env: str
+    home: Path,
+    database_url: str,
+    log_name: str = "server.log",
+    *,
+    threaded: bool = False,
+    **env: str,
 ) -> RunningServer:
+    """Tailwinds on a free port, answering `/api/v1/ping`: `tailwinds start` as a process
+    of its own, or with `threaded` the same server in a thread of this process (for tests
+    whose subject is not the process: see tests/thread_server.py)."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / log_name
@@ -209,13 +220,17 @@ def start_server(
         "TAILWINDS_DATABASE_URL": database_url,
         **env,
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tailwinds", "start", "--port", str(port)],
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process: subprocess.Popen[bytes] | ServerThread
+    if threaded:
+        process = ServerThread(Settings.from_env(full_env, port=port), log_path)
+    else:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tailwinds", "start", "--port", str(port)],
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, home)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -296,22 +311,22 @@ def start_worker(home: Path, database_url: str, *args: str, **env: str) -> Runni
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """Tailwinds as its own process, once on SQLite and once on PostgreSQL."""
+    """Tailwinds in a thread, once on SQLite and once on PostgreSQL."""
     home = tmp_path_factory.mktemp(f"home-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{home / 'tailwinds.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    running = start_server(home, url)
+    running = start_server(home, url, threaded=True)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Tailwinds on SQLite alone, for tests whose subject is not the database."""
+    """Tailwinds on SQLite alone, in a thread, for tests whose subject is not the database."""
     home = tmp_path_factory.mktemp("home")
-    running = start_server(home, f"sqlite+aiosqlite:///{home / 'tailwinds.db'}")
+    running = start_server(home, f"sqlite+aiosqlite:///{home / 'tailwinds.db'}", threaded=True)
     yield running
     running.stop()
 

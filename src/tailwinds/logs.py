@@ -51,7 +51,13 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    root.handlers[:] = [formatted(logging.StreamHandler(sys.stderr), log_format)]
+    root.setLevel(level.upper())
+
+
+def formatted(handler: logging.Handler, log_format: str = "text") -> logging.Handler:
+    """`handler` writing our lines: `text` or `json`, secrets redacted, request ids."""
     handler.addFilter(RedactSecrets())
     handler.addFilter(WithRequestId())
     if log_format == "json":
@@ -60,6 +66,4 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s")
         )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    return handler

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import uvicorn
+from fastapi import FastAPI
 
 from tailwinds.config import Settings
 from tailwinds.logs import configure_logging
@@ -17,24 +19,39 @@ from tailwinds.server.http_protocol import protocol_for
 def serve(settings: Settings) -> None:
     """Run the API server until SIGTERM or Ctrl-C (logging configured from `settings`)."""
     configure_logging(settings.log_level, settings.log_format)
+    server_for(settings).run()
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM or Ctrl-C (or `handle_exit` called from any thread): stop accepting, let
+    streams run `shutdown_grace_s`, end the rest with `server_shutdown`, and return (uvicorn
+    alone would re-raise the signal and cancel streams mid-event)."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, settings: Settings) -> None:
+        super().__init__(config)
+        self.app = app
+        self.settings = settings
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        if not self.should_exit and self.loop is not None:
+            state = getattr(self.app.state, "tailwinds", None)
+            if state is not None:
+                self.loop.call_soon_threadsafe(
+                    state.predictions.begin_shutdown, self.settings.shutdown_grace_s
+                )
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        self._captured_signals.clear()
+
+
+def server_for(settings: Settings) -> GracefulServer:
+    """The API server, ready to `run()` (in the main thread, or any other: signals are
+    only listened to from the main thread)."""
     app = create_app(settings)
-
-    class GracefulServer(uvicorn.Server):
-        """On SIGTERM or Ctrl-C: stop accepting, let streams run `shutdown_grace_s`, end
-        the rest with `server_shutdown`, and exit 0 (uvicorn alone would re-raise the
-        signal and cancel streams mid-event)."""
-
-        def handle_exit(self, sig: int, frame: object) -> None:
-            if not self.should_exit:
-                state = getattr(app.state, "tailwinds", None)
-                if state is not None:
-                    loop = asyncio.get_event_loop()
-                    loop.call_soon_threadsafe(
-                        state.predictions.begin_shutdown, settings.shutdown_grace_s
-                    )
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
-            self._captured_signals.clear()
-
     protocol = protocol_for(settings)
     logging.getLogger("tailwinds.server").info(
         "at most %d connections (%s per client), request heads of %d bytes within %g s, "
@@ -60,4 +77,4 @@ def serve(settings: Settings) -> None:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or "",
     )
-    GracefulServer(config).run()
+    return GracefulServer(config, app, settings)
