@@ -67,9 +67,7 @@ def test_approve_runs_the_tool_and_the_same_stream_goes_on(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     chatflow_id = approval_chatflow(sqlite_server, mock_llm)
-    events = run_deciding(
-        sqlite_server, chatflow_id, calls("6 * 7"), lambda s, a: s.approve(a)
-    )
+    events = run_deciding(sqlite_server, chatflow_id, calls("6 * 7"), lambda s, a: s.approve(a))
     actions = [e for e in events if isinstance(e, Action)]
     assert len(actions) == 1
     assert actions[0].tool == "calculator" and actions[0].tool_input == {"expression": "6 * 7"}
@@ -241,9 +239,7 @@ def test_resume_while_waiting_replays_the_action(
 def approvals_cluster(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
 ) -> Iterator[Cluster]:
-    running = start_cluster(
-        tmp_path_factory, postgres_url, queue_env(redis_url), apis=2, workers=1
-    )
+    running = start_cluster(tmp_path_factory, postgres_url, queue_env(redis_url), apis=2, workers=1)
     yield running
     running.stop()
 

@@ -262,7 +262,7 @@ class AsyncTailwinds:
         already, expired or its run ended."""
         body = _core.action_body(decision, tool_input, message)
         path = _core.action_path(chatflow_id, action_id)
-        return await self._json("POST", path, body, self.api_key)  # type: ignore[no-any-return]
+        return dict(await self._json("POST", path, body, self.api_key))
 
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         data = await self._json(

@@ -290,7 +290,7 @@ class Tailwinds:
         already, expired or its run ended."""
         body = _core.action_body(decision, tool_input, message)
         path = _core.action_path(chatflow_id, action_id)
-        return self._json("POST", path, body, self.api_key)  # type: ignore[no-any-return]
+        return dict(self._json("POST", path, body, self.api_key))
 
     def abort(self, chatflow_id: str, chat_id: str) -> int:
         """Stop the chat's running predictions; returns how many there were."""

@@ -43,9 +43,12 @@ class ApprovalGate:
         self.waited_s = 0.0
 
     def _rule(self, call: ToolCall, tool: ToolNode) -> ApprovalRule:
-        return self.rules.get(call.name) or getattr(tool.inputs, "require_approval", "never")
+        rule: ApprovalRule = getattr(tool.inputs, "require_approval", "never")
+        return self.rules.get(call.name, rule)
 
-    async def ask(self, calls: list[ToolCall], tools: dict[str, ToolNode]) -> AsyncIterator[ActionEvent]:
+    async def ask(
+        self, calls: list[ToolCall], tools: dict[str, ToolNode]
+    ) -> AsyncIterator[ActionEvent]:
         """Open an action for each call that needs one, and give its event."""
         ctx = self.ctx
         desk = ctx.resources.approvals

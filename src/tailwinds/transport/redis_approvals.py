@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -124,14 +125,14 @@ class RedisApprovals:
             self._runs.pop(action.run_id, None)
 
     async def _last_control_entry(self) -> bytes:
-        newest = await self.redis.xrevrange(self.control, count=1)
-        return newest[0][0] if newest else b"0-0"
+        newest: Any = await self.redis.xrevrange(self.control, count=1)
+        return bytes(newest[0][0]) if newest else b"0-0"
 
     async def _listen(self, last: bytes) -> None:
         """Read the control stream while actions wait here; resolve those decided."""
         while self._waiting:
             try:
-                reply = await self.redis.xread({self.control: last}, block=BLOCK_MS)
+                reply: Any = await self.redis.xread({self.control: last}, block=BLOCK_MS)
             except (RedisError, OSError) as exc:
                 logger.debug("reading decisions failed: %s", exc)
                 await asyncio.sleep(1)
