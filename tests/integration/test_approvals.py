@@ -157,7 +157,11 @@ def test_second_decision_409_unknown_404_bad_body_names_the_field(
 def test_expiry_rejects_as_timed_out_and_the_run_goes_on(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
-    chatflow_id = approval_chatflow(sqlite_server, mock_llm, approvalTimeoutS=0.5)
+    # the chatflow's setting (the queue-mode test uses the agent's own input)
+    flow = agent_flow(mock_llm, [CALC])
+    chatflow = sqlite_server.create_chatflow(flow, approvalTimeoutSeconds=0.5)
+    assert chatflow["approvalTimeoutSeconds"] == 0.5
+    chatflow_id = chatflow["id"]
     events = run_deciding(sqlite_server, chatflow_id, calls("6 * 7"), lambda s, a: None)
     [action] = [e for e in events if isinstance(e, Action)]
     [tool] = used(events)

@@ -75,6 +75,7 @@ CHATFLOW_FIELDS = (
     "allowedOrigins",
     "rateLimit",
     "resumeGraceSeconds",
+    "approvalTimeoutSeconds",
 )
 
 

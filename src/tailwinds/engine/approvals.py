@@ -28,6 +28,10 @@ from tailwinds.errors import ActionClosed, ActionNotFound
 
 Outcome = Literal["approve", "reject", "expired", "closed", "refused"]
 
+# how long a call waits for a decision unless the agent or the chatflow says otherwise
+DEFAULT_APPROVAL_TIMEOUT_S = 600.0
+MAX_APPROVAL_TIMEOUT_S = 7 * 24 * 3600.0
+
 # decided or expired action ids remembered per process, so a late decision gets 409
 # rather than 404 (oldest forgotten first)
 MAX_REMEMBERED = 10_000

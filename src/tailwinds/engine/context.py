@@ -93,6 +93,8 @@ class RunContext:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     # set by the runner: the chatflow whose run this is (an action's scope)
     chatflow_id: str = ""
+    # the chatflow's `approvalTimeoutSeconds`, when it has one (engine/approvals.py)
+    approval_timeout_s: float | None = None
 
     def close(self) -> None:
         while self.cleanups:

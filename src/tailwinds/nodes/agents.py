@@ -12,6 +12,7 @@ from typing import ClassVar
 import orjson
 from pydantic import Field
 
+from tailwinds.engine.approvals import DEFAULT_APPROVAL_TIMEOUT_S, MAX_APPROVAL_TIMEOUT_S
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
@@ -47,8 +48,9 @@ class ToolAgent(ChainNode):
         time_budget_s: float = Field(120, gt=0, le=3600)
         # per tool name, over the tool node's own `requireApproval` (approval_rules.py)
         approvals: dict[str, ApprovalRule] = Field(default_factory=dict, max_length=500)
-        # how long a call waits for a person's decision before it is rejected as timed out
-        approval_timeout_s: float = Field(600, gt=0, le=7 * 24 * 3600)
+        # how long a call waits for a person's decision before it is declined as timed
+        # out; None: the chatflow's `approvalTimeoutSeconds`, else 600 s
+        approval_timeout_s: float | None = Field(None, gt=0, le=MAX_APPROVAL_TIMEOUT_S)
 
     inputs: Inputs
 
@@ -85,7 +87,8 @@ class ToolAgent(ChainNode):
         messages = build_messages(self.inputs.system_message, history, ctx.turn.question)
         usage: Usage | None = None
         done: dict[str, str] = {}  # the output of each distinct call already made
-        gate = ApprovalGate(ctx, self.inputs.approvals, self.inputs.approval_timeout_s)
+        timeout_s = self.inputs.approval_timeout_s or ctx.approval_timeout_s
+        gate = ApprovalGate(ctx, self.inputs.approvals, timeout_s or DEFAULT_APPROVAL_TIMEOUT_S)
         for _ in range(self.inputs.max_iterations):
             if time.monotonic() > deadline:
                 raise AgentLimit(f"the agent used its {self.inputs.time_budget_s:g} s budget")
