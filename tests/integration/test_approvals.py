@@ -55,6 +55,14 @@ def run_deciding(
         return events
 
 
+def model_requests(mock_llm: MockOpenAI, question: str) -> int:
+    return sum(
+        1
+        for record in list(mock_llm.records)
+        if any(m.get("content") == question for m in record.body.get("messages", []))
+    )
+
+
 def used(events: list[Event]) -> list[dict[str, Any]]:
     return [tool for e in events if isinstance(e, UsedTools) for tool in e.tools]
 
@@ -67,10 +75,21 @@ def test_approve_runs_the_tool_and_the_same_stream_goes_on(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     chatflow_id = approval_chatflow(sqlite_server, mock_llm)
-    events = run_deciding(sqlite_server, chatflow_id, calls("6 * 7"), lambda s, a: s.approve(a))
+    question = calls("6 * 7 + 0 * 101")
+    asked_while_waiting: list[int] = []
+
+    def on_action(stream: Any, action: Action) -> None:
+        asked_while_waiting.append(model_requests(mock_llm, question))
+        stream.approve(action)
+
+    events = run_deciding(sqlite_server, chatflow_id, question, on_action)
+    # while the call waited, the model had been asked once: nothing more ran until the
+    # decision; then once more, for the answer
+    assert asked_while_waiting == [1] and model_requests(mock_llm, question) == 2
     actions = [e for e in events if isinstance(e, Action)]
     assert len(actions) == 1
-    assert actions[0].tool == "calculator" and actions[0].tool_input == {"expression": "6 * 7"}
+    assert actions[0].tool == "calculator"
+    assert actions[0].tool_input == {"expression": "6 * 7 + 0 * 101"}
     assert actions[0].expires_at.endswith("Z")
     [tool] = used(events)
     assert tool["toolOutput"] == "42" and tool["decision"] == "approve"
