@@ -107,7 +107,8 @@ class ToolAgent(ChainNode):
                     yield usage
                 return
             messages.append(ChatMessage("assistant", "".join(text), tuple(calls)))
-            async for action in gate.ask(calls, tools):
+            fresh = [call for call in calls if _key(call) not in done]  # others are not run
+            async for action in gate.ask(fresh, tools):
                 yield action  # then its call waits for a person (in _run_one)
             run = self._run_tools(ctx, calls, tools, done, deadline, gate)
             async for event, call, output, ms in run:

@@ -38,7 +38,7 @@ class ApprovalGate:
         self.timeout_s = timeout_s
         self._actions: dict[int, Action] = {}
         self._decisions: dict[int, Decision] = {}
-        self._closing = False
+        self._cleanup_registered = False
         # the longest a call of this round waited for its decision (not the agent's time)
         self.waited_s = 0.0
 
@@ -72,8 +72,8 @@ class ApprovalGate:
             if not await desk.open(action, ctx.resources.settings.max_waiting_runs):
                 self._decisions[id(call)] = TOO_MANY
                 continue
-            if not self._closing:
-                self._closing = True
+            if not self._cleanup_registered:
+                self._cleanup_registered = True
                 ctx.cleanups.append(self.close)
             self._actions[id(call)] = action
             yield action.event()
