@@ -95,6 +95,9 @@ class Settings:
     max_key_failures_per_minute: int = 10
     # executables an mcpTools node may start as a stdio MCP server (comma-separated)
     mcp_commands: str = ""
+    # runs of this process (API node in local mode, worker in queue mode) that may wait at
+    # once for a person to approve a tool call; past it a call needing approval is refused
+    max_waiting_runs: int = 100
     # resumable streams: how long a finished run's events stay readable (local mode)
     resume_retention_s: float = 60.0
     # scale-out (queue mode): API nodes enqueue, `tailwinds worker` processes run flows

@@ -8,7 +8,9 @@
     │   ├── Forbidden           403
     │   ├── ChatflowNotFound    404
     │   ├── NotFound            404
+    │   │   └── ActionNotFound  404
     │   ├── ChatBusy            409
+    │   ├── ActionClosed        409
     │   ├── PayloadTooLarge     413
     │   └── RateLimited         429
     │       └── ServerBusy      503
@@ -94,6 +96,19 @@ class StreamNotFound(NotFound):
     longer ago than its retention."""
 
     code = "stream_not_found"
+
+
+class ActionNotFound(NotFound):
+    """No tool call of this chatflow waits for a decision under that action id."""
+
+    code = "action_not_found"
+
+
+class ActionClosed(RequestError):
+    """The action was decided already, or it expired, or its run ended."""
+
+    status = 409
+    code = "action_closed"
 
 
 class ChatBusy(RequestError):

@@ -41,6 +41,7 @@ from tailwinds.transport.frames import numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.queue import abort_runs, connect
+from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_events import FRAME_FIELD, EventWriter
 from tailwinds.transport.redis_turns import RedisTurns
 
@@ -77,6 +78,8 @@ class Worker:
             lambda message_ids: abort_runs(self.redis, self.keys, message_ids),
         )
         self.predictions.turns = self.turns
+        # tool calls of this worker's runs that wait for a person's decision
+        self.predictions.resources.approvals = RedisApprovals(self.redis, self.keys)
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
         self._stopping = asyncio.Event()
 

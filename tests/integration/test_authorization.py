@@ -93,6 +93,7 @@ def test_management_needs_the_admin_token(
         ("PUT", "/api/v1/chatmessage/abort/{flow}/c", None),
         ("POST", "/api/v1/vector/upsert/{flow}", {"documents": []}),
         ("GET", "/api/v1/predictions/{flow}/stream/some-message", None),
+        ("POST", "/api/v1/predictions/{flow}/actions/some-action", {"decision": "approve"}),
     ],
 )
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Bearer {other_key}"])

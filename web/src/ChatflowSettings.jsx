@@ -82,6 +82,21 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
         />
       </label>
       <label>
+        Approval timeout (seconds)
+        <input
+          type="number"
+          name="approvalTimeoutSeconds"
+          value={meta.approvalTimeoutSeconds ?? ''}
+          placeholder="600: a tool call waiting for approval is then declined"
+          onChange={(e) =>
+            setMeta({
+              ...meta,
+              approvalTimeoutSeconds: e.target.value === '' ? null : Number(e.target.value),
+            })
+          }
+        />
+      </label>
+      <label>
         A question while the chat is answering
         <select
           name="concurrentTurns"

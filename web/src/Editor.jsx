@@ -108,6 +108,7 @@ export default function Editor({ chatflowId: rawId }) {
           rateLimit: chatflow.rateLimit,
           resumeGraceSeconds: chatflow.resumeGraceSeconds,
           concurrentTurns: chatflow.concurrentTurns,
+          approvalTimeoutSeconds: chatflow.approvalTimeoutSeconds,
           mcpTool: chatflow.mcpTool,
         });
       }

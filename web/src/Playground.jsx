@@ -49,6 +49,74 @@ function Tools({ tools }) {
   );
 }
 
+// A tool call waiting for a person: Approve (the input may be edited first) or Reject.
+function PendingAction({ chatflowId, action, onDecided }) {
+  const [input, setInput] = useState(() => JSON.stringify(action.toolInput, null, 2));
+  const [reason, setReason] = useState('');
+  const [problem, setProblem] = useState(null);
+  async function decide(decision) {
+    const body = { decision };
+    if (decision === 'approve') {
+      try {
+        const edited = JSON.parse(input);
+        if (JSON.stringify(edited) !== JSON.stringify(action.toolInput)) body.toolInput = edited;
+      } catch {
+        setProblem('the input is not JSON');
+        return;
+      }
+    } else if (reason.trim()) {
+      body.message = reason.trim();
+    }
+    const response = await fetch(`/api/v1/predictions/${chatflowId}/actions/${action.actionId}`, {
+      method: 'POST',
+      headers: authHeaders({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify(body),
+    }).catch((err) => ({ ok: false, json: async () => ({ error: err.message }) }));
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      setProblem(data.error || `HTTP ${response.status}`);
+      return;
+    }
+    onDecided(action.actionId, decision);
+  }
+  if (action.decision) {
+    return (
+      <div className="card action" data-action={action.actionId}>
+        <span className="badge">{action.decision}</span> {action.tool}
+      </div>
+    );
+  }
+  return (
+    <div className="card action" role="group" aria-label="Approval" data-action={action.actionId}>
+      <div>
+        <span className="badge">approval</span> {action.tool}
+        <span className="muted"> until {new Date(action.expiresAt).toLocaleTimeString()}</span>
+      </div>
+      <textarea
+        aria-label="Tool input"
+        value={input}
+        onChange={(e) => setInput(e.target.value)}
+        rows={Math.min(8, input.split('\n').length)}
+      />
+      <input
+        aria-label="Reason"
+        placeholder="Reason (if you reject)"
+        value={reason}
+        onChange={(e) => setReason(e.target.value)}
+      />
+      <div className="actions">
+        <button type="button" onClick={() => decide('approve')}>
+          Approve
+        </button>
+        <button type="button" className="danger" onClick={() => decide('reject')}>
+          Reject
+        </button>
+      </div>
+      {problem ? <div className="error-box">{problem}</div> : null}
+    </div>
+  );
+}
+
 function Stats({ message }) {
   const s = message.stats;
   if (!s) return null;
@@ -150,8 +218,19 @@ export default function Playground({ chatflowId }) {
           update((m) => ({ ...m, text: m.text + data.token }));
         } else if (name === 'sourceDocuments') {
           update((m) => ({ ...m, sources: [...m.sources, ...data] }));
+        } else if (name === 'action') {
+          update((m) => ({ ...m, actions: [...(m.actions || []), data] }));
         } else if (name === 'usedTools') {
-          update((m) => ({ ...m, tools: [...m.tools, ...data] }));
+          const decided = Object.fromEntries(
+            data.filter((t) => t.actionId).map((t) => [t.actionId, t.decision]),
+          );
+          update((m) => ({
+            ...m,
+            tools: [...m.tools, ...data],
+            actions: (m.actions || []).map((a) =>
+              decided[a.actionId] ? { ...a, decision: decided[a.actionId] } : a,
+            ),
+          }));
         } else if (name === 'metadata') {
           update((m) => ({ ...m, usage: data.usage, status: 'complete' }));
         } else if (name === 'error') {
@@ -201,6 +280,18 @@ export default function Playground({ chatflowId }) {
     }
   }
 
+  const decided = (actionId, decision) =>
+    setMessages((all) =>
+      all.map((m) =>
+        m.actions
+          ? {
+              ...m,
+              actions: m.actions.map((a) => (a.actionId === actionId ? { ...a, decision } : a)),
+            }
+          : m,
+      ),
+    );
+
   function newChat() {
     localStorage.removeItem(chatKey(chatflowId));
     fromStream.current = null;
@@ -228,6 +319,14 @@ export default function Playground({ chatflowId }) {
           <div key={i} className={`message ${m.role}`} data-role={m.role}>
             {m.sources.length ? <Sources documents={m.sources} /> : null}
             {m.tools.length ? <Tools tools={m.tools} /> : null}
+            {(m.actions || []).map((a) => (
+              <PendingAction
+                key={a.actionId}
+                chatflowId={chatflowId}
+                action={a}
+                onDecided={decided}
+              />
+            ))}
             <div className="bubble">
               {m.role === 'user' ? m.text : <Answer text={m.text} />}
               {m.streaming && !m.text ? <span className="cursor">▍</span> : null}

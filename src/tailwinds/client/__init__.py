@@ -27,6 +27,7 @@ from tailwinds.client.errors import (
     TailwindsClientError,
 )
 from tailwinds.client.events import (
+    Action,
     End,
     Error,
     Event,
@@ -41,6 +42,7 @@ from tailwinds.client.events import (
 
 __all__ = [
     "APIError",
+    "Action",
     "AsyncPredictionStream",
     "AsyncTailwinds",
     "AuthenticationError",

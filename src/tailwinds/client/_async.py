@@ -13,7 +13,7 @@ from tailwinds.client import _core
 from tailwinds.client._core import EventReader, Timeouts
 from tailwinds.client._sync import _httpx_timeout
 from tailwinds.client.errors import PredictionError, StreamTimeout, TailwindsClientError
-from tailwinds.client.events import Error, Event, Metadata, Prediction
+from tailwinds.client.events import Action, Error, Event, Metadata, Prediction
 
 
 class AsyncPredictionStream:
@@ -134,6 +134,28 @@ class AsyncPredictionStream:
             pass
         return self.reader.text
 
+    async def approve(self, action: Action, tool_input: dict[str, Any] | None = None) -> None:
+        """Let the waiting call run (with `tool_input` instead of the model's, if given);
+        the answer goes on in this stream."""
+        await self._decide(action, "approve", tool_input, None)
+
+    async def reject(self, action: Action, message: str | None = None) -> None:
+        """Decline the waiting call; the model is told (with `message` as the reason)."""
+        await self._decide(action, "reject", None, message)
+
+    async def _decide(
+        self, action: Action, decision: str, tool_input: dict[str, Any] | None, msg: str | None
+    ) -> None:
+        headers = _core.headers(self._api_key)
+        body = _core.action_body(decision, tool_input, msg)
+        path = _core.action_path(self._chatflow_id, action.action_id)
+        try:
+            response = await self._client.post(path, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise TailwindsClientError(f"cannot send the decision: {exc}") from exc
+        if response.status_code >= 400:
+            raise _core.error_for(response.status_code, response.headers, response.content)
+
     @property
     def chat_id(self) -> str | None:
         return self.reader.chat_id
@@ -224,6 +246,23 @@ class AsyncTailwinds:
         return AsyncPredictionStream(
             self._http, request, self.timeouts, raise_errors, chatflow_id, self.api_key
         )
+
+    async def decide(
+        self,
+        chatflow_id: str,
+        action_id: str,
+        decision: str,
+        *,
+        tool_input: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer an `Action` of a running stream: `decision` "approve" (with `tool_input`
+        the call runs with it instead) or "reject" (`message`: the reason the model is
+        told). `NotFoundError` for no such action; `APIError` 409 when it was decided
+        already, expired or its run ended."""
+        body = _core.action_body(decision, tool_input, message)
+        path = _core.action_path(chatflow_id, action_id)
+        return dict(await self._json("POST", path, body, self.api_key))
 
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         data = await self._json(

@@ -75,6 +75,7 @@ CHATFLOW_FIELDS = (
     "allowedOrigins",
     "rateLimit",
     "resumeGraceSeconds",
+    "approvalTimeoutSeconds",
 )
 
 
@@ -94,6 +95,21 @@ def headers(api_key: str | None, streaming: bool = False) -> dict[str, str]:
 
 def resume_path(chatflow_id: str, message_id: str) -> str:
     return f"/api/v1/predictions/{chatflow_id}/stream/{message_id}"
+
+
+def action_path(chatflow_id: str, action_id: str) -> str:
+    return f"/api/v1/predictions/{chatflow_id}/actions/{action_id}"
+
+
+def action_body(
+    decision: str, tool_input: dict[str, Any] | None, message: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"decision": decision}
+    if tool_input is not None:
+        body["toolInput"] = tool_input
+    if message is not None:
+        body["message"] = message
+    return body
 
 
 def resume_headers(api_key: str | None, last_event_id: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import httpx
 from tailwinds.client import _core
 from tailwinds.client._core import EventReader, Timeouts
 from tailwinds.client.errors import PredictionError, StreamTimeout, TailwindsClientError
-from tailwinds.client.events import Error, Event, Metadata, Prediction
+from tailwinds.client.events import Action, Error, Event, Metadata, Prediction
 
 
 def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
@@ -145,6 +145,28 @@ class PredictionStream:
             pass
         return self.reader.text
 
+    def approve(self, action: Action, tool_input: dict[str, Any] | None = None) -> None:
+        """Let the waiting call run (with `tool_input` instead of the model's, if given);
+        the answer goes on in this stream."""
+        self._decide(action, "approve", tool_input, None)
+
+    def reject(self, action: Action, message: str | None = None) -> None:
+        """Decline the waiting call; the model is told (with `message` as the reason)."""
+        self._decide(action, "reject", None, message)
+
+    def _decide(
+        self, action: Action, decision: str, tool_input: dict[str, Any] | None, msg: str | None
+    ) -> None:
+        headers = _core.headers(self._api_key)
+        body = _core.action_body(decision, tool_input, msg)
+        path = _core.action_path(self._chatflow_id, action.action_id)
+        try:
+            response = self._client.post(path, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise TailwindsClientError(f"cannot send the decision: {exc}") from exc
+        if response.status_code >= 400:
+            raise _core.error_for(response.status_code, response.headers, response.content)
+
     @property
     def chat_id(self) -> str | None:
         return self.reader.chat_id
@@ -252,6 +274,23 @@ class Tailwinds:
         if passphrase:
             body["passphrase"] = passphrase
         return self._json("POST", "/api/v1/import", body, self.admin_token)  # type: ignore[no-any-return]
+
+    def decide(
+        self,
+        chatflow_id: str,
+        action_id: str,
+        decision: str,
+        *,
+        tool_input: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer an `Action` of a running stream: `decision` "approve" (with `tool_input`
+        the call runs with it instead) or "reject" (`message`: the reason the model is
+        told). `NotFoundError` for no such action; `APIError` 409 when it was decided
+        already, expired or its run ended."""
+        body = _core.action_body(decision, tool_input, message)
+        path = _core.action_path(chatflow_id, action_id)
+        return dict(self._json("POST", path, body, self.api_key))
 
     def abort(self, chatflow_id: str, chat_id: str) -> int:
         """Stop the chat's running predictions; returns how many there were."""

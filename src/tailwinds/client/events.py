@@ -41,6 +41,17 @@ class UsedTools:
 
 
 @dataclass(frozen=True, slots=True)
+class Action:
+    """A tool call that waits for a person: answer it with `stream.approve(event)` or
+    `stream.reject(event)` (or `client.decide(...)`) before `expires_at` (ISO 8601 UTC)."""
+
+    action_id: str
+    tool: str
+    tool_input: dict[str, Any]
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class Metadata:
     chat_id: str
     message_id: str
@@ -61,7 +72,7 @@ class End:
     pass
 
 
-Event = Start | Token | SourceDocuments | UsedTools | Metadata | Error | End
+Event = Start | Token | SourceDocuments | UsedTools | Action | Metadata | Error | End
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,8 @@ def event_from(name: str, data: Any) -> Event | None:
         return SourceDocuments(data)
     if name == "usedTools":
         return UsedTools(data)
+    if name == "action":
+        return Action(data["actionId"], data["tool"], data["toolInput"], data["expiresAt"])
     if name == "error":
         return Error(data.get("code", "error"), data.get("error", ""))
     if name == "end":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tailwinds.config import Settings
+from tailwinds.engine.approvals import ApprovalDesk, LocalApprovals
 from tailwinds.engine.messages import ChatMessage
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class Resources:
     documents: DocumentSource
     # set once the prediction service exists (it runs chatflows, and needs these resources)
     chatflows: ChatflowSource | None = None
+    # tool calls waiting for a person (in Redis in queue mode: transport/redis_approvals.py)
+    approvals: ApprovalDesk = field(default_factory=LocalApprovals)
 
 
 @dataclass(slots=True)
@@ -88,6 +91,10 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # run once the run is over, however it ends
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # set by the runner: the chatflow whose run this is (an action's scope)
+    chatflow_id: str = ""
+    # the chatflow's `approvalTimeoutSeconds`, when it has one (engine/approvals.py)
+    approval_timeout_s: float | None = None
 
     def close(self) -> None:
         while self.cleanups:

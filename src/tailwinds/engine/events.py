@@ -34,6 +34,17 @@ class UsedToolsEvent:
 
 
 @dataclass(slots=True)
+class ActionEvent:
+    """A tool call that waits for a person's decision (engine/approvals.py):
+    `expires_at` is ISO 8601 UTC, when it is rejected as timed out."""
+
+    action_id: str
+    tool: str
+    tool_input: dict[str, Any]
+    expires_at: str
+
+
+@dataclass(slots=True)
 class MetadataEvent:
     data: dict[str, Any]
 
@@ -54,6 +65,7 @@ Event = (
     | TokenEvent
     | SourceDocumentsEvent
     | UsedToolsEvent
+    | ActionEvent
     | MetadataEvent
     | ErrorEvent
     | EndEvent
@@ -84,6 +96,13 @@ def _payload(event: Event) -> tuple[bytes, Any]:
             return b"sourceDocuments", documents
         case UsedToolsEvent(tools=tools):
             return b"usedTools", tools
+        case ActionEvent(action_id=action_id, tool=tool, tool_input=tool_input):
+            return b"action", {
+                "actionId": action_id,
+                "tool": tool,
+                "toolInput": tool_input,
+                "expiresAt": event.expires_at,
+            }
         case MetadataEvent(data=data):
             return b"metadata", data
         case ErrorEvent(code=code, message=message):
@@ -106,6 +125,10 @@ def decode_event(name: str, data: str) -> Event:
             return SourceDocumentsEvent(payload)
         case "usedTools":
             return UsedToolsEvent(payload)
+        case "action":
+            return ActionEvent(
+                payload["actionId"], payload["tool"], payload["toolInput"], payload["expiresAt"]
+            )
         case "metadata":
             return MetadataEvent(payload)
         case "error":

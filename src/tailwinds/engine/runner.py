@@ -99,6 +99,7 @@ class FlowRunner:
         stores the outcome before `end` goes out; when the consumer goes away instead, it
         still runs, in the background."""
         turn = ctx.turn
+        ctx.chatflow_id = chatflow_id
         result = RunResult(chatflow_id, turn)
         parts = result.parts
         joined = 0  # how many of the parts are joined blocks of JOIN_EVERY tokens

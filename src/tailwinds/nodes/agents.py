@@ -12,11 +12,14 @@ from typing import ClassVar
 import orjson
 from pydantic import Field
 
+from tailwinds.engine.approvals import DEFAULT_APPROVAL_TIMEOUT_S, MAX_APPROVAL_TIMEOUT_S
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.nodes.approval_gate import ApprovalGate
+from tailwinds.nodes.approval_rules import ApprovalRule
 from tailwinds.nodes.chains import ChainNode
 from tailwinds.nodes.models import build_messages
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
@@ -43,6 +46,11 @@ class ToolAgent(ChainNode):
         max_iterations: int = Field(10, ge=1, le=50)
         tool_timeout_s: float = Field(30, gt=0, le=600)
         time_budget_s: float = Field(120, gt=0, le=3600)
+        # per tool name, over the tool node's own `requireApproval` (approval_rules.py)
+        approvals: dict[str, ApprovalRule] = Field(default_factory=dict, max_length=500)
+        # how long a call waits for a person's decision before it is declined as timed
+        # out; None: the chatflow's `approvalTimeoutSeconds`, else 600 s
+        approval_timeout_s: float | None = Field(None, gt=0, le=MAX_APPROVAL_TIMEOUT_S)
 
     inputs: Inputs
 
@@ -79,6 +87,8 @@ class ToolAgent(ChainNode):
         messages = build_messages(self.inputs.system_message, history, ctx.turn.question)
         usage: Usage | None = None
         done: dict[str, str] = {}  # the output of each distinct call already made
+        timeout_s = self.inputs.approval_timeout_s or ctx.approval_timeout_s
+        gate = ApprovalGate(ctx, self.inputs.approvals, timeout_s or DEFAULT_APPROVAL_TIMEOUT_S)
         for _ in range(self.inputs.max_iterations):
             if time.monotonic() > deadline:
                 raise AgentLimit(f"the agent used its {self.inputs.time_budget_s:g} s budget")
@@ -97,12 +107,17 @@ class ToolAgent(ChainNode):
                     yield usage
                 return
             messages.append(ChatMessage("assistant", "".join(text), tuple(calls)))
-            async for event, call, output, ms in self._run_tools(ctx, calls, tools, done, deadline):
+            fresh = [call for call in calls if _key(call) not in done]  # others are not run
+            async for action in gate.ask(fresh, tools):
+                yield action  # then its call waits for a person (in _run_one)
+            run = self._run_tools(ctx, calls, tools, done, deadline, gate)
+            async for event, call, output, ms in run:
                 messages.append(ChatMessage("tool", output, tool_call_id=call.id))
                 if event is not None:
                     yield event
                 trace = {"tool": call.name, "toolInput": call.arguments, "toolOutput": output}
-                yield UsedToolsEvent([{**trace, "durationMs": ms}])
+                yield UsedToolsEvent([{**trace, "durationMs": ms, **gate.trace(call)}])
+            deadline += gate.end_round()  # time spent waiting for people is not the agent's
         raise AgentLimit(
             f"the agent made {self.inputs.max_iterations} rounds of tool calls without answering"
         )
@@ -114,6 +129,7 @@ class ToolAgent(ChainNode):
         tools: dict[str, ToolNode],
         done: dict[str, str],
         deadline: float,
+        gate: ApprovalGate,
     ) -> AsyncIterator[tuple[Event | None, ToolCall, str, int]]:
         """Run the calls at once; yield each as it finishes, with how long it took (ms). A
         tool's failure or timeout is its output, for the model to read; a call made before
@@ -130,7 +146,7 @@ class ToolAgent(ChainNode):
                     0,
                 )
                 continue
-            task = asyncio.ensure_future(self._run_one(ctx, call, tools, deadline))
+            task = asyncio.ensure_future(self._run_one(ctx, call, tools, deadline, gate))
             pending[task] = call
         try:
             while pending:
@@ -148,17 +164,33 @@ class ToolAgent(ChainNode):
                 task.cancel()
 
     async def _run_one(
-        self, ctx: RunContext, call: ToolCall, tools: dict[str, ToolNode], deadline: float
+        self,
+        ctx: RunContext,
+        call: ToolCall,
+        tools: dict[str, ToolNode],
+        deadline: float,
+        gate: ApprovalGate,
     ) -> ToolResult:
         tool = tools.get(call.name)
         if tool is None:
             return ToolResult(f"error: there is no tool {call.name!r}; tools: {', '.join(tools)}")
         if INVALID_ARGUMENTS in call.arguments:
             return ToolResult("error: the arguments were not a JSON object")
+        arguments, told = call.arguments, ""
+        started = time.monotonic()
+        decision = await gate.decision(call)
+        if decision is not None:
+            if decision.outcome != "approve":
+                return ToolResult(gate.refusal(decision))
+            deadline += time.monotonic() - started  # the wait was the person's time
+            arguments = decision.tool_input if decision.tool_input is not None else arguments
+            told = gate.edited(decision)
         timeout_s = min(self.inputs.tool_timeout_s, max(0.0, deadline - time.monotonic()))
         try:
             async with asyncio.timeout(timeout_s):
-                return await tool.call(ctx, call.name, call.arguments)
+                result = await tool.call(ctx, call.name, arguments)
+                result.output = told + result.output
+                return result
         except TimeoutError:
             return ToolResult(f"error: the tool did not answer within {timeout_s:.3g} s")
         except ToolError as exc:

@@ -11,8 +11,9 @@ from pydantic import Field
 from tailwinds.config import Settings
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
-from tailwinds.engine.registry import NodeInputs, register_node
+from tailwinds.engine.registry import register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.nodes.approval_rules import ToolInputs
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
 from tailwinds.outbound import Refused, parse_target
 from tailwinds.outbound.policies import tool_policy
@@ -28,7 +29,7 @@ class McpTools(ToolNode):
     parameters: ClassVar[dict[str, Any]] = {}
     dynamic: ClassVar[bool] = True
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         command: list[str] | None = Field(
             None, min_length=1, description="A stdio server's command line, as a list"
         )

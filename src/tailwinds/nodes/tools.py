@@ -14,8 +14,9 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
-from tailwinds.engine.registry import Node, NodeInputs, register_node
+from tailwinds.engine.registry import Node, register_node
 from tailwinds.errors import InvalidRequest
+from tailwinds.nodes.approval_rules import ToolInputs
 from tailwinds.outbound import AllowList, Fetched, Refused, Unreachable, fetch, parse_target
 from tailwinds.outbound.policies import tool_policy
 from tailwinds.outbound.urls import allow_list_problems
@@ -147,7 +148,7 @@ class Calculator(ToolNode):
         "required": ["expression"],
     }
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         pass
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
@@ -168,7 +169,7 @@ class CurrentDateTime(ToolNode):
         "properties": {"timezone": {"type": "string", "description": "IANA name, e.g. Asia/Tokyo"}},
     }
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         default_timezone: str = "UTC"
 
     inputs: Inputs
@@ -197,7 +198,7 @@ class RetrieverTool(NamedTool):
         "required": ["query"],
     }
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         document_store_id: str = Field(min_length=1)
         top_k: int = Field(4, ge=1, le=50)
         name: str = Field("search_documents", pattern=TOOL_NAME)
@@ -237,7 +238,7 @@ class ChatflowTool(NamedTool):
         "required": ["question"],
     }
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         chatflow_id: str = Field(min_length=1)
         name: str = Field("ask_chatflow", pattern=TOOL_NAME)
         description: str = "Asks another assistant a question."
@@ -313,7 +314,7 @@ class HttpRequest(ToolNode):
         "required": ["url"],
     }
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         allow_list: list[str] = Field(
             min_length=1,
             max_length=100,
@@ -359,7 +360,7 @@ class CustomTool(ToolNode):
     description: ClassVar[str] = ""
     parameters: ClassVar[dict[str, Any]] = {}
 
-    class Inputs(NodeInputs):
+    class Inputs(ToolInputs):
         name: str = Field(pattern=TOOL_NAME)
         description: str = Field(min_length=1)
         schema_: dict[str, Any] = Field(

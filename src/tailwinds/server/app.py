@@ -27,6 +27,7 @@ from tailwinds.server.mcp import McpEndpoint
 from tailwinds.server.observability import RequestMetrics
 from tailwinds.server.pacing import RequestPacing
 from tailwinds.server.routes import (
+    actions,
     apikeys,
     chatflows,
     credentials,
@@ -40,6 +41,7 @@ from tailwinds.server.routes import (
 from tailwinds.server.state import AppState, open_state
 from tailwinds.server.streaming import RAW_SEND
 from tailwinds.transport.queue import QueueClient
+from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_limits import RedisRateLimiter
 
 logger = logging.getLogger("tailwinds.server")
@@ -61,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     predictions.queue.redis, predictions.queue.keys
                 )
                 predictions.turns = predictions.queue.turns
+                # decisions posted here reach the worker holding the run
+                predictions.resources.approvals = RedisApprovals(
+                    predictions.queue.redis, predictions.queue.keys
+                )
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
             if not settings.admin_token:
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the prediction routes first: routes are matched in order, and theirs are the busy ones
     for module in (
         predictions,
+        actions,
         system,
         observability,
         chatflows,

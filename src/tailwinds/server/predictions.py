@@ -183,6 +183,7 @@ class PredictionService:
         its nodes reserve."""
         turn = admission.turn
         ctx = RunContext(turn, self.resources, state=dict(admission.state))
+        ctx.approval_timeout_s = admission.chatflow.approval_timeout_s
         ctx.cleanups.append(admission.release)
         try:
             if admission.load_history:

@@ -1,5 +1,5 @@
 """Which routes are which, by path, for the middlewares that act before routing: the
-public routes of a chatflow (its predictions, aborts, resumes and upserts, opened by its
+public routes of a chatflow (its predictions, aborts, resumes, actions and upserts, opened by its
 API key or by nothing), and the routes that take uploads (a larger body limit)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 # the chatflow's id is group `a`, `b`, `c` or `d`, whichever matched
 PUBLIC_PATH = re.compile(
     r"^/api/v1/(?:"
-    r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+)?"
+    r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+|/actions/[^/]+)?"
     r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
     r"|vector/upsert/(?P<c>[^/]+)"
     r")$"

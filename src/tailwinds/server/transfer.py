@@ -119,6 +119,7 @@ class TransferService:
                 "rate_limit": chatflow.get("rateLimit"),
                 "resume_grace_s": chatflow.get("resumeGraceSeconds"),
                 "concurrent_turns": chatflow.get("concurrentTurns"),
+                "approval_timeout_s": chatflow.get("approvalTimeoutSeconds"),
             }
             try:
                 created = await self.service.create(fields)

@@ -37,6 +37,7 @@ class Chatflow:
     created_date: datetime
     updated_date: datetime
     concurrent_turns: ConcurrentTurns = "reject"
+    approval_timeout_s: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Chatflow:
             "resumeGraceSeconds": self.resume_grace_s,
             "concurrentTurns": self.concurrent_turns,
             "mcpTool": self.mcp_tool,
+            "approvalTimeoutSeconds": self.approval_timeout_s,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -69,6 +71,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         concurrent_turns=row.concurrent_turns or "reject",  # type: ignore[arg-type]
         version=row.version,
         mcp_tool=orjson.loads(row.mcp_tool) if row.mcp_tool else None,
+        approval_timeout_s=row.approval_timeout_s,
         created_date=row.created_date,
         updated_date=row.updated_date,
     )
@@ -92,6 +95,7 @@ class ChatflowRepository:
         resume_grace_s: float | None = None,
         concurrent_turns: ConcurrentTurns | None = None,
         mcp_tool: dict[str, Any] | None = None,
+        approval_timeout_s: float | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -105,6 +109,7 @@ class ChatflowRepository:
             resume_grace_s=resume_grace_s,
             concurrent_turns=concurrent_turns or "reject",
             mcp_tool=orjson.dumps(mcp_tool).decode() if mcp_tool else None,
+            approval_timeout_s=approval_timeout_s,
             version=1,
             created_date=now,
             updated_date=now,
@@ -150,7 +155,7 @@ class ChatflowRepository:
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
         allowed_overrides, allowed_origins, rate_limit, resume_grace_s, concurrent_turns,
-        mcp_tool."""
+        mcp_tool, approval_timeout_s."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -173,6 +178,8 @@ class ChatflowRepository:
                 row.resume_grace_s = changes["resume_grace_s"]
             if "concurrent_turns" in changes:
                 row.concurrent_turns = changes["concurrent_turns"] or "reject"
+            if "approval_timeout_s" in changes:
+                row.approval_timeout_s = changes["approval_timeout_s"]
             if "mcp_tool" in changes:
                 tool = changes["mcp_tool"]
                 row.mcp_tool = orjson.dumps(tool).decode() if tool else None

@@ -70,6 +70,8 @@ class ChatflowRow(Base):
     concurrent_turns: Mapped[str] = mapped_column(String(16), default="reject")
     # offered to MCP clients as a tool: {"exposed", "name", "description"} as JSON
     mcp_tool: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # how long a tool call waits for a person's approval (None: 600 s; engine/approvals.py)
+    approval_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

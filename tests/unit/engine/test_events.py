@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tailwinds.engine.events import (
+    ActionEvent,
     EndEvent,
     ErrorEvent,
     Event,
@@ -19,6 +20,7 @@ from tailwinds.engine.events import (
     StartEvent,
     TokenEvent,
     UsedToolsEvent,
+    decode_event,
     encode_event,
 )
 from tailwinds.sse import SSEDecoder, SSEProtocolError
@@ -28,6 +30,7 @@ SAMPLES: dict[type, object] = {
     TokenEvent: TokenEvent("hi"),
     SourceDocumentsEvent: SourceDocumentsEvent([{"pageContent": "x", "metadata": {}}]),
     UsedToolsEvent: UsedToolsEvent([{"tool": "t", "toolInput": {}, "toolOutput": "o"}]),
+    ActionEvent: ActionEvent("a", "t", {"x": 1}, "2026-01-01T00:00:00Z"),
     MetadataEvent: MetadataEvent({"chatId": "c"}),
     ErrorEvent: ErrorEvent("aborted", "stopped"),
     EndEvent: EndEvent(),
@@ -37,6 +40,7 @@ NAMES = {
     TokenEvent: "token",
     SourceDocumentsEvent: "sourceDocuments",
     UsedToolsEvent: "usedTools",
+    ActionEvent: "action",
     MetadataEvent: "metadata",
     ErrorEvent: "error",
     EndEvent: "end",
@@ -51,6 +55,14 @@ def test_every_event_type_has_an_encoding(event_type: type) -> None:
     assert data_line.startswith("data: ")
     json.loads(data_line[6:])
     assert blank == "" and end == ""
+
+
+@pytest.mark.parametrize("event_type", typing.get_args(Event))
+def test_every_event_decodes_back(event_type: type) -> None:
+    event = SAMPLES[event_type]
+    frame = encode_event(event).decode()  # type: ignore[arg-type]
+    data = frame.split("\n")[1][len("data: ") :]
+    assert decode_event(NAMES[event_type], data) == event
 
 
 def test_exact_bytes() -> None:

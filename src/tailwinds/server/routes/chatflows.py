@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.engine.approvals import MAX_APPROVAL_TIMEOUT_S
 from tailwinds.server.auth import require_admin
 from tailwinds.server.limits import RateLimit
 from tailwinds.server.state import State
@@ -44,6 +45,9 @@ class ChatflowBody(BaseModel):
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns = Field("reject", alias="concurrentTurns")
     mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
+    approval_timeout_s: float | None = Field(
+        None, alias="approvalTimeoutSeconds", gt=0, le=MAX_APPROVAL_TIMEOUT_S
+    )
 
 
 class ChatflowPatch(BaseModel):
@@ -58,6 +62,9 @@ class ChatflowPatch(BaseModel):
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns | None = Field(None, alias="concurrentTurns")
     mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
+    approval_timeout_s: float | None = Field(
+        None, alias="approvalTimeoutSeconds", gt=0, le=MAX_APPROVAL_TIMEOUT_S
+    )
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""A person's decision on a tool call that waits mid-stream (engine/approvals.py): parse,
+authorize like the prediction, hand it to the process's approval desk."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from tailwinds.engine.approvals import Decision
+from tailwinds.errors import ActionNotFound, InvalidRequest
+from tailwinds.server.state import State
+
+router = APIRouter(prefix="/api/v1", tags=["predictions"])
+
+MAX_TOOL_INPUT_BYTES = 100_000
+MAX_MESSAGE_CHARS = 2_000
+MAX_ACTION_ID_CHARS = 100
+
+
+class ActionDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    decision: Literal["approve", "reject"]
+    tool_input: dict[str, Any] | None = Field(None, alias="toolInput")
+    message: str | None = Field(None, max_length=MAX_MESSAGE_CHARS)
+
+
+@router.post(
+    "/predictions/{chatflow_id}/actions/{action_id}",
+    responses={
+        404: {"description": "No such action waits in this chatflow (`action_not_found`)"},
+        409: {"description": "Decided already, expired, or its run ended (`action_closed`)"},
+    },
+)
+async def decide(
+    chatflow_id: str, action_id: str, body: ActionDecision, request: Request, state: State
+) -> dict[str, Any]:
+    """Approve (with `toolInput`, the call runs with that input instead) or reject (the
+    model is told, with `message` as the reason) a tool call announced by an `action`
+    event; the run's own stream goes on. Needs the same key as the prediction."""
+    await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
+    if len(action_id) > MAX_ACTION_ID_CHARS:
+        raise ActionNotFound(f"no action {action_id[:40]!r}… waits in this chatflow")
+    if body.tool_input is not None:
+        size = len(orjson.dumps(body.tool_input))
+        if size > MAX_TOOL_INPUT_BYTES:
+            raise InvalidRequest(
+                f"expected at most {MAX_TOOL_INPUT_BYTES} bytes of JSON, got {size}",
+                field="toolInput",
+            )
+    tool_input = body.tool_input if body.decision == "approve" else None
+    decision = Decision(body.decision, tool_input, body.message)
+    await state.predictions.resources.approvals.decide(chatflow_id, action_id, decision)
+    return {"actionId": action_id, "decision": body.decision}
