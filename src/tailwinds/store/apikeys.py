@@ -177,6 +177,10 @@ class ApiKeyRepository:
         tag = self._tag(presented, api_key_id)
         pending = self._checking.get(tag)
         if pending is None:
+            # a check that ended while this caller read the row has left its outcome
+            known = self.known(api_key_id, presented)
+            if known is not None:
+                return known
             pending = asyncio.ensure_future(self._hash(api_key_id, presented, key_hash))
             self._checking[tag] = pending
             pending.add_done_callback(outcome_seen)
