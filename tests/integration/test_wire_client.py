@@ -193,7 +193,7 @@ def test_cut_answers_and_bad_http_are_errors(run: Callable[..., Any]) -> None:
 async def seen_closed(client: WireClient) -> None:
     """Until the client has noticed that the server closed its pooled connections."""
     while any(not c.closed for idle in client._idle.values() for c in idle):
-        await asyncio.sleep(0)  # noqa: ASYNC110 (the client's own flag: nothing to wait on)
+        await asyncio.sleep(0)
 
 
 def test_a_pooled_connection_the_server_dropped_is_replaced(run: Callable[..., Any]) -> None:

@@ -59,9 +59,7 @@ class GuardedConnector(aiohttp.TCPConnector):
                 req.update_proxy(URL(proxy.url), auth, req.proxy_headers)
         return await super().connect(req, traces, timeout)
 
-    async def _create_proxy_connection(  # noqa: ASYNC109 (aiohttp's signature)
-        self, req: Any, traces: Any, timeout: Any
-    ) -> Any:
+    async def _create_proxy_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
         # the destination, checked as a direct connection's would be
         try:
             await self._resolve_host(req.url.raw_host, req.port, traces=traces)
