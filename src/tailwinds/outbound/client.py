@@ -59,7 +59,12 @@ class GuardedConnector(aiohttp.TCPConnector):
                 req.update_proxy(URL(proxy.url), auth, req.proxy_headers)
         return await super().connect(req, traces, timeout)
 
-    async def _create_proxy_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+    async def _create_proxy_connection(
+        self,
+        req: Any,
+        traces: Any,
+        timeout: Any,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Any:
         # the destination, checked as a direct connection's would be
         try:
             await self._resolve_host(req.url.raw_host, req.port, traces=traces)
