@@ -51,12 +51,13 @@ class GuardedConnector(aiohttp.TCPConnector):
         if req.proxy is None:
             proxy = self.proxies.for_url(req.url.scheme, req.url.raw_host or "", req.port)
             if proxy is not None:
-                auth = (
-                    aiohttp.BasicAuth(proxy.username, proxy.password)
-                    if (proxy.authorization is not None)
-                    else None
-                )
-                req.update_proxy(URL(proxy.url), auth, req.proxy_headers)
+                headers = dict(req.proxy_headers or {})
+                if proxy.authorization is not None:
+                    # a tunnel's CONNECT carries the proxy headers, a plain request its own
+                    headers["Proxy-Authorization"] = proxy.authorization
+                    if req.url.scheme != "https":
+                        req.headers["Proxy-Authorization"] = proxy.authorization
+                req.update_proxy(URL(proxy.url), None, headers)
         return await super().connect(req, traces, timeout)
 
     async def _create_proxy_connection(

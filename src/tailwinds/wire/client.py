@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -139,7 +140,7 @@ class WireClient:
         request = _request(target, authority, headers)
         request += b"Content-Length: %d\r\n\r\n" % len(body) + body
         while (conn := self._pooled(origin)) is not None:
-            if conn.closed or conn.transport is None or conn.transport.is_closing():
+            if conn.closed or _hung_up(conn.transport):
                 conn.close()  # seen closed before a byte was written: the next one
                 continue
             return await _send(conn, request)
@@ -207,6 +208,20 @@ async def _send(conn: _Connection, request: bytes) -> WireResponse:
         conn.close()  # cancelled or failed before the answer: never reuse it
         raise
     return response
+
+
+def _hung_up(transport: asyncio.Transport | None) -> bool:
+    """Whether an idle connection is closing or has bytes or an end the loop has not read
+    yet: a FIN (keep-alive timeout, half-close) already in the kernel is seen here before
+    the request is written on it, rather than after. One poll(2) of the socket."""
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _request(target: str, host: str, headers: dict[str, str]) -> bytes:

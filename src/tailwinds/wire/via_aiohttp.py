@@ -149,6 +149,10 @@ class AiohttpClient:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout_s),
             )
+        except TimeoutError:
+            raise  # connecting took longer than connect_timeout_s
+        except aiohttp.ClientHttpProxyError as exc:
+            raise WireError(f"the proxy refused the request: {exc.status} {exc.message}") from None
         except aiohttp.InvalidURL as exc:
             raise WireError(f"not an http(s) URL: {exc}") from None
         except aiohttp.ClientConnectorError as exc:
