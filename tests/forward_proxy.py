@@ -44,9 +44,7 @@ def forward_proxy(tmp: Path, basic_auth: str | None = None) -> Iterator[int]:
     ]
     if basic_auth is not None:
         command += ["--basic-auth", basic_auth]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp
-    )
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
     try:
         port = _wait_for_port(process, port_file)
         yield port
@@ -67,8 +65,9 @@ def _wait_for_port(process: subprocess.Popen[bytes], port_file: Path) -> int:
             raise RuntimeError(f"proxy.py exited ({process.returncode}): {err[-2000:]}")
         text = port_file.read_text().strip() if port_file.exists() else ""
         if text.isdigit():
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", int(text)), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", int(text)), timeout=1),
             ):
                 return int(text)
         time.sleep(0.05)

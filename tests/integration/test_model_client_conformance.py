@@ -144,9 +144,11 @@ TABLE: list[tuple[str, tuple[bytes, ...], bool, tuple[int, bytes] | type[Excepti
     ),
     (
         "gzip, one byte a packet (most inflate to nothing)",
-        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",)
-        + tuple(b"1\r\n%s\r\n" % ZIPPED[i : i + 1] for i in range(len(ZIPPED)))
-        + (b"0\r\n\r\n",),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            *(b"1\r\n%s\r\n" % ZIPPED[i : i + 1] for i in range(len(ZIPPED))),
+            b"0\r\n\r\n",
+        ),
         False,
         (200, b"data: hello\n\n" * 20),
     ),
