@@ -423,6 +423,21 @@ def test_through_a_proxy(kind: str, ca: trustme.CA, tmp_path: Path) -> None:
                 await answer(guarded, plain.url)
             await guarded.aclose()
 
+            # a name only the proxy could resolve: refused where callers steer, left to the
+            # proxy for the operator's own servers (the proxy fails it here, no Refused)
+            nowhere = "http://nowhere.invalid/v1"
+            guarded = make_client(kind, policy=PUBLIC, proxies=proxies(port, "me:s%3Acret@"))
+            with pytest.raises(Refused, match="does not resolve here"):
+                await answer(guarded, nowhere)
+            await guarded.aclose()
+            lenient = make_client(kind, policy=local, proxies=proxies(port, "me:s%3Acret@"))
+            try:
+                status, _ = await answer(lenient, nowhere)
+                assert status >= 500  # the proxy's own failure to reach it
+            except (WireError, OSError):
+                pass
+            await lenient.aclose()
+
             # NO_PROXY: straight to the server, the (now unreachable) proxy never asked
             bypass = make_client(kind, proxies=proxies(9, no_proxy=("127.0.0.0/8",)))
             assert await answer(bypass, plain.url) == (200, b"ok")

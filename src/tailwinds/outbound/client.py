@@ -8,7 +8,9 @@ addresses, so there is no second lookup a rebinding DNS server could answer diff
 
 Through a proxy (tailwinds.outbound.proxies) the destination is resolved here and checked
 the same way before the proxy is asked for it (a name that does not resolve here is
-refused); the proxy's own address, the operator's setting, is not checked.
+refused, unless the policy allows private addresses: the operator's own servers, whose
+names only the proxy's DNS may know); the proxy's own address, the operator's setting,
+is not checked.
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ class GuardedConnector(aiohttp.TCPConnector):
         try:
             await self._resolve_host(req.url.raw_host, req.port, traces=traces)
         except OSError as exc:
-            raise Refused(
-                f"{req.url.raw_host} does not resolve here, so where the proxy would take "
-                f"it cannot be checked ({exc})"
-            ) from None
+            # an operator-configured server's name may be known to the proxy's DNS alone
+            if self.policy is not None and not self.policy.private:
+                raise Refused(
+                    f"{req.url.raw_host} does not resolve here, so where the proxy would take "
+                    f"it cannot be checked ({exc})"
+                ) from None
         token = _TO_PROXY.set(True)
         try:
             return await super()._create_proxy_connection(req, traces, timeout)

@@ -3,8 +3,10 @@
 Direct: the name resolved once, every address checked against the address policy, the
 first to answer used (tailwinds.outbound.sockets: dual-stack fallback). Through a proxy:
 the destination is still resolved here and checked against the policy (the proxy would
-otherwise reach what the policy refuses: a cloud metadata address, a private network);
-a name that does not resolve here is refused, since where it leads cannot be checked.
+otherwise reach what the policy refuses: a cloud metadata address, a private network).
+A name that does not resolve here (a network whose DNS only the proxy sees) is left to
+the proxy for the operator's own servers (a policy that allows private addresses), and
+refused for caller-steered requests, since where it leads cannot be checked.
 The proxy's own address is the operator's setting and is not checked. An https
 destination goes through a CONNECT tunnel (RFC 9110 §9.3.6), its TLS made with the
 destination, end to end.
@@ -40,10 +42,12 @@ async def open_socket(
         try:
             await resolve_checked(loop, host, port, policy)
         except socket.gaierror as exc:
-            raise Refused(
-                f"{host} does not resolve here, so where the proxy would take it cannot be "
-                f"checked ({exc.strerror})"
-            ) from None
+            # an operator-configured server's name may be known to the proxy's DNS alone
+            if not policy.private:
+                raise Refused(
+                    f"{host} does not resolve here, so where the proxy would take it cannot "
+                    f"be checked ({exc.strerror})"
+                ) from None
     sock = await connect_first(loop, await resolve_checked(loop, proxy.host, proxy.port, None))
     if scheme != "https":
         return sock
