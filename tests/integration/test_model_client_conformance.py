@@ -161,6 +161,12 @@ TABLE: list[tuple[str, tuple[bytes, ...], bool, tuple[int, bytes] | type[Excepti
     ("a chunked body cut short", (CHUNKED_HEAD + b"5\r\nhello\r\n",), True, ConnectionClosed),
     ("not HTTP", (b"this is not http\r\n\r\n",), True, WireError),
     (
+        "an encoding not asked for nor readable",
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 1\r\n\r\nx",),
+        True,
+        WireError,
+    ),
+    (
         "a header line of 100 KB",
         (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",),
         True,

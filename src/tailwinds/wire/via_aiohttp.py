@@ -34,7 +34,9 @@ class AiohttpResponse:
         self.headers = {k.lower(): v for k, v in resp.headers.items() if k.lower() in KEPT_HEADERS}
         self._idle_s = 0.0
         self._read = 0
-        self._max_inflated = max_inflated
+        # aiohttp inflates in bounded steps; the bound in all is counted here, as ours does
+        encoded = self.headers.get("content-encoding", "identity").strip().lower()
+        self._max_inflated = max_inflated if encoded not in ("", "identity") else 1 << 62
         self._closed = False
 
     async def read(self) -> bytes:
@@ -165,6 +167,10 @@ class AiohttpClient:
             raise WireError(f"the server's answer is not acceptable HTTP: {exc.message}") from None
         except aiohttp.ClientError as exc:
             raise WireError(str(exc) or type(exc).__name__) from None
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            resp.close()  # what ours refuses (none was asked for): brotli, zstd, unknown
+            raise WireError(f"the answer is encoded as {encoding!r}, which we cannot read")
         return AiohttpResponse(resp, self.max_inflated_bytes)
 
     def close(self) -> None:
