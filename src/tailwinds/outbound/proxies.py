@@ -149,7 +149,10 @@ def proxy_rules(setting: str, environ: Mapping[str, str] | None = None) -> Proxy
         try:
             found[scheme] = parse_proxy(value) if value else None
         except ValueError as exc:
-            raise ValueError(f"{scheme.upper()}_PROXY: {exc}") from None
+            raise ValueError(
+                f"{scheme.upper()}_PROXY: {exc} (or TAILWINDS_OUTBOUND_PROXY=off to ignore "
+                "the environment's proxies)"
+            ) from None
     return ProxyRules(found["http"] or found["all"], found["https"] or found["all"], no_proxy)
 
 
