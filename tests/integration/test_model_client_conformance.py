@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trustme
+import uvloop
 
 from tailwinds.outbound.addresses import PUBLIC, AddressPolicy, Refused
 from tailwinds.outbound.proxies import ProxyRules, parse_proxy
@@ -34,6 +35,12 @@ def make_client(kind: str, **options: Any) -> Any:
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Both event loops the server runs on (uvloop by default)."""
+    return uvloop.run if request.param == "uvloop" else asyncio.run
 
 
 class Server:
@@ -191,6 +198,7 @@ TABLE: list[tuple[str, tuple[bytes, ...], bool, tuple[int, bytes] | type[Excepti
     ("case", "packets", "close", "expected"), TABLE, ids=[row[0] for row in TABLE]
 )
 def test_table(
+    run: Callable[..., Any],
     kind: str,
     case: str,
     packets: tuple[bytes, ...],
@@ -215,10 +223,10 @@ def test_table(
             if isinstance(expected, tuple) and not close:
                 assert server.connections == 1
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_keep_alive_after_errors_and_unread_answers(kind: str) -> None:
+def test_keep_alive_after_errors_and_unread_answers(run: Callable[..., Any], kind: str) -> None:
     """An error answer read to its end keeps the connection; one left unread closes it."""
 
     async def main() -> None:
@@ -246,10 +254,12 @@ def test_keep_alive_after_errors_and_unread_answers(kind: str) -> None:
             await client.aclose()
             assert server.connections == 2
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_half_closed_by_the_server(kind: str, request: pytest.FixtureRequest) -> None:
+def test_half_closed_by_the_server(
+    run: Callable[..., Any], kind: str, request: pytest.FixtureRequest
+) -> None:
     """The server answers whole, then shuts its side: the answer stands, the next request
     goes on a new connection (the FIN, already in, is seen before the request is written).
     aiohttp writes the request on it, fails, and does not send the POST again."""
@@ -272,10 +282,10 @@ def test_half_closed_by_the_server(kind: str, request: pytest.FixtureRequest) ->
             await client.aclose()
             assert server.connections == 2
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_a_post_that_went_out_is_not_sent_again(kind: str) -> None:
+def test_a_post_that_went_out_is_not_sent_again(run: Callable[..., Any], kind: str) -> None:
     async def main() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await server.read_request(reader)
@@ -292,10 +302,10 @@ def test_a_post_that_went_out_is_not_sent_again(kind: str) -> None:
             await client.aclose()
             assert len(server.requests) == 2
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_idle_and_connect_timeouts(kind: str) -> None:
+def test_idle_and_connect_timeouts(run: Callable[..., Any], kind: str) -> None:
     async def main() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await server.read_request(reader)
@@ -328,10 +338,10 @@ def test_idle_and_connect_timeouts(kind: str) -> None:
                         filler.close()
             await client.aclose()
 
-    asyncio.run(main())
+    run(main())
 
 
-def test_a_compressed_answer_past_the_bound_is_refused(kind: str) -> None:
+def test_a_compressed_answer_past_the_bound_is_refused(run: Callable[..., Any], kind: str) -> None:
     bomb = gzip.compress(b"\0" * (4 << 20))
 
     async def main() -> None:
@@ -344,7 +354,7 @@ def test_a_compressed_answer_past_the_bound_is_refused(kind: str) -> None:
                 await answer(client, server.url)
             await client.aclose()
 
-    asyncio.run(main())
+    run(main())
 
 
 @pytest.fixture(scope="module")
@@ -369,7 +379,7 @@ def client_tls(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def test_tls_with_sni_and_a_custom_ca(kind: str, ca: trustme.CA) -> None:
+def test_tls_with_sni_and_a_custom_ca(run: Callable[..., Any], kind: str, ca: trustme.CA) -> None:
     async def main() -> None:
         seen: list[str | None] = []
         ref: list[Server] = []
@@ -385,7 +395,7 @@ def test_tls_with_sni_and_a_custom_ca(kind: str, ca: trustme.CA) -> None:
                 await answer(stranger, server.url)
             await stranger.aclose()
 
-    asyncio.run(main())
+    run(main())
 
 
 def proxies(port: int, credentials: str = "", no_proxy: tuple[str, ...] = ()) -> ProxyRules:
@@ -393,7 +403,9 @@ def proxies(port: int, credentials: str = "", no_proxy: tuple[str, ...] = ()) ->
     return ProxyRules(proxy, proxy, no_proxy)
 
 
-def test_through_a_proxy(kind: str, ca: trustme.CA, tmp_path: Path) -> None:
+def test_through_a_proxy(
+    run: Callable[..., Any], kind: str, ca: trustme.CA, tmp_path: Path
+) -> None:
     """http forwarded, https through a CONNECT tunnel (TLS still with the destination),
     Basic credentials from the proxy URL, NO_PROXY obeyed, the destination still checked
     against the address policy."""
@@ -450,4 +462,4 @@ def test_through_a_proxy(kind: str, ca: trustme.CA, tmp_path: Path) -> None:
             await bypass.aclose()
 
     with forward_proxy(tmp_path, "me:s:cret") as port:
-        asyncio.run(main(port))
+        run(main(port))

@@ -8,6 +8,7 @@ import asyncio
 import socket
 
 import pytest
+import uvloop
 
 from tailwinds.outbound.sockets import connect_first, interleaved
 
@@ -23,7 +24,8 @@ def test_families_alternate_in_the_resolvers_order() -> None:
     assert interleaved([v4a, v6a, v6b]) == [v4a, v6a, v6b]
 
 
-def test_an_ipv6_address_that_never_answers_falls_back_to_ipv4() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_an_ipv6_address_that_never_answers_falls_back_to_ipv4(loop: str) -> None:
     try:
         blackhole = socket.socket(socket.AF_INET6)
         blackhole.bind(("::1", 0))
@@ -54,7 +56,7 @@ def test_an_ipv6_address_that_never_answers_falls_back_to_ipv4() -> None:
             server.close()
 
         try:
-            asyncio.run(main())
+            (uvloop.run if loop == "uvloop" else asyncio.run)(main())
         finally:
             for filler in fillers:
                 filler.close()
