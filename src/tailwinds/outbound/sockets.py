@@ -1,4 +1,5 @@
-"""Connections for a client of our own (tailwinds.wire), checked like aiohttp's, with
+"""Connections for a client of our own (tailwinds.wire; it wraps the socket in TLS and its
+protocol, tailwinds.wire.connect), checked like aiohttp's, with
 dual-stack fallback ("Happy Eyeballs", RFC 8305): the addresses a name resolves to are
 tried IPv6 and IPv4 interleaved, the next one started when the last has not connected
 within HAPPY_EYEBALLS_DELAY_S, the first to connect used and the others closed. Without
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 from asyncio.staggered import staggered_race
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -95,26 +95,3 @@ async def connect_first(
             "no address answered"
         )
     return winner
-
-
-async def create_checked_connection(
-    loop: asyncio.AbstractEventLoop,
-    protocol_factory: Callable[[], asyncio.Protocol],
-    host: str,
-    port: int,
-    policy: AddressPolicy | None,
-    tls: ssl.SSLContext | None,
-) -> tuple[asyncio.Transport, asyncio.Protocol]:
-    """`loop.create_connection`, but resolved once, every address checked against
-    `policy` (`Refused` otherwise; None: unchecked), and connected to a checked one with
-    dual-stack fallback: no second lookup for a rebinding DNS server to answer. TLS still
-    verifies `host`. Raises `OSError` when no address answers."""
-    infos = await resolve_checked(loop, host, port, policy)
-    sock = await connect_first(loop, infos)
-    try:
-        return await loop.create_connection(
-            protocol_factory, sock=sock, ssl=tls, server_hostname=host if tls else None
-        )
-    except BaseException:
-        sock.close()
-        raise
