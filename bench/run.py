@@ -96,7 +96,9 @@ class Processes:
     """The mock and Tailwinds: one process in local mode; in queue mode an API node and a
     worker, on PostgreSQL and Redis (`queue_env`)."""
 
-    def __init__(self, home: Path, queue_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, queue_env: dict[str, str] | None = None, model_client: str = "wire"
+    ) -> None:
         self.home = home
         self.mode = "queue" if queue_env else "local"
         self.mock_port = free_port()
@@ -111,6 +113,8 @@ class Processes:
             "TAILWINDS_HOME": str(home),
             "TAILWINDS_LOG_LEVEL": "WARNING",
             "TAILWINDS_PROVIDER_RETRIES": "0",
+            "TAILWINDS_MODEL_CLIENT": model_client,
+            "TAILWINDS_OUTBOUND_PROXY": "off",
             **(queue_env or {}),
         }
         self.server_log = (home / f"server-{self.mode}.log").open("wb")
@@ -356,13 +360,19 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
         action="store_true",
         help="also run queue mode (API node + worker on PostgreSQL and Redis)",
     )
+    parser.add_argument(
+        "--model-client",
+        choices=("wire", "aiohttp"),
+        default="wire",
+        help="the models' HTTP client the server uses (TAILWINDS_MODEL_CLIENT)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     streams = args.streams or plan["streams"]
     tokens = args.tokens or plan["tokens"]
     rows: list[tuple[Report, Report]] = []
     with tempfile.TemporaryDirectory() as home:
-        procs = Processes(Path(home))
+        procs = Processes(Path(home), model_client=args.model_client)
         try:
             rows += asyncio.run(run_matrix(procs, streams, tokens))
         finally:
@@ -377,7 +387,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
                     ),
                     "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
                 }
-                procs = Processes(Path(home), queue_env)
+                procs = Processes(Path(home), queue_env, args.model_client)
                 try:
                     rows += asyncio.run(run_matrix(procs, streams, tokens))
                 finally:

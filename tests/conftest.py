@@ -197,6 +197,8 @@ TEST_SERVER_ENV = {
     # not four keep-alive periods (1.2 s): a test client on a busy machine may pause longer
     "TAILWINDS_WRITE_TIMEOUT_S": "10",
     "TAILWINDS_LOG_LEVEL": "INFO",
+    # the machine's HTTP(S)_PROXY would otherwise carry the mock model's requests
+    "TAILWINDS_OUTBOUND_PROXY": "off",
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tailwinds.outbound.addresses import parse_networks
+from tailwinds.outbound.proxies import ProxyRules, proxy_rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,11 @@ class Settings:
     # reach: URL upserts, the HTTP and custom tools, MCP servers over HTTP; empty: public
     # addresses only (SECURITY.md, "Outbound requests")
     outbound_networks: str = ""
+    # the HTTP proxy of every outbound request (http://[user:password@]host:port); empty:
+    # the environment's HTTP(S)_PROXY / NO_PROXY; `off`: none (tailwinds.outbound.proxies)
+    outbound_proxy: str = field(default="", repr=False)
+    # the models' HTTP client: `wire` (ours, tailwinds.wire) or `aiohttp` (the escape hatch)
+    model_client: str = "wire"
     keepalive_s: float = 15.0
     # a client that takes no write for this long is gone (0: four keep-alive periods)
     write_timeout_s: float = 0.0
@@ -111,6 +117,8 @@ class Settings:
     worker_max_rss_mb: int = 0  # 0: no bound; else a worker takes no new job above it
     events_retention_s: float = 300.0  # how long a run's event stream stays after its end
     events_max_len: int = 100_000  # events kept per run stream (XADD MAXLEN)
+    # the environment's *_proxy variables (not TAILWINDS_ ones), as from_env found them
+    proxy_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -118,6 +126,13 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name == "proxy_env":
+                values[f.name] = tuple(
+                    (k, v)
+                    for k, v in environ.items()
+                    if k.lower().endswith("_proxy") or k == "REQUEST_METHOD"
+                )
+                continue
             raw = environ.get(f"TAILWINDS_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
@@ -133,6 +148,10 @@ class Settings:
         if problem is not None:
             raise ValueError(problem)
         return settings
+
+    def proxies(self) -> ProxyRules:
+        """Which proxy each outbound request goes through (tailwinds.outbound.proxies)."""
+        return proxy_rules(self.outbound_proxy, dict(self.proxy_env))
 
     def client_write_timeout_s(self) -> float:
         """`write_timeout_s`, or its default: four keep-alive periods (60 s), 60 s without
@@ -186,6 +205,7 @@ _POSITIVE = frozenset(
 _CHOICES = {
     "mode": ("local", "queue"),
     "log_format": ("text", "json"),
+    "model_client": ("wire", "aiohttp"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
 }
 
@@ -225,6 +245,10 @@ def settings_problem(settings: Settings) -> str | None:
         parse_networks(settings.outbound_networks)
     except ValueError as exc:
         return f"TAILWINDS_OUTBOUND_NETWORKS: {exc}"
+    try:
+        settings.proxies()
+    except ValueError as exc:
+        return str(exc)  # names the variable; never echoes a proxy's credentials
     for proxy in (p.strip() for p in settings.trusted_proxies.split(",")):
         if proxy and proxy != "*" and not _is_network(proxy):
             return (

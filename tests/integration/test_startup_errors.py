@@ -36,6 +36,13 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         (("start",), {"TAILWINDS_SECRET_KEY": "hunter2"}, "TAILWINDS_SECRET_KEY: expected"),
         (("start",), {"TAILWINDS_PORT": "http"}, "TAILWINDS_PORT: expected"),
         (("start",), {"TAILWINDS_MODE": "cluster"}, "TAILWINDS_MODE: expected"),
+        (("start",), {"TAILWINDS_MODEL_CLIENT": "curl"}, "TAILWINDS_MODEL_CLIENT: expected"),
+        (
+            ("start",),
+            {"TAILWINDS_OUTBOUND_PROXY": "socks5://me:hunter2@proxy:1080"},
+            "TAILWINDS_OUTBOUND_PROXY: a socks5:// proxy is not supported",
+        ),
+        (("start",), {"HTTPS_PROXY": "http://me:hunter2@proxy:99999"}, "HTTPS_PROXY: expected"),
         (("worker",), {"TAILWINDS_SECRET_KEY": "hunter2"}, "TAILWINDS_SECRET_KEY: expected"),
         (("db", "upgrade"), {"TAILWINDS_KEEPALIVE_S": "-1"}, "TAILWINDS_KEEPALIVE_S: expected"),
         (

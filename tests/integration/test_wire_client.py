@@ -190,16 +190,24 @@ def test_cut_answers_and_bad_http_are_errors(run: Callable[..., Any]) -> None:
     run(main())
 
 
+async def seen_closed(client: WireClient) -> None:
+    """Until the client has noticed that the server closed its pooled connections."""
+    # the client's own flag: no event to wait on
+    while any(not c.closed for idle in client._idle.values() for c in idle):  # noqa: ASYNC110
+        await asyncio.sleep(0)
+
+
 def test_a_pooled_connection_the_server_dropped_is_replaced(run: Callable[..., Any]) -> None:
+    """Dropped while idle, as a keep-alive timeout does, and seen closed before the next
+    request was written: nothing was sent on it, the request goes on a new connection."""
+
     async def main() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await server.read_request(reader)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
             if server.connections == 1:
-                # drop it the moment it is idle, as a keep-alive timeout would; the client
-                # may not have seen the close when it sends its next request
-                return
+                return  # closed once idle
             await server.read_request(reader)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
@@ -207,8 +215,31 @@ def test_a_pooled_connection_the_server_dropped_is_replaced(run: Callable[..., A
         async with Server(handler) as server:
             client = WireClient()
             assert await read_body(client, server.url) == (200, b"ok")
+            await seen_closed(client)
             assert await read_body(client, server.url) == (200, b"ok")
             assert server.connections == 2
+
+    run(main())
+
+
+def test_a_post_that_went_out_is_never_sent_again(run: Callable[..., Any]) -> None:
+    """A reused connection that drops after the request was written: the server may have
+    read it (here it did), so the client raises instead of sending the POST again."""
+
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            await server.read_request(reader)  # read, acted on, then the server dies
+
+        async with Server(handler) as server:
+            client = WireClient()
+            assert await read_body(client, server.url) == (200, b"ok")
+            with pytest.raises(ConnectionClosed) as caught:
+                await read_body(client, server.url)
+            assert caught.value.maybe_processed
+            assert len(server.requests) == 2 and server.connections == 1
 
     run(main())
 

@@ -79,6 +79,7 @@ class McpTools(ToolNode):
             url=self.inputs.url,
             env=tuple(sorted(self.inputs.env.items())),
             policy=tool_policy(settings),
+            proxies=settings.proxies(),
         )
 
     async def tool_specs(self, ctx: RunContext) -> list[ToolSpec]:

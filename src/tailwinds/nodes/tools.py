@@ -280,6 +280,7 @@ async def _fetch(
         fetched = await fetch(
             url,
             policy=tool_policy(ctx.resources.settings),
+            proxies=ctx.resources.settings.proxies(),
             allow_list=allow_list,
             method=method,
             body=body,

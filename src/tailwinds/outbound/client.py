@@ -5,17 +5,26 @@ The check sits in the connector, between resolving a host and connecting: it see
 numeric addresses the socket will use (for an IP literal, the literal as yarl normalised
 it; for a name, every address the resolver gave) and the connection is made to those same
 addresses, so there is no second lookup a rebinding DNS server could answer differently.
+
+Through a proxy (tailwinds.outbound.proxies) the destination is resolved here and checked
+the same way before the proxy is asked for it (a name that does not resolve here is
+refused, unless the policy allows private addresses: the operator's own servers, whose
+names only the proxy's DNS may know); the proxy's own address, the operator's setting,
+is not checked.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import ResolveResult
+from yarl import URL
 
 from tailwinds.outbound.addresses import AddressPolicy, Refused
+from tailwinds.outbound.proxies import DIRECT, ProxyRules
 
 # the answer's head: aiohttp's line and field limits, and at most this many headers (its
 # parser refuses more; the joins are linear, one dict entry per header)
@@ -24,17 +33,63 @@ MAX_HEADERS = 100
 READ_CHUNK_BYTES = 64 * 1024
 
 
-class GuardedConnector(aiohttp.TCPConnector):
-    """A TCP connector that connects only to addresses its policy allows."""
+# set while the connector resolves the proxy's own name (not checked: the operator's)
+_TO_PROXY: contextvars.ContextVar[bool] = contextvars.ContextVar("to_proxy", default=False)
 
-    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A TCP connector that connects only to addresses its policy allows (None: any), each
+    request through the proxy `proxies` give for its URL (a proxy the request names itself
+    wins)."""
+
+    def __init__(
+        self, policy: AddressPolicy | None, proxies: ProxyRules = DIRECT, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.policy = policy
+        self.proxies = proxies
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+        if req.proxy is None:
+            proxy = self.proxies.for_url(req.url.scheme, req.url.raw_host or "", req.port)
+            if proxy is not None:
+                headers = dict(req.proxy_headers or {})
+                if proxy.authorization is not None:
+                    # a tunnel's CONNECT carries the proxy headers, a plain request its own
+                    headers["Proxy-Authorization"] = proxy.authorization
+                    if req.url.scheme != "https":
+                        req.headers["Proxy-Authorization"] = proxy.authorization
+                req.update_proxy(URL(proxy.url), None, headers)
+        return await super().connect(req, traces, timeout)
+
+    async def _create_proxy_connection(
+        self,
+        req: Any,
+        traces: Any,
+        timeout: Any,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Any:
+        # the destination, checked as a direct connection's would be
+        try:
+            await self._resolve_host(req.url.raw_host, req.port, traces=traces)
+        except OSError as exc:
+            # an operator-configured server's name may be known to the proxy's DNS alone
+            if self.policy is not None and not self.policy.private:
+                raise Refused(
+                    f"{req.url.raw_host} does not resolve here, so where the proxy would take "
+                    f"it cannot be checked ({exc})"
+                ) from None
+        token = _TO_PROXY.set(True)
+        try:
+            return await super()._create_proxy_connection(req, traces, timeout)
+        finally:
+            _TO_PROXY.reset(token)
 
     async def _resolve_host(
         self, host: str, port: int, traces: Sequence[Any] | None = None
     ) -> list[ResolveResult]:
         results = await super()._resolve_host(host, port, traces=traces)
+        if self.policy is None or _TO_PROXY.get():
+            return results
         for result in results:
             reason = self.policy.refusal(result["host"])
             if reason is not None:
@@ -43,14 +98,24 @@ class GuardedConnector(aiohttp.TCPConnector):
 
 
 def guarded_session(
-    policy: AddressPolicy, *, timeout_s: float = 300, pooled: bool = False
+    policy: AddressPolicy,
+    *,
+    timeout_s: float = 300,
+    pooled: bool = False,
+    proxies: ProxyRules = DIRECT,
 ) -> aiohttp.ClientSession:
     """A session for one kind of destination. `pooled`: keep connections alive for reuse
-    (a shared session); else one use. No proxies from the environment, no cookies kept:
-    what is reached is what the URL names, and nothing one answer sets rides on the next
+    (a shared session); else one use. Proxies as `proxies` say (Settings.proxies(): the
+    same rules as the models' client; aiohttp's own reading of the environment is off, it
+    would also read ~/.netrc), no cookies kept: nothing one answer sets rides on the next
     request."""
     connector = GuardedConnector(
-        policy, limit=0 if pooled else 100, force_close=not pooled, ttl_dns_cache=10
+        policy,
+        proxies,
+        limit=0 if pooled else 100,
+        force_close=not pooled,
+        ttl_dns_cache=10,
+        happy_eyeballs_delay=0.25,
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -12,6 +12,7 @@ from yarl import URL
 
 from tailwinds.outbound.addresses import AddressPolicy, Refused
 from tailwinds.outbound.client import describe_client_error, guarded_session, read_at_most
+from tailwinds.outbound.proxies import DIRECT, ProxyRules
 from tailwinds.outbound.urls import AllowList, parse_target
 
 MAX_REDIRECTS = 3
@@ -36,6 +37,7 @@ async def fetch(
     url: str,
     *,
     policy: AddressPolicy,
+    proxies: ProxyRules = DIRECT,
     allow_list: AllowList | None = None,
     method: str = "GET",
     body: Any = None,
@@ -49,11 +51,12 @@ async def fetch(
     first URL's origin only: a redirect elsewhere does not carry them on. Raises `Refused`
     (the URL or the address it leads to) or `Unreachable` (no usable answer in
     `timeout_s`, all redirects included). `decode=False`: `text` is left empty, for a
-    caller that reads `data` itself (off the event loop: decoding megabytes is CPU)."""
+    caller that reads `data` itself (off the event loop: decoding megabytes is CPU).
+    `proxies`: which proxy each hop goes through (its destination still checked)."""
     current = parse_target(url)
     first_origin = current.origin
     try:
-        async with guarded_session(policy, timeout_s=timeout_s) as session:
+        async with guarded_session(policy, timeout_s=timeout_s, proxies=proxies) as session:
             for _ in range(MAX_REDIRECTS + 1):
                 if allow_list is not None:
                     allow_list.check(current)

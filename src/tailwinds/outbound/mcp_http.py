@@ -3,7 +3,10 @@ policy as our own requests: the name resolved here, every address checked, the
 connection made to a checked address (TLS still verifies the name), and each answer
 capped in size.
 
-The SDK follows a redirect only within the endpoint's origin. The answer's head is
+Through a proxy (tailwinds.outbound.proxies, the same rules as every outbound request) the
+endpoint's name is resolved and checked here, then the request goes to the proxy (its own
+address, the operator's setting, unchecked). The SDK follows a redirect only within the
+endpoint's origin. The answer's head is
 bounded by h11 (httpcore2's parser refuses a head over 100 KiB), its body here.
 """
 
@@ -18,6 +21,7 @@ import httpcore2
 import httpx2
 
 from tailwinds.outbound.addresses import AddressPolicy, Refused
+from tailwinds.outbound.proxies import DIRECT, Proxy, ProxyRules
 
 # one JSON-RPC answer, or all the events of one stream: a tool result a model could read
 # is far smaller
@@ -39,13 +43,7 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
-        with anyio.fail_after(timeout):
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        for address in addresses:
-            reason = self.policy.refusal(address)
-            if reason is not None:
-                raise Refused(reason if address == host else f"{host}: {reason}")
+        addresses = await checked_addresses(host, port, self.policy, timeout)
         error: Exception | None = None
         for address in addresses:
             try:
@@ -66,6 +64,23 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+async def checked_addresses(
+    host: str,
+    port: int,
+    policy: AddressPolicy,
+    timeout: float | None,  # noqa: ASYNC109 (httpcore2's, passed on)
+) -> list[str]:
+    """`host`'s addresses, each checked against `policy` (`Refused` otherwise)."""
+    with anyio.fail_after(timeout):
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        reason = policy.refusal(address)
+        if reason is not None:
+            raise Refused(reason if address == host else f"{host}: {reason}")
+    return addresses
 
 
 class _Capped(httpx2.AsyncByteStream):
@@ -92,17 +107,38 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
     answer read uncompressed (asked as identity, refused otherwise: a compressed one
     would be inflated past our count) up to `max_bytes`."""
 
-    def __init__(self, policy: AddressPolicy, max_bytes: int = MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        max_bytes: int = MAX_ANSWER_BYTES,
+        proxies: ProxyRules = DIRECT,
+    ) -> None:
         super().__init__(trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(trust_env=False),
             network_backend=GuardedBackend(policy),
         )
+        self.policy = policy
+        self.proxies = proxies
+        self._via: dict[Proxy, httpx2.AsyncHTTPTransport] = {}
         self.max_bytes = max_bytes
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         request.headers["Accept-Encoding"] = "identity"
-        response = await super().handle_async_request(request)
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        proxy = self.proxies.for_url(url.scheme, url.host, port)
+        if proxy is None:
+            response = await super().handle_async_request(request)
+        else:
+            try:
+                await checked_addresses(url.host, port, self.policy, 30)
+            except OSError as exc:
+                raise Refused(
+                    f"{url.host} does not resolve here, so where the proxy would take it "
+                    f"cannot be checked ({exc})"
+                ) from None
+            response = await self._through(proxy).handle_async_request(request)
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             await response.aclose()
@@ -110,12 +146,26 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         response.stream = _Capped(response.stream, self.max_bytes)
         return response
 
+    def _through(self, proxy: Proxy) -> httpx2.AsyncHTTPTransport:
+        if proxy not in self._via:
+            auth = proxy.authorization
+            headers = {"Proxy-Authorization": auth} if auth is not None else None
+            self._via[proxy] = httpx2.AsyncHTTPTransport(
+                proxy=httpx2.Proxy(proxy.url, headers=headers), trust_env=False
+            )
+        return self._via[proxy]
 
-def guarded_client(policy: AddressPolicy) -> httpx2.AsyncClient:
+    async def aclose(self) -> None:
+        for transport in self._via.values():
+            await transport.aclose()
+        await super().aclose()
+
+
+def guarded_client(policy: AddressPolicy, proxies: ProxyRules = DIRECT) -> httpx2.AsyncClient:
     """An httpx2 client for `mcp.client.streamable_http.streamable_http_client`, with the
     SDK's default timeouts (30 s, and 300 s between a stream's events)."""
     return httpx2.AsyncClient(
-        transport=GuardedTransport(policy),
+        transport=GuardedTransport(policy, proxies=proxies),
         timeout=httpx2.Timeout(30.0, read=300.0),
         trust_env=False,
     )

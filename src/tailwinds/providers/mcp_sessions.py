@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailwinds.outbound.addresses import PUBLIC, AddressPolicy
+from tailwinds.outbound.proxies import DIRECT, ProxyRules
 
 logger = logging.getLogger("tailwinds.mcp")
 
@@ -27,6 +28,7 @@ class McpServer:
     url: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     policy: AddressPolicy = PUBLIC
+    proxies: ProxyRules = DIRECT  # which proxy the URL goes through
 
     def describe(self) -> str:
         return self.url or " ".join(self.command[:2])
@@ -90,7 +92,9 @@ class McpSessions:
 
                     from tailwinds.outbound.mcp_http import guarded_client
 
-                    http = await stack.enter_async_context(guarded_client(server.policy))
+                    http = await stack.enter_async_context(
+                        guarded_client(server.policy, server.proxies)
+                    )
                     target = streamable_http_client(server.url, http_client=http)
                 else:
                     target = StdioServerParameters(

@@ -30,7 +30,7 @@ from tailwinds.store.db import Database
 from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.messages import MessageRepository
 from tailwinds.store.secrets import SecretBox
-from tailwinds.wire import WireClient
+from tailwinds.wire import model_client
 
 
 @dataclass(slots=True)
@@ -60,8 +60,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     # (Chroma); both reach the servers the operator configured, each new connection
     # checked on the addresses it uses: never a cloud metadata address (tailwinds.outbound)
     services = service_policy(settings)
-    wire = WireClient(policy=services)
-    http = guarded_session(services, pooled=True)
+    proxies = settings.proxies()  # HTTP(S)_PROXY / TAILWINDS_OUTBOUND_PROXY, both clients
+    wire = model_client(settings.model_client, services, proxies)
+    http = guarded_session(services, pooled=True, proxies=proxies)
     box = SecretBox.open(settings.secret_key, settings.home)
     credential_repo = CredentialRepository(db, box)
     document_repo = DocumentRepository(db)
@@ -113,7 +114,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await runner.drain()
         close_local_models()
         await MCP_SESSIONS.close()
-        wire.close()
+        await wire.aclose()
         offload.close()
         await http.close()
         await db.close()

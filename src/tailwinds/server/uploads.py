@@ -66,7 +66,12 @@ async def fetch_pages(urls: list[str], settings: Settings) -> list[Any]:
             page_cap = min(settings.max_page_bytes, settings.max_upload_bytes - total)
             try:
                 page = await fetch(
-                    url, policy=policy, max_bytes=page_cap, timeout_s=30, decode=False
+                    url,
+                    policy=policy,
+                    proxies=settings.proxies(),
+                    max_bytes=page_cap,
+                    timeout_s=30,
+                    decode=False,
                 )
             except Refused as exc:
                 raise InvalidRequest(f"{url}: {exc}", field=f"urls.{n}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -10,7 +11,8 @@ from urllib.parse import urlsplit
 import httptools
 
 from tailwinds.outbound.addresses import AddressPolicy
-from tailwinds.outbound.sockets import create_checked_connection
+from tailwinds.outbound.proxies import DIRECT, Proxy, ProxyRules
+from tailwinds.wire.connect import open_socket
 from tailwinds.wire.errors import ConnectionClosed, WireError, WireTooLarge
 from tailwinds.wire.response import MAX_HEAD_BYTES, MAX_INFLATED_BYTES, WireResponse
 
@@ -21,12 +23,9 @@ MAX_IDLE_PER_ORIGIN = 1024
 IDLE_EXPIRY_S = 30.0
 
 
-class _Stale(ConnectionClosed):
-    """A pooled connection turned out closed before a byte of the answer came: the server
-    dropped it while it was idle, so the request can go again on a new one."""
-
-
-Origin = tuple[str, str, int]
+# (scheme, host, port, the proxy's "host:port" or ""): connections are pooled per origin
+# and per the way they reach it
+Origin = tuple[str, str, int, str]
 
 
 class _Connection(asyncio.Protocol):
@@ -98,40 +97,55 @@ class WireClient:
         tls: ssl.SSLContext | None = None,
         max_inflated_bytes: int = MAX_INFLATED_BYTES,
         policy: AddressPolicy | None = None,
+        proxies: ProxyRules = DIRECT,
     ) -> None:
         """`tls`: how to check servers' certificates; the system's CAs by default.
         `max_inflated_bytes`: the most a compressed answer may inflate to.
         `policy`: the addresses a new connection may use (tailwinds.outbound), checked on
-        the resolved addresses it then connects to; None: any."""
+        the resolved addresses it then connects to (through a proxy: the destination's);
+        None: any. `proxies`: which proxy each URL goes through (Settings.proxies())."""
         self._idle: dict[Origin, list[_Connection]] = {}
         self._tls = tls
         self._policy = policy
+        self._proxies = proxies
         self.max_inflated_bytes = max_inflated_bytes
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, connect_timeout_s: float
     ) -> WireResponse:
         """Send the request and wait for the answer's status and headers (the caller bounds
-        that wait). Raises `WireError` (or `OSError`, `TimeoutError` while connecting)."""
+        that wait). Raises `WireError` (or `OSError`, `TimeoutError` while connecting,
+        `Refused` by the address policy).
+
+        Sent once: a pooled connection found closed before the request is written is
+        replaced (nothing was sent on it), but one that drops after the request went out
+        raises `ConnectionClosed` with `maybe_processed` set: the server may have read
+        the POST, and whether to send it again is the caller's call (aiohttp and urllib3
+        re-send only idempotent requests)."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise WireError(f"not an http(s) URL: {url!r}")
         host = parts.hostname
         port = parts.port or (443 if scheme == "https" else 80)
-        origin = (scheme, host, port)
-        request = _request(parts.path or "/", parts.query, _host_header(host, parts.port), headers)
+        proxy = self._proxies.for_url(scheme, host, port)
+        origin = (scheme, host, port, f"{proxy.host}:{proxy.port}" if proxy else "")
+        authority = _host_header(host, parts.port)
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        if proxy is not None and scheme == "http":
+            # a plain request through a proxy names the whole URL (RFC 9112 §3.2.2)
+            target = f"http://{authority}{target}"
+            if proxy.authorization is not None:
+                headers = {**headers, "Proxy-Authorization": proxy.authorization}
+        request = _request(target, authority, headers)
         request += b"Content-Length: %d\r\n\r\n" % len(body) + body
         while (conn := self._pooled(origin)) is not None:
-            try:
-                return await _send(conn, request)
-            except _Stale:
-                continue  # dropped by the server while idle: try the next, or a new one
-        conn = await self._connect(origin, connect_timeout_s)
-        try:
+            if conn.closed or _hung_up(conn.transport):
+                conn.close()  # seen closed before a byte was written: the next one
+                continue
             return await _send(conn, request)
-        except _Stale as exc:
-            raise ConnectionClosed(str(exc)) from None
+        conn = await self._connect(origin, proxy, connect_timeout_s)
+        return await _send(conn, request)
 
     def _pooled(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -143,8 +157,8 @@ class WireClient:
             conn.close()
         return None
 
-    async def _connect(self, origin: Origin, timeout_s: float) -> _Connection:
-        scheme, host, port = origin
+    async def _connect(self, origin: Origin, proxy: Proxy | None, timeout_s: float) -> _Connection:
+        scheme, host, port, _ = origin
         loop = asyncio.get_running_loop()
         conn = _Connection(self, origin, loop)
         tls = None
@@ -153,12 +167,14 @@ class WireClient:
                 self._tls = ssl.create_default_context()
             tls = self._tls
         async with asyncio.timeout(timeout_s):
-            if self._policy is None:
+            sock = await open_socket(loop, scheme, host, port, proxy, self._policy)
+            try:
                 await loop.create_connection(
-                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls else None
+                    lambda: conn, sock=sock, ssl=tls, server_hostname=host if tls else None
                 )
-            else:
-                await create_checked_connection(loop, lambda: conn, host, port, self._policy, tls)
+            except BaseException:
+                sock.close()
+                raise
         return conn
 
     def _release(self, conn: _Connection) -> None:
@@ -170,23 +186,23 @@ class WireClient:
         idle.append(conn)
 
     def close(self) -> None:
+        """Close the pooled connections (answers still being read keep theirs)."""
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
         self._idle.clear()
 
+    async def aclose(self) -> None:
+        self.close()
+
 
 async def _send(conn: _Connection, request: bytes) -> WireResponse:
-    reused = conn.idle_since > 0  # it has been in the pool
-    if conn.closed:
-        raise _Stale("closed while idle")
     response = conn.response = WireResponse(conn)
     conn.transport.write(request)  # type: ignore[union-attr]
     try:
         await response._head
     except ConnectionClosed as exc:
-        if reused and not response.began:
-            raise _Stale(str(exc)) from None
+        exc.maybe_processed = True  # the request went out: the server may have read it
         raise
     except BaseException:
         conn.close()  # cancelled or failed before the answer: never reuse it
@@ -194,8 +210,21 @@ async def _send(conn: _Connection, request: bytes) -> WireResponse:
     return response
 
 
-def _request(path: str, query: str, host: str, headers: dict[str, str]) -> bytes:
-    target = f"{path}?{query}" if query else path
+def _hung_up(transport: asyncio.Transport | None) -> bool:
+    """Whether an idle connection is closing or has bytes or an end the loop has not read
+    yet: a FIN (keep-alive timeout, half-close) already in the kernel is seen here before
+    the request is written on it, rather than after. One poll(2) of the socket."""
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _request(target: str, host: str, headers: dict[str, str]) -> bytes:
     lines = [f"POST {target} HTTP/1.1", f"Host: {host}"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:

@@ -13,4 +13,7 @@ class WireTooLarge(WireError):
 
 
 class ConnectionClosed(WireError):
-    """The server closed the connection before the answer was whole."""
+    """The server closed the connection before the answer was whole. `maybe_processed`:
+    the request had been sent, so the server may have acted on it."""
+
+    maybe_processed = False

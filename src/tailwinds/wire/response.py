@@ -55,8 +55,10 @@ class WireResponse:
         "_headers",
         "_idle_s",
         "_inflated",
+        "_informational",
         "_max_inflated",
         "_paused",
+        "_pending",
         "_repeats",
         "_tail",
         "_timer",
@@ -88,6 +90,8 @@ class WireResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._decompress: zlib._Decompress | None = None
         self._tail = b""  # compressed bytes not inflated yet
+        # the last step filled its quota: zlib may hold output even with no tail left
+        self._pending = False
         self._inflated = 0
         self._max_inflated = conn.client.max_inflated_bytes
         self._head_bytes = 0  # of the headers parsed
@@ -97,6 +101,7 @@ class WireResponse:
         # rebuilt per repeat
         self._repeats: dict[str, list[str]] | None = None
         self._until_close = False
+        self._informational = False  # the head being parsed is a 1xx one
         self._idle_s = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -133,7 +138,15 @@ class WireResponse:
                 self.headers[key] = ", ".join(values)
             self._repeats = None
         parser = self.parser
-        self.status = parser.get_status_code()
+        status = parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # 100 Continue, 103 Early Hints (RFC 9110 §15.2): an interim answer, the final
+            # one follows on the same connection; its headers are dropped, its bytes still
+            # count toward the head's bound (status stays 0 till the final head)
+            self._informational = True
+            self.headers = {}
+            return
+        self.status = status
         self.keep_alive = parser.should_keep_alive()
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
         if encoding in ("gzip", "x-gzip"):
@@ -172,11 +185,12 @@ class WireResponse:
             self._fail(WireError(f"the answer's compressed body is broken: {exc}"))
             return b""
         self._tail = self._decompress.unconsumed_tail  # type: ignore[union-attr]
+        self._pending = len(out) >= INFLATE_STEP_BYTES
         self._inflated += len(out)
         if self._inflated > self._max_inflated:
             self._fail(WireTooLarge(f"a compressed answer of more than {self._max_inflated} bytes"))
             return b""
-        if self._tail and not self._paused:
+        if (self._tail or self._pending) and not self._paused:
             self._paused = True
             transport = self._conn.transport
             if transport is not None:
@@ -184,6 +198,9 @@ class WireResponse:
         return out
 
     def on_message_complete(self) -> None:
+        if self._informational:  # the end of a 1xx head: the parser reads on
+            self._informational = False
+            return
         self.complete = True
         self._conn.response = None
         self._wake()
@@ -223,7 +240,7 @@ class WireResponse:
         while not chunks:
             if self._error is not None:
                 raise self._error
-            if self._tail:  # a compressed body's next step
+            if self._tail or self._pending:  # a compressed body's next step
                 # let the other streams run first: without it, a body that inflates to
                 # much but yields no token would hold the loop till its end
                 await asyncio.sleep(0)
@@ -238,7 +255,7 @@ class WireResponse:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
-        if self._paused and not self._tail:
+        if self._paused and not (self._tail or self._pending):
             self._paused = False
             transport = self._conn.transport
             if transport is not None:  # None: the connection is gone, its last bytes are in

@@ -82,7 +82,9 @@ def harness(
     sessions = McpSessions(connect_timeout_s=10)
     monkeypatch.setattr(mcp_node, "SESSIONS", sessions)
     monkeypatch.setattr(
-        mcp_http, "guarded_client", lambda policy: scripted_client(policy, script, max_bytes)
+        mcp_http,
+        "guarded_client",
+        lambda policy, _proxies=None: scripted_client(policy, script, max_bytes),
     )
     node = mcp_node.McpTools("mcp_0", mcp_node.McpTools.Inputs(url=URL), {})
     settings = Settings(outbound_networks="127.0.0.0/8")
