@@ -32,6 +32,7 @@ from tailwinds.server.routes import (
     credentials,
     docs,
     document_stores,
+    flowise,
     predictions,
     system,
     transfer,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the prediction routes first: routes are matched in order, and theirs are the busy ones
     for module in (
         predictions,
+        flowise,
         system,
         observability,
         chatflows,

@@ -39,7 +39,11 @@ class PredictionRequest(BaseModel):
 
 
 def parse_request(body: bytes) -> PredictionRequest:
-    raw = _loads(body)
+    return request_from(load_body(body))
+
+
+def request_from(raw: Any) -> PredictionRequest:
+    """The request from the body's JSON value (parsed already), checked."""
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:
@@ -74,7 +78,7 @@ def check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
             )
 
 
-def _loads(body: bytes) -> Any:
+def load_body(body: bytes) -> Any:
     """The body's JSON. A string holding half of a UTF-16 surrogate pair (`"\\ud83d"`, what
     JavaScript sends for a string cut inside an emoji) is valid JSON that orjson refuses:
     such a body is read by the standard library instead, the halves made U+FFFD."""

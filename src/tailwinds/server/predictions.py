@@ -36,6 +36,7 @@ from tailwinds.server.answers import collect_answer, decode_frames
 from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
 from tailwinds.server.limits import RateLimiter, Scope
 from tailwinds.server.prediction_request import (
+    PredictionRequest,
     check_overrides,
     parse_request,
     resume_grace_s,
@@ -88,7 +89,14 @@ class PredictionService:
         that holds the client's connection."""
         if self.shutting_down:
             raise ServerShutdown()
-        request = parse_request(body)
+        return await self.admit_request(chatflow_id, parse_request(body), authorization)
+
+    async def admit_request(
+        self, chatflow_id: str, request: PredictionRequest, authorization: str | None
+    ) -> Admission:
+        """`admit` for a body parsed already (another dialect's spelling of it)."""
+        if self.shutting_down:
+            raise ServerShutdown()
         chatflow, api_key = await self.authorize(chatflow_id, authorization)
         overrides = request.override_config
         check_overrides(overrides, chatflow.allowed_overrides)
