@@ -1,0 +1,126 @@
+"""Flowise's chat widget, unchanged: `flowise-embed`'s built `web.js`, served from
+`node_modules` on a page of another origin (one the chatflow allows), in Chromium, talking
+to Tailwinds as its own process and the mock model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
+from tests.conftest import RunningServer, free_port
+from tests.integration.test_retrieval import upsert
+from tests.mock_openai import MockOpenAI
+
+WAIT_S = 20
+
+
+class Site:
+    """A web site on its own origin whose pages embed the widget."""
+
+    def __init__(self, web_js: Path) -> None:
+        self.pages: dict[str, str] = {}
+        web = web_js.read_bytes()
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path == "/web.js":
+                    body, kind = web, "text/javascript"
+                elif self.path in pages:
+                    body, kind = pages[self.path].encode(), "text/html; charset=utf-8"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.origin = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def embed(self, name: str, api: str, chatflow_id: str) -> str:
+        """A page with the full-page widget for `chatflow_id`; its URL."""
+        self.pages[f"/{name}"] = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title></head><body>
+<flowise-fullchatbot></flowise-fullchatbot>
+<script type="module">
+  import Chatbot from "/web.js";
+  Chatbot.initFull({{ chatflowid: {json.dumps(chatflow_id)}, apiHost: {json.dumps(api)} }});
+</script></body></html>"""
+        return f"{self.origin}/{name}"
+
+
+@pytest.fixture(scope="module")
+def site(flowise_modules: Path) -> Iterator[Site]:
+    running = Site(flowise_modules / "flowise-embed" / "dist" / "web.js")
+    yield running
+    running.server.shutdown()
+
+
+def model_flow(server: RunningServer, mock: MockOpenAI, site: Site, model: str) -> str:
+    node = {"id": "m", "type": "chatOpenAI", "inputs": {"model": model, "baseUrl": mock.base_url}}
+    return server.create_chatflow({"nodes": [node]}, allowedOrigins=[site.origin])["id"]
+
+
+def ask(page: Any, question: str) -> None:
+    box = page.get_by_placeholder("Type your question")
+    box.fill(question)
+    box.press("Enter")
+
+
+def bubbles(page: Any) -> list[str]:
+    return [b.inner_text() for b in page.locator('[data-testid="host-bubble"]').all()]
+
+
+def wait_until(check: Any, what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"waited {WAIT_S} s for {what}")
+
+
+def test_the_answer_appears_token_by_token(
+    page: Any, site: Site, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow = model_flow(sqlite_server, mock_llm, site, "paced:0.15")
+    page.goto(site.embed("stream", sqlite_server.url, flow))
+    question = "tell me about the weather in the mountains this week"
+    ask(page, question)
+    # the first token is on screen while the mock is still writing the answer
+    wait_until(lambda: any(b.startswith("You") for b in bubbles(page)), "the first token")
+    record = mock_llm.find(question)
+    assert not record.completed, "the answer only showed once the model had finished"
+    whole = f"You said: {question}"
+    wait_until(lambda: whole in bubbles(page), "the whole answer")
+    screenshot(page, "flowise-embed-streaming")
+
+
+def test_sources_shown_and_tools_received(
+    page: Any, site: Site, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    store = sqlite_server.create_document_store(mock_llm.base_url, name="embed-docs")
+    docs = [("https://docs.example.com/returns", "returns are free within thirty days")]
+    assert upsert(sqlite_server, store, docs).status_code in (200, 201, 202)
+    flow = sqlite_server.retrieval_chatflow(mock_llm.base_url, store, allowedOrigins=[site.origin])
+    page.goto(site.embed("sources", sqlite_server.url, flow))
+    ask(page, "are returns free")
+    wait_until(lambda: page.get_by_text("/returns").count() > 0, "the source bubble")
