@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import browser, page  # noqa: F401  (Chromium, for the widget)
 from tests.requirements import require_command
 
 HERE = Path(__file__).parent

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
+from tests.browser.conftest import screenshot
 from tests.conftest import RunningServer, free_port
 from tests.integration.test_retrieval import upsert
 from tests.mock_openai import MockOpenAI
@@ -32,7 +32,7 @@ class Site:
         pages = self.pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path == "/web.js":
                     body, kind = web, "text/javascript"
                 elif self.path in pages:
@@ -124,3 +124,43 @@ def test_sources_shown_and_tools_received(
     page.goto(site.embed("sources", sqlite_server.url, flow))
     ask(page, "are returns free")
     wait_until(lambda: page.get_by_text("/returns").count() > 0, "the source bubble")
+
+
+def test_starter_prompts_and_feedback_from_the_chatbot_config(
+    page: Any, site: Site, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    config = {
+        "starterPrompts": ["What are your opening hours?", "Where are you?"],
+        "chatFeedback": True,
+    }
+    flow = sqlite_server.create_chatflow(
+        {"nodes": [node]}, allowedOrigins=[site.origin], chatbotConfig=config
+    )["id"]
+    page.goto(site.embed("feedback", sqlite_server.url, flow))
+    page.get_by_text("Where are you?").click()
+    wait_until(lambda: "You said: Where are you?" in bubbles(page), "the answer")
+    page.get_by_title("Thumbs Up").last.click()
+    comment = page.get_by_placeholder("What do you think of the response?")
+    comment.fill("quick and right")
+    page.get_by_text("Submit Feedback").click()
+
+    def stored() -> list[dict[str, Any]]:
+        listed = requests.get(f"{sqlite_server.url}/api/v1/feedback/{flow}", timeout=5).json()
+        return [f for f in listed if f["content"] == "quick and right"]
+
+    (feedback,) = wait_until(stored, "the feedback stored with its comment")
+    assert feedback["rating"] == "THUMBS_UP"
+    history = requests.get(
+        f"{sqlite_server.url}/api/v1/chatmessage/{flow}",
+        params={"chatId": feedback["chatId"]},
+        timeout=5,
+    ).json()
+    answer = next(m for m in history if m["id"] == feedback["messageId"])
+    assert answer["content"] == "You said: Where are you?"
+    assert answer["feedback"]["rating"] == "THUMBS_UP"
+    screenshot(page, "flowise-embed-feedback")

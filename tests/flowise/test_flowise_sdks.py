@@ -88,7 +88,7 @@ def test_js_sdk_streams_and_answers(
     flow = sqlite_server.model_chatflow(mock_llm.base_url)
     env = {"BASE_URL": sqlite_server.url, "FLOW": flow}
     events = run_node(node, flowise_modules, JS_SDK, STREAMING="1", QUESTION="from node", **env)
-    assert [e["event"] for e in events][0] == "start"
+    assert events[0]["event"] == "start"
     assert events[-1] == {"event": "end", "data": "[DONE]"}
     assert "".join(e["data"] for e in events if e["event"] == "token") == "You said: from node"
     answer = run_node(node, flowise_modules, JS_SDK, STREAMING="0", QUESTION="no stream", **env)

@@ -32,6 +32,21 @@ class McpToolSettings(BaseModel):
     description: str | None = Field(None, max_length=2000)
 
 
+class ChatbotConfig(BaseModel):
+    """The chat widget's settings, served to Flowise's widget by `GET
+    /api/v1/public-chatbotConfig/{id}` (in Flowise's shape: docs/PROTOCOL.md)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    title: str | None = Field(None, max_length=200)
+    welcome_message: str | None = Field(None, alias="welcomeMessage", max_length=2000)
+    starter_prompts: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, alias="starterPrompts", max_length=10
+    )
+    chat_feedback: bool = Field(False, alias="chatFeedback")
+    follow_up_prompts: bool = Field(False, alias="followUpPrompts")
+
+
 class ChatflowBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -44,6 +59,7 @@ class ChatflowBody(BaseModel):
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns = Field("reject", alias="concurrentTurns")
     mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
+    chatbot_config: ChatbotConfig | None = Field(None, alias="chatbotConfig")
 
 
 class ChatflowPatch(BaseModel):
@@ -58,12 +74,15 @@ class ChatflowPatch(BaseModel):
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
     concurrent_turns: ConcurrentTurns | None = Field(None, alias="concurrentTurns")
     mcp_tool: McpToolSettings | None = Field(None, alias="mcpTool")
+    chatbot_config: ChatbotConfig | None = Field(None, alias="chatbotConfig")
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=exclude_unset)
     if body.rate_limit is not None:  # stored as the API spells it
         fields["rate_limit"] = body.rate_limit.model_dump(by_alias=True, exclude_none=True)
+    if body.chatbot_config is not None:  # stored as the API spells it
+        fields["chatbot_config"] = body.chatbot_config.model_dump(by_alias=True)
     return fields
 
 

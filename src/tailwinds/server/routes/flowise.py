@@ -43,9 +43,25 @@ async def chatflow_streaming(chatflow_id: str, state: State) -> dict[str, bool]:
 async def public_chatbot_config(chatflow_id: str, state: State) -> Any:
     """The chatflow's chat widget settings in Flowise's shape (starter prompts as
     `{"0": {"prompt": …}}`), or `"OK"` when it has none. Public, as Flowise's."""
-    chatflow = await _chatflow(state, chatflow_id)
-    config = getattr(chatflow, "chatbot_config", None)
-    return config or "OK"
+    config = (await _chatflow(state, chatflow_id)).chatbot_config
+    return flowise_chatbot_config(config) if config else "OK"
+
+
+def flowise_chatbot_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Our stored settings in the shape the widget reads (`Bot.tsx`): starter prompts as
+    an object `{"0": {"prompt": …}}` (an array shows empty bubbles), switches as
+    `{"status": bool}`."""
+    shaped: dict[str, Any] = {
+        "starterPrompts": {
+            str(i): {"prompt": prompt} for i, prompt in enumerate(config.get("starterPrompts", []))
+        },
+        "chatFeedback": {"status": bool(config.get("chatFeedback"))},
+        "followUpPrompts": {"status": bool(config.get("followUpPrompts"))},
+    }
+    for name in ("title", "welcomeMessage"):
+        if config.get(name):
+            shaped[name] = config[name]
+    return shaped
 
 
 async def _chatflow(state: AppState, chatflow_id: str) -> Chatflow:

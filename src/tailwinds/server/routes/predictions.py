@@ -14,6 +14,7 @@ from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
 from tailwinds.server.flowise_predictions import flowise_prediction
 from tailwinds.server.prediction_request import PredictionRequest
+from tailwinds.server.routes.feedback import with_feedback
 from tailwinds.server.state import AppState, State
 from tailwinds.server.streaming import sse_response
 from tailwinds.transport.frames import parse_last_event_id
@@ -125,5 +126,6 @@ async def chat_messages(
     chatId: str,
     state: State,
 ) -> list[dict[str, Any]]:
-    """The stored messages of one chat, oldest first."""
-    return await state.messages.list_chat(chatflow_id, chatId)
+    """The stored messages of one chat, oldest first; a rated answer carries `feedback`."""
+    messages = await state.messages.list_chat(chatflow_id, chatId)
+    return await with_feedback(state, chatflow_id, chatId, messages)
