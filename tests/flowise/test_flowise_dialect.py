@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import requests
 
 from tests.conftest import RunningServer, stream_then_leave
 from tests.flowise.conftest import events_of, flowise_frames, text_of
 from tests.integration.test_prediction_stream import messages
+from tests.integration.test_queue_mode import Cluster, queue_env, start_cluster
 from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import parse_frames, tokens_of
@@ -237,6 +240,51 @@ def test_resume_in_flowise_dialect(sqlite_server: RunningServer, mock_llm: MockO
     resumed = requests.get(
         f"{sqlite_server.url}/api/v1/predictions/{flow}/stream/{first[0]['chatMessageId']}"
         "?dialect=flowise",
+        headers={"Last-Event-ID": str(first[-1]["id"])},
+        timeout=30,
+    )
+    assert resumed.status_code == 200
+    rest = flowise_frames(resumed.content)
+    assert text_of(first + rest) == "".join(tokens)
+    assert events_of(rest)[-1] == "end"
+
+
+# ---- queue mode: the API node encodes the dialect from the worker's frames
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[Cluster]:
+    running = start_cluster(tmp_path_factory, postgres_url, queue_env(redis_url), workers=1)
+    yield running
+    running.stop()
+
+
+def test_queue_mode_speaks_both_dialects_and_resumes(
+    cluster: Cluster, mock_llm: MockOpenAI
+) -> None:
+    a, b = cluster.apis
+    flow = a.model_chatflow(mock_llm.base_url, model="paced:0.02")
+    tokens = [f"q{i} " for i in range(30)]
+    question = "tokens:" + json.dumps(tokens)
+    ours = parse_frames(
+        post(a, f"/api/v1/predictions/{flow}", {"question": question, "streaming": True}).content
+    )
+    assert tokens_of(ours) == "".join(tokens)
+    theirs = flowise_frames(
+        post(b, f"/api/v1/prediction/{flow}", {"question": question, "streaming": True}).content
+    )
+    assert events_of(theirs)[0] == "start" and events_of(theirs)[-1] == "end"
+    assert text_of(theirs) == "".join(tokens)
+    answer = post(b, f"/api/v1/prediction/{flow}", {"question": "plain"}).json()
+    assert answer["text"] == "You said: plain" and answer["chatMessageId"]
+
+    body = {"question": question, "streaming": True, "resumeGraceSeconds": 10}
+    raw = stream_then_leave(a.url, f"/api/v1/prediction/{flow}", body, 3, marker=b'"event":"token"')
+    first = flowise_frames(complete_part(raw))
+    resumed = requests.get(
+        f"{b.url}/api/v1/predictions/{flow}/stream/{first[0]['chatMessageId']}?dialect=flowise",
         headers={"Last-Event-ID": str(first[-1]["id"])},
         timeout=30,
     )
