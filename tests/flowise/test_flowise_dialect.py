@@ -292,3 +292,28 @@ def test_queue_mode_speaks_both_dialects_and_resumes(
     rest = flowise_frames(resumed.content)
     assert text_of(first + rest) == "".join(tokens)
     assert events_of(rest)[-1] == "end"
+
+
+def test_follow_up_prompts_from_the_chatflow_model(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    config = {"followUpPrompts": True}
+    flow = sqlite_server.create_chatflow({"nodes": [node]}, chatbotConfig=config)["id"]
+    body = {"question": "next steps", "streaming": True}
+    frames = flowise_frames(post(sqlite_server, f"/api/v1/prediction/{flow}", body).content)
+    meta = next(f["data"] for f in frames if f["event"] == "metadata")
+    # the echo model's reply to the follow-up request: its lines, one prompt each
+    prompts = json.loads(meta["followUpPrompts"])
+    assert prompts == ["You said: Question: next steps", "Answer: You said: next steps"]
+    asked = mock_llm.find("Question: next steps").body["messages"]
+    assert asked[0]["role"] == "system" and "follow-up questions" in asked[0]["content"]
+    stored = messages(sqlite_server, flow, meta["chatId"])
+    assert stored[-1]["followUpPrompts"] == prompts
+    # ours carries them too, in its metadata
+    ours = parse_frames(post(sqlite_server, f"/api/v1/predictions/{flow}", body).content)
+    assert json.loads(dict(ours)["metadata"]["followUpPrompts"]) == prompts

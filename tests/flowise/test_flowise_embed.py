@@ -17,10 +17,14 @@ import requests
 
 from tests.browser.conftest import screenshot
 from tests.conftest import RunningServer, free_port
+from tests.flowise.conftest import NPM_CI_TIMEOUT_S
 from tests.integration.test_retrieval import upsert
 from tests.mock_openai import MockOpenAI
 
 WAIT_S = 20
+
+# the first test may wait for `npm ci` of tests/flowise on a cold cache
+pytestmark = pytest.mark.timeout(NPM_CI_TIMEOUT_S + 120)
 
 
 class Site:
@@ -137,6 +141,7 @@ def test_starter_prompts_and_feedback_from_the_chatbot_config(
     config = {
         "starterPrompts": ["What are your opening hours?", "Where are you?"],
         "chatFeedback": True,
+        "followUpPrompts": True,
     }
     flow = sqlite_server.create_chatflow(
         {"nodes": [node]}, allowedOrigins=[site.origin], chatbotConfig=config
@@ -144,6 +149,8 @@ def test_starter_prompts_and_feedback_from_the_chatbot_config(
     page.goto(site.embed("feedback", sqlite_server.url, flow))
     page.get_by_text("Where are you?").click()
     wait_until(lambda: "You said: Where are you?" in bubbles(page), "the answer")
+    follow_up = page.get_by_text("Answer: You said: Where are you?")
+    wait_until(lambda: follow_up.count() > 0, "the follow-up prompts")
     page.get_by_title("Thumbs Up").last.click()
     comment = page.get_by_placeholder("What do you think of the response?")
     comment.fill("quick and right")

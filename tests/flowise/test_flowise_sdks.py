@@ -8,10 +8,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import RunningServer
+from tests.flowise.conftest import NPM_CI_TIMEOUT_S
 from tests.mock_openai import MockOpenAI
 
 NODE_TIMEOUT_S = 60
+
+# the first test may wait for `npm ci` of tests/flowise on a cold cache
+pytestmark = pytest.mark.timeout(NPM_CI_TIMEOUT_S + 120)
 
 
 def test_python_sdk_streams(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> None:

@@ -68,9 +68,21 @@ function fromStored(rows) {
     text: row.content,
     status: row.status,
     error: row.status === 'error' ? row.error || 'failed' : null,
+    feedback: row.feedback || null,
     sources: [],
     tools: [],
   }));
+}
+
+// a rating given in Flowise's chat widget (POST /api/v1/feedback)
+function Rating({ feedback }) {
+  const mark = feedback.rating === 'THUMBS_UP' ? '👍' : '👎';
+  return (
+    <div className="stats feedback" aria-label="Feedback">
+      {mark}
+      {feedback.content ? ` “${feedback.content}”` : ''}
+    </div>
+  );
 }
 
 export default function Playground({ chatflowId }) {
@@ -238,6 +250,7 @@ export default function Playground({ chatflowId }) {
               </div>
             ) : null}
             {m.role === 'api' ? <Stats message={m} /> : null}
+            {m.feedback ? <Rating feedback={m.feedback} /> : null}
           </div>
         ))}
         <div ref={bottom} />

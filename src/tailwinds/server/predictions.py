@@ -34,6 +34,7 @@ from tailwinds.nodes.tools import DEPTH, ToolError
 from tailwinds.server.admission import Admission, PreparedRun
 from tailwinds.server.answers import collect_answer, decode_frames
 from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
+from tailwinds.server.follow_up_hook import follow_ups_of
 from tailwinds.server.limits import RateLimiter, Scope
 from tailwinds.server.prediction_request import (
     PredictionRequest,
@@ -44,6 +45,7 @@ from tailwinds.server.prediction_request import (
 from tailwinds.server.request_caps import run_overrides
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
+from tailwinds.store.feedback import FeedbackRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
 from tailwinds.transport.jobs import Job
@@ -219,7 +221,7 @@ class PredictionService:
         run = self.runner.run(prepared.chatflow.id, prepared.flow, ctx, self.runs, record)
         if lease is not None:
             guard_unstarted(run, lease)
-        return run
+        return follow_ups_of(run, prepared, FeedbackRepository(self.messages.db))
 
     async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
         """The run's events for the SSE response: events straight from the runner (the

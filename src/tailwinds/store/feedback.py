@@ -1,6 +1,6 @@
 """Feedback on answers, as Flowise's chat widget sends it: a rating (`THUMBS_UP` or
 `THUMBS_DOWN`) and an optional comment, one per answer (a second rating of the same answer
-replaces the first, as Flowise's does)."""
+replaces the first, as Flowise's does); and the follow-up prompts stored with an answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import select, update
 
 from tailwinds.store.db import Database
 from tailwinds.store.storable import storable_key
@@ -104,6 +105,15 @@ class FeedbackRepository:
                 row.content = content
             row.updated_date = utcnow()
         return _from_row(row)
+
+    async def store_follow_ups(self, message_id: str, prompts: list[str]) -> None:
+        """The answer's follow-up prompts (engine/follow_ups.py), beside its row."""
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(ChatMessageRow)
+                .where(ChatMessageRow.id == message_id)
+                .values(follow_up_prompts=orjson.dumps(prompts).decode())
+            )
 
     async def list(self, chatflow_id: str, chat_id: str | None = None) -> list[Feedback]:
         query = select(FeedbackRow).where(FeedbackRow.chatflow_id == chatflow_id)

@@ -97,6 +97,8 @@ class ChatMessageRow(Base):
     total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # the answer's tool calls: [{tool, toolInput, toolOutput, durationMs}] as JSON
     used_tools: Mapped[str | None] = mapped_column(StorableText, nullable=True)
+    # the answer's follow-up prompts (engine/follow_ups.py): a JSON list of strings
+    follow_up_prompts: Mapped[str | None] = mapped_column(StorableText, nullable=True)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

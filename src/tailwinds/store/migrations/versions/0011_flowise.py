@@ -1,4 +1,5 @@
-"""Flowise's clients: a chatflow's chat widget settings, and feedback on answers
+"""Flowise's clients: a chatflow's chat widget settings, feedback on answers, their
+follow-up prompts
 
 Revision ID: 0011
 Revises: 0009
@@ -17,6 +18,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("chatflows") as batch:
         batch.add_column(sa.Column("chatbot_config", sa.Text(), nullable=True))
+    with op.batch_alter_table("chat_messages") as batch:
+        batch.add_column(sa.Column("follow_up_prompts", sa.Text(), nullable=True))
     op.create_table(
         "message_feedback",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -34,5 +37,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_message_feedback_chatflow", "message_feedback")
     op.drop_table("message_feedback")
+    with op.batch_alter_table("chat_messages") as batch:
+        batch.drop_column("follow_up_prompts")
     with op.batch_alter_table("chatflows") as batch:
         batch.drop_column("chatbot_config")
