@@ -76,11 +76,11 @@ function fromStored(rows) {
 
 // a rating given in Flowise's chat widget (POST /api/v1/feedback)
 function Rating({ feedback }) {
-  const mark = feedback.rating === 'THUMBS_UP' ? '👍' : '👎';
+  const rating = feedback.rating === 'THUMBS_UP' ? 'rated up' : 'rated down';
   return (
     <div className="stats feedback" aria-label="Feedback">
-      {mark}
-      {feedback.content ? ` “${feedback.content}”` : ''}
+      {rating}
+      {feedback.content ? `: “${feedback.content}”` : ''}
     </div>
   );
 }
