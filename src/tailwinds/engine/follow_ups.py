@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -69,8 +70,10 @@ async def suggest(model: Any, ctx: RunContext, question: str, answer: str) -> li
         ChatMessage("system", INSTRUCTION),
         ChatMessage("user", f"Question: {question}\nAnswer: {answer[:MAX_ANSWER_CHARS]}"),
     ]
+    # the question's uploads were for its answer: not sent again
+    plain = RunContext(replace(ctx.turn, uploads=[]), ctx.resources, state=ctx.state)
     try:
-        chunks = [c async for c in model.stream_chat(ctx, messages) if isinstance(c, str)]
+        chunks = [c async for c in model.stream_chat(plain, messages) if isinstance(c, str)]
     except Exception as exc:  # a suggestion is a nicety: the answer stands without it
         logger.info("no follow-up prompts for %s: %s", ctx.turn.message_id, exc)
         return []

@@ -35,7 +35,8 @@ class PredictionRequest(BaseModel):
     # keep the run going this long while its client is away, and let it resume the stream
     # (the chatflow's own setting when left out)
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
-    uploads: list[Any] | None = None
+    # files given with the question: read by server/prediction_uploads.py
+    uploads: list[Any] | None = Field(None, max_length=20)
 
 
 def parse_request(body: bytes) -> PredictionRequest:
@@ -50,8 +51,6 @@ def request_from(raw: Any) -> PredictionRequest:
         request = PredictionRequest.model_validate(raw)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from exc
-    if request.uploads:
-        raise InvalidRequest("file uploads are not supported yet", field="uploads")
     if request.chat_id is not None:
         check_id(request.chat_id, "chatId")
     if request.question is None:

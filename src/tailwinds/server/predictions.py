@@ -24,6 +24,7 @@ from tailwinds.engine.turns import (
     freeing_chat,
     guard_unstarted,
 )
+from tailwinds.engine.uploads import uploads_from_json
 from tailwinds.errors import (
     ChatBusy,
     ChatflowNotFound,
@@ -42,6 +43,7 @@ from tailwinds.server.prediction_request import (
     parse_request,
     resume_grace_s,
 )
+from tailwinds.server.prediction_uploads import read_uploads
 from tailwinds.server.request_caps import run_overrides
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
@@ -104,6 +106,7 @@ class PredictionService:
         check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
 
+        uploads = await read_uploads(request.uploads, chatflow)
         chat_id = request.chat_id or str(uuid.uuid4())
         session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
@@ -116,6 +119,7 @@ class PredictionService:
             message_id=str(uuid.uuid4()),
             history=history,
             vars=run_vars,
+            uploads=uploads,  # type: ignore[arg-type]
         )
         # a new conversation has nothing stored yet to read, nor anyone else asking in it
         named = request.chat_id is not None or "sessionId" in overrides
@@ -168,6 +172,7 @@ class PredictionService:
             message_id=job.message_id,
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
+            uploads=uploads_from_json(job.uploads),  # type: ignore[arg-type]
         )
         flow = self.compiled(chatflow, job.overrides)
         # the API node took the chat's lease; the worker keeps it until the turn is stored

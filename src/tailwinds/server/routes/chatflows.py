@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.server.auth import require_admin
 from tailwinds.server.limits import RateLimit
+from tailwinds.server.prediction_uploads import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILES,
+    UPLOAD_TYPES,
+)
 from tailwinds.server.state import State
 from tailwinds.store.chatflows import ConcurrentTurns
 
@@ -18,6 +23,10 @@ router = APIRouter(
 
 
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
+UploadType = Literal[
+    "image/png", "image/jpeg", "image/gif", "image/webp",
+    "text/plain", "text/markdown", "text/csv", "application/json", "application/pdf",
+]  # fmt: skip
 
 
 class McpToolSettings(BaseModel):
@@ -30,6 +39,16 @@ class McpToolSettings(BaseModel):
     exposed: bool = False
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     description: str | None = Field(None, max_length=2000)
+
+
+class UploadLimits(BaseModel):
+    """What a prediction's `uploads` may hold for this chatflow (server/prediction_uploads.py)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    max_files: int = Field(DEFAULT_MAX_FILES, alias="maxFiles", ge=0, le=20)
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, alias="maxFileBytes", ge=1)
+    allowed_types: list[UploadType] = Field(list(UPLOAD_TYPES), alias="allowedTypes")
 
 
 class ChatbotConfig(BaseModel):
@@ -45,6 +64,7 @@ class ChatbotConfig(BaseModel):
     )
     chat_feedback: bool = Field(False, alias="chatFeedback")
     follow_up_prompts: bool = Field(False, alias="followUpPrompts")
+    uploads: UploadLimits | None = None
 
 
 class ChatflowBody(BaseModel):

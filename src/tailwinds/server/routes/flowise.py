@@ -11,6 +11,11 @@ from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
 from tailwinds.errors import ChatflowNotFound
 from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.flowise_predictions import flowise_prediction
+from tailwinds.server.prediction_uploads import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILES,
+    IMAGE_TYPES,
+)
 from tailwinds.server.routes.predictions import own_prediction
 from tailwinds.server.state import AppState, State
 from tailwinds.store.chatflows import Chatflow
@@ -44,7 +49,30 @@ async def public_chatbot_config(chatflow_id: str, state: State) -> Any:
     """The chatflow's chat widget settings in Flowise's shape (starter prompts as
     `{"0": {"prompt": …}}`), or `"OK"` when it has none. Public, as Flowise's."""
     config = (await _chatflow(state, chatflow_id)).chatbot_config
-    return flowise_chatbot_config(config) if config else "OK"
+    if not config:
+        return "OK"
+    shaped = flowise_chatbot_config(config)
+    if config.get("uploads"):
+        shaped["uploads"] = widget_uploads(config["uploads"], state.settings.max_body_bytes)
+    return shaped
+
+
+def widget_uploads(limits: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
+    """The widget's image button (`Bot.tsx`, `uploadsConfig`): shown when the chatflow's
+    upload limits take images; sizes in MB, as the widget compares them. Other files go
+    through Flowise's attachments route, which Tailwinds has not: no file button."""
+    images = [t for t in limits.get("allowedTypes", IMAGE_TYPES) if t in IMAGE_TYPES]
+    size = min(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES), max_body_bytes)
+    allowed = bool(images) and limits.get("maxFiles", DEFAULT_MAX_FILES) > 0
+    return {
+        "isImageUploadAllowed": allowed,
+        "imgUploadSizeAndTypes": [{"fileTypes": images, "maxUploadSize": size / 2**20}]
+        if allowed
+        else [],
+        "isSpeechToTextEnabled": False,
+        "isRAGFileUploadAllowed": False,
+        "fileUploadSizeAndTypes": [],
+    }
 
 
 def flowise_chatbot_config(config: dict[str, Any]) -> dict[str, Any]:
