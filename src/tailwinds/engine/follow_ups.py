@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
