@@ -61,3 +61,21 @@ def test_widget_settings_and_feedback_in_the_web_app(
     feedback.wait_for()
     assert feedback.inner_text() == "rated down: “too short”"
     screenshot(page, "web-app-feedback")
+
+
+def test_the_playground_attaches_files(
+    page: Any, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow = sqlite_server.model_chatflow(mock_llm.base_url)
+    page.goto(f"{sqlite_server.url}/#/chat/{flow}")
+    page.set_input_files(
+        'input[name="uploads"]',
+        files=[{"name": "plan.md", "mimeType": "text/markdown", "buffer": b"# Plan\nship friday"}],
+    )
+    page.fill('textarea[name="question"]', "what is the plan")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".stats:has-text('first token')")
+    sent = mock_llm.find("what is the plan").body["messages"][-1]["content"]
+    assert sent.startswith("what is the plan\n\n--- plan.md ---\n")
+    assert "ship friday" in sent
+    assert page.get_by_text("attached: plan.md").count() == 1
