@@ -162,7 +162,7 @@ async def flowise_stream(
     with their `id:` lines kept, so that `Last-Event-ID` resumes either dialect alike.
     Closing this generator closes `stream`, which stops the run it drives."""
     try:
-        first: Any = await anext(stream, None)  # type: ignore[call-overload]
+        first: Any = await anext(stream, None)
         if first is None:
             return
         if type(first) is not bytes:
@@ -181,7 +181,7 @@ async def flowise_stream(
                 out += body
             if out:
                 yield out
-            item = await anext(stream, None)  # type: ignore[call-overload]
+            item = await anext(stream, None)
     finally:
         await stream.aclose()  # type: ignore[union-attr]
 

@@ -119,7 +119,7 @@ class PredictionService:
             message_id=str(uuid.uuid4()),
             history=history,
             vars=run_vars,
-            uploads=uploads,  # type: ignore[arg-type]
+            uploads=uploads,
         )
         # a new conversation has nothing stored yet to read, nor anyone else asking in it
         named = request.chat_id is not None or "sessionId" in overrides
@@ -172,7 +172,7 @@ class PredictionService:
             message_id=job.message_id,
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
-            uploads=uploads_from_json(job.uploads),  # type: ignore[arg-type]
+            uploads=uploads_from_json(job.uploads),
         )
         flow = self.compiled(chatflow, job.overrides)
         # the API node took the chat's lease; the worker keeps it until the turn is stored
