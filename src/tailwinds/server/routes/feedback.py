@@ -37,12 +37,17 @@ class FeedbackChange(BaseModel):
     content: str | None = Field(None, max_length=MAX_COMMENT)
 
 
-@router.post("/{chatflow_id}")
+# one path parameter name for the three: a chatflow's id (POST, GET) or a feedback's (PUT),
+# as Flowise's routes have it; one resource in the OpenAPI schema
+
+
+@router.post("/{id}")
 async def add_feedback(
-    chatflow_id: str, body: NewFeedback, request: Request, state: State
+    id: str, body: NewFeedback, request: Request, state: State
 ) -> dict[str, Any]:
-    """Rate an answer of a chat of this chatflow; the answer carries `id`, for a `PUT`
-    of the comment."""
+    """Rate an answer of a chat of the chatflow `id`; the answer carries the feedback's
+    `id`, for a `PUT` of the comment."""
+    chatflow_id = id
     await state.predictions.authorize(chatflow_id, request.headers.get("authorization"))
     if body.chatflowid not in (None, chatflow_id):
         raise InvalidRequest("is not the chatflow of the route", field="chatflowid")
@@ -55,11 +60,13 @@ async def add_feedback(
     return feedback.as_json()
 
 
-@router.put("/{feedback_id}")
+@router.put("/{id}")
 async def change_feedback(
-    feedback_id: str, body: FeedbackChange, request: Request, state: State
+    id: str, body: FeedbackChange, request: Request, state: State
 ) -> dict[str, Any]:
-    """Change a rating or its comment (the widget sends the comment this way)."""
+    """Change the rating or the comment of the feedback `id` (the widget sends the
+    comment this way)."""
+    feedback_id = id
     repo = FeedbackRepository(state.db)
     feedback = await repo.get(feedback_id)
     if feedback is None:
@@ -71,12 +78,10 @@ async def change_feedback(
     return changed.as_json()
 
 
-@router.get("/{chatflow_id}", dependencies=[Depends(require_admin)])
-async def list_feedback(
-    chatflow_id: str, state: State, chatId: str | None = None
-) -> list[dict[str, Any]]:
-    """The chatflow's feedback (of one chat with `chatId`), oldest first."""
-    return [f.as_json() for f in await FeedbackRepository(state.db).list(chatflow_id, chatId)]
+@router.get("/{id}", dependencies=[Depends(require_admin)])
+async def list_feedback(id: str, state: State, chatId: str | None = None) -> list[dict[str, Any]]:
+    """The feedback of the chatflow `id` (of one chat with `chatId`), oldest first."""
+    return [f.as_json() for f in await FeedbackRepository(state.db).list(id, chatId)]
 
 
 async def feedback_chatflow(state: AppState, feedback_id: str) -> str | None:
