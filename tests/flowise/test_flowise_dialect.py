@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,14 +218,17 @@ def test_errors_and_aborts_end_as_flowise_ends_them(
 
     asker = threading.Thread(target=ask)
     asker.start()
-    while not mock_llm.count_prefix("one two three"):
-        pass
-    while True:
+    # the run is under way once the model was asked; then Flowise's abort route stops it
+    deadline = time.monotonic() + 20
+    while not mock_llm.count_prefix("one two three") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    while time.monotonic() < deadline:
         aborted = requests.put(
             f"{sqlite_server.url}/api/v1/chatmessage/abort/{slow}/{chat}", timeout=5
         ).json()
         if aborted["aborted"]:
             break
+        time.sleep(0.02)
     asker.join(30)
     assert events_of(flowise_frames(got["raw"]))[-2:] == ["abort", "end"]
 
