@@ -18,6 +18,7 @@ import requests
 from tests.browser.conftest import screenshot
 from tests.conftest import RunningServer, free_port
 from tests.flowise.conftest import NPM_CI_TIMEOUT_S
+from tests.integration.test_agents import CALC, agent_flow
 from tests.integration.test_retrieval import upsert
 from tests.mock_openai import MockOpenAI
 
@@ -171,3 +172,24 @@ def test_starter_prompts_and_feedback_from_the_chatbot_config(
     assert answer["content"] == "You said: Where are you?"
     assert answer["feedback"]["rating"] == "THUMBS_UP"
     screenshot(page, "flowise-embed-feedback")
+
+
+def test_tools_reach_the_widget(
+    page: Any, site: Site, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """flowise-embed 3.1.6 keeps a message's `usedTools` but draws none outside agent-flow
+    steps: what it received is read back from the chat it saves in localStorage."""
+    flow_data = agent_flow(mock_llm, [CALC])
+    flow = sqlite_server.create_chatflow(flow_data, allowedOrigins=[site.origin])["id"]
+    page.goto(site.embed("tools", sqlite_server.url, flow))
+    ask(page, "call:" + json.dumps([["calculator", {"expression": "6 * 7"}]]))
+    wait_until(lambda: any(b.startswith("Result: ") for b in bubbles(page)), "the answer")
+
+    def saved_tools() -> list[Any]:
+        saved = page.evaluate(
+            "(id) => JSON.parse(localStorage.getItem(`${id}_EXTERNAL`) || '{}')", flow
+        )
+        return [t for m in saved.get("chatHistory", []) for t in m.get("usedTools") or []]
+
+    (tool,) = wait_until(saved_tools, "the tools saved with the answer")
+    assert tool["tool"] == "calculator" and tool["toolOutput"] == "42"
