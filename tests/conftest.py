@@ -338,9 +338,12 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     running.stop()
 
 
-def stream_then_leave(url: str, path: str, body: dict[str, Any], tokens: int) -> bytes:
+def stream_then_leave(
+    url: str, path: str, body: dict[str, Any], tokens: int, marker: bytes = b"event: token"
+) -> bytes:
     """POST a streaming prediction over a plain socket, read until `tokens` token events
-    have come, then close the connection the way a browser tab does. Returns what came."""
+    (`marker`s: another dialect's spelling) have come, then close the connection the way a
+    browser tab does. Returns what came."""
     import json as _json
     from urllib.parse import urlsplit
 
@@ -354,7 +357,7 @@ def stream_then_leave(url: str, path: str, body: dict[str, Any], tokens: int) ->
             + payload
         )
         received = b""
-        while received.count(b"event: token") < tokens:
+        while received.count(marker) < tokens:
             chunk = sock.recv(65536)
             if not chunk:
                 break

@@ -39,6 +39,14 @@ LEAKED_KEY = "sk-proj-mocksecret1234567890"
 REDIRECTED_TO = "https://models.example.com/v1/chat/completions"
 
 
+def text_of_content(content: Any) -> str:
+    """A message's text: its string, or the text of its parts (a vision request's content
+    is a list of text and image parts, in OpenAI's and Anthropic's formats)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(b.get("text") or "") for b in content if b.get("type") == "text")
+
+
 def agent_turn(messages: list[dict[str, Any]], tool_role: str) -> tuple[list[Any], list[str]]:
     """What a scripted agent model does next: the tool calls to ask for, or, once results
     are in (messages of `tool_role`), the answer's tokens built from them."""
@@ -205,7 +213,7 @@ class MockOpenAI:
     def find(self, text: str) -> Record:
         """The request whose last message contains `text`."""
         for record in reversed(self.records):
-            if text in record.body["messages"][-1]["content"]:
+            if text in text_of_content(record.body["messages"][-1]["content"]):
                 return record
         raise LookupError(text)
 
@@ -223,7 +231,7 @@ class MockOpenAI:
         self.records.append(record)
         model: str = body["model"]
         kind, _, arg = model.partition(":")
-        question = body["messages"][-1]["content"]
+        question = text_of_content(body["messages"][-1]["content"])
 
         if kind == "status":
             status = int(arg)
@@ -441,7 +449,7 @@ class MockOpenAI:
         if kind == "agent":
             calls, tokens = agent_turn(body["messages"], "tool")
         else:
-            calls, tokens = [], answer_tokens(body["messages"][-1]["content"])
+            calls, tokens = [], answer_tokens(text_of_content(body["messages"][-1]["content"]))
         message = {
             "id": "msg_mock",
             "type": "message",

@@ -1,5 +1,6 @@
 // The chatflow's own settings beside its graph: name, API key, allowed origins, rate limit,
-// resume grace, allowed overrides, and whether MCP clients see it as a tool.
+// resume grace, allowed overrides, whether MCP clients see it as a tool, and the settings
+// Flowise's chat widget reads (public-chatbotConfig).
 
 export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
   const limit = meta.rateLimit || {};
@@ -12,6 +13,8 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
   const tool = meta.mcpTool || { exposed: false };
   // an empty name or description means the default, which the server derives
   const setTool = (k, v) => setMeta({ ...meta, mcpTool: { ...tool, [k]: v === '' ? null : v } });
+  const widget = meta.chatbotConfig || {};
+  const setWidget = (k, v) => setMeta({ ...meta, chatbotConfig: { ...widget, [k]: v } });
   return (
     <div className="panel-body" aria-label="Chatflow settings">
       <h3>Chatflow</h3>
@@ -153,6 +156,47 @@ export default function ChatflowSettings({ meta, setMeta, apiKeys }) {
             placeholder="What the chatflow answers, for the model that picks tools"
             onChange={(e) => setTool('description', e.target.value)}
           />
+        </label>
+      </fieldset>
+      <fieldset>
+        <legend>Chat widget (Flowise embed)</legend>
+        <label>
+          Title
+          <input name="widgetTitle" value={widget.title ?? ''} onChange={(e) => setWidget('title', e.target.value || null)} />
+        </label>
+        <label>
+          Welcome message
+          <input
+            name="widgetWelcome"
+            value={widget.welcomeMessage ?? ''}
+            onChange={(e) => setWidget('welcomeMessage', e.target.value || null)}
+          />
+        </label>
+        <label>
+          Starter prompts (one a line)
+          <textarea
+            name="starterPrompts"
+            value={(widget.starterPrompts || []).join('\n')}
+            onChange={(e) => setWidget('starterPrompts', e.target.value.split('\n'))}
+          />
+        </label>
+        <label>
+          <input
+            type="checkbox"
+            name="chatFeedback"
+            checked={Boolean(widget.chatFeedback)}
+            onChange={(e) => setWidget('chatFeedback', e.target.checked)}
+          />
+          Thumbs up/down on answers
+        </label>
+        <label>
+          <input
+            type="checkbox"
+            name="followUpPrompts"
+            checked={Boolean(widget.followUpPrompts)}
+            onChange={(e) => setWidget('followUpPrompts', e.target.checked)}
+          />
+          Follow-up prompts
         </label>
       </fieldset>
     </div>

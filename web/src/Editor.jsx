@@ -110,6 +110,7 @@ export default function Editor({ chatflowId: rawId }) {
           concurrentTurns: chatflow.concurrentTurns,
           approvalTimeoutSeconds: chatflow.approvalTimeoutSeconds,
           mcpTool: chatflow.mcpTool,
+          chatbotConfig: chatflow.chatbotConfig,
         });
       }
       const canvas = toCanvas(flowData, registry);
@@ -152,6 +153,11 @@ export default function Editor({ chatflowId: rawId }) {
 
   async function save() {
     const body = { ...meta, flowData: toFlowData(nodes, edges) };
+    if (meta.chatbotConfig) {
+      // the editor keeps the blank lines being typed; the server takes none
+      const prompts = (meta.chatbotConfig.starterPrompts || []).map((p) => p.trim()).filter(Boolean);
+      body.chatbotConfig = { ...meta.chatbotConfig, starterPrompts: prompts };
+    }
     try {
       const saved = savedId
         ? await api(`/chatflows/${savedId}`, { method: 'PUT', body })

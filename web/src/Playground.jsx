@@ -130,15 +130,47 @@ function Stats({ message }) {
   return <div className="stats">{parts.join(' · ')}</div>;
 }
 
+// what a prediction's `uploads` takes (server/prediction_uploads.py)
+const UPLOAD_ACCEPT =
+  'image/png,image/jpeg,image/gif,image/webp,.txt,.md,.csv,.json,.pdf,text/plain,text/markdown,text/csv,application/json,application/pdf';
+
+const MIME_BY_SUFFIX = { md: 'text/markdown', csv: 'text/csv', json: 'application/json', txt: 'text/plain' };
+
+// a file as one of Flowise's `uploads`: {data (a data URL), type: "file", name, mime}
+function asUpload(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => {
+      const suffix = file.name.split('.').pop().toLowerCase();
+      const mime = file.type || MIME_BY_SUFFIX[suffix] || 'text/plain';
+      resolve({ data: reader.result, type: 'file', name: file.name, mime });
+    };
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
 function fromStored(rows) {
   return rows.map((row) => ({
     role: row.role === 'userMessage' ? 'user' : 'api',
     text: row.content,
     status: row.status,
     error: row.status === 'error' ? row.error || 'failed' : null,
+    feedback: row.feedback || null,
     sources: [],
     tools: [],
   }));
+}
+
+// a rating given in Flowise's chat widget (POST /api/v1/feedback)
+function Rating({ feedback }) {
+  const rating = feedback.rating === 'THUMBS_UP' ? 'rated up' : 'rated down';
+  return (
+    <div className="stats feedback" aria-label="Feedback">
+      {rating}
+      {feedback.content ? `: “${feedback.content}”` : ''}
+    </div>
+  );
 }
 
 export default function Playground({ chatflowId }) {
@@ -146,6 +178,7 @@ export default function Playground({ chatflowId }) {
   const [chatId, setChatId] = useState(() => localStorage.getItem(chatKey(chatflowId)));
   const [messages, setMessages] = useState([]);
   const [question, setQuestion] = useState('');
+  const [files, setFiles] = useState([]);
   const [running, setRunning] = useState(false);
   const [showApi, setShowApi] = useState(false);
   const [pageError, setPageError] = useState(null);
@@ -188,7 +221,7 @@ export default function Playground({ chatflowId }) {
     setRunning(true);
     setMessages((all) => [
       ...all,
-      { role: 'user', text: q, sources: [], tools: [] },
+      { role: 'user', text: q, files: files.map((f) => f.name), sources: [], tools: [] },
       { role: 'api', text: '', sources: [], tools: [], streaming: true },
     ]);
     const started = performance.now();
@@ -198,6 +231,8 @@ export default function Playground({ chatflowId }) {
     try {
       const body = { question: q, streaming: true };
       if (chatId) body.chatId = chatId;
+      if (files.length) body.uploads = await Promise.all(files.map(asUpload));
+      setFiles([]);
       const response = await fetch(`/api/v1/predictions/${chatflowId}`, {
         method: 'POST',
         headers: authHeaders({ 'Content-Type': 'application/json' }),
@@ -329,6 +364,7 @@ export default function Playground({ chatflowId }) {
             ))}
             <div className="bubble">
               {m.role === 'user' ? m.text : <Answer text={m.text} />}
+              {m.files?.length ? <div className="muted small">attached: {m.files.join(', ')}</div> : null}
               {m.streaming && !m.text ? <span className="cursor">▍</span> : null}
             </div>
             {m.error ? (
@@ -337,6 +373,7 @@ export default function Playground({ chatflowId }) {
               </div>
             ) : null}
             {m.role === 'api' ? <Stats message={m} /> : null}
+            {m.feedback ? <Rating feedback={m.feedback} /> : null}
           </div>
         ))}
         <div ref={bottom} />
@@ -351,6 +388,16 @@ export default function Playground({ chatflowId }) {
             if (e.key === 'Enter' && !e.shiftKey) send(e);
           }}
         />
+        <label className="attach" title="Attach images or text files (txt, md, csv, json, pdf)">
+          {files.length ? `${files.length} attached` : 'Attach'}
+          <input
+            type="file"
+            name="uploads"
+            multiple
+            accept={UPLOAD_ACCEPT}
+            onChange={(e) => setFiles(Array.from(e.target.files || []))}
+          />
+        </label>
         {running ? (
           <button type="button" className="danger" onClick={stop}>
             Stop

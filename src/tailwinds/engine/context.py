@@ -26,6 +26,8 @@ class Turn:
     message_id: str
     history: list[ChatMessage] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    # files given with the question (ImagePart, FileText): engine/uploads.py
+    uploads: list[Any] = field(default_factory=list)
 
 
 class CredentialSource(Protocol):

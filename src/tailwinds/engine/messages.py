@@ -28,12 +28,31 @@ class ToolSpec:
 
 
 @dataclass(slots=True, frozen=True)
+class ImagePart:
+    """An image given with a question (a prediction's `uploads`): what every provider's
+    vision format is written from."""
+
+    mime: str  # image/png, image/jpeg, image/gif, image/webp
+    data: str  # base64, no data-URL prefix
+
+
+@dataclass(slots=True, frozen=True)
+class FileText:
+    """The text of a file given with a question, read by the document stores' loaders."""
+
+    name: str
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
 class ChatMessage:
     role: Role
     content: str
     # an assistant turn that asked for tools, and a tool turn that answers one of them
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    # images shown to the model with a user turn (the question's uploads)
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(slots=True)

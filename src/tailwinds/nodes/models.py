@@ -10,6 +10,7 @@ from pydantic import Field
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
+from tailwinds.engine.uploads import with_uploads
 from tailwinds.errors import FlowError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatProvider, ChatRequest, ProviderLimits
@@ -70,7 +71,7 @@ class ChatModelNode(AnsweringNode):
         return provider.stream_chat(
             ChatRequest(
                 i.model,  # type: ignore[attr-defined]
-                messages,
+                with_uploads(messages, ctx.turn),
                 temperature=i.temperature,  # type: ignore[attr-defined]
                 max_tokens=i.max_tokens,  # type: ignore[attr-defined]
                 tools=tools,

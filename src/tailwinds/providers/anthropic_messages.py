@@ -91,6 +91,13 @@ def _turn(message: ChatMessage) -> tuple[str, Content]:
             for c in message.tool_calls
         ]
         return "assistant", [*text, *uses]
+    if message.images:
+        # images before the text, as docs.anthropic.com/en/docs/build-with-claude/vision advises
+        images = [
+            {"type": "image", "source": {"type": "base64", "media_type": i.mime, "data": i.data}}
+            for i in message.images
+        ]
+        return message.role, [*images, {"type": "text", "text": message.content}]
     return message.role, message.content
 
 

@@ -61,6 +61,8 @@ class OllamaChatProvider:
 
 def _message(m: ChatMessage) -> dict[str, Any]:
     message: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:  # base64 images beside the text (github.com/ollama/ollama docs/api.md)
+        message["images"] = [i.data for i in m.images]
     if m.tool_calls:
         message["tool_calls"] = [
             {"function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls

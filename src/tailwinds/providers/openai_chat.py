@@ -69,6 +69,14 @@ def _message(m: ChatMessage) -> dict[str, Any]:
         }
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    if m.images:
+        # vision: content parts, each image a data URL (platform.openai.com/docs/guides/vision)
+        parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+        parts.extend(
+            {"type": "image_url", "image_url": {"url": f"data:{i.mime};base64,{i.data}"}}
+            for i in m.images
+        )
+        return {"role": m.role, "content": parts}
     return {"role": m.role, "content": m.content}
 
 

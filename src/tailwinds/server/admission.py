@@ -11,6 +11,7 @@ from typing import Any
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
+from tailwinds.engine.uploads import uploads_json
 from tailwinds.logs import REQUEST_ID
 from tailwinds.server.limits import nothing
 from tailwinds.store.chatflows import Chatflow
@@ -50,6 +51,7 @@ class Admission:
             request_id=REQUEST_ID.get(),
             chat_lease=self.lease is not None,
             asked_at=time.time(),
+            uploads=uploads_json(turn.uploads) or None,
         )
 
 

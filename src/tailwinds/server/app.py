@@ -33,6 +33,8 @@ from tailwinds.server.routes import (
     credentials,
     docs,
     document_stores,
+    feedback,
+    flowise,
     predictions,
     system,
     transfer,
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         predictions,
         actions,
+        flowise,
+        feedback,
         system,
         observability,
         chatflows,
@@ -165,4 +169,10 @@ def _warm_routes(app: FastAPI) -> None:
 async def _chatflow_origins(scope: Scope, chatflow_id: str) -> list[str] | None:
     state: AppState = scope["app"].state.tailwinds
     chatflow = await state.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
+    if chatflow is None and scope["path"].startswith(FEEDBACK_PATH):
+        owner = await feedback.feedback_chatflow(state, chatflow_id)  # PUT /feedback/{id}
+        chatflow = await state.chatflows.get(owner) if owner else None
     return chatflow.allowed_origins if chatflow is not None else None
+
+
+FEEDBACK_PATH = "/api/v1/feedback/"

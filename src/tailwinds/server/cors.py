@@ -5,7 +5,9 @@ header (servers, curl) pass untouched, so the streaming path pays nothing for it
 A page of this server itself (the web app's playground) is same-origin and needs no CORS
 answer. A foreign origin that is not allowed gets no CORS headers on a read (the browser
 withholds the answer) and `403` on anything that changes state, which a browser may send
-without asking first (a form post): refused before it runs."""
+without asking first (a form post): refused before it runs. On the routes of Flowise's
+clients a refused origin passes the preflight and gets a `403` it can read (CORS headers,
+a plain-text body), which the chat widget shows."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tailwinds.server.cross_site import STATE_CHANGING
 from tailwinds.server.errors import send_error
 from tailwinds.server.headers import header, same_origin
-from tailwinds.server.route_kinds import public_chatflow_id
+from tailwinds.server.route_kinds import FLOWISE_PATH, public_chatflow_id
 
 # Last-Event-ID: an EventSource resuming a stream sends it (docs/clients.md)
 ALLOW_HEADERS = b"Content-Type, Authorization, Last-Event-ID"
@@ -47,8 +49,13 @@ class ChatflowCORS:
             (b"vary", b"Origin"),
             (b"access-control-expose-headers", b"Retry-After"),
         ]
+        readable = FLOWISE_PATH.match(scope["path"]) is not None
         if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
-            await _preflight(send, ok, cors)
+            await _preflight(send, ok or readable, cors)
+            return
+        if not ok and readable:
+            # Flowise's widget shows a 403's body as it is: let it read one
+            await _send_text(send, 403, _REFUSED, cors)
             return
         if not ok:
             if scope["method"] in STATE_CHANGING and not same_origin(
@@ -82,3 +89,16 @@ async def _preflight(send: Send, ok: bool, cors: list[tuple[bytes, bytes]]) -> N
         await send({"type": "http.response.body", "body": b""})
         return
     await send_error(send, 403, "forbidden", _REFUSED, [(b"vary", b"Origin")])
+
+
+async def _send_text(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = text.encode()
+    start_headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body})

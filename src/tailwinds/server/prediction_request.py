@@ -35,19 +35,22 @@ class PredictionRequest(BaseModel):
     # keep the run going this long while its client is away, and let it resume the stream
     # (the chatflow's own setting when left out)
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
-    uploads: list[Any] | None = None
+    # files given with the question: read by server/prediction_uploads.py
+    uploads: list[Any] | None = Field(None, max_length=20)
 
 
 def parse_request(body: bytes) -> PredictionRequest:
-    raw = _loads(body)
+    return request_from(load_body(body))
+
+
+def request_from(raw: Any) -> PredictionRequest:
+    """The request from the body's JSON value (parsed already), checked."""
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:
         request = PredictionRequest.model_validate(raw)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from exc
-    if request.uploads:
-        raise InvalidRequest("file uploads are not supported yet", field="uploads")
     if request.chat_id is not None:
         check_id(request.chat_id, "chatId")
     if request.question is None:
@@ -74,7 +77,7 @@ def check_overrides(overrides: dict[str, Any], allowed: list[str]) -> None:
             )
 
 
-def _loads(body: bytes) -> Any:
+def load_body(body: bytes) -> Any:
     """The body's JSON. A string holding half of a UTF-16 surrogate pair (`"\\ud83d"`, what
     JavaScript sends for a string cut inside an emoji) is valid JSON that orjson refuses:
     such a body is read by the standard library instead, the halves made U+FFFD."""

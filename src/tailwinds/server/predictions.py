@@ -24,6 +24,7 @@ from tailwinds.engine.turns import (
     freeing_chat,
     guard_unstarted,
 )
+from tailwinds.engine.uploads import uploads_from_json
 from tailwinds.errors import (
     ChatBusy,
     ChatflowNotFound,
@@ -34,15 +35,19 @@ from tailwinds.nodes.tools import DEPTH, ToolError
 from tailwinds.server.admission import Admission, PreparedRun
 from tailwinds.server.answers import collect_answer, decode_frames
 from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
+from tailwinds.server.follow_up_hook import follow_ups_of
 from tailwinds.server.limits import RateLimiter, Scope
 from tailwinds.server.prediction_request import (
+    PredictionRequest,
     check_overrides,
     parse_request,
     resume_grace_s,
 )
+from tailwinds.server.prediction_uploads import read_uploads
 from tailwinds.server.request_caps import run_overrides
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
+from tailwinds.store.feedback import FeedbackRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
 from tailwinds.transport.jobs import Job
@@ -88,12 +93,20 @@ class PredictionService:
         that holds the client's connection."""
         if self.shutting_down:
             raise ServerShutdown()
-        request = parse_request(body)
+        return await self.admit_request(chatflow_id, parse_request(body), authorization)
+
+    async def admit_request(
+        self, chatflow_id: str, request: PredictionRequest, authorization: str | None
+    ) -> Admission:
+        """`admit` for a body parsed already (another dialect's spelling of it)."""
+        if self.shutting_down:
+            raise ServerShutdown()
         chatflow, api_key = await self.authorize(chatflow_id, authorization)
         overrides = request.override_config
         check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
 
+        uploads = await read_uploads(request.uploads, chatflow)
         chat_id = request.chat_id or str(uuid.uuid4())
         session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
@@ -106,6 +119,7 @@ class PredictionService:
             message_id=str(uuid.uuid4()),
             history=history,
             vars=run_vars,
+            uploads=uploads,
         )
         # a new conversation has nothing stored yet to read, nor anyone else asking in it
         named = request.chat_id is not None or "sessionId" in overrides
@@ -158,6 +172,7 @@ class PredictionService:
             message_id=job.message_id,
             history=[ChatMessage(role, content) for role, content in job.history or ()],  # type: ignore[arg-type]
             vars=job.vars,
+            uploads=uploads_from_json(job.uploads),
         )
         flow = self.compiled(chatflow, job.overrides)
         # the API node took the chat's lease; the worker keeps it until the turn is stored
@@ -212,7 +227,7 @@ class PredictionService:
         run = self.runner.run(prepared.chatflow.id, prepared.flow, ctx, self.runs, record)
         if lease is not None:
             guard_unstarted(run, lease)
-        return run
+        return follow_ups_of(run, prepared, FeedbackRepository(self.messages.db))
 
     async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
         """The run's events for the SSE response: events straight from the runner (the

@@ -1,6 +1,8 @@
 """Which routes are which, by path, for the middlewares that act before routing: the
 public routes of a chatflow (its predictions, aborts, resumes, actions and upserts, opened by its
-API key or by nothing), and the routes that take uploads (a larger body limit)."""
+API key or by nothing, and the Flowise clients' `chatflows-streaming`,
+`public-chatbotConfig` and `feedback`, whose `PUT` names a feedback id, not a chatflow),
+and the routes that take uploads (a larger body limit)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,14 @@ PUBLIC_PATH = re.compile(
     r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+|/actions/[^/]+)?"
     r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
     r"|vector/upsert/(?P<c>[^/]+)"
+    r"|(?:chatflows-streaming|public-chatbotConfig|feedback)/(?P<d>[^/]+)"
     r")$"
+)
+
+# the routes Flowise's clients call (the Flowise dialect): a refused origin gets a 403 they
+# can read, with CORS headers and a plain-text body, where our own routes get a bare refusal
+FLOWISE_PATH = re.compile(
+    r"^/api/v1/(?:prediction|chatflows-streaming|public-chatbotConfig|feedback)/[^/]+$"
 )
 
 # bodies of documents or of a whole export: TAILWINDS_MAX_UPLOAD_BYTES, not the JSON limit
@@ -27,4 +36,4 @@ def public_chatflow_id(path: str) -> str | None:
     match = PUBLIC_PATH.match(path)
     if match is None:
         return None
-    return match["a"] or match["b"] or match["c"]
+    return match["a"] or match["b"] or match["c"] or match["d"]

@@ -38,6 +38,9 @@ class Chatflow:
     updated_date: datetime
     concurrent_turns: ConcurrentTurns = "reject"
     approval_timeout_s: float | None = None
+    # the chat widget's settings: {"title", "welcomeMessage", "starterPrompts": [str],
+    # "chatFeedback": bool, "followUpPrompts": bool}, None: never set
+    chatbot_config: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class Chatflow:
             "concurrentTurns": self.concurrent_turns,
             "mcpTool": self.mcp_tool,
             "approvalTimeoutSeconds": self.approval_timeout_s,
+            "chatbotConfig": self.chatbot_config,
             "version": self.version,
             "createdDate": self.created_date.isoformat(),
             "updatedDate": self.updated_date.isoformat(),
@@ -72,6 +76,7 @@ def _from_row(row: ChatflowRow) -> Chatflow:
         version=row.version,
         mcp_tool=orjson.loads(row.mcp_tool) if row.mcp_tool else None,
         approval_timeout_s=row.approval_timeout_s,
+        chatbot_config=orjson.loads(row.chatbot_config) if row.chatbot_config else None,
         created_date=row.created_date,
         updated_date=row.updated_date,
     )
@@ -96,6 +101,7 @@ class ChatflowRepository:
         concurrent_turns: ConcurrentTurns | None = None,
         mcp_tool: dict[str, Any] | None = None,
         approval_timeout_s: float | None = None,
+        chatbot_config: dict[str, Any] | None = None,
     ) -> Chatflow:
         now = utcnow()
         row = ChatflowRow(
@@ -110,6 +116,7 @@ class ChatflowRepository:
             concurrent_turns=concurrent_turns or "reject",
             mcp_tool=orjson.dumps(mcp_tool).decode() if mcp_tool else None,
             approval_timeout_s=approval_timeout_s,
+            chatbot_config=orjson.dumps(chatbot_config).decode() if chatbot_config else None,
             version=1,
             created_date=now,
             updated_date=now,
@@ -155,7 +162,7 @@ class ChatflowRepository:
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> Chatflow | None:
         """`changes` holds only what the caller sent: name, flow_data, api_key_id,
         allowed_overrides, allowed_origins, rate_limit, resume_grace_s, concurrent_turns,
-        mcp_tool, approval_timeout_s."""
+        mcp_tool, approval_timeout_s, chatbot_config."""
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             row = await session.get(ChatflowRow, chatflow_id, with_for_update=True)
@@ -183,6 +190,9 @@ class ChatflowRepository:
             if "mcp_tool" in changes:
                 tool = changes["mcp_tool"]
                 row.mcp_tool = orjson.dumps(tool).decode() if tool else None
+            if "chatbot_config" in changes:
+                config = changes["chatbot_config"]
+                row.chatbot_config = orjson.dumps(config).decode() if config else None
             row.version += 1
             row.updated_date = utcnow()
         return _from_row(row)

@@ -276,5 +276,6 @@ def _message_json(row: ChatMessageRow) -> dict[str, Any]:
             "totalTokens": row.total_tokens,
         },
         "usedTools": orjson.loads(row.used_tools) if row.used_tools else [],
+        "followUpPrompts": orjson.loads(row.follow_up_prompts) if row.follow_up_prompts else [],
         "createdDate": row.created_date.isoformat(),
     }

@@ -72,6 +72,8 @@ class ChatflowRow(Base):
     mcp_tool: Mapped[str | None] = mapped_column(Text, nullable=True)
     # how long a tool call waits for a person's approval (None: 600 s; engine/approvals.py)
     approval_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the chat widget's settings (Flowise's `public-chatbotConfig`) as JSON
+    chatbot_config: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -97,6 +99,8 @@ class ChatMessageRow(Base):
     total_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # the answer's tool calls: [{tool, toolInput, toolOutput, durationMs}] as JSON
     used_tools: Mapped[str | None] = mapped_column(StorableText, nullable=True)
+    # the answer's follow-up prompts (engine/follow_ups.py): a JSON list of strings
+    follow_up_prompts: Mapped[str | None] = mapped_column(StorableText, nullable=True)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -143,3 +147,19 @@ class DocumentChunkRow(Base):
     metadata_json: Mapped[str] = mapped_column(StorableText)
     content_hash: Mapped[str] = mapped_column(String(64))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+
+
+class FeedbackRow(Base):
+    """A person's rating of one answer (Flowise's chat message feedback): one per answer."""
+
+    __tablename__ = "message_feedback"
+    __table_args__ = (Index("ix_message_feedback_chatflow", "chatflow_id", "chat_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    chatflow_id: Mapped[str] = mapped_column(String(36))
+    chat_id: Mapped[str] = mapped_column(StorableString(255))
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    rating: Mapped[str] = mapped_column(String(16))  # THUMBS_UP | THUMBS_DOWN
+    content: Mapped[str | None] = mapped_column(StorableText, nullable=True)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_date: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

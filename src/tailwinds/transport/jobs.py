@@ -24,6 +24,8 @@ class Job:
     # the API node took the chat's lease for this turn: the worker keeps and frees it
     chat_lease: bool = False
     asked_at: float | None = None  # when the API node admitted it, s since the epoch
+    # the question's uploads, read already (engine/uploads.py's `uploads_json`)
+    uploads: list[dict[str, str]] | None = None
 
     def dumps(self) -> bytes:
         return orjson.dumps(asdict(self))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from tailwinds.engine.approvals import MAX_APPROVAL_TIMEOUT_S
 from tailwinds.server.auth import require_admin
 from tailwinds.server.limits import RateLimit
+from tailwinds.server.prediction_uploads import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILES,
+    UPLOAD_TYPES,
+)
 from tailwinds.server.state import State
 from tailwinds.store.chatflows import ConcurrentTurns
 
@@ -19,6 +24,10 @@ router = APIRouter(
 
 
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
+UploadType = Literal[
+    "image/png", "image/jpeg", "image/gif", "image/webp",
+    "text/plain", "text/markdown", "text/csv", "application/json", "application/pdf",
+]  # fmt: skip
 
 
 class McpToolSettings(BaseModel):
@@ -31,6 +40,32 @@ class McpToolSettings(BaseModel):
     exposed: bool = False
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     description: str | None = Field(None, max_length=2000)
+
+
+class UploadLimits(BaseModel):
+    """What a prediction's `uploads` may hold for this chatflow (server/prediction_uploads.py)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    max_files: int = Field(DEFAULT_MAX_FILES, alias="maxFiles", ge=0, le=20)
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, alias="maxFileBytes", ge=1)
+    allowed_types: list[UploadType] = Field(list(UPLOAD_TYPES), alias="allowedTypes")
+
+
+class ChatbotConfig(BaseModel):
+    """The chat widget's settings, served to Flowise's widget by `GET
+    /api/v1/public-chatbotConfig/{id}` (in Flowise's shape: docs/PROTOCOL.md)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    title: str | None = Field(None, max_length=200)
+    welcome_message: str | None = Field(None, alias="welcomeMessage", max_length=2000)
+    starter_prompts: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, alias="starterPrompts", max_length=10
+    )
+    chat_feedback: bool = Field(False, alias="chatFeedback")
+    follow_up_prompts: bool = Field(False, alias="followUpPrompts")
+    uploads: UploadLimits | None = None
 
 
 class ChatflowBody(BaseModel):
@@ -48,6 +83,7 @@ class ChatflowBody(BaseModel):
     approval_timeout_s: float | None = Field(
         None, alias="approvalTimeoutSeconds", gt=0, le=MAX_APPROVAL_TIMEOUT_S
     )
+    chatbot_config: ChatbotConfig | None = Field(None, alias="chatbotConfig")
 
 
 class ChatflowPatch(BaseModel):
@@ -65,12 +101,15 @@ class ChatflowPatch(BaseModel):
     approval_timeout_s: float | None = Field(
         None, alias="approvalTimeoutSeconds", gt=0, le=MAX_APPROVAL_TIMEOUT_S
     )
+    chatbot_config: ChatbotConfig | None = Field(None, alias="chatbotConfig")
 
 
 def _fields(body: ChatflowBody | ChatflowPatch, exclude_unset: bool = False) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=exclude_unset)
     if body.rate_limit is not None:  # stored as the API spells it
         fields["rate_limit"] = body.rate_limit.model_dump(by_alias=True, exclude_none=True)
+    if body.chatbot_config is not None:  # stored as the API spells it
+        fields["chatbot_config"] = body.chatbot_config.model_dump(by_alias=True)
     return fields
 
 

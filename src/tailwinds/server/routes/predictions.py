@@ -1,4 +1,4 @@
-"""The Prediction API (and Flowise's spellings of it): parse, call the service, return."""
+"""The Prediction API: parse, call the service, return (Flowise's routes: `flowise.py`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
+from tailwinds.dialects.flowise import flowise_stream
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
+from tailwinds.server.flowise_predictions import flowise_prediction
 from tailwinds.server.prediction_request import PredictionRequest
-from tailwinds.server.state import State
+from tailwinds.server.routes.feedback import with_feedback
+from tailwinds.server.state import AppState, State
 from tailwinds.server.streaming import sse_response
 from tailwinds.transport.frames import parse_last_event_id
 
@@ -28,10 +32,23 @@ _BODY_DOC = {
 
 
 @router.post("/predictions/{chatflow_id}", openapi_extra=_BODY_DOC)
-@router.post("/prediction/{chatflow_id}", include_in_schema=False)
 async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     """Answer `question` with the chatflow: one JSON answer, or with `"streaming": true` a
-    stream of server-sent events (start, token…, metadata, end)."""
+    stream of server-sent events (start, token…, metadata, end). `?dialect=flowise` (or
+    `Accept: …; dialect=flowise`) answers in Flowise's dialect instead (docs/PROTOCOL.md)."""
+    if _dialect(request, TAILWINDS) == FLOWISE:
+        return await flowise_prediction(chatflow_id, request, state)
+    return await own_prediction(chatflow_id, request, state)
+
+
+def _dialect(request: Request, default: str) -> str:
+    return requested_dialect(
+        request.query_params.get("dialect"), request.headers.get("accept"), default
+    )
+
+
+async def own_prediction(chatflow_id: str, request: Request, state: AppState) -> Response:
+    """A prediction in our own dialect."""
     body = await request.body()  # at most TAILWINDS_MAX_BODY_BYTES: see body_limit.py
     service = state.predictions
     # the turn may wait for its chat (`concurrentTurns: "queue"`): a client that leaves
@@ -61,7 +78,8 @@ async def resume(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """Resume a stream asked with `resumeGraceSeconds`: the events after `Last-Event-ID`
-    (all of them without it), then the live rest. Any API node can serve it in queue mode.
+    (all of them without it), then the live rest, in the dialect asked for as on the
+    prediction (`?dialect=flowise`). Any API node can serve it in queue mode.
     `204` when the stream had ended by `Last-Event-ID`: an `EventSource` stops on it, where
     an empty `200` would make it reconnect every few seconds for ever."""
     frames = await state.predictions.resume(
@@ -72,6 +90,8 @@ async def resume(
     )
     if frames is None:
         return Response(status_code=204)
+    if _dialect(request, TAILWINDS) == FLOWISE:
+        return sse_response(flowise_stream(frames), state.settings)
     return sse_response(frames, state.settings)
 
 
@@ -106,5 +126,6 @@ async def chat_messages(
     chatId: str,
     state: State,
 ) -> list[dict[str, Any]]:
-    """The stored messages of one chat, oldest first."""
-    return await state.messages.list_chat(chatflow_id, chatId)
+    """The stored messages of one chat, oldest first; a rated answer carries `feedback`."""
+    messages = await state.messages.list_chat(chatflow_id, chatId)
+    return await with_feedback(state, chatflow_id, chatId, messages)
