@@ -108,6 +108,11 @@ class Settings:
     worker_max_rss_mb: int = 0  # 0: no bound; else a worker takes no new job above it
     events_retention_s: float = 300.0  # how long a run's event stream stays after its end
     events_max_len: int = 100_000  # events kept per run stream (XADD MAXLEN)
+    # OpenTelemetry traces (tailwinds.tracing): "on", "off", or "auto": on when the OTEL_*
+    # environment names an OTLP endpoint (and OTEL_SDK_DISABLED is not true)
+    tracing: str = "auto"
+    # prompts, completions, tool arguments and results in spans: they may hold personal data
+    trace_content: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -120,6 +125,8 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("tracing", "auto") == "auto":
+            values["tracing"] = _tracing_from_otel(environ)
         return cls(**values).resolved()
 
     def resolved(self) -> Settings:
@@ -182,6 +189,7 @@ _POSITIVE = frozenset(
 )
 _CHOICES = {
     "mode": ("local", "queue"),
+    "tracing": ("auto", "on", "off"),
     "log_format": ("text", "json"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
 }
@@ -253,6 +261,19 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
             return False
         raise ValueError(f"TAILWINDS_{name.upper()}: expected true or false, got {raw!r}")
     return raw
+
+
+def _tracing_from_otel(environ: Mapping[str, str]) -> str:
+    """ "on" when the standard OpenTelemetry environment asks for traces: an OTLP endpoint
+    set, the SDK not disabled, the traces exporter not "none" (the SDK reads the rest)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return "off"
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return "off"
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    return "on" if endpoint else "off"
 
 
 def _async_driver(url: str) -> str:

@@ -88,6 +88,9 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # run once the run is over, however it ends
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # the run's OpenTelemetry span (tailwinds.tracing), None when tracing is off: what the
+    # model, tool and retrieval hooks check, once per call, never per token
+    span: Any = None
 
     def close(self) -> None:
         while self.cleanups:

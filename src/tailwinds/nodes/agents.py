@@ -12,6 +12,7 @@ from typing import ClassVar
 import orjson
 from pydantic import Field
 
+from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
@@ -148,6 +149,12 @@ class ToolAgent(ChainNode):
                 task.cancel()
 
     async def _run_one(
+        self, ctx: RunContext, call: ToolCall, tools: dict[str, ToolNode], deadline: float
+    ) -> ToolResult:
+        result = self._attempt(ctx, call, tools, deadline)
+        return await tracing.traced_tool(ctx, call, tools.get(call.name), result)
+
+    async def _attempt(
         self, ctx: RunContext, call: ToolCall, tools: dict[str, ToolNode], deadline: float
     ) -> ToolResult:
         tool = tools.get(call.name)

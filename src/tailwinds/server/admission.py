@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailwinds import tracing
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
@@ -50,6 +51,7 @@ class Admission:
             request_id=REQUEST_ID.get(),
             chat_lease=self.lease is not None,
             asked_at=time.time(),
+            trace=tracing.carrier(),
         )
 
 

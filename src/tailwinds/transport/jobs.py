@@ -24,6 +24,9 @@ class Job:
     # the API node took the chat's lease for this turn: the worker keeps and frees it
     chat_lease: bool = False
     asked_at: float | None = None  # when the API node admitted it, s since the epoch
+    # the API node's trace context, a W3C traceparent (tailwinds.tracing): the worker's
+    # spans join its trace
+    trace: str | None = None
 
     def dumps(self) -> bytes:
         return orjson.dumps(asdict(self))
