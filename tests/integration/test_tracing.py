@@ -159,6 +159,10 @@ def check_agent_trace(
         assert c["gen_ai.response.time_to_first_chunk"] > 0
     first, second = sorted(chats, key=lambda s: s.start_ns)
     assert first.attributes["tailwinds.response.tool_calls"] == 2
+    assert first.attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
+    assert second.attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    assert first.attributes["gen_ai.response.model"] == "agent"
+    assert first.attributes["gen_ai.response.id"].startswith("chatcmpl-agent")
     assert "tailwinds.response.tool_calls" not in second.attributes
     assert first.end_ns <= search.start_ns and search.end_ns <= second.start_ns
 
@@ -224,6 +228,7 @@ def test_content_only_when_opted_in(
         output = json.loads(chat["gen_ai.output.messages"])
         assert output[0]["role"] == "assistant"
         assert output[0]["parts"][0]["content"] == "You said: hello there"
+        assert output[0]["finish_reason"] == "stop"
     finally:
         server.stop()
 

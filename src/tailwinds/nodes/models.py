@@ -75,7 +75,7 @@ class ChatModelNode(AnsweringNode):
             max_tokens=i.max_tokens,  # type: ignore[attr-defined]
             tools=tools,
         )
-        return tracing.traced_chat(ctx, self, request, provider.stream_chat(request))
+        return tracing.traced_chat(ctx, self, request, provider)
 
 
 def build_messages(

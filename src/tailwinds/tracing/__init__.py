@@ -81,21 +81,20 @@ def end_prediction(span: Any, result: Any) -> None:
     _spans.end_prediction(span, result)
 
 
-def traced_chat(
-    ctx: RunContext, node: Any, request: Any, stream: AsyncIterator[T]
-) -> AsyncIterator[T]:
-    """`stream` (a provider's answer to `request`), inside a `chat {model}` span when the
-    run is traced; untouched otherwise."""
+def traced_chat(ctx: RunContext, node: Any, request: Any, provider: Any) -> AsyncIterator[Any]:
+    """`provider.stream_chat(request)`, inside a `chat {model}` span when the run is
+    traced; the provider's own iterator, untouched, otherwise."""
+    stream = provider.stream_chat(request)
     if ctx.span is None:
         return stream
-    return _spans.traced_chat(ctx, node, request, stream)  # type: ignore[no-any-return]
+    return _spans.traced_chat(ctx, node, request, provider, stream)
 
 
 async def traced_tool(ctx: RunContext, call: Any, tool: Any, result: Awaitable[T]) -> T:
     """Await a tool call's `ToolResult` inside an `execute_tool {name}` span."""
     if ctx.span is None:
         return await result
-    return await _spans.traced_tool(ctx, call, tool, result)  # type: ignore[no-any-return]
+    return await _spans.traced_tool(ctx, call, tool, result)
 
 
 async def traced_retrieval(
@@ -104,7 +103,7 @@ async def traced_retrieval(
     """Await a document store search inside a `retrieval {store_id}` span."""
     if ctx.span is None:
         return await found
-    return await _spans.traced_retrieval(ctx, store_id, mode, top_k, query, found)  # type: ignore[no-any-return]
+    return await _spans.traced_retrieval(ctx, store_id, mode, top_k, query, found)
 
 
 def carrier() -> str | None:
@@ -112,7 +111,7 @@ def carrier() -> str | None:
     tracing is off."""
     if _spans is None:
         return None
-    return _spans.carrier()  # type: ignore[no-any-return]
+    return _spans.carrier()
 
 
 def join(traceparent: str | None) -> None:
@@ -127,4 +126,4 @@ def log_ids() -> tuple[str, str] | None:
     span."""
     if _spans is None:
         return None
-    return _spans.log_ids()  # type: ignore[no-any-return]
+    return _spans.log_ids()

@@ -17,6 +17,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.providers.base import ResponseInfo, response_info
 
 T = TypeVar("T")
 
@@ -112,13 +113,13 @@ def _set_usage(span: Span, usage: Usage | None) -> None:
 
 
 async def traced_chat(
-    ctx: RunContext, node: Any, request: Any, stream: AsyncIterator[T]
+    ctx: RunContext, node: Any, request: Any, provider: Any, stream: AsyncIterator[T]
 ) -> AsyncIterator[T]:
     type_name = getattr(node, "type_name", "chat")
-    provider = PROVIDERS.get(type_name) or type_name.removeprefix("chat").lower() or type_name
+    provider_name = PROVIDERS.get(type_name) or type_name.removeprefix("chat").lower()
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": provider,
+        "gen_ai.provider.name": provider_name or type_name,
         "gen_ai.request.model": request.model,
         "gen_ai.request.stream": True,
         "gen_ai.conversation.id": ctx.turn.session_id,
@@ -164,7 +165,7 @@ async def traced_chat(
         raise
     finally:
         try:
-            _set_response(span, request, calls, texts)
+            _set_response(span, response_info(provider), calls, texts)
         finally:
             span.end()
             aclose = getattr(stream, "aclose", None)
@@ -172,15 +173,17 @@ async def traced_chat(
                 await aclose()
 
 
-def _set_response(span: Span, request: Any, calls: list[ToolCall], texts: list[str]) -> None:
-    # what the provider reported back, where it records it on the request
-    model = getattr(request, "response_model", None)
-    if model:
-        span.set_attribute("gen_ai.response.model", model)
-    response_id = getattr(request, "response_id", None)
-    if response_id:
-        span.set_attribute("gen_ai.response.id", response_id)
-    reasons = getattr(request, "finish_reasons", None)
+def _set_response(
+    span: Span, reported: ResponseInfo | None, calls: list[ToolCall], texts: list[str]
+) -> None:
+    # what the provider's parser saw (providers.base.ResponseInfo), where it records it
+    reasons = None
+    if reported is not None:
+        if reported.model:
+            span.set_attribute("gen_ai.response.model", reported.model)
+        if reported.id:
+            span.set_attribute("gen_ai.response.id", reported.id)
+        reasons = reported.finish_reasons
     if reasons:
         span.set_attribute("gen_ai.response.finish_reasons", list(reasons))
     if calls:
