@@ -106,6 +106,16 @@ async def traced_retrieval(
     return await _spans.traced_retrieval(ctx, store_id, mode, top_k, query, found)
 
 
+async def traced_ingest(
+    store_id: str, job_id: str, work: Awaitable[dict[str, Any]]
+) -> dict[str, Any]:
+    """Await an ingestion job (an upsert run off the request) inside an `ingest {store_id}`
+    span, child of the request that started it."""
+    if _spans is None:
+        return await work
+    return await _spans.traced_ingest(store_id, job_id, work)
+
+
 def carrier() -> str | None:
     """The current context as a W3C `traceparent` value, for a job to carry; None when
     tracing is off."""

@@ -307,6 +307,25 @@ async def traced_retrieval(
         return documents
 
 
+async def traced_ingest(store_id: str, job_id: str, work: Awaitable[dict[str, Any]]) -> Any:
+    with TRACER.start_as_current_span(
+        f"ingest {store_id}",
+        kind=SpanKind.INTERNAL,
+        attributes={"tailwinds.document_store.id": store_id, "tailwinds.ingest.job.id": job_id},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            result = await work
+        except BaseException as exc:
+            _record_exception(span, exc)
+            raise
+        for key in ("chunks", "embedded", "replaced"):
+            if type(result.get(key)) is int:
+                span.set_attribute(f"tailwinds.ingest.{key}", result[key])
+        return result
+
+
 # -- context across processes, and logs -----------------------------------------------
 
 
