@@ -279,3 +279,74 @@ def test_queue_mode_one_trace_across_api_node_and_worker(
         if worker is not None:
             worker.stop()
         api.stop()
+
+
+def test_errors_and_a_chatflow_tool_run(
+    receiver: Receiver, mock_llm: MockOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = tmp_path_factory.mktemp("errors")
+    env = tracing_env(receiver.endpoint, "tw-errors")
+    server = start_server(home, f"sqlite+aiosqlite:///{home / 'tailwinds.db'}", **env)
+    try:
+        # a model server that is not there: the model call and the run fail, with status
+        dead = server.model_chatflow(f"http://127.0.0.1:{free_port()}/v1")
+        trace_id = secrets.token_hex(16)
+        frames = predict(server, dead, "hello", trace_id, secrets.token_hex(8))
+        assert frames[-2][0] == "error"
+        spans = receiver.wait_for(trace_id, [f"invoke_workflow {dead}", "chat echo"])
+        for span in (one(spans, f"invoke_workflow {dead}"), one(spans, "chat echo")):
+            assert span.status == 2
+            assert span.attributes["error.type"] == frames[-2][1]["code"]
+        assert one(spans, f"invoke_workflow {dead}").attributes["tailwinds.prediction.status"] == (
+            "error"
+        )
+
+        # a failing tool is an error span, its run still complete; a chatflowTool's run
+        # nests under its tool call
+        echo = server.model_chatflow(mock_llm.base_url)
+        flow = {
+            "nodes": [
+                {
+                    "id": "m",
+                    "type": "chatOpenAI",
+                    "inputs": {"model": "agent", "baseUrl": mock_llm.base_url},
+                },
+                {"id": "a", "type": "toolAgent", "inputs": {}},
+                {"id": "calc", "type": "calculator", "inputs": {}},
+                {
+                    "id": "sub",
+                    "type": "chatflowTool",
+                    "inputs": {"chatflowId": echo, "name": "ask_echo"},
+                },
+            ],
+            "edges": [
+                {"source": "m", "target": "a", "targetInput": "model"},
+                {"source": "calc", "target": "a", "targetInput": "tools"},
+                {"source": "sub", "target": "a", "targetInput": "tools"},
+            ],
+        }
+        agent = server.create_chatflow(flow)["id"]
+        question = "call:" + json.dumps(
+            [["calculator", {"expression": "1/0"}], ["ask_echo", {"question": "hi"}]]
+        )
+        trace_id = secrets.token_hex(16)
+        predict(server, agent, question, trace_id, secrets.token_hex(8))
+        names = [
+            f"invoke_workflow {agent}",
+            "execute_tool calculator",
+            "execute_tool ask_echo",
+            f"invoke_workflow {echo}",
+            "chat echo",
+        ]
+        spans = receiver.wait_for(trace_id, names)
+        run = one(spans, f"invoke_workflow {agent}")
+        calc = one(spans, "execute_tool calculator")
+        ask = one(spans, "execute_tool ask_echo")
+        sub_run = one(spans, f"invoke_workflow {echo}")
+        assert run.status == 0 and run.attributes["tailwinds.prediction.status"] == "complete"
+        assert calc.status == 2 and calc.attributes["error.type"] == "tool_error"
+        assert ask.status == 0
+        assert sub_run.parent_id == ask.span_id
+        assert one(spans, "chat echo").parent_id == sub_run.span_id
+    finally:
+        server.stop()

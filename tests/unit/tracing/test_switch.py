@@ -1,5 +1,6 @@
 """Tracing's switch (TAILWINDS_TRACING, or the standard OTEL_* environment) and its cost
-when off: no tracer, exporter or span module imported, no middleware, no span, a model's stream untouched."""
+when off: no tracer, exporter or span module imported, no middleware, no span, a model's
+stream untouched."""
 
 from __future__ import annotations
 
