@@ -11,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tailwinds import tracing
 
 MAX_HEADER = 512  # characters of a header kept as an attribute
+# probes a load balancer or Prometheus calls every few seconds: no trace of their own
+UNTRACED = frozenset({"/api/v1/ping", "/api/v1/health", "/api/v1/ready", "/metrics"})
 
 
 class TraceRequests:
@@ -19,7 +21,7 @@ class TraceRequests:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         spans = tracing._spans
-        if scope["type"] != "http" or spans is None:
+        if scope["type"] != "http" or spans is None or scope.get("path") in UNTRACED:
             await self.app(scope, receive, send)
             return
         headers: dict[str, str] = {}

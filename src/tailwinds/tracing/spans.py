@@ -4,6 +4,7 @@ gen-ai-agent-spans.md); ours, where they have none, under `tailwinds.*`."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextvars import ContextVar
@@ -58,8 +59,10 @@ def _fail(span: Span, error_type: str, message: str) -> None:
 
 
 def _record_exception(span: Span, exc: BaseException) -> None:
-    if isinstance(exc, GeneratorExit):
-        return  # the consumer stopped reading: not the operation's failure
+    if isinstance(exc, GeneratorExit | asyncio.CancelledError):
+        # the consumer stopped reading, the run was aborted: not the operation's failure
+        span.set_attribute("tailwinds.cancelled", True)
+        return
     code = getattr(exc, "code", None)
     _fail(span, code if isinstance(code, str) else type(exc).__qualname__, str(exc))
 
