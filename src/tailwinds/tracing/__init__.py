@@ -34,9 +34,10 @@ T = TypeVar("T")
 _spans: Any = None
 _provider: Any = None
 
-# the wire dialect the request asked for, set by its route (a task's own context): the
-# prediction span's `tailwinds.dialect`
-DIALECT: ContextVar[str] = ContextVar("dialect", default="tailwinds")
+# the wire dialect a prediction request asked for, set by its route (`DIALECT.set("openai")`)
+# when it is not our own: `tailwinds.dialect` on the request's span, and on the run's span
+# where the run is in the same process (a worker always encodes our own: "tailwinds")
+DIALECT: ContextVar[str | None] = ContextVar("dialect", default=None)
 
 
 def configure(settings: Settings) -> None:

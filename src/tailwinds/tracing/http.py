@@ -57,6 +57,9 @@ class TraceRequests:
             try:
                 await self.app(scope, receive, send_status)
             finally:
+                dialect = tracing.DIALECT.get()  # set by a dialect's route, in this context
+                if dialect:
+                    span.set_attribute("tailwinds.dialect", dialect)
                 route = getattr(scope.get("route"), "path", None)
                 if route:
                     span.update_name(f"{method} {route}")

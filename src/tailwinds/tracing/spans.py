@@ -82,7 +82,7 @@ def start_prediction(chatflow_id: str, turn: Turn) -> Span:
             "tailwinds.chatflow.id": chatflow_id,
             "tailwinds.chat.id": turn.chat_id,
             "tailwinds.message.id": turn.message_id,
-            "tailwinds.dialect": DIALECT.get(),
+            "tailwinds.dialect": DIALECT.get() or "tailwinds",
         },
     )
 
