@@ -11,14 +11,14 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from tailwinds.engine.context import RunContext, Turn
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.engine.messages import ToolCall, Usage
 from tailwinds.providers.base import ResponseInfo, response_info
+from tailwinds.tracing.content import MAX_TEXT, input_content, to_json, tool_call_part
 
 T = TypeVar("T")
 
@@ -42,9 +42,6 @@ PROVIDERS = {
 # the innermost `execute_tool` span of a run, in that tool call's own task: what the run's
 # retrievals (a retrieverTool's) nest under
 _ACTIVE: ContextVar[tuple[RunContext, Span] | None] = ContextVar("tool_span", default=None)
-
-# one attribute's text, past which it is cut (an exporter's batch stays small)
-MAX_TEXT = 16_000
 
 
 def _parent(ctx: RunContext) -> otel_context.Context:
@@ -139,7 +136,7 @@ async def traced_chat(
             attributes["server.address"] = url.hostname
             attributes["server.port"] = url.port or (443 if url.scheme == "https" else 80)
     if CONTENT:
-        attributes.update(_input_content(request.messages))
+        attributes.update(input_content(request.messages))
     span = TRACER.start_span(
         f"chat {request.model}", context=_parent(ctx), kind=SpanKind.CLIENT, attributes=attributes
     )
@@ -195,47 +192,10 @@ def _set_response(
         parts: list[dict[str, Any]] = []
         if texts:
             parts.append({"type": "text", "content": "".join(texts)[:MAX_TEXT]})
-        parts.extend(_tool_call_part(call) for call in calls)
+        parts.extend(tool_call_part(call) for call in calls)
         message: dict[str, Any] = {"role": "assistant", "parts": parts}
         message["finish_reason"] = (reasons or ["tool_call" if calls else "stop"])[-1]
-        span.set_attribute("gen_ai.output.messages", _json([message]))
-
-
-def _tool_call_part(call: ToolCall) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
-
-
-def _input_content(messages: list[ChatMessage]) -> dict[str, str]:
-    """gen_ai.system_instructions and gen_ai.input.messages, in the conventions' JSON
-    schemas (gen-ai-input-messages.json)."""
-    system = [
-        {"type": "text", "content": m.content[:MAX_TEXT]} for m in messages if m.role == "system"
-    ]
-    chat: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            continue
-        parts: list[dict[str, Any]]
-        if m.role == "tool":
-            parts = [
-                {
-                    "type": "tool_call_response",
-                    "id": m.tool_call_id,
-                    "response": m.content[:MAX_TEXT],
-                }
-            ]
-        else:
-            parts = [{"type": "text", "content": m.content[:MAX_TEXT]}] if m.content else []
-            parts.extend(_tool_call_part(call) for call in m.tool_calls)
-        chat.append({"role": m.role, "parts": parts})
-    out = {"gen_ai.input.messages": _json(chat)}
-    if system:
-        out["gen_ai.system_instructions"] = _json(system)
-    return out
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+        span.set_attribute("gen_ai.output.messages", to_json([message]))
 
 
 # -- tools and retrieval --------------------------------------------------------------
@@ -252,7 +212,7 @@ async def traced_tool(ctx: RunContext, call: ToolCall, tool: Any, result: Awaita
         attributes["tailwinds.node.id"] = getattr(tool, "node_id", "")
         attributes["tailwinds.node.type"] = getattr(tool, "type_name", "")
     if CONTENT:
-        attributes["gen_ai.tool.call.arguments"] = _json(call.arguments)
+        attributes["gen_ai.tool.call.arguments"] = to_json(call.arguments)
     span = TRACER.start_span(
         f"execute_tool {call.name}",
         context=_parent(ctx),
