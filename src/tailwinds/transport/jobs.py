@@ -29,7 +29,11 @@ class Job:
     trace: str | None = None
 
     def dumps(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        data = asdict(self)
+        if data["trace"] is None:
+            # tracing off: the job a worker of the version before traces can read too
+            del data["trace"]
+        return orjson.dumps(data)
 
     @classmethod
     def loads(cls, raw: bytes) -> Job:

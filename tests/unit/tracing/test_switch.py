@@ -95,3 +95,12 @@ def test_off_costs_no_import_no_middleware_no_span() -> None:
         [sys.executable, "-c", OFF], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_job_carries_its_trace_only_when_there_is_one() -> None:
+    from tailwinds.transport.jobs import Job
+
+    job = Job("f", "m", "c", "s", "q", None)
+    assert b"trace" not in job.dumps()  # what a worker from before traces reads too
+    job.trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert Job.loads(job.dumps()) == job
