@@ -18,6 +18,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.messages import ToolCall, Usage
 from tailwinds.providers.base import ResponseInfo, response_info
+from tailwinds.redaction import redact
 from tailwinds.tracing.content import MAX_TEXT, input_content, to_json, tool_call_part
 
 T = TypeVar("T")
@@ -52,7 +53,8 @@ def _parent(ctx: RunContext) -> otel_context.Context:
 
 def _fail(span: Span, error_type: str, message: str) -> None:
     span.set_attribute("error.type", error_type)
-    span.set_status(StatusCode.ERROR, message[:500])
+    # as a log line would say it: keys and bearer tokens replaced
+    span.set_status(StatusCode.ERROR, redact(message[:500]))
 
 
 def _record_exception(span: Span, exc: BaseException) -> None:
@@ -235,7 +237,8 @@ async def traced_tool(ctx: RunContext, call: ToolCall, tool: Any, result: Awaita
     text = getattr(output, "output", "")
     # the agent turns a tool's failure into an output for the model: "error: …"
     if isinstance(text, str) and text.startswith("error: "):
-        _fail(span, "tool_error", text[len("error: ") :])
+        # the tool's own words may quote its arguments: content, opt-in
+        _fail(span, "tool_error", text[len("error: ") :] if CONTENT else "the tool failed")
     elif CONTENT:
         span.set_attribute("gen_ai.tool.call.result", str(text)[:MAX_TEXT])
     span.end()
