@@ -86,14 +86,14 @@ def traced_chat(ctx: RunContext, node: Any, request: Any, provider: Any) -> Asyn
     """`provider.stream_chat(request)`, inside a `chat {model}` span when the run is
     traced; the provider's own iterator, untouched, otherwise."""
     stream = provider.stream_chat(request)
-    if ctx.span is None:
+    if getattr(ctx, "span", None) is None:  # (a stand-in context in a test may have none)
         return stream
     return _spans.traced_chat(ctx, node, request, provider, stream)
 
 
 async def traced_tool(ctx: RunContext, call: Any, tool: Any, result: Awaitable[T]) -> T:
     """Await a tool call's `ToolResult` inside an `execute_tool {name}` span."""
-    if ctx.span is None:
+    if getattr(ctx, "span", None) is None:
         return await result
     return await _spans.traced_tool(ctx, call, tool, result)
 
@@ -102,7 +102,7 @@ async def traced_retrieval(
     ctx: RunContext, store_id: str, mode: str, top_k: int, query: str, found: Awaitable[T]
 ) -> T:
     """Await a document store search inside a `retrieval {store_id}` span."""
-    if ctx.span is None:
+    if getattr(ctx, "span", None) is None:
         return await found
     return await _spans.traced_retrieval(ctx, store_id, mode, top_k, query, found)
 
