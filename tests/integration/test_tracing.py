@@ -207,6 +207,23 @@ def test_a_tool_agent_prediction_is_one_trace(
         lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         run_line = next(line for line in lines if line["message"].startswith("run "))
         assert run_line["traceId"] == trace_id and len(run_line["spanId"]) == 16
+
+        # an upsert in the background: its job's span is a child of the request's
+        trace_id = secrets.token_hex(16)
+        response = requests.post(
+            f"{server.url}/api/v1/document-stores/{store_id}/upsert",
+            params={"background": "true"},
+            json={"documents": [{"pageContent": "Tulips flower in spring.", "metadata": {}}]},
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+            timeout=20,
+        )
+        assert response.status_code == 202, response.text
+        spans = receiver.wait_for(trace_id, [f"ingest {store_id}"])
+        ingest = one(spans, f"ingest {store_id}")
+        (request_span,) = [s for s in spans if s.kind == 2]
+        assert ingest.parent_id == request_span.span_id
+        assert ingest.attributes["tailwinds.ingest.job.id"] == response.json()["jobId"]
+        assert ingest.attributes["tailwinds.ingest.chunks"] == 1
     finally:
         server.stop()
 
