@@ -4,6 +4,7 @@ mock as the floor, and write bench/RESULTS.md.
 
     .venv/bin/python -m bench.run            # the whole matrix, a few minutes on 2 cores
     .venv/bin/python -m bench.run --quick    # under a minute
+    .venv/bin/python -m bench.run --tracing  # also local mode with OpenTelemetry traces on
 """
 
 from __future__ import annotations
@@ -97,10 +98,14 @@ class Processes:
     worker, on PostgreSQL and Redis (`queue_env`)."""
 
     def __init__(
-        self, home: Path, queue_env: dict[str, str] | None = None, model_client: str = "wire"
+        self,
+        home: Path,
+        queue_env: dict[str, str] | None = None,
+        traced_env: dict[str, str] | None = None,
+        model_client: str = "wire",
     ) -> None:
         self.home = home
-        self.mode = "queue" if queue_env else "local"
+        self.mode = "queue" if queue_env else "traced" if traced_env else "local"
         self.mock_port = free_port()
         self.server_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAILWINDS_")}
@@ -116,6 +121,7 @@ class Processes:
             "TAILWINDS_MODEL_CLIENT": model_client,
             "TAILWINDS_OUTBOUND_PROXY": "off",
             **(queue_env or {}),
+            **(traced_env or {}),
         }
         self.server_log = (home / f"server-{self.mode}.log").open("wb")
         self.server = subprocess.Popen(
@@ -279,6 +285,7 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
         "# Benchmark results",
         "",
         f"Run `python -m bench.run{' --quick' if quick else ''}"
+        f"{' --tracing' if any(r.target.endswith('traced') for r, _ in rows) else ''}"
         f"{' --queue' if any(r.target.endswith('queue') for r, _ in rows) else ''}` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -294,7 +301,10 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
         "delay is Tailwinds' p99 token delay minus the floor's p99 (receive time minus the "
         "mock's emit time). "
         "*queue* rows (`--queue`): an API node and a worker (`TAILWINDS_MODE=queue`, "
-        "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it.",
+        "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it. "
+        "*traced* rows (`--tracing`): local mode with OpenTelemetry traces on (every "
+        "prediction's spans batched and exported over OTLP/HTTP to a local receiver that "
+        "discards them).",
         "",
         "| mode | streams | pace | completed | CPU µs/token | floor (mock) µs/token | ratio "
         "| delay p50 / p99 / max ms | floor p99 ms | added p99 ms | TTFT p50 / p99 ms "
@@ -321,6 +331,33 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
     (path.with_suffix(".json")).write_text(
         json.dumps([{"tailwinds": s.as_dict(), "floor": f.as_dict()} for s, f in rows], indent=1)
     )
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP receiver that takes every export and keeps nothing (a collector's
+    cost is not Tailwinds'): its endpoint URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextlib.contextmanager
@@ -356,6 +393,11 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
     parser.add_argument("--tokens", type=int, help="tokens per stream")
     parser.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also run local mode with traces on, exported to a local OTLP/HTTP receiver",
+    )
+    parser.add_argument(
         "--queue",
         action="store_true",
         help="also run queue mode (API node + worker on PostgreSQL and Redis)",
@@ -377,6 +419,14 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
             rows += asyncio.run(run_matrix(procs, streams, tokens))
         finally:
             procs.stop()
+        if args.tracing:
+            with otlp_sink() as endpoint:
+                traced_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+                procs = Processes(Path(home), traced_env=traced_env)
+                try:
+                    rows += asyncio.run(run_matrix(procs, streams, tokens))
+                finally:
+                    procs.stop()
         if args.queue:
             with queue_database() as database_url:
                 queue_env = {

@@ -30,3 +30,16 @@ def require_command(name: str, how: str, path: str | None = None) -> str:
     if found is None:
         missing(f"the command `{name}`", how)
     return found
+
+
+def require_module(name: str, how: str) -> None:
+    """Import the Python module `name`, or skip the whole test module (fail under CI=true)
+    when it is not installed; `how` says how to get it."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        if IN_CI:
+            pytest.fail(f"the module {name} is missing and CI=true: {how}", pytrace=False)
+        pytest.skip(f"the module {name} is missing: {how}", allow_module_level=True)

@@ -119,6 +119,11 @@ class Settings:
     events_max_len: int = 100_000  # events kept per run stream (XADD MAXLEN)
     # the environment's *_proxy variables (not TAILWINDS_ ones), as from_env found them
     proxy_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # OpenTelemetry traces (tailwinds.tracing): "on", "off", or "auto": on when the OTEL_*
+    # environment names an OTLP endpoint (and OTEL_SDK_DISABLED is not true)
+    tracing: str = "auto"
+    # prompts, completions, tool arguments and results in spans: they may hold personal data
+    trace_content: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -138,6 +143,8 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("tracing", "auto") == "auto":
+            values["tracing"] = _tracing_from_otel(environ)
         return cls(**values).resolved()
 
     def resolved(self) -> Settings:
@@ -204,6 +211,7 @@ _POSITIVE = frozenset(
 )
 _CHOICES = {
     "mode": ("local", "queue"),
+    "tracing": ("auto", "on", "off"),
     "log_format": ("text", "json"),
     "model_client": ("wire", "aiohttp"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
@@ -280,6 +288,19 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
             return False
         raise ValueError(f"TAILWINDS_{name.upper()}: expected true or false, got {raw!r}")
     return raw
+
+
+def _tracing_from_otel(environ: Mapping[str, str]) -> str:
+    """ "on" when the standard OpenTelemetry environment asks for traces: an OTLP endpoint
+    set, the SDK not disabled, the traces exporter not "none" (the SDK reads the rest)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return "off"
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return "off"
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    return "on" if endpoint else "off"
 
 
 def _async_driver(url: str) -> str:

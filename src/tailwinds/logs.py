@@ -9,6 +9,7 @@ import sys
 import time
 from contextvars import ContextVar
 
+from tailwinds import tracing
 from tailwinds.redaction import redact
 
 # the request a log line belongs to: set per HTTP request, and by a worker per job, so one
@@ -45,6 +46,9 @@ class JSONFormatter(logging.Formatter):
         request_id = getattr(record, "requestId", None)
         if request_id:
             entry["requestId"] = request_id
+        ids = tracing.log_ids()  # None unless tracing is on
+        if ids is not None:
+            entry["traceId"], entry["spanId"] = ids
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

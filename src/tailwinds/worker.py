@@ -23,7 +23,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from tailwinds import heap
+from tailwinds import heap, tracing
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
 from tailwinds.errors import (
@@ -182,6 +182,7 @@ class Worker:
 
     async def _job(self, entry: str, job: Job, reclaimed: bool) -> None:
         REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
+        tracing.join(job.trace)  # and its spans join the API node's trace
         async with self.slots:
             try:
                 if reclaimed and not await self._may_run_again(job):

@@ -97,6 +97,9 @@ class RunContext:
     chatflow_id: str = ""
     # the chatflow's `approvalTimeoutSeconds`, when it has one (engine/approvals.py)
     approval_timeout_s: float | None = None
+    # the run's OpenTelemetry span (tailwinds.tracing), None when tracing is off: what the
+    # model, tool and retrieval hooks check, once per call, never per token
+    span: Any = None
 
     def close(self) -> None:
         while self.cleanups:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tailwinds import metrics
+from tailwinds import metrics, tracing
 from tailwinds.background import BackgroundTasks
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import Resources, RunContext, Turn
@@ -60,6 +60,7 @@ class RunResult:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_s: float = field(default_factory=time.perf_counter)
     first_token_s: float | None = None
+    span: Any = None  # the run's trace span (tailwinds.tracing), ended with the outcome
 
     @property
     def text(self) -> str:
@@ -101,6 +102,7 @@ class FlowRunner:
         turn = ctx.turn
         ctx.chatflow_id = chatflow_id
         result = RunResult(chatflow_id, turn)
+        result.span = ctx.span = tracing.start_prediction(chatflow_id, turn)
         parts = result.parts
         joined = 0  # how many of the parts are joined blocks of JOIN_EVERY tokens
         chars_left = self.resources.settings.max_answer_chars
@@ -170,6 +172,8 @@ class FlowRunner:
     async def _finish(self, result: RunResult, record: Recorder) -> bool:
         """Count and store the outcome; False when it could not be stored."""
         elapsed_ms = (time.perf_counter() - result.started_s) * 1000
+        if result.span is not None:
+            tracing.end_prediction(result.span, result)
         ttft_ms = (result.first_token_s - result.started_s) * 1000 if result.first_token_s else None
         logger.info(
             "run %s chatflow=%s status=%s tokens=%d ms=%.0f ttft_ms=%s%s",

@@ -12,6 +12,7 @@ from typing import ClassVar
 import orjson
 from pydantic import Field
 
+from tailwinds import tracing
 from tailwinds.engine.approvals import DEFAULT_APPROVAL_TIMEOUT_S, MAX_APPROVAL_TIMEOUT_S
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
@@ -164,6 +165,17 @@ class ToolAgent(ChainNode):
                 task.cancel()
 
     async def _run_one(
+        self,
+        ctx: RunContext,
+        call: ToolCall,
+        tools: dict[str, ToolNode],
+        deadline: float,
+        gate: ApprovalGate,
+    ) -> ToolResult:
+        result = self._attempt(ctx, call, tools, deadline, gate)
+        return await tracing.traced_tool(ctx, call, tools.get(call.name), result)
+
+    async def _attempt(
         self,
         ctx: RunContext,
         call: ToolCall,

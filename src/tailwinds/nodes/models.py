@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
@@ -68,15 +69,14 @@ class ChatModelNode(AnsweringNode):
         provider = self.provider(
             ctx.resources.wire, ProviderLimits.from_settings(ctx.resources.settings), api_key
         )
-        return provider.stream_chat(
-            ChatRequest(
-                i.model,  # type: ignore[attr-defined]
-                with_uploads(messages, ctx.turn),
-                temperature=i.temperature,  # type: ignore[attr-defined]
-                max_tokens=i.max_tokens,  # type: ignore[attr-defined]
-                tools=tools,
-            )
+        request = ChatRequest(
+            i.model,  # type: ignore[attr-defined]
+            with_uploads(messages, ctx.turn),
+            temperature=i.temperature,  # type: ignore[attr-defined]
+            max_tokens=i.max_tokens,  # type: ignore[attr-defined]
+            tools=tools,
         )
+        return tracing.traced_chat(ctx, self, request, provider)
 
 
 def build_messages(

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
 from tailwinds.engine.messages import ChatMessage, Usage
@@ -44,8 +45,11 @@ class Retriever(Node):
 
     async def retrieve(self, ctx: RunContext, query: str) -> list[dict[str, Any]]:
         i = self.inputs
-        return await ctx.resources.documents.search(
+        found = ctx.resources.documents.search(
             i.document_store_id, query, i.top_k, i.search_mode, i.score_threshold, i.metadata_filter
+        )
+        return await tracing.traced_retrieval(
+            ctx, i.document_store_id, i.search_mode, i.top_k, query, found
         )
 
 

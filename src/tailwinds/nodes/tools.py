@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 
+from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import Node, register_node
@@ -208,8 +209,10 @@ class RetrieverTool(NamedTool):
 
     async def run(self, ctx: RunContext, arguments: dict[str, Any]) -> ToolResult:
         query = text_argument(arguments, "query", "<what to look for>")
-        documents = await ctx.resources.documents.search(
-            self.inputs.document_store_id, query, self.inputs.top_k, "hybrid", None
+        i = self.inputs
+        found = ctx.resources.documents.search(i.document_store_id, query, i.top_k, "hybrid", None)
+        documents = await tracing.traced_retrieval(
+            ctx, i.document_store_id, "hybrid", i.top_k, query, found
         )
         text = "\n\n".join(
             f"[{n}] ({d['metadata'].get('source', '')}) {d['pageContent']}"

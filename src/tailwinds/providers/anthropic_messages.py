@@ -200,11 +200,15 @@ class _Parser:
                 elif kind == "content_block_stop":
                     self._close_blocks(pieces, data.get("index"))
                 elif kind == "message_start":
+                    self.endpoint.response.saw(
+                        data["message"].get("model"), data["message"].get("id")
+                    )
                     usage = data["message"].get("usage")
                     if type(usage) is dict:  # optional: junk is ignored, not fatal
                         self.input_tokens = usage.get("input_tokens")
                         self.output_tokens = usage.get("output_tokens")
                 elif kind == "message_delta":
+                    self.endpoint.response.finished((data.get("delta") or {}).get("stop_reason"))
                     usage = data.get("usage")
                     if type(usage) is dict:
                         self.output_tokens = usage.get("output_tokens", self.output_tokens)

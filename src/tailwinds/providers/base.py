@@ -30,6 +30,33 @@ class ChatRequest:
     tools: list[ToolSpec] | None = None
 
 
+@dataclass(slots=True)
+class ResponseInfo:
+    """What a model reported about its answer besides the answer itself, recorded by the
+    parser as it goes (one per call: a provider object is made per call): for traces
+    (tailwinds.tracing), never needed to answer."""
+
+    model: str | None = None
+    id: str | None = None
+    finish_reasons: list[str] | None = None
+
+    def saw(self, model: Any, response_id: Any) -> None:
+        """The model and answer id a chunk names (checked: strings, bounded)."""
+        if self.model is None and type(model) is str:
+            self.model = model[:200]
+        if self.id is None and type(response_id) is str:
+            self.id = response_id[:200]
+
+    def finished(self, reason: Any) -> None:
+        if type(reason) is str:
+            self.finish_reasons = [reason[:100]]
+
+
+def response_info(provider: object) -> ResponseInfo | None:
+    """The `ResponseInfo` of a provider built on `providers.http.Endpoint`, if any."""
+    return getattr(getattr(provider, "endpoint", None), "response", None)
+
+
 class ChatProvider(Protocol):
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
         """Text pieces as the model produces them, the tool calls it asks for (whole, once

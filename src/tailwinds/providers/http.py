@@ -26,6 +26,7 @@ from tailwinds.outbound.addresses import Refused
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,
     ProviderLimits,
+    ResponseInfo,
     error_class_for_status,
     error_for_exception,
     error_for_status,
@@ -90,6 +91,7 @@ class Endpoint:
         values = [v for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS]
         values += [v.split(None, 1)[1] for v in values if " " in v.strip()]
         self.secrets = sorted({s for s in (secret, *values) if s}, key=len, reverse=True)
+        self.response = ResponseInfo()  # what the parser saw of the model's answer (traces)
 
     async def open(self, body: bytes) -> WireResponse:
         """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the

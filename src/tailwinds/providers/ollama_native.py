@@ -164,6 +164,8 @@ class _Parser:
                     self._add_calls(tool_calls, pieces)
                 if data.get("done"):
                     self.done = True
+                    self.endpoint.response.saw(data.get("model"), None)
+                    self.endpoint.response.finished(data.get("done_reason"))
                     if self.carry.high:
                         pieces.append(self.carry.flush())
                     # optional: junk counts are ignored, never fatal to a whole answer

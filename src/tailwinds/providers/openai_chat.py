@@ -171,6 +171,9 @@ class _Parser:
                             )
                             break
                         self.finished = True
+                        # once an answer, not per chunk: the finishing chunk names both
+                        self.endpoint.response.saw(parsed.get("model"), parsed.get("id"))
+                        self.endpoint.response.finished(finish)
                         if self.carry.high:
                             pieces.append(self.carry.flush())
                         pieces.extend(self.calls.finished())

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailwinds import tracing
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
@@ -52,6 +53,7 @@ class Admission:
             chat_lease=self.lease is not None,
             asked_at=time.time(),
             uploads=uploads_json(turn.uploads) or None,
+            trace=tracing.carrier(),
         )
 
 

@@ -138,6 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         HostCheck, patterns=allowed_hosts(settings.allowed_hosts, settings.admin_token)
     )
     app.add_middleware(RequestMetrics)
+    if settings.tracing == "on":  # outermost: the request's span holds everything
+        from tailwinds.tracing.http import TraceRequests
+
+        app.add_middleware(TraceRequests)
     return app
 
 

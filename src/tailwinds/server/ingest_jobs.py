@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailwinds import tracing
 from tailwinds.background import BackgroundTasks
 from tailwinds.errors import NotFound, TailwindsError
 
@@ -62,7 +63,7 @@ class IngestJobs:
 
         async def run() -> None:
             try:
-                job.result = await work(progress)
+                job.result = await tracing.traced_ingest(store_id, job.id, work(progress))
                 job.status = "done"
             except TailwindsError as exc:
                 job.status, job.error = "failed", {"error": exc.message, "code": exc.code}

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 import tailwinds.nodes  # noqa: F401  (fills the node registry)
-from tailwinds import offload
+from tailwinds import offload, tracing
 from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
@@ -55,6 +55,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         settings.check_queue_mode()
     db = Database(settings.database_url)
     await db.migrate()
+    tracing.configure(settings)  # API node and worker alike
     offload.configure(settings)
     # pooled, kept-alive connections: the models' own client, and one session for the rest
     # (Chroma); both reach the servers the operator configured, each new connection
@@ -118,6 +119,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         offload.close()
         await http.close()
         await db.close()
+        await tracing.shutdown()
 
 
 async def app_state(request: Request) -> AppState:

@@ -26,9 +26,16 @@ class Job:
     asked_at: float | None = None  # when the API node admitted it, s since the epoch
     # the question's uploads, read already (engine/uploads.py's `uploads_json`)
     uploads: list[dict[str, str]] | None = None
+    # the API node's trace context, a W3C traceparent (tailwinds.tracing): the worker's
+    # spans join its trace
+    trace: str | None = None
 
     def dumps(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        data = asdict(self)
+        if data["trace"] is None:
+            # tracing off: the job a worker of the version before traces can read too
+            del data["trace"]
+        return orjson.dumps(data)
 
     @classmethod
     def loads(cls, raw: bytes) -> Job:
