@@ -32,9 +32,11 @@ from tailwinds.server.routes import (
     credentials,
     docs,
     document_stores,
+    openai,
     predictions,
     system,
     transfer,
+    ui_protocols,
     web,
 )
 from tailwinds.server.state import AppState, open_state
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the prediction routes first: routes are matched in order, and theirs are the busy ones
     for module in (
         predictions,
+        openai,
+        ui_protocols,
         system,
         observability,
         chatflows,

@@ -36,6 +36,7 @@ from tailwinds.server.answers import collect_answer, decode_frames
 from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
 from tailwinds.server.limits import RateLimiter, Scope
 from tailwinds.server.prediction_request import (
+    PredictionRequest,
     check_overrides,
     parse_request,
     resume_grace_s,
@@ -86,9 +87,15 @@ class PredictionService:
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
         """Everything that can refuse a prediction before its stream starts, on the node
         that holds the client's connection."""
+        return await self.admit_request(chatflow_id, parse_request(body), authorization)
+
+    async def admit_request(
+        self, chatflow_id: str, request: PredictionRequest, authorization: str | None
+    ) -> Admission:
+        """`admit` for a request already parsed (or built from another dialect's body: an
+        OpenAI, AG-UI or AI SDK request)."""
         if self.shutting_down:
             raise ServerShutdown()
-        request = parse_request(body)
         chatflow, api_key = await self.authorize(chatflow_id, authorization)
         overrides = request.override_config
         check_overrides(overrides, chatflow.allowed_overrides)

@@ -12,6 +12,7 @@ PUBLIC_PATH = re.compile(
     r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+)?"
     r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
     r"|vector/upsert/(?P<c>[^/]+)"
+    r"|(?:agui|ai-sdk)/(?P<d>[^/]+)"
     r")$"
 )
 
@@ -27,4 +28,4 @@ def public_chatflow_id(path: str) -> str | None:
     match = PUBLIC_PATH.match(path)
     if match is None:
         return None
-    return match["a"] or match["b"] or match["c"]
+    return match["a"] or match["b"] or match["c"] or match["d"]
