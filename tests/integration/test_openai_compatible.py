@@ -5,6 +5,7 @@ SDK's own exception types, a tool agent and a retrieval chatflow through the sam
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import openai
@@ -276,3 +277,63 @@ def test_a_retrieval_chatflow_sends_its_sources(
     answer = sdk.chat.completions.create(model=chatflow_id, messages=[user("when do tulips bloom")])
     extension = (answer.model_extra or {})["tailwinds"]
     assert extension["sourceDocuments"][0]["metadata"]["source"] == "t.md"
+
+
+def test_abort_ends_the_stream_with_the_sdks_error(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = "tokens:" + json.dumps([f"a{i} " for i in range(100)])
+    stream = client(sqlite_server).chat.completions.create(
+        model=chatflow_id, messages=[user(question)], stream=True, user="chat-to-abort"
+    )
+    aborted = None
+    with pytest.raises(openai.APIError) as failed:
+        for chunk in stream:
+            if aborted is None and chunk.choices and chunk.choices[0].delta.content:
+                aborted = requests.post(
+                    f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}/abort",
+                    json={"chatId": "chat-to-abort"},
+                    timeout=5,
+                ).json()
+    assert aborted == {"chatId": "chat-to-abort", "aborted": 1}
+    assert failed.value.body["code"] == "aborted"  # type: ignore[index]
+    assert not mock_llm.find(question).completed
+
+
+def test_leaving_the_stream_stops_the_run(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = "tokens:" + json.dumps([f"b{i} " for i in range(100)])
+    stream = client(sqlite_server).chat.completions.create(
+        model=chatflow_id, messages=[user(question)], stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    stream.close()
+    record = mock_llm.find(question)
+    deadline = time.monotonic() + 10
+    while record.closed_at is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.closed_at is not None and not record.completed
+
+
+def test_rate_limits_apply_as_on_predictions(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    node = {
+        "id": "m",
+        "type": "chatOpenAI",
+        "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+    }
+    limited = sqlite_server.create_chatflow(
+        {"nodes": [node], "edges": []}, rateLimit={"requests": 1}
+    )["id"]
+    sdk = client(sqlite_server)
+    sdk.chat.completions.create(model=limited, messages=[user(QUESTION)])
+    with pytest.raises(openai.RateLimitError) as refused:
+        sdk.chat.completions.create(model=limited, messages=[user(QUESTION)])
+    assert refused.value.code == "rate_limited"
+    assert refused.value.response.headers["retry-after"]

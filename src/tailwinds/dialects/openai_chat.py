@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,7 +49,7 @@ class ChatMessageIn(BaseModel):
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     # a string, or parts of which the text ones are read (images and audio are refused)
-    content: str | list[dict[str, Any]] | None = Field(None, max_length=MAX_PARTS)
+    content: str | Annotated[list[dict[str, Any]], Field(max_length=MAX_PARTS)] | None = None
 
 
 class StreamOptions(BaseModel):
