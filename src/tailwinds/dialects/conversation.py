@@ -6,7 +6,8 @@ chat front ends send one whatever the flow is)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from tailwinds.errors import InvalidRequest
 from tailwinds.server.prediction_request import HistoryItem, PredictionRequest
@@ -18,7 +19,7 @@ SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 def prediction(
-    messages: list[tuple[str, str]],
+    messages: Sequence[tuple[str, str]],
     *,
     chat_id: str | None,
     chat_id_field: str,
@@ -49,7 +50,9 @@ def prediction(
         if role in SYSTEM_ROLES:
             system = text if system is None else f"{system}\n\n{text}"
         elif role in ("user", "assistant") and text:
-            kind = "userMessage" if role == "user" else "apiMessage"
+            kind: Literal["userMessage", "apiMessage"] = (
+                "userMessage" if role == "user" else "apiMessage"
+            )
             history.append(HistoryItem(role=kind, content=text))
         # tool messages: the chatflow runs its own tools and stores their steps
     overrides: dict[str, Any] = {}
