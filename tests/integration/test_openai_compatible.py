@@ -129,19 +129,26 @@ def test_the_messages_are_the_history_and_the_system_message_where_allowed(
     assert sent[0] == {"role": "system", "content": "You are a gardener."}
 
 
-def test_a_chat_id_uses_the_servers_memory(
+def test_a_chat_id_header_uses_the_servers_memory(
     sqlite_server: RunningServer, mock_llm: MockOpenAI
 ) -> None:
     chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url)
-    sdk = client(sqlite_server)
-    sdk.chat.completions.create(model=chatflow_id, messages=[user("remember me")], user="chat-7")
-    sdk.chat.completions.create(model=chatflow_id, messages=[user("who am I")], user="chat-7")
+    sdk = client(sqlite_server, **{"X-Tailwinds-Chat-Id": "chat-7"})
+    sdk.chat.completions.create(model=chatflow_id, messages=[user("remember me")])
+    sdk.chat.completions.create(model=chatflow_id, messages=[user("who am I")])
     sent = model_request(mock_llm, "who am I")["messages"]
     assert [m["content"] for m in sent] == ["remember me", "You said: remember me", "who am I"]
-    by_header = client(sqlite_server, **{"X-Tailwinds-Chat-Id": "chat-7"})
-    by_header.chat.completions.create(model=chatflow_id, messages=[user("and now")])
+    stored = requests.get(
+        f"{sqlite_server.url}/api/v1/chatmessage/{chatflow_id}",
+        params={"chatId": "chat-7"},
+        timeout=5,
+    ).json()
+    assert [m["content"] for m in stored][-1] == "You said: who am I"
+    # `user` is the end user's id (LibreChat sends one for all their chats): not a chat id
+    plain = client(sqlite_server)
+    plain.chat.completions.create(model=chatflow_id, messages=[user("and now")], user="chat-7")
     sent = model_request(mock_llm, "and now")["messages"]
-    assert [m["content"] for m in sent][-3:] == ["who am I", "You said: who am I", "and now"]
+    assert [m["content"] for m in sent] == ["and now"]
 
 
 def test_model_by_unique_name_and_the_model_list(
@@ -285,7 +292,10 @@ def test_abort_ends_the_stream_with_the_sdks_error(
     chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
     question = "tokens:" + json.dumps([f"a{i} " for i in range(100)])
     stream = client(sqlite_server).chat.completions.create(
-        model=chatflow_id, messages=[user(question)], stream=True, user="chat-to-abort"
+        model=chatflow_id,
+        messages=[user(question)],
+        stream=True,
+        extra_headers={"X-Tailwinds-Chat-Id": "chat-to-abort"},
     )
     aborted = None
     with pytest.raises(openai.APIError) as failed:

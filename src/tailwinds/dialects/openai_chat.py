@@ -7,8 +7,10 @@ the `openai` SDKs read them.
 - `messages`: the last one, a user message, is the question; the user and assistant
   messages before it the history; a system (or developer) message becomes the
   `systemMessage` override where the chatflow allows that, and is otherwise ignored;
-- a chat id (`user`, or the `X-Tailwinds-Chat-Id` header) makes the server's own memory of
-  that chat the history instead of the messages before the question.
+- a chat id in the `X-Tailwinds-Chat-Id` header makes the server's own memory of that chat
+  the history instead of the messages before the question. Not `user`: LibreChat, LiteLLM
+  and others fill it with their end user's id for every conversation of that user, which
+  would merge them all into one chat (and refuse a second one while the first answers).
 
 What the format has no place for (sources, tool steps, the chat and message ids) travels in
 a `tailwinds` object on the chunk (or the completion), which plain clients ignore.
@@ -39,7 +41,7 @@ from tailwinds.errors import InvalidRequest, TailwindsError
 from tailwinds.server.prediction_request import PredictionRequest, _loads
 from tailwinds.server.request_caps import MAX_HISTORY
 
-# the header that names the chat whose stored memory answers (as `user` does)
+# the header that names the chat whose stored memory answers
 CHAT_ID_HEADER = "x-tailwinds-chat-id"
 MAX_PARTS = 100
 
@@ -69,7 +71,6 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=MAX_HISTORY + 1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    user: str | None = Field(None, max_length=255)
 
 
 def parse_chat_request(body: bytes) -> ChatCompletionRequest:
@@ -94,7 +95,7 @@ def to_prediction(
     return prediction(
         messages,
         chat_id=chat_id,
-        chat_id_field="user",
+        chat_id_field=CHAT_ID_HEADER,
         allowed_overrides=allowed_overrides,
         streaming=request.stream,
         use_memory=chat_id is not None,

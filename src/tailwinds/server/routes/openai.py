@@ -33,7 +33,7 @@ async def chat_completions(request: Request, state: State) -> Response:
     try:
         body = openai_chat.parse_chat_request(await request.body())
         chatflow = await dialect_runs.chatflow_named(state, body.model)
-        chat_id = body.user or request.headers.get(openai_chat.CHAT_ID_HEADER)
+        chat_id = request.headers.get(openai_chat.CHAT_ID_HEADER)
         prediction = openai_chat.to_prediction(body, chat_id, chatflow.allowed_overrides)
         admission = await dialect_runs.admitted(request, state, chatflow.id, prediction)
         if admission is None:
