@@ -5,6 +5,10 @@
     start             RUN_STARTED {threadId, runId}
     first token       TEXT_MESSAGE_START {messageId, role: "assistant"}
     token             TEXT_MESSAGE_CONTENT {messageId, delta}
+    thinking          REASONING_START + REASONING_MESSAGE_START {messageId, role: "reasoning"}
+                      (first of a span), REASONING_MESSAGE_CONTENT {messageId, delta};
+                      REASONING_MESSAGE_END + REASONING_END before the next text, tool
+                      call or RUN_FINISHED
     usedTools         TOOL_CALL_START / TOOL_CALL_ARGS / TOOL_CALL_END / TOOL_CALL_RESULT
                       for each step (the tool has run by then: all four at once)
     sourceDocuments   CUSTOM {name: "sourceDocuments", value: [documents]}
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tailwinds.dialects import reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -97,6 +102,7 @@ class EventEncoder:
         self.run_id = run_id
         self.message_id = str(uuid.uuid4())  # until `start` names it
         self.text_open = False
+        self.reasoning_id = ""  # the open reasoning message's, if one is open
         self.failed = False
         self.metadata: dict[str, Any] = {}
         self._content_head = b""
@@ -105,16 +111,19 @@ class EventEncoder:
     def encode(self, event: Event) -> bytes:
         if type(event) is TokenEvent:
             body = self._content_head + orjson.dumps(event.text) + self._content_tail
+            if self.text_open and not self.reasoning_id:
+                return body
+            head = self._end_reasoning()
             if not self.text_open:
                 self.text_open = True
                 start = {"type": "TEXT_MESSAGE_START", "messageId": self.message_id}
-                return _frame({**start, "role": "assistant"}) + body
-            return body
+                head += _frame({**start, "role": "assistant"})
+            return head + body
         if type(event) is StartEvent:
             self._start(event.message_id)
             return _frame({"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id})
         if type(event) is UsedToolsEvent:
-            return b"".join(self._tool_call(step) for step in event.tools)
+            return self._end_reasoning() + b"".join(self._tool_call(s) for s in event.tools)
         if type(event) is SourceDocumentsEvent:
             return _frame({"type": "CUSTOM", "name": "sourceDocuments", "value": event.documents})
         if type(event) is MetadataEvent:
@@ -126,10 +135,10 @@ class EventEncoder:
         if type(event) is EndEvent:
             if self.failed:
                 return b""
-            body = b""
+            body = self._end_reasoning()  # RUN_FINISHED is refused while one is open
             if self.text_open:
                 self.text_open = False
-                body = _frame({"type": "TEXT_MESSAGE_END", "messageId": self.message_id})
+                body += _frame({"type": "TEXT_MESSAGE_END", "messageId": self.message_id})
             finished: dict[str, Any] = {
                 "type": "RUN_FINISHED",
                 "threadId": self.thread_id,
@@ -142,10 +151,28 @@ class EventEncoder:
             if usage:
                 finished["usage"] = [usage]
             return body + _frame(finished)
+        reasoning = reasoning_text(event)
+        if reasoning is not None:
+            body = b""
+            if not self.reasoning_id:
+                self.reasoning_id = rid = str(uuid.uuid4())
+                body = _frame({"type": "REASONING_START", "messageId": rid}) + _frame(
+                    {"type": "REASONING_MESSAGE_START", "messageId": rid, "role": "reasoning"}
+                )
+            content = {"messageId": self.reasoning_id, "delta": reasoning}
+            return body + _frame({"type": "REASONING_MESSAGE_CONTENT", **content})
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:
         return b""
+
+    def _end_reasoning(self) -> bytes:
+        if not self.reasoning_id:
+            return b""
+        rid, self.reasoning_id = self.reasoning_id, ""
+        return _frame({"type": "REASONING_MESSAGE_END", "messageId": rid}) + _frame(
+            {"type": "REASONING_END", "messageId": rid}
+        )
 
     def _start(self, message_id: str) -> None:
         self.message_id = message_id

@@ -6,6 +6,8 @@ each, ended by `data: [DONE]`, under the header `x-vercel-ai-ui-message-stream: 
     start             start {messageId}
     first token       text-start {id}
     token             text-delta {id, delta}
+    thinking          reasoning-start {id} (first of a span), reasoning-delta {id, delta};
+                      reasoning-end before the next text, tool step or finish
     usedTools         tool-input-available + tool-output-available {toolCallId, toolName,
                       dynamic: true} per step (the client does not know the flow's tools)
     sourceDocuments   source-document {sourceId, mediaType, title, filename?} per document,
@@ -28,6 +30,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tailwinds.dialects import reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -108,6 +111,8 @@ class ChunkEncoder:
     def __init__(self) -> None:
         self.text_id = ""
         self.text_open = False
+        self.reasoning_id = ""  # the open reasoning part's, if one is open
+        self.reasonings = 0
         self.failed = False
         self.metadata: dict[str, Any] = {}
         self._delta_head = b""
@@ -116,10 +121,13 @@ class ChunkEncoder:
     def encode(self, event: Event) -> bytes:
         if type(event) is TokenEvent:
             body = self._delta_head + orjson.dumps(event.text) + self._delta_tail
+            if self.text_open and not self.reasoning_id:
+                return body
+            head = self._end_reasoning()
             if not self.text_open:
                 self.text_open = True  # a delta before its text-start throws in the client
-                return _frame({"type": "text-start", "id": self.text_id}) + body
-            return body
+                head += _frame({"type": "text-start", "id": self.text_id})
+            return head + body
         if type(event) is StartEvent:
             self.text_id = f"text-{event.message_id}"
             self._delta_head = (
@@ -127,7 +135,7 @@ class ChunkEncoder:
             )
             return _frame({"type": "start", "messageId": event.message_id})
         if type(event) is UsedToolsEvent:
-            return b"".join(self._tool_step(step) for step in event.tools)
+            return self._end_reasoning() + b"".join(self._tool_step(s) for s in event.tools)
         if type(event) is SourceDocumentsEvent:
             return b"".join(_source(doc) for doc in event.documents) + _frame(
                 {"type": "data-sourceDocuments", "data": event.documents}
@@ -139,17 +147,33 @@ class ChunkEncoder:
             self.failed = True
             return _frame({"type": "error", "errorText": event.message})
         if type(event) is EndEvent:
-            body = self._end_text()
+            body = self._end_reasoning() + self._end_text()
             if self.failed:
                 return body + _frame({"type": "finish", "finishReason": "error"})
             metadata = {k: v for k, v in self.metadata.items() if k != "question"}
             return body + _frame(
                 {"type": "finish", "finishReason": "stop", "messageMetadata": metadata}
             )
+        reasoning = reasoning_text(event)
+        if reasoning is not None:
+            body = b""
+            if not self.reasoning_id:
+                self.reasonings += 1
+                self.reasoning_id = f"reasoning-{self.reasonings}"
+                body = _frame({"type": "reasoning-start", "id": self.reasoning_id})
+            delta = {"type": "reasoning-delta", "id": self.reasoning_id, "delta": reasoning}
+            return body + _frame(delta)
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:
         return b"data: [DONE]\n\n"
+
+    def _end_reasoning(self) -> bytes:
+        if not self.reasoning_id:
+            return b""
+        body = _frame({"type": "reasoning-end", "id": self.reasoning_id})
+        self.reasoning_id = ""
+        return body
 
     def _end_text(self) -> bytes:
         if not self.text_open:

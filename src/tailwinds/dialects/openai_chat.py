@@ -3,7 +3,8 @@ prediction, and the run's events written as `chat.completion.chunk`s (or one
 `chat.completion`), as https://platform.openai.com/docs/api-reference/chat defines them and
 the `openai` SDKs read them.
 
-- `model` names the chatflow (its id, or its name where that is unique: `routes/openai.py`);
+- `model` names the chatflow (its id, or its name where that is unique: `chatflow_named` in
+  `server/dialect_runs.py`);
 - `messages`: the last one, a user message, is the question; the user and assistant
   messages before it the history; a system (or developer) message becomes the
   `systemMessage` override where the chatflow allows that, and is otherwise ignored;
@@ -12,8 +13,10 @@ the `openai` SDKs read them.
   and others fill it with their end user's id for every conversation of that user, which
   would merge them all into one chat (and refuse a second one while the first answers).
 
-What the format has no place for (sources, tool steps, the chat and message ids) travels in
-a `tailwinds` object on the chunk (or the completion), which plain clients ignore.
+The model's reasoning (the `thinking` event, where the build and the model have it) is
+`delta.reasoning_content`, as DeepSeek and vLLM send it. What the format has no place for
+(sources, tool steps, the chat and message ids) travels in a `tailwinds` object on the
+chunk (or the completion), which plain clients ignore.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tailwinds.dialects import reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -184,6 +188,9 @@ class ChunkEncoder:
                 }
                 body += b"data: " + orjson.dumps(usage) + b"\n\n"
             return body
+        reasoning = reasoning_text(event)
+        if reasoning is not None:
+            return self._chunk({"reasoning_content": reasoning})
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:
@@ -192,7 +199,10 @@ class ChunkEncoder:
 
 def completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:
     """One `chat.completion` from `collect_answer`'s answer."""
-    extra = {k: v for k, v in answer.items() if k not in ("text", "usage", "question")}
+    extra = {k: v for k, v in answer.items() if k not in ("text", "usage", "question", "thinking")}
+    message: dict[str, Any] = {"role": "assistant", "content": answer["text"], "refusal": None}
+    if answer.get("thinking"):  # the reasoning, where the model gave it (issue 22)
+        message["reasoning_content"] = answer["thinking"]
     return {
         "id": completion_id(),
         "object": "chat.completion",
@@ -202,7 +212,7 @@ def completion(model: str, answer: dict[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer["text"], "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": "stop",
             }

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from tailwinds.dialects import Encoder, agui, ai_sdk, openai_chat, transcode
 from tailwinds.engine.events import (
@@ -148,3 +151,76 @@ def test_relayed_frames_give_the_same_bytes() -> None:
     again = asyncio.run(collect(relayed(), agui.EventEncoder("t", "r")))
     assert shape(direct) == shape(again) and len(shape(direct)) == 10
     assert asyncio.run(collect(relayed(), ai_sdk.ChunkEncoder())).endswith(b"data: [DONE]\n\n")
+
+
+@dataclass(slots=True)
+class Thinking:
+    """Stands for the `thinking` event (issue 22) where this build has none."""
+
+    text: str
+
+
+@pytest.fixture
+def thinking(monkeypatch: pytest.MonkeyPatch) -> type[Thinking]:
+    import tailwinds.dialects
+
+    if tailwinds.dialects.THINKING.__name__ == "ThinkingEvent":
+        return tailwinds.dialects.THINKING  # type: ignore[no-any-return]
+    monkeypatch.setattr(tailwinds.dialects, "THINKING", Thinking)
+    return Thinking
+
+
+def reasoning_run(thinking: type[Thinking]) -> list[Event]:
+    return [
+        StartEvent("c", "m"),
+        thinking("Let me "),  # type: ignore[list-item]
+        thinking("think."),  # type: ignore[list-item]
+        TokenEvent("Answer"),
+        EndEvent(),
+    ]
+
+
+def test_reasoning_in_openai(thinking: type[Thinking]) -> None:
+    out = frames(openai_chat.ChunkEncoder("flow"), reasoning_run(thinking))
+    deltas = [c["choices"][0]["delta"] for c in out[1:4]]
+    assert deltas == [
+        {"reasoning_content": "Let me "},
+        {"reasoning_content": "think."},
+        {"content": "Answer"},
+    ]
+
+
+def test_reasoning_in_agui_is_closed_before_the_text(thinking: type[Thinking]) -> None:
+    out = frames(agui.EventEncoder("t", "r"), reasoning_run(thinking))
+    assert [e["type"] for e in out] == [
+        "RUN_STARTED",
+        "REASONING_START",
+        "REASONING_MESSAGE_START",
+        "REASONING_MESSAGE_CONTENT",
+        "REASONING_MESSAGE_CONTENT",
+        "REASONING_MESSAGE_END",
+        "REASONING_END",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "RUN_FINISHED",
+    ]
+    assert out[2]["role"] == "reasoning" and len({e["messageId"] for e in out[1:7]}) == 1
+
+
+def test_reasoning_in_ai_sdk_then_text(thinking: type[Thinking]) -> None:
+    run = reasoning_run(thinking)
+    run.insert(4, thinking("More."))  # type: ignore[arg-type]
+    out = frames(ai_sdk.ChunkEncoder(), run)
+    assert [(c["type"], c.get("id")) for c in out[1:-2]] == [
+        ("reasoning-start", "reasoning-1"),
+        ("reasoning-delta", "reasoning-1"),
+        ("reasoning-delta", "reasoning-1"),
+        ("reasoning-end", "reasoning-1"),
+        ("text-start", "text-m"),
+        ("text-delta", "text-m"),
+        ("reasoning-start", "reasoning-2"),
+        ("reasoning-delta", "reasoning-2"),
+        ("reasoning-end", "reasoning-2"),
+        ("text-end", "text-m"),
+    ]
