@@ -90,6 +90,8 @@ def flows(sqlite_server: RunningServer, mock_llm: MockOpenAI) -> dict[str, str]:
         "echo": sqlite_server.model_chatflow(mock_llm.base_url),
         "paced": sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.02"),
         "failing": sqlite_server.model_chatflow(mock_llm.base_url, model="midstream-error"),
+        # a second of silence first: keep-alive comments (every 0.3 s in the tests) come
+        "slow": sqlite_server.model_chatflow(mock_llm.base_url, model="slowstart:1"),
         "agent": sqlite_server.create_chatflow(agent_flow(mock_llm, [CALC]))["id"],
         "retrieval": sqlite_server.retrieval_chatflow(mock_llm.base_url, store_id),
     }
@@ -246,3 +248,25 @@ def test_ai_sdk_failure_is_an_error_part(
     out = run(node, "ai_sdk_client.mjs", ai_sdk_url(sqlite_server, flows["failing"]), "hi")
     assert out["errors"] and "error" in out["types"], out
     assert out["types"][-1] == "finish"
+
+
+def test_keepalive_comments_are_skipped_by_every_client(
+    node: str, sqlite_server: RunningServer, flows: dict[str, str]
+) -> None:
+    slow = flows["slow"]
+    openai_out = run(node, "openai_client.mjs", sqlite_server.url, slow, "wait", "stream")
+    assert openai_out.get("error") is None and openai_out["text"] == "You said: wait"
+    agui_out = run(node, "agui_client.mjs", agui_url(sqlite_server, slow), "wait")
+    assert agui_out.get("error") is None and agui_out["invalid"] == []
+    assert assistant_text(agui_out["newMessages"]) == "You said: wait"
+    ai_out = run(node, "ai_sdk_client.mjs", ai_sdk_url(sqlite_server, slow), "wait")
+    assert ai_out.get("error") is None and ai_out["errors"] == []
+    assert "".join(p["text"] for p in ai_out["message"]["parts"] if p["type"] == "text") == (
+        "You said: wait"
+    )
+    raw = requests.post(
+        ai_sdk_url(sqlite_server, slow),
+        json={"messages": [{"role": "user", "parts": [{"type": "text", "text": "wait"}]}]},
+        timeout=30,
+    )
+    assert b": ping\n\n" in raw.content  # the silence did carry keep-alives
