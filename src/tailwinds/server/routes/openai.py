@@ -7,14 +7,42 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from tailwinds.dialects import openai_chat
 from tailwinds.errors import TailwindsError
 from tailwinds.server import dialect_runs
-from tailwinds.server.errors import json_response
+from tailwinds.server.errors import ERROR_RESPONSES, json_response
 from tailwinds.server.state import State
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every refusal of the OpenAI-compatible routes, in OpenAI's shape."""
+
+    error: OpenAIError
+
+
+# the Prediction API's statuses, in OpenAI's shape (documented for the OpenAPI schema)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {**doc, "model": OpenAIErrorBody} for status, doc in ERROR_RESPONSES.items()
+}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": openai_chat.ChatCompletionRequest.model_json_schema()}
+        },
+    }
+}
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=_ERRORS)
 
 
 def openai_error(error: TailwindsError) -> Response:
@@ -25,7 +53,17 @@ def openai_error(error: TailwindsError) -> Response:
     return json_response(openai_chat.error_body(error), error.status, headers)
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    openapi_extra=_BODY_DOC,
+    responses={
+        200: {
+            "description": "One `chat.completion`, or with `stream` its chunks as "
+            "server-sent events",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        }
+    },
+)
 async def chat_completions(request: Request, state: State) -> Response:
     """A chat completion from the chatflow `model` names (its id, or its unique name):
     `chat.completion.chunk`s with `"stream": true`, else one `chat.completion`. See

@@ -6,7 +6,10 @@ Refusals before the stream are the Prediction API's `{"error", "code"}` answers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from tailwinds.dialects import agui, ai_sdk
 from tailwinds.errors import ChatflowNotFound
@@ -17,6 +20,14 @@ from tailwinds.server.state import State
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 
 
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_STREAM = {200: {"description": "The stream", "content": {"text/event-stream": {}}}}
+
+
 async def _allowed_overrides(state: State, chatflow_id: str) -> list[str]:
     chatflow = await state.chatflows.get(chatflow_id, max_age_s=CHATFLOW_MAX_AGE_S)
     if chatflow is None:
@@ -24,7 +35,7 @@ async def _allowed_overrides(state: State, chatflow_id: str) -> list[str]:
     return chatflow.allowed_overrides
 
 
-@router.post("/agui/{chatflow_id}")
+@router.post("/agui/{chatflow_id}", openapi_extra=_body_doc(agui.RunAgentInput), responses=_STREAM)
 async def agui_run(chatflow_id: str, request: Request, state: State) -> Response:
     """Run the chatflow on an AG-UI `RunAgentInput`; the answer streams as AG-UI events
     (RUN_STARTED, TEXT_MESSAGE_*, TOOL_CALL_*, CUSTOM sourceDocuments, RUN_FINISHED or
@@ -38,7 +49,9 @@ async def agui_run(chatflow_id: str, request: Request, state: State) -> Response
     return await dialect_runs.stream_response(state, admission, encoder)
 
 
-@router.post("/ai-sdk/{chatflow_id}")
+@router.post(
+    "/ai-sdk/{chatflow_id}", openapi_extra=_body_doc(ai_sdk.ChatRequest), responses=_STREAM
+)
 async def ai_sdk_chat(chatflow_id: str, request: Request, state: State) -> Response:
     """Run the chatflow on the body `useChat` posts; the answer streams as the AI SDK's UI
     message stream (start, text-*, tool-*, source-document, finish, `[DONE]`). See
