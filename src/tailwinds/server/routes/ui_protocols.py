@@ -25,7 +25,9 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-_STREAM = {200: {"description": "The stream", "content": {"text/event-stream": {}}}}
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The stream", "content": {"text/event-stream": {}}}
+}
 
 
 async def _allowed_overrides(state: State, chatflow_id: str) -> list[str]:
