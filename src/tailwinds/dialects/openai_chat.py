@@ -174,7 +174,7 @@ class ChunkEncoder:
         if type(event) is EndEvent:
             if self.failed:
                 return b""
-            extra = {k: v for k, v in self.metadata.items() if k != "usage"}
+            extra = {k: v for k, v in self.metadata.items() if k not in ("usage", "question")}
             body = self._chunk({}, "stop", extra or None)
             if self.include_usage:
                 usage = {

@@ -73,6 +73,7 @@ def test_openai_answer_keeps_text_and_extension() -> None:
     assert extensions[2]["usedTools"][0]["tool"] == "calculator"
     assert out[3]["choices"][0]["delta"]["content"] == 'a "quoted"\nline'
     assert out[4]["choices"][0]["finish_reason"] == "stop"
+    assert out[4]["tailwinds"] == {"chatId": "c", "messageId": "m"}  # not the question again
     assert out[5]["choices"] == [] and out[5]["usage"]["total_tokens"] == 0
     assert out[6] == "[DONE]"
 
