@@ -143,3 +143,22 @@ def test_a_key_guards_every_dialect(sqlite_server: RunningServer, mock_llm: Mock
         assert requests.post(url, json=body, timeout=5).status_code == 401
         bearer = {"Authorization": f"Bearer {key.json()['key']}"}
         assert requests.post(url, json=body, headers=bearer, timeout=10).status_code == 200
+
+
+def test_turns_are_stored_under_the_thread_and_chat_ids(
+    sqlite_server: RunningServer, chatflow: str
+) -> None:
+    for route, body, chat_id in (
+        ("agui", {**AGUI_BODY, "threadId": "stored-thread"}, "stored-thread"),
+        ("ai-sdk", {**AI_BODY, "id": "stored-chat"}, "stored-chat"),
+    ):
+        answered = requests.post(
+            f"{sqlite_server.url}/api/v1/{route}/{chatflow}", json=body, timeout=10
+        )
+        assert answered.status_code == 200
+        stored = requests.get(
+            f"{sqlite_server.url}/api/v1/chatmessage/{chatflow}",
+            params={"chatId": chat_id},
+            timeout=5,
+        ).json()
+        assert [m["content"] for m in stored] == ["hi", "You said: hi"], route
