@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,9 @@ def node() -> str:
     return node
 
 
-def run(node: str, script: str, *args: str) -> dict[str, Any]:
+def run(node: str, script: str, *args: str, **extra_env: str) -> dict[str, Any]:
     """Run one client script; its one line of JSON output."""
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", **extra_env}
     result = subprocess.run(
         [node, script, *args],
         cwd=JS,
@@ -197,6 +198,22 @@ def test_agui_failure_is_run_error(
     out = run(node, "agui_client.mjs", agui_url(sqlite_server, flows["failing"]), "hi")
     assert out["invalid"] == []
     assert out["types"][-1] == "RUN_ERROR" and out["runError"]["code"].startswith("provider")
+
+
+def test_agui_abort_run_stops_the_run(
+    node: str, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = "tokens:" + json.dumps([f"c{i} " for i in range(100)])
+    out = run(
+        node, "agui_client.mjs", agui_url(sqlite_server, chatflow_id), question, AGUI_ABORT="1"
+    )
+    assert out["aborted"] and "RUN_FINISHED" not in out["types"]
+    record = mock_llm.find(question)
+    deadline = time.monotonic() + 10
+    while record.closed_at is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.closed_at is not None and not record.completed
 
 
 # ---- the AI SDK's UI message stream through the `ai` package

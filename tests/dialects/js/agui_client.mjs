@@ -2,6 +2,7 @@
 // checked against `@ag-ui/core`'s schemas.
 // node agui_client.mjs <route url> <question> [<earlier user question> <earlier answer>]
 // Prints one JSON object: event types, schema failures, the messages the agent assembled.
+// With AGUI_ABORT=1 the run is aborted (`agent.abortRun()`) at its first text content.
 import { HttpAgent } from "@ag-ui/client";
 import { EventSchema } from "@ag-ui/core/schemas";
 
@@ -20,6 +21,10 @@ try {
     {
       onEvent({ event }) {
         out.types.push(event.type);
+        if (process.env.AGUI_ABORT && event.type === "TEXT_MESSAGE_CONTENT" && !out.aborted) {
+          out.aborted = true;
+          agent.abortRun();
+        }
         const checked = EventSchema.safeParse(event);
         if (!checked.success) out.invalid.push({ event, issues: checked.error.issues });
       },
