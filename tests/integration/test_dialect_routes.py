@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
 
 APP = "https://app.example.com"
@@ -162,3 +162,44 @@ def test_turns_are_stored_under_the_thread_and_chat_ids(
             timeout=5,
         ).json()
         assert [m["content"] for m in stored] == ["hi", "You said: hi"], route
+
+
+def test_the_model_list_is_what_the_token_opens(
+    tmp_path_factory: pytest.TempPathFactory, mock_llm: MockOpenAI
+) -> None:
+    home = tmp_path_factory.mktemp("models")
+    server = start_server(
+        home, f"sqlite+aiosqlite:///{home / 't.db'}", TAILWINDS_ADMIN_TOKEN="admin-token-1"
+    )
+    try:
+        admin = {"Authorization": "Bearer admin-token-1"}
+        key = requests.post(
+            f"{server.url}/api/v1/apikeys", json={"name": "k"}, headers=admin, timeout=5
+        ).json()
+        node = {
+            "id": "m",
+            "type": "chatOpenAI",
+            "inputs": {"model": "echo", "baseUrl": mock_llm.base_url},
+        }
+        ids = [
+            requests.post(
+                f"{server.url}/api/v1/chatflows",
+                json={"name": name, "flowData": {"nodes": [node]}, **fields},
+                headers=admin,
+                timeout=5,
+            ).json()["id"]
+            for name, fields in (("open", {}), ("guarded", {"apiKeyId": key["id"]}))
+        ]
+
+        def listed(authorization: str | None) -> set[str]:
+            headers = {"Authorization": authorization} if authorization else {}
+            response = requests.get(f"{server.url}/v1/models", headers=headers, timeout=5)
+            assert response.status_code == 200, response.text
+            return {m["id"] for m in response.json()["data"]}
+
+        assert listed(None) == set()  # a keyless chatflow's id is not handed to anyone
+        assert listed(f"Bearer {key['key']}") == {ids[1]}
+        assert listed("Bearer admin-token-1") >= set(ids)
+        assert listed("Bearer wrong") == set()
+    finally:
+        server.stop()

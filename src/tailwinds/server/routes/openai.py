@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from tailwinds.dialects import openai_chat
-from tailwinds.errors import TailwindsError
+from tailwinds.errors import RequestError, TailwindsError
 from tailwinds.server import dialect_runs
+from tailwinds.server.auth import require_admin
 from tailwinds.server.errors import ERROR_RESPONSES, json_response
 from tailwinds.server.state import State
 
@@ -90,17 +91,25 @@ async def chat_completions(request: Request, state: State) -> Response:
 
 @router.get("/models")
 async def models(request: Request, state: State) -> Response:
-    """The chatflows `Authorization: Bearer` opens (those of its API key; all with the
-    admin token), and those that need no key, as OpenAI's model list."""
+    """The chatflows the caller manages (the admin token; without one, a caller on this
+    machine): all of them. Anyone else: those of the API key in `Authorization: Bearer`.
+    Chatflows without a key are usable by anyone who knows their id, but listed only to
+    managers: the list would otherwise hand their ids to whoever asks."""
     chatflows = await state.chatflows.list()
-    key_ids = {c.api_key_id for c in chatflows if c.api_key_id is not None}
-    try:
-        opened = await state.predictions.access.opened_keys(
-            request.headers.get("authorization"), key_ids
-        )
-    except TailwindsError as exc:  # too many wrong keys from this client
-        return openai_error(exc)
-    listing: dict[str, Any] = {
+    if not await _manages(request):
+        key_ids = {c.api_key_id for c in chatflows if c.api_key_id is not None}
+        try:
+            opened = await state.predictions.access.opened_keys(
+                request.headers.get("authorization"), key_ids
+            )
+        except TailwindsError as exc:  # too many wrong keys from this client
+            return openai_error(exc)
+        chatflows = [
+            c
+            for c in chatflows
+            if c.api_key_id is not None and (opened is None or c.api_key_id in opened)
+        ]
+    listing = {
         "object": "list",
         "data": [
             {
@@ -111,7 +120,14 @@ async def models(request: Request, state: State) -> Response:
                 "name": c.name,
             }
             for c in chatflows
-            if c.api_key_id is None or opened is None or c.api_key_id in opened
         ],
     }
     return json_response(listing)
+
+
+async def _manages(request: Request) -> bool:
+    try:
+        await require_admin(request)
+    except RequestError:
+        return False
+    return True
