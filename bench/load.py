@@ -13,12 +13,17 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
 
-TOKEN_RE = re.compile(rb'"(?:token|content)":"(\d+) "')
+# the token's text in each dialect: ours, OpenAI's, AG-UI's and the AI SDK's
+TOKEN_RE = re.compile(rb'"(?:token|content|delta)":"(\d+) "')
+# a stream's end, and its failure, in each dialect
+END_MARKS = (b"event: end", b"[DONE]", b'"RUN_FINISHED"')
+ERROR_MARKS = (b"event: error", b'data: {"error"', b'"RUN_ERROR"', b'{"type":"error"')
 
 
 def cpu_seconds(pid: int) -> float:
@@ -96,7 +101,7 @@ class Report:
 async def one_stream(
     session: aiohttp.ClientSession,
     url: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | Callable[[], dict[str, Any]],
     opened: asyncio.Event,
     open_count: list[int],
     n: int,
@@ -104,7 +109,7 @@ async def one_stream(
     result = StreamResult(ok=False)
     started = time.monotonic_ns()
     try:
-        async with session.post(url, json=body) as resp:
+        async with session.post(url, json=body() if callable(body) else body) as resp:
             if resp.status != 200:
                 result.error = f"HTTP {resp.status}"
                 return result
@@ -122,12 +127,11 @@ async def one_stream(
                         result.ttft_ms = (now - started) / 1e6
                     result.delays_ms.append((now - int(emitted)) / 1e6)
                     result.tokens += 1
-                if b"event: end" in frames or b"[DONE]" in frames:
+                if any(mark in frames for mark in END_MARKS):
                     ended = True
-                if b"event: error" in frames:
-                    result.error = frames[frames.index(b"event: error") :][:200].decode(
-                        errors="replace"
-                    )
+                for mark in ERROR_MARKS:
+                    if mark in frames:
+                        result.error = frames[frames.index(mark) :][:200].decode(errors="replace")
             result.ok = ended and result.error is None
             if not ended and result.error is None:
                 result.error = "stream ended without its end"
@@ -140,7 +144,7 @@ async def run_load(
     *,
     target: str,
     url: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | Callable[[], dict[str, Any]],
     streams: int,
     tokens_per_stream: int,
     interval_ms: int,
@@ -149,7 +153,8 @@ async def run_load(
     timeout_s: float = 300,
 ) -> Report:
     """`rounds` runs of `streams` concurrent streams, one round after the other, reported
-    together (more samples for small concurrencies). CPU and memory are those of `pid`, or
+    together (more samples for small concurrencies); `body` may be a function, called for
+    each stream's own body (a chat id of its own). CPU and memory are those of `pid`, or
     the sum over several (an API node and a worker)."""
     pids = pid if isinstance(pid, list) else [pid]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.dialects import dialect_rows
 from bench.load import Report, run_load
 
 ROOT = Path(__file__).parent
@@ -181,7 +182,8 @@ async def create_chatflow(server_url: str, mock_url: str, model: str) -> str:
 async def run_matrix(
     procs: Processes, streams_list: list[int], tokens: int
 ) -> list[tuple[Report, Report]]:
-    rows = []
+    rows: list[tuple[Report, Report]] = []
+    dialects: list[tuple[Report, Report]] = []  # reported after the native rows
     most_streams = 0  # the most streams this server has held open at once so far
     for interval_ms in (PACED_MS, 0):
         model = f"bench:{tokens}:{interval_ms}"
@@ -237,7 +239,11 @@ async def run_matrix(
             most_streams = max(most_streams, streams)
             print(_line(server, floor), flush=True)
             rows.append((server, floor))
-    return rows
+        if interval_ms:  # each dialect beside the native row, in the same run
+            for row in await dialect_rows(procs, chatflow_id, rows[-len(streams_list) :]):
+                print(_line(*row), flush=True)
+                dialects.append(row)
+    return rows + dialects
 
 
 def _kb(value: float) -> str:

@@ -15,7 +15,8 @@ def test_quick_bench_reports_plausible_figures(
     # the fixtures make sure PostgreSQL and Redis are there for the queue-mode rows
     out = tmp_path / "RESULTS.md"
     rows = main(["--streams", "1", "4", "--tokens", "8", "--queue", "--out", str(out)])
-    assert len(rows) == 8  # 2 modes x 2 concurrencies x (paced, unpaced)
+    # per mode: 2 concurrencies x (paced, unpaced), then one paced row per dialect
+    assert len(rows) == 14
     for server, floor in rows:
         for report in (server, floor):
             assert report.completed == report.streams * report.rounds, report.errors
@@ -30,11 +31,17 @@ def test_quick_bench_reports_plausible_figures(
         assert floor.target == "mock"
     # memory per stream: for the rows that open more streams than the server held before
     memory = [server.rss_kb_per_stream for server, _ in rows]
-    assert all(m >= 0 for m in memory[0:2] + memory[4:6])
-    assert all(math.isnan(m) for m in memory[2:4] + memory[6:8])
-    assert [server.target for server, _ in rows] == ["tailwinds-local"] * 4 + [
-        "tailwinds-queue"
-    ] * 4
+    assert all(m >= 0 for m in memory[0:2] + memory[7:9])
+    assert all(math.isnan(m) for m in memory[2:7] + memory[9:14])
+    dialects = ["openai", "agui", "ai-sdk"]
+    assert [server.target for server, _ in rows] == [
+        *["tailwinds-local"] * 4,
+        *[f"tailwinds-local {d}" for d in dialects],
+        *["tailwinds-queue"] * 4,
+        *[f"tailwinds-queue {d}" for d in dialects],
+    ]
+    # the dialect rows: the largest paced load, beside the native row
+    assert all(server.streams == 4 and server.interval_ms for server, _ in rows[4:7])
     text = out.read_text()
     assert text.startswith("# Benchmark results")
     table_rows = [line for line in text.splitlines() if line[:7] in ("| local", "| queue")]

@@ -35,9 +35,11 @@ from tailwinds.server.routes import (
     document_stores,
     feedback,
     flowise,
+    openai,
     predictions,
     system,
     transfer,
+    ui_protocols,
     web,
 )
 from tailwinds.server.state import AppState, open_state
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions,
         flowise,
         feedback,
+        openai,
+        ui_protocols,
         system,
         observability,
         chatflows,

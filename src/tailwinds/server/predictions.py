@@ -91,14 +91,13 @@ class PredictionService:
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
         """Everything that can refuse a prediction before its stream starts, on the node
         that holds the client's connection."""
-        if self.shutting_down:
-            raise ServerShutdown()
         return await self.admit_request(chatflow_id, parse_request(body), authorization)
 
     async def admit_request(
         self, chatflow_id: str, request: PredictionRequest, authorization: str | None
     ) -> Admission:
-        """`admit` for a body parsed already (another dialect's spelling of it)."""
+        """`admit` for a request already parsed (or built from another dialect's body: an
+        OpenAI, AG-UI or AI SDK request)."""
         if self.shutting_down:
             raise ServerShutdown()
         chatflow, api_key = await self.authorize(chatflow_id, authorization)

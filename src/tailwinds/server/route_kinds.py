@@ -1,7 +1,8 @@
 """Which routes are which, by path, for the middlewares that act before routing: the
 public routes of a chatflow (its predictions, aborts, resumes, actions and upserts, opened by its
 API key or by nothing, and the Flowise clients' `chatflows-streaming`,
-`public-chatbotConfig` and `feedback`, whose `PUT` names a feedback id, not a chatflow),
+`public-chatbotConfig` and `feedback`, whose `PUT` names a feedback id, not a chatflow,
+and the AG-UI and AI SDK dialects' `agui` and `ai-sdk` routes),
 and the routes that take uploads (a larger body limit)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ PUBLIC_PATH = re.compile(
     r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+|/actions/[^/]+)?"
     r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
     r"|vector/upsert/(?P<c>[^/]+)"
-    r"|(?:chatflows-streaming|public-chatbotConfig|feedback)/(?P<d>[^/]+)"
+    r"|(?:chatflows-streaming|public-chatbotConfig|feedback|agui|ai-sdk)/(?P<d>[^/]+)"
     r")$"
 )
 
