@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
@@ -74,6 +75,7 @@ class Outcome:
     usage: Usage | None = None
     code: str | None = None
     message: str = ""
+    thinking: str = ""
 
 
 async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
@@ -81,6 +83,7 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
     stream: AsyncIterator[Any] = provider(kind, FakeWire(chunks, status)).stream_chat(request)
     outcome = Outcome()
     text: list[str] = []
+    thinking: list[str] = []
     try:
         async for piece in stream:
             if type(piece) is str:
@@ -88,6 +91,9 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
                 text.append(piece)
             elif type(piece) is ToolCall:
                 outcome.calls.append(piece)
+            elif type(piece) is ThinkingEvent:
+                assert piece.text, "an empty thinking piece"
+                thinking.append(piece.text)
             else:
                 assert type(piece) is Usage
                 outcome.usage = piece
@@ -95,6 +101,7 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
         outcome.code = exc.code
         outcome.message = exc.message
     outcome.text = "".join(text)
+    outcome.thinking = "".join(thinking)
     return outcome
 
 
