@@ -164,6 +164,28 @@ EXPECTED: dict[str, Expect] = {
     "anthropic/unterminated_cut_event.txt": Expect("Hello", code=CUT, message="message_stop"),
     "anthropic/usage_junk.txt": Expect("Hello"),
     "anthropic/usage_not_an_object.txt": Expect("Hello"),
+    # Azure OpenAI: its prompt filter chunk, content filter results, a filtered answer
+    "azure/text.txt": Expect("Héllo 😀", usage=Usage(9, 3, 12, 0)),
+    "azure/content_filter.txt": Expect("Par", code="provider_rejected", message="content filter"),
+    # Google Gemini: thought parts apart, whole function calls, safety stops
+    "gemini/text.txt": Expect("Héllo 😀", usage=Usage(8, 8, 16, 5), thinking="**Plan**\nGreet 😀."),
+    "gemini/function_calls.txt": Expect(
+        calls=[
+            ToolCall("call_0", "calculator", {"expression": "6*7"}),
+            ToolCall("call_1", "search", {"q": "wé"}),
+        ],
+        usage=Usage(8, 4, 12),
+    ),
+    "gemini/prompt_blocked.txt": Expect(code="provider_rejected", message="blockReason SAFETY"),
+    "gemini/finish_safety.txt": Expect(
+        "Hel", code="provider_rejected", message="finishReason SAFETY"
+    ),
+    "gemini/error_midstream.txt": Expect("Hel", code="provider_unavailable", message="overloaded"),
+    "gemini/no_finish.txt": Expect("Hello", code=CUT, message="before a finishReason"),
+    "gemini/max_tokens.txt": Expect("Hi", usage=Usage(8, 1, 9)),
+    "gemini/json_error_body.txt": Expect(
+        code="provider_rate_limited", message="Resource has been exhausted"
+    ),
     # Ollama native /api/chat
     "ollama/thinking.txt": Expect("Hello!", usage=Usage(7, 3, 10), thinking="Hmm, a greeting 😀."),
     "ollama/think_tags.txt": Expect("Hi you", usage=Usage(7, 3, 10), thinking="Greeting."),

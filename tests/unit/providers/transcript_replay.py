@@ -13,7 +13,9 @@ from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
+from tailwinds.providers.azure_openai import azure_chat
 from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.gemini import GeminiChatProvider
 from tailwinds.providers.ollama_native import OllamaChatProvider
 from tailwinds.providers.openai_chat import OpenAIChatProvider
 
@@ -60,6 +62,10 @@ def provider(kind: str, wire: FakeWire, limits: ProviderLimits | None = None) ->
     limits = limits or ProviderLimits(retries=0)
     if kind == "openai":
         return OpenAIChatProvider(wire, BASE_URL + "/v1", API_KEY, limits)  # type: ignore[arg-type]
+    if kind == "azure":
+        return azure_chat(wire, BASE_URL, "gpt-4o", "2024-10-21", API_KEY, limits)  # type: ignore[arg-type]
+    if kind == "gemini":
+        return GeminiChatProvider(wire, BASE_URL, API_KEY, limits)  # type: ignore[arg-type]
     if kind == "anthropic":
         return AnthropicMessagesProvider(wire, BASE_URL, API_KEY, limits)  # type: ignore[arg-type]
     return OllamaChatProvider(wire, BASE_URL, limits)  # type: ignore[arg-type]
