@@ -135,6 +135,11 @@ class AsyncPredictionStream:
         return self.reader.text
 
     @property
+    def thinking(self) -> str:
+        """The model's reasoning received so far (`Thinking` events), apart from the text."""
+        return self.reader.thinking
+
+    @property
     def chat_id(self) -> str | None:
         return self.reader.chat_id
 
