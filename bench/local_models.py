@@ -14,6 +14,7 @@ reported beside (tokens per second of generation, load time apart) but does not 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -102,7 +103,7 @@ def run_model(name: str, models_dir: Path) -> dict[str, object]:
     }
 
 
-def report(results: list[dict[str, object]]) -> str:
+def report(results: list[dict[str, object]], load: str) -> str:
     lines = [
         "# Local models: Gemma 3 270M vs SmolLM2-135M-Instruct",
         "",
@@ -110,6 +111,9 @@ def report(results: list[dict[str, object]]) -> str:
         "1 point per answer holding the prompt's expected words, at most 400 characters;",
         "greedy decoding, 64 tokens at most, 2 threads, each model prompted as `chatLocal`",
         "prompts it).",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, load average {load} at the start: the speeds are",
+        "only comparable with each other, within one run.",
         "",
         "| model | score (of 20) | generation tokens/s | load s |",
         "| --- | --- | --- | --- |",
@@ -132,8 +136,9 @@ def report(results: list[dict[str, object]]) -> str:
 def main() -> None:
     models_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.home() / ".tailwinds" / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     results = [run_model(name, models_dir) for name in ("gemma3-270m", "smollm2-135m")]
-    OUT.write_text(report(results))
+    OUT.write_text(report(results, load))
     OUT.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     for r in results:
         print(f"{r['model']}: {r['score']}/20, {r['tokens_per_s']} tokens/s")

@@ -26,7 +26,7 @@ def curl_line(settings: Settings, chatflow_id: str) -> str:
 async def create_first_chatflow(chatflows: ChatflowRepository, settings: Settings) -> None:
     if await chatflows.count():
         return
-    if not local_model_available():
+    if not local_model_available(settings.local_model):
         logger.warning(
             "No chatflow yet. For a model that runs on this machine, %s and restart; or create "
             "one for any OpenAI-compatible server with POST /api/v1/chatflows (see the README).",
