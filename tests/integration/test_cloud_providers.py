@@ -254,7 +254,10 @@ def test_gemini_agent_sends_the_thought_signature_back(
     question = "call:" + json.dumps([["calculator", {"expression": "6*7"}]])
     frames = ask(sqlite_server, chatflow_id, question)
     assert tokens_of(frames) == "Result: 42", frames
+    # each round's reasoning is shown; none of it goes back to the model
+    assert thinking_of(frames) == 2 * "**Thinking**\n\nThe user wants an answer."
     second = clouds.seen[-1].body
+    assert "Thinking" not in json.dumps(second["contents"])
     assert second["tools"][0]["functionDeclarations"][0]["name"] == "calculator"
     model_turn, results = second["contents"][-2:]
     assert model_turn["parts"][0]["thoughtSignature"] == SIGNATURE
