@@ -86,6 +86,8 @@ class Settings:
     max_answer_chars: int = 1_000_000
     shutdown_grace_s: float = 30.0  # on SIGTERM, how long running streams may go on
     local_model_queue: int = 4  # requests that may wait for a busy local model
+    # the packaged model a chatLocal node runs when it names none (providers/local_catalog.py)
+    local_model: str = "smollm2-135m"
     # reading files and fetched pages (tailwinds.offload): worker processes, tasks that
     # may wait for one, tasks of one client at once, time and memory of one file
     parse_workers: int = 2
@@ -212,6 +214,7 @@ _POSITIVE = frozenset(
 _CHOICES = {
     "mode": ("local", "queue"),
     "tracing": ("auto", "on", "off"),
+    "local_model": ("smollm2-135m", "gemma3-270m"),
     "log_format": ("text", "json"),
     "model_client": ("wire", "aiohttp"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),

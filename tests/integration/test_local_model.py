@@ -1,4 +1,4 @@
-"""The embedded local model (Gemma 3 270M through llama.cpp), for real: first start, a
+"""The embedded local model (the packaged default, through llama.cpp), for real: first start, a
 streamed answer, a disconnect that stops generation, and the bounded queue."""
 
 from __future__ import annotations

@@ -117,6 +117,19 @@ function PendingAction({ chatflowId, action, onDecided }) {
   );
 }
 
+// the model's reasoning, apart from the answer and collapsed: shown as plain text
+function Thinking({ text, streaming }) {
+  return (
+    <details className="card thinking" aria-label="Thinking">
+      <summary>
+        <span className="badge">thinking</span>
+        <span className="muted">{streaming ? ' …' : ` (${text.length} characters)`}</span>
+      </summary>
+      <pre>{text}</pre>
+    </details>
+  );
+}
+
 function Stats({ message }) {
   const s = message.stats;
   if (!s) return null;
@@ -126,6 +139,7 @@ function Stats({ message }) {
   const u = message.usage;
   if (u && u.totalTokens != null)
     parts.push(`${u.promptTokens} prompt + ${u.completionTokens} completion tokens`);
+  if (u && u.reasoningTokens != null) parts.push(`${u.reasoningTokens} reasoning`);
   if (message.status && message.status !== 'complete') parts.push(message.status);
   return <div className="stats">{parts.join(' · ')}</div>;
 }
@@ -222,7 +236,7 @@ export default function Playground({ chatflowId }) {
     setMessages((all) => [
       ...all,
       { role: 'user', text: q, files: files.map((f) => f.name), sources: [], tools: [] },
-      { role: 'api', text: '', sources: [], tools: [], streaming: true },
+      { role: 'api', text: '', thinking: '', sources: [], tools: [], streaming: true },
     ]);
     const started = performance.now();
     let firstAt = null;
@@ -251,6 +265,8 @@ export default function Playground({ chatflowId }) {
           tokens += 1;
           if (firstAt === null) firstAt = performance.now();
           update((m) => ({ ...m, text: m.text + data.token }));
+        } else if (name === 'thinking') {
+          update((m) => ({ ...m, thinking: (m.thinking || '') + data.thinking }));
         } else if (name === 'sourceDocuments') {
           update((m) => ({ ...m, sources: [...m.sources, ...data] }));
         } else if (name === 'action') {
@@ -354,6 +370,7 @@ export default function Playground({ chatflowId }) {
           <div key={i} className={`message ${m.role}`} data-role={m.role}>
             {m.sources.length ? <Sources documents={m.sources} /> : null}
             {m.tools.length ? <Tools tools={m.tools} /> : null}
+            {m.thinking ? <Thinking text={m.thinking} streaming={m.streaming && !m.text} /> : null}
             {(m.actions || []).map((a) => (
               <PendingAction
                 key={a.actionId}

@@ -157,6 +157,11 @@ class AsyncPredictionStream:
             raise _core.error_for(response.status_code, response.headers, response.content)
 
     @property
+    def thinking(self) -> str:
+        """The model's reasoning received so far (`Thinking` events), apart from the text."""
+        return self.reader.thinking
+
+    @property
     def chat_id(self) -> str | None:
         return self.reader.chat_id
 

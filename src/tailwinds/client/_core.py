@@ -17,7 +17,16 @@ from tailwinds.client.errors import (
     ServerError,
     StreamProtocolError,
 )
-from tailwinds.client.events import End, Error, Event, Metadata, Start, Token, event_from
+from tailwinds.client.events import (
+    End,
+    Error,
+    Event,
+    Metadata,
+    Start,
+    Thinking,
+    Token,
+    event_from,
+)
 from tailwinds.sse import SSEDecoder, SSEProtocolError
 
 DEFAULT_CONNECT_S = 10.0
@@ -156,6 +165,7 @@ class EventReader:
         self.ended = False
         self.last_event_id: str | None = None
         self._parts: list[str] = []
+        self._thinking: list[str] = []
 
     @property
     def resumable(self) -> bool:
@@ -193,6 +203,8 @@ class EventReader:
             match event:
                 case Token(text=text):
                     self._parts.append(text)
+                case Thinking(text=text):
+                    self._thinking.append(text)
                 case Start(chat_id=chat_id, message_id=message_id):
                     self.chat_id, self.message_id = chat_id, message_id
                 case Metadata():
@@ -207,3 +219,8 @@ class EventReader:
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def thinking(self) -> str:
+        """The model's reasoning so far (`thinking` events), apart from the answer."""
+        return "".join(self._thinking)

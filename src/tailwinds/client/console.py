@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from tailwinds.client import SourceDocuments, Tailwinds, Token, UsedTools
+from tailwinds.client import SourceDocuments, Tailwinds, Thinking, Token, UsedTools
 from tailwinds.client.events import Metadata, Prediction
 
 
@@ -54,6 +54,9 @@ def predict(
                 if type(event) is Token:
                     out.write(event.text)
                     out.flush()
+                elif type(event) is Thinking:
+                    err.write(event.text)  # the reasoning apart: stdout stays the answer
+                    err.flush()
                 elif type(event) is SourceDocuments:
                     sources.extend(event.documents)
                 elif type(event) is UsedTools:

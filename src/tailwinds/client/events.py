@@ -11,12 +11,19 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    # of the completion tokens, those the model spent reasoning (when its provider says)
+    reasoning_tokens: int | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Usage | None:
         if not isinstance(data, dict):
             return None
-        return cls(data.get("promptTokens"), data.get("completionTokens"), data.get("totalTokens"))
+        return cls(
+            data.get("promptTokens"),
+            data.get("completionTokens"),
+            data.get("totalTokens"),
+            data.get("reasoningTokens"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +34,13 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A piece of the model's reasoning, apart from the answer (`Token`s)."""
+
     text: str
 
 
@@ -72,7 +86,7 @@ class End:
     pass
 
 
-Event = Start | Token | SourceDocuments | UsedTools | Action | Metadata | Error | End
+Event = Start | Token | Thinking | SourceDocuments | UsedTools | Action | Metadata | Error | End
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,8 @@ class Prediction:
     source_documents: list[dict[str, Any]]
     used_tools: list[dict[str, Any]]
     raw: dict[str, Any]
+    # the model's reasoning, when it sent some apart from the answer
+    thinking: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Prediction:
@@ -101,6 +117,7 @@ class Prediction:
             source_documents=data.get("sourceDocuments") or [],
             used_tools=data.get("usedTools") or [],
             raw=data,
+            thinking=data.get("thinking"),
         )
 
 
@@ -108,6 +125,8 @@ def event_from(name: str, data: Any) -> Event | None:
     """The typed event for one SSE event; None for a name this SDK does not know yet."""
     if name == "token":
         return Token(data["token"])
+    if name == "thinking":
+        return Thinking(data["thinking"])
     if name == "start":
         return Start(data["chatId"], data["messageId"])
     if name == "metadata":

@@ -10,28 +10,15 @@ back from relayed frames. One encoder per dialect, never a second runner.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Protocol
 
-from tailwinds.engine import events as _events
-from tailwinds.engine.events import Event, decode_event
+from tailwinds.engine.events import Event, ThinkingEvent, decode_event
 from tailwinds.sse import SSEDecoder
 
 
-class _NotInThisBuild:
-    """Stands for an event type this build does not have yet: no event is of it."""
-
-
-# The reasoning event (`thinking`, the providers' issue 22), where this build has it: each
-# encoder maps it as docs/PROTOCOL.md's table says; until it lands nothing is of this type.
-THINKING: type = getattr(_events, "ThinkingEvent", _NotInThisBuild)
-
-
-def reasoning_text(event: object) -> str | None:
+def reasoning_text(event: Event) -> str | None:
     """The reasoning text `event` carries if it is the `thinking` event, else None."""
-    if type(event) is not THINKING:
-        return None
-    text: Any = getattr(event, "text", "")
-    return str(text)
+    return event.text if type(event) is ThinkingEvent else None
 
 
 class Encoder(Protocol):

@@ -43,7 +43,7 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
-from tailwinds.server.prediction_request import PredictionRequest, _loads
+from tailwinds.server.prediction_request import PredictionRequest, load_body
 from tailwinds.server.request_caps import MAX_HISTORY
 
 
@@ -67,7 +67,7 @@ class RunAgentInput(BaseModel):
 
 
 def parse_run_input(body: bytes) -> RunAgentInput:
-    raw = _loads(body)
+    raw = load_body(body)
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:

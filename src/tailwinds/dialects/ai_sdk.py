@@ -44,7 +44,7 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
-from tailwinds.server.prediction_request import PredictionRequest, _loads
+from tailwinds.server.prediction_request import PredictionRequest, load_body
 from tailwinds.server.request_caps import MAX_HISTORY
 
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
@@ -71,7 +71,7 @@ class ChatRequest(BaseModel):
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
-    raw = _loads(body)
+    raw = load_body(body)
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:

@@ -26,6 +26,7 @@ from tailwinds.engine.events import (
     MetadataEvent,
     SourceDocumentsEvent,
     StartEvent,
+    ThinkingEvent,
     TokenEvent,
     UsedToolsEvent,
     decode_event,
@@ -87,8 +88,8 @@ class FlowiseEncoder:
                 chatId=event.chat_id,  # type: ignore[union-attr]
                 chatMessageId=event.message_id,  # type: ignore[union-attr]
             )
-        if kind.__name__ == "ThinkingEvent":  # engine/events.py's, where it exists
-            text = getattr(event, "text", "")
+        if kind is ThinkingEvent:
+            text = event.text  # type: ignore[union-attr]
             head = b"" if self.started else self._open()
             if self.thinking_since is None:
                 self.thinking_since = time.monotonic()

@@ -42,7 +42,7 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest, TailwindsError
-from tailwinds.server.prediction_request import PredictionRequest, _loads
+from tailwinds.server.prediction_request import PredictionRequest, load_body
 from tailwinds.server.request_caps import MAX_HISTORY
 
 # the header that names the chat whose stored memory answers
@@ -79,7 +79,7 @@ class ChatCompletionRequest(BaseModel):
 
 def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     """The request, or a 400 naming the field."""
-    raw = _loads(body)
+    raw = load_body(body)
     if not isinstance(raw, dict):
         raise InvalidRequest("expected a JSON object", field="request body")
     try:

@@ -24,6 +24,14 @@ class TokenEvent:
 
 
 @dataclass(slots=True)
+class ThinkingEvent:
+    """A piece of the model's reasoning, apart from the answer: streamed as it comes, never
+    stored as the answer nor sent back to the model as history."""
+
+    text: str
+
+
+@dataclass(slots=True)
 class SourceDocumentsEvent:
     documents: list[dict[str, Any]]
 
@@ -63,6 +71,7 @@ class EndEvent:
 Event = (
     StartEvent
     | TokenEvent
+    | ThinkingEvent
     | SourceDocumentsEvent
     | UsedToolsEvent
     | ActionEvent
@@ -73,6 +82,7 @@ Event = (
 
 _TOKEN_HEAD = b'event: token\ndata: {"token":'
 _TOKEN_TAIL = b"}\n\n"
+_THINKING_HEAD = b'event: thinking\ndata: {"thinking":'
 
 
 def encode_event(event: Event) -> bytes:
@@ -84,6 +94,8 @@ def encode_event(event: Event) -> bytes:
     if type(event) is TokenEvent:
         # bytes concatenation, not a dict or ServerSentEvent per token (ARCHITECTURE.md)
         return _TOKEN_HEAD + orjson.dumps(event.text) + _TOKEN_TAIL
+    if type(event) is ThinkingEvent:
+        return _THINKING_HEAD + orjson.dumps(event.text) + _TOKEN_TAIL
     name, data = _payload(event)
     return b"event: " + name + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
@@ -119,6 +131,8 @@ def decode_event(name: str, data: str) -> Event:
     match name:
         case "token":
             return TokenEvent(payload["token"])
+        case "thinking":
+            return ThinkingEvent(payload["thinking"])
         case "start":
             return StartEvent(payload["chatId"], payload["messageId"])
         case "sourceDocuments":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -18,6 +18,10 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    # what the provider needs back with this call when it is replayed to it (in an agent's
+    # next round), and nothing else reads: Anthropic's signed `thinking` blocks before it,
+    # Gemini's `thoughtSignature` on it. Not part of the call's identity.
+    replay: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,6 +64,8 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    # of the completion tokens, those spent reasoning, where the provider says
+    reasoning_tokens: int | None = None
 
     def add(self, other: Usage) -> Usage:
         def plus(a: int | None, b: int | None) -> int | None:
@@ -69,11 +75,15 @@ class Usage:
             plus(self.prompt_tokens, other.prompt_tokens),
             plus(self.completion_tokens, other.completion_tokens),
             plus(self.total_tokens, other.total_tokens),
+            plus(self.reasoning_tokens, other.reasoning_tokens),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        counts: dict[str, Any] = {
             "promptTokens": self.prompt_tokens,
             "completionTokens": self.completion_tokens,
             "totalTokens": self.total_tokens,
         }
+        if self.reasoning_tokens is not None:  # only from providers that report it
+            counts["reasoningTokens"] = self.reasoning_tokens
+        return counts

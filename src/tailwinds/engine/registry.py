@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tailwinds.config import Settings
     from tailwinds.engine.context import RunContext
     from tailwinds.engine.events import Event
-    from tailwinds.engine.messages import Usage
+    from tailwinds.engine.messages import ToolCall, Usage
 
 
 class NodeInputs(BaseModel):
@@ -68,7 +68,9 @@ class AnsweringNode(Node):
         """Before any stream starts: raise a `RequestError` for what the request lacks or
         what cannot be had now (`RateLimited`), and reserve what the run will need."""
 
-    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
+    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | ToolCall | Event]:
+        """Text pieces, events and the usage. (`ToolCall` is in the type because a chat
+        model's stream has it; a model asked without tools yields none.)"""
         raise NotImplementedError
 
 

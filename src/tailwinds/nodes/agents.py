@@ -15,7 +15,7 @@ from pydantic import Field
 from tailwinds import tracing
 from tailwinds.engine.approvals import DEFAULT_APPROVAL_TIMEOUT_S, MAX_APPROVAL_TIMEOUT_S
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
+from tailwinds.engine.events import Event, SourceDocumentsEvent, ThinkingEvent, UsedToolsEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
@@ -70,8 +70,8 @@ class ToolAgent(ChainNode):
     def validate(self) -> None:
         if not self.model.supports_tools:
             raise InvalidRequest(
-                f"{self.model.type_name} cannot call tools; use chatOpenAI, chatAnthropic "
-                "or chatOllama",
+                f"{self.model.type_name} cannot call tools; use chatOpenAI, chatAnthropic, "
+                "chatAzureOpenAI, chatGoogleGemini or chatOllama",
                 field=f"nodes[{self.node_id}].inputs.model",
             )
         names = [tool.spec().name for tool in self.links["tools"] if not tool.dynamic]
@@ -103,6 +103,8 @@ class ToolAgent(ChainNode):
                     calls.append(piece)
                 elif type(piece) is Usage:
                     usage = piece if usage is None else usage.add(piece)
+                elif type(piece) is ThinkingEvent:
+                    yield piece  # shown, never added to the messages sent back
             if not calls:
                 if usage is not None:
                     yield usage

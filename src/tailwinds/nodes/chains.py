@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
 from tailwinds.nodes.memory import MemoryNode
 from tailwinds.nodes.models import ChatModelNode, build_messages
 from tailwinds.nodes.prompts import PromptTemplate
+from tailwinds.providers.base import Piece
 
 _SPEAKERS = {"user": "Human", "assistant": "AI", "system": "System"}
 
@@ -66,7 +67,7 @@ class ConversationChain(ChainNode):
             self.prompt.check(ctx.turn.vars)
         await super().prepare(ctx)
 
-    def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage]:
+    def answer(self, ctx: RunContext) -> AsyncIterator[Piece]:
         turn = ctx.turn
         history = self.memory.window(turn.history) if self.memory else []
         question = turn.question

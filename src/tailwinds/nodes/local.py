@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import ClassVar
+from collections.abc import AsyncIterator
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,37 +20,24 @@ from tailwinds.providers.llama_cpp import (
     local_model,
     local_model_available,
 )
-
-DEFAULT_SYSTEM = (
-    "The following is a conversation between a user and a helpful, friendly assistant. "
-    "The assistant answers briefly and accurately."
-)
-# a base model continues text: a short conversation teaches it the frame to continue
-FEW_SHOT = [
-    ChatMessage("user", "Hello, who are you?"),
-    ChatMessage("assistant", "I am a helpful assistant. How can I help you today?"),
-]
-STOP = ["\nUser:", "\nAssistant:", "\n\n\n"]
-SPEAKERS = {"user": "User", "assistant": "Assistant"}
-
-
-def completion_prompt(messages: Sequence[ChatMessage]) -> str:
-    system = "\n".join(m.content for m in messages if m.role == "system") or DEFAULT_SYSTEM
-    turns = [*FEW_SHOT, *(m for m in messages if m.role != "system")]
-    lines = [system, ""]
-    lines += [f"{SPEAKERS[m.role]}: {m.content.strip()}" for m in turns]
-    return "\n".join(lines) + "\nAssistant:"
+from tailwinds.providers.local_catalog import CATALOG, spec_of
 
 
 @register_node
 class ChatLocal(ChatModelNode):
-    """Gemma 3 270M (a base model, prompted as a completion) running in this process."""
+    """A small model running in this process: a packaged one (SmolLM2-135M-Instruct or
+    Gemma 3 270M, `providers/local_catalog.py`) or any GGUF file."""
 
     type_name: ClassVar[str] = "chatLocal"
     label: ClassVar[str] = "Local model (llama.cpp)"
 
     class Inputs(NodeInputs):
-        model_path: str = Field("", description="a GGUF file; empty: the packaged Gemma 3 270M")
+        model: Literal["smollm2-135m", "gemma3-270m"] | None = Field(
+            None,
+            description="the packaged model; unset: the server's TAILWINDS_LOCAL_MODEL. With "
+            "modelPath, the prompt format of this one is used (unset: a plain completion)",
+        )
+        model_path: str = Field("", description="a GGUF file; empty: the packaged model")
         max_tokens: int = Field(256, gt=0, le=8192)
         temperature: float = Field(0.7, ge=0, le=2)
         context_size: int = Field(2048, ge=256, le=131072)
@@ -60,12 +47,15 @@ class ChatLocal(ChatModelNode):
     inputs: Inputs
 
     def _model(self, ctx: RunContext):  # type: ignore[no-untyped-def]
-        if not local_model_available():
-            raise FlowError(INSTALL_HINT)
         i = self.inputs
         settings = ctx.resources.settings
+        name = i.model or settings.local_model
+        if not local_model_available(name, gguf=bool(i.model_path)):
+            # before the stream: the packaged model this node would run is not installed
+            package = spec_of(name).package
+            raise FlowError(f"{INSTALL_HINT} (the model {name!r} is in the package {package!r})")
         return local_model(
-            ModelKey(i.model_path, i.context_size, i.threads),
+            ModelKey(i.model_path, i.context_size, i.threads, name),
             settings.home / "models",
             settings.local_model_queue,
         )
@@ -86,11 +76,14 @@ class ChatLocal(ChatModelNode):
             await self.prepare(ctx)
             reservation = ctx.state[self.node_id]
         started = False
+        i = self.inputs
+        name = i.model or ("" if i.model_path else ctx.resources.settings.local_model)
+        spec = spec_of(name) if name else CATALOG["gemma3-270m"]  # a GGUF: a completion
         async for piece in self._model(ctx).generate(
-            completion_prompt(messages),
-            max_tokens=self.inputs.max_tokens,
-            temperature=self.inputs.temperature,
-            stop=STOP,
+            spec.prompt(messages),
+            max_tokens=i.max_tokens,
+            temperature=i.temperature,
+            stop=list(spec.stop),
             reservation=reservation,
         ):
             if type(piece) is str and not started:

@@ -11,7 +11,7 @@ from pydantic import Field
 from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.engine.registry import Node, NodeInputs, Port, register_node
 from tailwinds.nodes.chains import ChainNode, history_as_text
 from tailwinds.nodes.models import build_messages
@@ -83,7 +83,7 @@ class ConversationalRetrievalQAChain(ChainNode):
     def retriever(self) -> Retriever:
         return self.links["retriever"]  # type: ignore[no-any-return]
 
-    async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | Event]:
+    async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | ToolCall | Event]:
         turn = ctx.turn
         history = self.memory.window(turn.history) if self.memory else []
         query = turn.question

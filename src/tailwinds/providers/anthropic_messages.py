@@ -1,6 +1,13 @@
 """Anthropic's Messages API, streamed: `message_start` (input usage), `content_block_delta`
 text deltas, `message_delta` (output usage, stop reason), `message_stop`, and `error`
-events (overloaded, for one) that may come at any point of the stream."""
+events (overloaded, for one) that may come at any point of the stream.
+
+Extended thinking (docs.anthropic.com/en/docs/build-with-claude/extended-thinking): with
+`thinking: {"type": "enabled", "budget_tokens": N}` the answer opens with `thinking`
+blocks streamed as `thinking_delta`s (yielded as `ThinkingEvent`s) and closed by a
+`signature_delta`; `redacted_thinking` blocks carry only encrypted `data`. When the model
+then calls tools, those blocks must go back unchanged, signature and all, before the
+`tool_use` blocks of the assistant turn: they ride on the first call's `replay`."""
 
 from __future__ import annotations
 
@@ -10,9 +17,10 @@ from typing import Any
 
 import orjson
 
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits, usage_of
+from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.tool_calls import MAX_ARGUMENTS_CHARS, parse_arguments
@@ -47,7 +55,7 @@ class AnthropicMessagesProvider:
             api_key,
         )
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[Piece]:
         return self.endpoint.stream(_body(request), partial(_Parser, self.endpoint))
 
 
@@ -63,6 +71,8 @@ def _body(request: ChatRequest) -> bytes:
         body["system"] = system
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.thinking_budget:
+        body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
     if request.tools:
         body["tools"] = [
             {"name": t.name, "description": t.description, "input_schema": t.parameters}
@@ -85,12 +95,14 @@ def _turn(message: ChatMessage) -> tuple[str, Content]:
         }
         return "user", [block]
     if message.tool_calls:
+        replay = message.tool_calls[0].replay or {}
+        thinking = list(replay.get("anthropic_thinking", ()))
         text = [{"type": "text", "text": message.content}] if message.content else []
         uses = [
             {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
             for c in message.tool_calls
         ]
-        return "assistant", [*text, *uses]
+        return "assistant", [*thinking, *text, *uses]
     if message.images:
         # images before the text, as docs.anthropic.com/en/docs/build-with-claude/vision advises
         images = [
@@ -142,6 +154,7 @@ class _Parser:
         "error",
         "input_tokens",
         "output_tokens",
+        "thinking",
         "tool_blocks",
         "usage",
     )
@@ -159,11 +172,13 @@ class _Parser:
         self.tool_blocks: dict[int, tuple[str, str, list[str]]] = {}
         self.arguments_size = 0
         self.carry = SurrogateCarry()
+        # this answer's thinking blocks, whole, by index: sent back with its tool calls
+        self.thinking: dict[int, dict[str, Any]] = {}
 
-    def feed(self, chunk: bytes) -> list[str | ToolCall]:
+    def feed(self, chunk: bytes) -> list[Piece]:
         return self._events(self.decoder.feed(chunk))
 
-    def end(self) -> list[str | ToolCall]:
+    def end(self) -> list[Piece]:
         """At end of body: the last event, when the server left out the blank line (or
         the newline) that ends it, taken when its data is whole JSON; a cut one is
         dropped, as the SSE standard drops any, and `finish` then reports the answer cut."""
@@ -172,8 +187,8 @@ class _Parser:
             messages.pop()
         return self._events(messages)
 
-    def _events(self, messages: list[SSEMessage]) -> list[str | ToolCall]:
-        pieces: list[str | ToolCall] = []
+    def _events(self, messages: list[SSEMessage]) -> list[Piece]:
+        pieces: list[Piece] = []
         for message in messages:
             try:
                 try:
@@ -190,11 +205,15 @@ class _Parser:
                         pieces.append(text)
                     elif delta.get("type") == "input_json_delta":
                         self._add_json(data["index"], delta.get("partial_json") or "")
+                    elif delta.get("type") in ("thinking_delta", "signature_delta"):
+                        self._add_thinking(data["index"], delta, pieces)
                 elif kind == "content_block_start":
                     block = data["content_block"]
+                    if block.get("type") in ("thinking", "redacted_thinking"):
+                        self.thinking[data["index"]] = dict(block)
                     tool = self.tool_blocks.pop(data["index"], None)
                     if tool is not None:  # a block restarted at an open index: close it
-                        pieces.append(ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2]))))
+                        pieces.append(self._call(tool))
                     if block.get("type") == "tool_use":
                         self.tool_blocks[data["index"]] = (block["id"], block["name"], [])
                 elif kind == "content_block_stop":
@@ -241,6 +260,18 @@ class _Parser:
             delta["text"] = self.carry.join(delta["text"])
         return data
 
+    def _add_thinking(self, index: int, delta: dict[str, Any], pieces: list[Piece]) -> None:
+        block = self.thinking.setdefault(index, {"type": "thinking", "thinking": ""})
+        thinking = delta.get("thinking")
+        if thinking:
+            if type(thinking) is not str:
+                raise TypeError("thinking is not a string")
+            block["thinking"] = (block.get("thinking") or "") + thinking
+            pieces.append(ThinkingEvent(thinking))
+        signature = delta.get("signature")
+        if signature:
+            block["signature"] = (block.get("signature") or "") + str(signature)
+
     def _add_json(self, index: int, piece: str) -> None:
         self.arguments_size += len(piece)
         if self.arguments_size > MAX_ARGUMENTS_CHARS:
@@ -249,7 +280,7 @@ class _Parser:
             )
         self.tool_blocks[index][2].append(piece)
 
-    def _close_blocks(self, pieces: list[str | ToolCall], index: int | None) -> None:
+    def _close_blocks(self, pieces: list[Piece], index: int | None) -> None:
         """Emit the tool block at `index` (all the open ones when None), and any half of
         a surrogate pair still held."""
         if self.carry.high:
@@ -258,7 +289,15 @@ class _Parser:
         for i in indexes:
             tool = self.tool_blocks.pop(i, None)
             if tool is not None:
-                pieces.append(ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2]))))
+                pieces.append(self._call(tool))
+
+    def _call(self, tool: tuple[str, str, list[str]]) -> ToolCall:
+        """A whole call; the answer's first carries its thinking blocks back (`replay`)."""
+        replay = None
+        if self.thinking:
+            replay = {"anthropic_thinking": [self.thinking[i] for i in sorted(self.thinking)]}
+            self.thinking = {}
+        return ToolCall(tool[0], tool[1], parse_arguments("".join(tool[2])), replay)
 
     def _set_usage(self) -> None:
         self.usage = usage_of(self.input_tokens, self.output_tokens)

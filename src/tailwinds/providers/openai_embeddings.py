@@ -18,18 +18,17 @@ class OpenAIEmbeddings:
         model: str,
         limits: ProviderLimits,
         batch_size: int = 64,
+        path: str = "/embeddings",
+        key_header: str | None = None,
     ) -> None:
+        """`key_header`: as `OpenAIChatProvider`'s (Azure's `api-key`)."""
         headers = {"Content-Type": "application/json"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self.endpoint = Endpoint(
-            wire,
-            base_url,
-            "/embeddings",
-            headers,
-            limits,
-            api_key,
-        )
+            if key_header:
+                headers[key_header] = api_key
+            else:
+                headers["Authorization"] = f"Bearer {api_key}"
+        self.endpoint = Endpoint(wire, base_url, path, headers, limits, api_key)
         self.model = model
         self.batch_size = batch_size
 

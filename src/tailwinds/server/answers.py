@@ -14,6 +14,7 @@ from tailwinds.engine.events import (
     Event,
     MetadataEvent,
     SourceDocumentsEvent,
+    ThinkingEvent,
     TokenEvent,
     UsedToolsEvent,
     decode_event,
@@ -46,12 +47,17 @@ async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
 
 
 async def collect_answer(events: AsyncIterator[Event]) -> dict[str, Any]:
-    """The non-streaming answer: a run's events, gathered into one JSON object."""
+    """The non-streaming answer: a run's events, gathered into one JSON object. The
+    model's reasoning, when it sent any (and the chatflow keeps it), is its `thinking`
+    field, apart from `text`."""
     parts: list[str] = []
+    thinking: list[str] = []
     answer: dict[str, Any] = {}
     async for event in events:
         if type(event) is TokenEvent:
             parts.append(event.text)
+        elif type(event) is ThinkingEvent:
+            thinking.append(event.text)
         elif type(event) is MetadataEvent:
             answer.update(event.data)
         elif type(event) is SourceDocumentsEvent:
@@ -60,4 +66,6 @@ async def collect_answer(events: AsyncIterator[Event]) -> dict[str, Any]:
             answer.setdefault("usedTools", []).extend(event.tools)
         elif type(event) is ErrorEvent:
             raise error_from_code(event.code, event.message)
+    if thinking:
+        answer["thinking"] = "".join(thinking)
     return {"text": "".join(parts), **answer}

@@ -30,6 +30,7 @@ from tailwinds.retrieval.index import (
     ranked,
 )
 from tailwinds.retrieval.ranking import Hit, fuse
+from tailwinds.server.cloud_embeddings import CLOUD_EMBEDDINGS, cloud_embeddings
 from tailwinds.server.ingest_jobs import IngestJobs, Progress
 from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
 from tailwinds.server.upsert_caps import check_chunks, check_documents
@@ -373,6 +374,8 @@ class _Embedder:
             return await OllamaEmbeddings(
                 self.resources.wire, c.url, c.model, limits, c.batch_size
             ).embed(texts)
+        if c.type in CLOUD_EMBEDDINGS:
+            return await cloud_embeddings(c, self.resources.wire, api_key, limits).embed(texts)
         return await OpenAIEmbeddings(
             self.resources.wire, c.url, api_key, c.model, limits, c.batch_size
         ).embed(texts)

@@ -9,6 +9,7 @@ import orjson
 
 from tailwinds.config import Settings
 from tailwinds.providers.llama_cpp import INSTALL_HINT, local_model_available
+from tailwinds.providers.local_catalog import DEFAULT_LOCAL_MODEL
 from tailwinds.store.chatflows import ChatflowRepository
 
 logger = logging.getLogger("tailwinds.server")
@@ -26,11 +27,14 @@ def curl_line(settings: Settings, chatflow_id: str) -> str:
 async def create_first_chatflow(chatflows: ChatflowRepository, settings: Settings) -> None:
     if await chatflows.count():
         return
-    if not local_model_available():
+    if not local_model_available(settings.local_model):
         logger.warning(
             "No chatflow yet. For a model that runs on this machine, %s and restart; or create "
             "one for any OpenAI-compatible server with POST /api/v1/chatflows (see the README).",
-            INSTALL_HINT,
+            INSTALL_HINT
+            if settings.local_model == DEFAULT_LOCAL_MODEL
+            else f"TAILWINDS_LOCAL_MODEL={settings.local_model} needs: "
+            f"pip install 'tailwinds[local-gemma]'",
         )
         return
     chatflow = await chatflows.create("Local assistant", LOCAL_FLOW)

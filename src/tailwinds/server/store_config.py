@@ -7,22 +7,37 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tailwinds.providers.azure_openai import DEFAULT_API_VERSION
+from tailwinds.providers.gemini import DEFAULT_BASE_URL as GEMINI_URL
 from tailwinds.providers.local_embeddings import MODEL_NAME
 
 DEFAULT_BASE_URLS = {
     "openAIEmbeddings": "https://api.openai.com/v1",
     "ollamaEmbeddings": "http://127.0.0.1:11434",
+    "googleGeminiEmbeddings": GEMINI_URL,
 }
 
 
 class EmbeddingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: Literal["openAIEmbeddings", "ollamaEmbeddings", "localEmbeddings"]
+    type: Literal[
+        "openAIEmbeddings",
+        "ollamaEmbeddings",
+        "localEmbeddings",
+        "azureOpenAIEmbeddings",
+        "googleGeminiEmbeddings",
+    ]
     model: str = Field(min_length=1)
+    # Azure: the resource's endpoint (https://<resource>.openai.azure.com)
     base_url: str | None = Field(None, alias="baseUrl", pattern=r"^https?://")
     credential: str | None = None
     batch_size: int = Field(64, alias="batchSize", ge=1, le=2048)
+    # Azure OpenAI only: the deployment and the data-plane API version
+    deployment: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^/?#]+$")
+    api_version: str = Field(
+        DEFAULT_API_VERSION, alias="apiVersion", pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$"
+    )
 
     @property
     def url(self) -> str:
@@ -32,6 +47,8 @@ class EmbeddingConfig(BaseModel):
     def _local_model(self) -> EmbeddingConfig:
         if self.type == "localEmbeddings" and self.model != MODEL_NAME:
             raise ValueError(f"localEmbeddings runs {MODEL_NAME}: set model to it")
+        if self.type == "azureOpenAIEmbeddings" and not (self.base_url and self.deployment):
+            raise ValueError("azureOpenAIEmbeddings needs baseUrl (the endpoint) and deployment")
         return self
 
 

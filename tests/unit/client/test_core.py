@@ -94,3 +94,26 @@ def test_rate_limit_has_retry_after() -> None:
     assert error.retry_after == 2.0
     plain = error_for(500, {}, b"gateway exploded")
     assert plain.message == "gateway exploded"
+
+
+def test_thinking_is_typed_and_kept_apart() -> None:
+    from tailwinds.client import Prediction, Thinking
+    from tailwinds.engine.events import ThinkingEvent
+
+    reader = EventReader()
+    events = reader.feed(
+        encode_event(StartEvent("c1", "m1"))
+        + encode_event(ThinkingEvent("Let me "))
+        + encode_event(TokenEvent("Hi"))
+        + encode_event(ThinkingEvent("think."))
+        + encode_event(
+            MetadataEvent({"chatId": "c1", "messageId": "m1", "usage": {"reasoningTokens": 7}})
+        )
+        + encode_event(EndEvent())
+    )
+    assert [type(e) for e in events] == [Start, Thinking, Token, Thinking, Metadata, End]
+    assert reader.text == "Hi" and reader.thinking == "Let me think."
+    assert reader.metadata is not None and reader.metadata.usage is not None
+    assert reader.metadata.usage.reasoning_tokens == 7
+    answer = Prediction.from_json({"text": "Hi", "thinking": "hmm", "chatId": "c"})
+    assert answer.thinking == "hmm"

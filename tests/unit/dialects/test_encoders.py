@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from tailwinds.dialects import Encoder, agui, ai_sdk, openai_chat, transcode
 from tailwinds.engine.events import (
@@ -20,6 +17,7 @@ from tailwinds.engine.events import (
     MetadataEvent,
     SourceDocumentsEvent,
     StartEvent,
+    ThinkingEvent,
     TokenEvent,
     UsedToolsEvent,
     encode_event,
@@ -154,35 +152,18 @@ def test_relayed_frames_give_the_same_bytes() -> None:
     assert asyncio.run(collect(relayed(), ai_sdk.ChunkEncoder())).endswith(b"data: [DONE]\n\n")
 
 
-@dataclass(slots=True)
-class Thinking:
-    """Stands for the `thinking` event (issue 22) where this build has none."""
-
-    text: str
-
-
-@pytest.fixture
-def thinking(monkeypatch: pytest.MonkeyPatch) -> type[Thinking]:
-    import tailwinds.dialects
-
-    if tailwinds.dialects.THINKING.__name__ == "ThinkingEvent":
-        return tailwinds.dialects.THINKING  # type: ignore[no-any-return]
-    monkeypatch.setattr(tailwinds.dialects, "THINKING", Thinking)
-    return Thinking
-
-
-def reasoning_run(thinking: type[Thinking]) -> list[Event]:
+def reasoning_run() -> list[Event]:
     return [
         StartEvent("c", "m"),
-        thinking("Let me "),  # type: ignore[list-item]
-        thinking("think."),  # type: ignore[list-item]
+        ThinkingEvent("Let me "),
+        ThinkingEvent("think."),
         TokenEvent("Answer"),
         EndEvent(),
     ]
 
 
-def test_reasoning_in_openai(thinking: type[Thinking]) -> None:
-    out = frames(openai_chat.ChunkEncoder("flow"), reasoning_run(thinking))
+def test_reasoning_in_openai() -> None:
+    out = frames(openai_chat.ChunkEncoder("flow"), reasoning_run())
     deltas = [c["choices"][0]["delta"] for c in out[1:4]]
     assert deltas == [
         {"reasoning_content": "Let me "},
@@ -191,8 +172,8 @@ def test_reasoning_in_openai(thinking: type[Thinking]) -> None:
     ]
 
 
-def test_reasoning_in_agui_is_closed_before_the_text(thinking: type[Thinking]) -> None:
-    out = frames(agui.EventEncoder("t", "r"), reasoning_run(thinking))
+def test_reasoning_in_agui_is_closed_before_the_text() -> None:
+    out = frames(agui.EventEncoder("t", "r"), reasoning_run())
     assert [e["type"] for e in out] == [
         "RUN_STARTED",
         "REASONING_START",
@@ -209,9 +190,9 @@ def test_reasoning_in_agui_is_closed_before_the_text(thinking: type[Thinking]) -
     assert out[2]["role"] == "reasoning" and len({e["messageId"] for e in out[1:7]}) == 1
 
 
-def test_reasoning_in_ai_sdk_then_text(thinking: type[Thinking]) -> None:
-    run = reasoning_run(thinking)
-    run.insert(4, thinking("More."))  # type: ignore[arg-type]
+def test_reasoning_in_ai_sdk_then_text() -> None:
+    run = reasoning_run()
+    run.insert(4, ThinkingEvent("More."))
     out = frames(ai_sdk.ChunkEncoder(), run)
     assert [(c["type"], c.get("id")) for c in out[1:-2]] == [
         ("reasoning-start", "reasoning-1"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,11 +13,13 @@ from tailwinds.dialects.choice import requested_dialect
 from tailwinds.dialects.flowise import FlowiseEncoder, flowise_answer, flowise_stream
 from tailwinds.dialects.flowise_request import parse_flowise_request
 from tailwinds.engine.events import (
+    ActionEvent,
     EndEvent,
     ErrorEvent,
     Event,
     MetadataEvent,
     StartEvent,
+    ThinkingEvent,
     TokenEvent,
     UsedToolsEvent,
     encode_event,
@@ -81,23 +82,13 @@ def test_errors_are_strings_and_aborts_say_abort() -> None:
     assert aborted[1]["data"] == "[DONE]"
 
 
-@dataclass
-class ThinkingEvent:  # the shape engine/events.py gives it
-    text: str
-
-
-@dataclass
-class ActionEvent:  # an event this dialect has no place for
-    action_id: str
-
-
 def test_reasoning_as_flowise_thinking_and_unknown_events_dropped() -> None:
     got = encode_all(
         [
             StartEvent("c", "m"),
             ThinkingEvent("hm"),
             ThinkingEvent("m"),
-            ActionEvent("a"),
+            ActionEvent("a", "tool", {}, "2026-12-03T00:00:00Z"),  # no place for it
             TokenEvent("x"),
             EndEvent(),
         ]

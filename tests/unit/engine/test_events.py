@@ -18,6 +18,7 @@ from tailwinds.engine.events import (
     MetadataEvent,
     SourceDocumentsEvent,
     StartEvent,
+    ThinkingEvent,
     TokenEvent,
     UsedToolsEvent,
     decode_event,
@@ -28,6 +29,7 @@ from tailwinds.sse import SSEDecoder, SSEProtocolError
 SAMPLES: dict[type, object] = {
     StartEvent: StartEvent("c", "m"),
     TokenEvent: TokenEvent("hi"),
+    ThinkingEvent: ThinkingEvent("hmm"),
     SourceDocumentsEvent: SourceDocumentsEvent([{"pageContent": "x", "metadata": {}}]),
     UsedToolsEvent: UsedToolsEvent([{"tool": "t", "toolInput": {}, "toolOutput": "o"}]),
     ActionEvent: ActionEvent("a", "t", {"x": 1}, "2026-01-01T00:00:00Z"),
@@ -38,6 +40,7 @@ SAMPLES: dict[type, object] = {
 NAMES = {
     StartEvent: "start",
     TokenEvent: "token",
+    ThinkingEvent: "thinking",
     SourceDocumentsEvent: "sourceDocuments",
     UsedToolsEvent: "usedTools",
     ActionEvent: "action",
@@ -73,6 +76,9 @@ def test_exact_bytes() -> None:
         b'event: error\ndata: {"error":"x","code":"aborted"}\n\n'
     )
     assert encode_event(EndEvent()) == b"event: end\ndata: {}\n\n"
+    assert encode_event(ThinkingEvent('a "b"\n')) == (
+        b'event: thinking\ndata: {"thinking":"a \\"b\\"\\n"}\n\n'
+    )
     assert encode_event(StartEvent("c", "m")) == (
         b'event: start\ndata: {"chatId":"c","messageId":"m"}\n\n'
     )
@@ -157,3 +163,10 @@ def test_feed_data_sees_what_feed_sees(texts: list[str], cuts: list[int]) -> Non
         datas.extend(fast.feed_data(piece))
     assert [m.data.encode() for m in messages] == datas
     assert (messages[-1].event, messages[-1].id, messages[-1].data) == ("x", "3", "a\nb")
+
+
+@pytest.mark.parametrize("event", list(SAMPLES.values()))
+def test_decode_is_encode_reversed(event: Event) -> None:
+    """A relayed frame (queue mode) comes back as the event it was."""
+    name, data = encode_event(event).decode().split("\n")[:2]
+    assert decode_event(name[len("event: ") :], data[len("data: ") :]) == event

@@ -10,10 +10,10 @@ import pytest
 
 from tailwinds.engine.history import well_formed_history
 from tailwinds.engine.messages import ChatMessage
-from tailwinds.nodes.local import completion_prompt
 from tailwinds.nodes.models import build_messages
 from tailwinds.providers import anthropic_messages, ollama_native, openai_chat
 from tailwinds.providers.base import ChatRequest
+from tailwinds.providers.local_catalog import completion_prompt
 
 U, A = "user", "assistant"
 

@@ -22,6 +22,7 @@ class Expect:
     usage: Usage | None = None
     code: str | None = None  # the error's code; None: the answer is whole
     message: str = ""  # a part of the error's message
+    thinking: str = ""  # the reasoning, apart from the text
 
 
 CUT = "provider_bad_response"
@@ -114,7 +115,25 @@ EXPECTED: dict[str, Expect] = {
     "openai/tool_arguments_nested_object_piece.txt": Expect(
         calls=[ToolCall("call_1", "calculator", {"expression": "1", "opts": {"deg": True}})]
     ),
+    # reasoning: a field of its own, or <think> tags in the text cut anywhere
+    "openai/reasoning_content.txt": Expect(
+        "Hello there!",
+        usage=Usage(12, 30, 42, 21),
+        thinking="The user greets. Answer kindly 😀.",
+    ),
+    "openai/reasoning_field.txt": Expect("Hi", thinking="Short thought."),
+    "openai/think_tags.txt": Expect(
+        "Hello <b>world</b> <thin", thinking="\nLet me think <carefully>."
+    ),
     # Anthropic Messages
+    "anthropic/thinking.txt": Expect(
+        "Hello!", usage=Usage(11, 30, 41), thinking="Let me think 😀."
+    ),
+    "anthropic/thinking_tool_use.txt": Expect(
+        calls=[ToolCall("toolu_1", "calculator", {"expression": "6*7"})],
+        usage=Usage(11, 30, 41),
+        thinking="Let me think 😀.",
+    ),
     "anthropic/text.txt": Expect("Héllo\u2028 😀", usage=Usage(11, 3, 14)),
     "anthropic/tool_use.txt": Expect(
         "Let me check.",
@@ -145,7 +164,31 @@ EXPECTED: dict[str, Expect] = {
     "anthropic/unterminated_cut_event.txt": Expect("Hello", code=CUT, message="message_stop"),
     "anthropic/usage_junk.txt": Expect("Hello"),
     "anthropic/usage_not_an_object.txt": Expect("Hello"),
+    # Azure OpenAI: its prompt filter chunk, content filter results, a filtered answer
+    "azure/text.txt": Expect("Héllo 😀", usage=Usage(9, 3, 12, 0)),
+    "azure/content_filter.txt": Expect("Par", code="provider_rejected", message="content filter"),
+    # Google Gemini: thought parts apart, whole function calls, safety stops
+    "gemini/text.txt": Expect("Héllo 😀", usage=Usage(8, 8, 16, 5), thinking="**Plan**\nGreet 😀."),
+    "gemini/function_calls.txt": Expect(
+        calls=[
+            ToolCall("call_0", "calculator", {"expression": "6*7"}),
+            ToolCall("call_1", "search", {"q": "wé"}),
+        ],
+        usage=Usage(8, 4, 12),
+    ),
+    "gemini/prompt_blocked.txt": Expect(code="provider_rejected", message="blockReason SAFETY"),
+    "gemini/finish_safety.txt": Expect(
+        "Hel", code="provider_rejected", message="finishReason SAFETY"
+    ),
+    "gemini/error_midstream.txt": Expect("Hel", code="provider_unavailable", message="overloaded"),
+    "gemini/no_finish.txt": Expect("Hello", code=CUT, message="before a finishReason"),
+    "gemini/max_tokens.txt": Expect("Hi", usage=Usage(8, 1, 9)),
+    "gemini/json_error_body.txt": Expect(
+        code="provider_rate_limited", message="Resource has been exhausted"
+    ),
     # Ollama native /api/chat
+    "ollama/thinking.txt": Expect("Hello!", usage=Usage(7, 3, 10), thinking="Hmm, a greeting 😀."),
+    "ollama/think_tags.txt": Expect("Hi you", usage=Usage(7, 3, 10), thinking="Greeting."),
     "ollama/text.txt": Expect("Héllo\u2028 😀", usage=Usage(7, 3, 10)),
     "ollama/tool_calls.txt": Expect(
         calls=[
@@ -171,6 +214,7 @@ EXPECTED: dict[str, Expect] = {
 def check(outcome: Outcome, expect: Expect, how: str) -> None:
     assert outcome.text == expect.text, how
     assert outcome.calls == expect.calls, how
+    assert outcome.thinking == expect.thinking, how
     assert outcome.code == expect.code, (how, outcome.message)
     assert expect.message in outcome.message, how
     if expect.code is None:

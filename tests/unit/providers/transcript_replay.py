@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tailwinds.engine.events import ThinkingEvent
 from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
+from tailwinds.providers.azure_openai import azure_chat
 from tailwinds.providers.base import ChatRequest, ProviderLimits
+from tailwinds.providers.gemini import GeminiChatProvider
 from tailwinds.providers.ollama_native import OllamaChatProvider
 from tailwinds.providers.openai_chat import OpenAIChatProvider
 
@@ -59,6 +62,10 @@ def provider(kind: str, wire: FakeWire, limits: ProviderLimits | None = None) ->
     limits = limits or ProviderLimits(retries=0)
     if kind == "openai":
         return OpenAIChatProvider(wire, BASE_URL + "/v1", API_KEY, limits)  # type: ignore[arg-type]
+    if kind == "azure":
+        return azure_chat(wire, BASE_URL, "gpt-4o", "2024-10-21", API_KEY, limits)  # type: ignore[arg-type]
+    if kind == "gemini":
+        return GeminiChatProvider(wire, BASE_URL, API_KEY, limits)  # type: ignore[arg-type]
     if kind == "anthropic":
         return AnthropicMessagesProvider(wire, BASE_URL, API_KEY, limits)  # type: ignore[arg-type]
     return OllamaChatProvider(wire, BASE_URL, limits)  # type: ignore[arg-type]
@@ -74,6 +81,7 @@ class Outcome:
     usage: Usage | None = None
     code: str | None = None
     message: str = ""
+    thinking: str = ""
 
 
 async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
@@ -81,6 +89,7 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
     stream: AsyncIterator[Any] = provider(kind, FakeWire(chunks, status)).stream_chat(request)
     outcome = Outcome()
     text: list[str] = []
+    thinking: list[str] = []
     try:
         async for piece in stream:
             if type(piece) is str:
@@ -88,6 +97,9 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
                 text.append(piece)
             elif type(piece) is ToolCall:
                 outcome.calls.append(piece)
+            elif type(piece) is ThinkingEvent:
+                assert piece.text, "an empty thinking piece"
+                thinking.append(piece.text)
             else:
                 assert type(piece) is Usage
                 outcome.usage = piece
@@ -95,6 +107,7 @@ async def replay(kind: str, chunks: list[bytes], status: int = 200) -> Outcome:
         outcome.code = exc.code
         outcome.message = exc.message
     outcome.text = "".join(text)
+    outcome.thinking = "".join(thinking)
     return outcome
 
 

@@ -1,0 +1,80 @@
+"""A model's reasoning, apart from its answer: `<think>…</think>` in the text, split on
+the fly.
+
+DeepSeek-R1 and its distills (and Qwen3, QwQ) served by llama.cpp, Ollama's `/v1` or vLLM
+without a reasoning parser write their reasoning into the answer between `<think>` and
+`</think>`. The tags arrive cut anywhere across chunks ("<th" + "ink>"): a piece that ends
+with the start of a tag is held back until the next one tells. Providers that send the
+reasoning apart (`delta.reasoning_content`, Anthropic's `thinking_delta`, Ollama's
+`thinking`, Gemini's `thought` parts) yield `ThinkingEvent`s directly.
+"""
+
+from __future__ import annotations
+
+from tailwinds.engine.events import ThinkingEvent
+
+OPEN, CLOSE = "<think>", "</think>"
+
+
+def _held(text: str, tag: str) -> int:
+    """How many characters at the end of `text` are a proper start of `tag` (to hold)."""
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:n]):
+            return n
+    return 0
+
+
+class ThinkSplitter:
+    """Text pieces in; answer text (str) and `ThinkingEvent`s out, in order. `busy` is
+    False while nothing is held and no reasoning is open: then a piece without `<` is the
+    answer as it is, and callers skip `feed` for it (the token path stays a check)."""
+
+    __slots__ = ("after_close", "held", "inside")
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.held = ""  # a start of a tag, kept until the next piece
+        self.after_close = False  # the answer's whitespace after `</think>` is dropped
+
+    @property
+    def busy(self) -> bool:
+        return self.inside or bool(self.held) or self.after_close
+
+    def feed(self, text: str) -> list[str | ThinkingEvent]:
+        out: list[str | ThinkingEvent] = []
+        text = self.held + text
+        self.held = ""
+        while text:
+            tag = CLOSE if self.inside else OPEN
+            at = text.find(tag)
+            if at < 0:
+                keep = _held(text, tag)
+                self._emit(out, text[: len(text) - keep])
+                self.held = text[len(text) - keep :]
+                break
+            self._emit(out, text[:at])
+            text = text[at + len(tag) :]
+            self.inside = not self.inside
+            self.after_close = not self.inside
+        return out
+
+    def flush(self) -> list[str | ThinkingEvent]:
+        """At the answer's end: what is held, as what it was (an unclosed start of a tag
+        is text after all)."""
+        out: list[str | ThinkingEvent] = []
+        held, self.held = self.held, ""
+        self._emit(out, held)
+        return out
+
+    def _emit(self, out: list[str | ThinkingEvent], text: str) -> None:
+        if self.inside:
+            if text:
+                out.append(ThinkingEvent(text))
+            return
+        if self.after_close:
+            text = text.lstrip()
+            if not text:
+                return
+            self.after_close = False
+        if text:
+            out.append(text)
