@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
-
-from fastapi import Depends, Request
 
 import tailwinds.nodes  # noqa: F401  (fills the node registry)
 from tailwinds import offload
@@ -20,8 +17,8 @@ from tailwinds.outbound.policies import service_policy
 from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.providers.mcp_sessions import SESSIONS as MCP_SESSIONS
 from tailwinds.server.chatflows import ChatflowService
-from tailwinds.server.documents import DocumentService
-from tailwinds.server.predictions import PredictionService
+from tailwinds.retrieval.documents import DocumentService
+from tailwinds.runs.service import PredictionService
 from tailwinds.server.transfer import TransferService
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
@@ -118,10 +115,3 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await http.close()
         await db.close()
 
-
-async def app_state(request: Request) -> AppState:
-    # async: FastAPI runs a plain `def` dependency on a worker thread, per request
-    return request.app.state.tailwinds  # type: ignore[no-any-return]
-
-
-State = Annotated[AppState, Depends(app_state)]

@@ -34,7 +34,7 @@ from tailwinds.errors import (
     WorkerLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.server.state import AppState, open_state
+from tailwinds.composition import AppState, open_state
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tailwinds import metrics
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
 from tailwinds.store.db import Database
 from tailwinds.store.messages import MessageRepository, StoredTurn

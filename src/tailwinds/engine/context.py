@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tailwinds.config import Settings
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 
 if TYPE_CHECKING:
     import aiohttp

@@ -27,7 +27,7 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.messages import Usage
+from tailwinds.messages import Usage
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import (
     AnswerTooLong,

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
 from tailwinds.nodes.chains import ChainNode

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
 from tailwinds.nodes.memory import MemoryNode
 from tailwinds.nodes.models import ChatModelNode, build_messages

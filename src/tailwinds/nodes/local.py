@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, ToolSpec, Usage
+from tailwinds.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError
 from tailwinds.nodes.models import ChatModelNode

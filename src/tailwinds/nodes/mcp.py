@@ -10,7 +10,7 @@ from pydantic import Field
 
 from tailwinds.config import Settings
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ToolSpec
+from tailwinds.messages import ToolSpec
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError, InvalidRequest
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.engine.registry import Node, NodeInputs, register_node
 
 

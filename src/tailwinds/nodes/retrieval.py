@@ -10,7 +10,7 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.engine.registry import Node, NodeInputs, Port, register_node
 from tailwinds.nodes.chains import ChainNode, history_as_text
 from tailwinds.nodes.models import build_messages

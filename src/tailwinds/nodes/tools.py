@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ToolSpec
+from tailwinds.messages import ToolSpec
 from tailwinds.engine.registry import Node, NodeInputs, register_node
 from tailwinds.errors import InvalidRequest
 from tailwinds.outbound import AllowList, Fetched, Refused, Unreachable, fetch, parse_target

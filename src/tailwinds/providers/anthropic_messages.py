@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits, usage_of
 from tailwinds.providers.http import Endpoint

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tailwinds.config import Settings
-from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
+from tailwinds.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.errors import (
     ProviderAuth,
     ProviderBadResponse,

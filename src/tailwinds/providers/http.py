@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tailwinds.engine.messages import Usage
+from tailwinds.messages import Usage
 from tailwinds.errors import (
     AnswerTooLong,
     ProviderBadResponse,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailwinds.engine.messages import Usage
+from tailwinds.messages import Usage
 from tailwinds.errors import (
     FlowError,
     ProviderRejected,

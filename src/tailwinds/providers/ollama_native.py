@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ToolCall
+from tailwinds.messages import INVALID_ARGUMENTS, ToolCall
 from tailwinds.errors import AnswerTooLong
 
 # all the arguments of one answer's tool calls, in characters: a model that streams more

@@ -30,9 +30,9 @@ from tailwinds.retrieval.index import (
     ranked,
 )
 from tailwinds.retrieval.ranking import Hit, fuse
-from tailwinds.server.ingest_jobs import IngestJobs, Progress
-from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
-from tailwinds.server.upsert_caps import check_chunks, check_documents
+from tailwinds.retrieval.ingest_jobs import IngestJobs, Progress
+from tailwinds.retrieval.store_config import EmbeddingConfig, StoreConfig
+from tailwinds.retrieval.upsert_caps import check_chunks, check_documents
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 

@@ -12,7 +12,7 @@ from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
 from tailwinds.logs import REQUEST_ID
-from tailwinds.server.limits import nothing
+from tailwinds.limits import nothing
 from tailwinds.store.chatflows import Chatflow
 from tailwinds.transport.jobs import Job
 

@@ -1,13 +1,9 @@
-"""The non-streaming answer: the run's events collected into one JSON object, unless the
-client leaves first."""
+"""The non-streaming answer: the run's events collected into one JSON object."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-
-from starlette.responses import Response
-from starlette.types import Receive
 
 from tailwinds.engine.events import (
     ErrorEvent,
@@ -19,23 +15,7 @@ from tailwinds.engine.events import (
     decode_event,
 )
 from tailwinds.errors import error_from_code
-from tailwinds.server.disconnect import unless_disconnected
-from tailwinds.server.errors import json_response
 from tailwinds.sse import SSEDecoder
-
-# nginx's "client closed request": what the request metrics count for a client that left
-CLIENT_CLOSED_REQUEST = 499
-
-
-async def answer_response(events: AsyncIterator[Event], receive: Receive) -> Response:
-    """`200` with the answer; when the client disconnects first, the run is cancelled at
-    once (the model's request closed, the turn stored `aborted`) and the response, which
-    nobody reads, is an empty 499."""
-    answered, answer = await unless_disconnected(receive, collect_answer(events))
-    if not answered:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return json_response(answer)
-
 
 async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
     """Events back from relayed frames (for a non-streaming answer in queue mode)."""

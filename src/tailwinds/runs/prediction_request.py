@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
 from tailwinds.providers.lenient_json import paired
-from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id
+from tailwinds.runs.request_caps import MAX_HISTORY, MAX_TEXT, check_id
 from tailwinds.store.chatflows import Chatflow
 
 

@@ -14,7 +14,7 @@ from tailwinds.engine.events import (
     Event,
 )
 from tailwinds.engine.history import well_formed_history
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.engine.turns import (
@@ -31,16 +31,16 @@ from tailwinds.errors import (
     TailwindsError,
 )
 from tailwinds.nodes.tools import DEPTH, ToolError
-from tailwinds.server.admission import Admission, PreparedRun
-from tailwinds.server.answers import collect_answer, decode_frames
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
-from tailwinds.server.limits import RateLimiter, Scope
-from tailwinds.server.prediction_request import (
+from tailwinds.runs.admission import Admission, PreparedRun
+from tailwinds.runs.answers import collect_answer, decode_frames
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
+from tailwinds.limits import RateLimiter, Scope
+from tailwinds.runs.prediction_request import (
     check_overrides,
     parse_request,
     resume_grace_s,
 )
-from tailwinds.server.request_caps import run_overrides
+from tailwinds.runs.request_caps import run_overrides
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn

@@ -17,7 +17,7 @@ from tailwinds.config import Settings
 from tailwinds.offload import CLIENT
 from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
@@ -37,7 +37,7 @@ from tailwinds.server.routes import (
     transfer,
     web,
 )
-from tailwinds.server.state import AppState, open_state
+from tailwinds.composition import AppState, open_state
 from tailwinds.server.streaming import RAW_SEND
 from tailwinds.transport.queue import QueueClient
 from tailwinds.transport.redis_limits import RedisRateLimiter

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from tailwinds import metrics
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
 from tailwinds.store.db import Database
 from tailwinds.store.storable import storable_json, storable_key

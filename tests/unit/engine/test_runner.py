@@ -21,7 +21,7 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.messages import Usage
+from tailwinds.messages import Usage
 from tailwinds.engine.runner import JOIN_EVERY, FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import ProviderUnavailable, ServerShutdown, StorageFailed

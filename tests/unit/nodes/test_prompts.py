@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.errors import InvalidRequest
 from tailwinds.nodes.chains import history_as_text
 from tailwinds.nodes.prompts import PromptTemplate, template_variables

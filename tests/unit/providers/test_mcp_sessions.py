@@ -141,7 +141,7 @@ def test_every_transcript_is_checked() -> None:
 def test_tools_listed_once_per_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """`tools/list` is asked once per connection, whatever the tools' schemas say; the
     session is opened once and reused by every call."""
-    from tailwinds.engine.messages import ToolSpec
+    from tailwinds.messages import ToolSpec
 
     h = harness(monkeypatch, McpScript([_text, _text]))
 

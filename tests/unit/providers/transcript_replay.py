@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatRequest, ProviderLimits

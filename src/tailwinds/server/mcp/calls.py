@@ -26,7 +26,7 @@ from tailwinds.engine.events import (
 )
 from tailwinds.errors import InvalidRequest, TailwindsError, error_from_code
 from tailwinds.server.mcp.catalog import ChatflowTool
-from tailwinds.server.predictions import PredictionService
+from tailwinds.runs.service import PredictionService
 from tailwinds.sse import SSEDecoder
 
 # (tokens so far, the token) -> sends `notifications/progress`; a no-op when the client

@@ -18,8 +18,8 @@ from mcp import types
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.errors import TailwindsError
 from tailwinds.nodes.prompts import BUILTIN_VARIABLES, PromptTemplate, template_variables
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
-from tailwinds.server.predictions import PredictionService
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
+from tailwinds.runs.service import PredictionService
 from tailwinds.store.chatflows import Chatflow
 
 logger = logging.getLogger("tailwinds.mcp")

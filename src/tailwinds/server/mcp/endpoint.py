@@ -26,7 +26,7 @@ from tailwinds.errors import ServerShutdown
 from tailwinds.server.errors import error_response
 from tailwinds.server.mcp.calls import call_chatflow
 from tailwinds.server.mcp.catalog import ToolCatalog
-from tailwinds.server.predictions import PredictionService
+from tailwinds.runs.service import PredictionService
 
 INSTRUCTIONS = (
     "Each tool is a Tailwinds chatflow: ask it a question, and pass the chatId of an "

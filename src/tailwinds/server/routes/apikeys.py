@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.errors import NotFound
 from tailwinds.server.auth import require_admin
-from tailwinds.server.limits import RateLimit
+from tailwinds.limits import RateLimit
 from tailwinds.server.state import State
 
 router = APIRouter(
