@@ -1,8 +1,11 @@
-"""Everything made once at start, by the app or by a worker, reachable from a request."""
+"""The composition root of the core: everything a process makes once at start (the app's
+API node and a queue worker alike), built in dependency order by constructor injection,
+and closed in the reverse order. The HTTP layer adds its own services on top
+(server/state.py); nothing here imports FastAPI or Starlette."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,10 +19,12 @@ from tailwinds.outbound.client import guarded_session
 from tailwinds.outbound.policies import service_policy
 from tailwinds.providers.llama_cpp import close_local_models
 from tailwinds.providers.mcp_sessions import SESSIONS as MCP_SESSIONS
-from tailwinds.server.chatflows import ChatflowService
+from tailwinds.retrieval.connections import Connections
 from tailwinds.retrieval.documents import DocumentService
+from tailwinds.runs.local_transport import LocalTransport
+from tailwinds.runs.queue_transport import QueueTransport
 from tailwinds.runs.service import PredictionService
-from tailwinds.server.transfer import TransferService
+from tailwinds.runs.transport import Transport
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
@@ -29,25 +34,42 @@ from tailwinds.store.messages import MessageRepository
 from tailwinds.store.secrets import SecretBox
 from tailwinds.wire import WireClient
 
+# makes the transport once the run registry exists (a local one aborts its runs)
+TransportMaker = Callable[[RunRegistry], Awaitable[Transport]]
+
 
 @dataclass(slots=True)
-class AppState:
+class Core:
     settings: Settings
     db: Database
+    box: SecretBox
     chatflows: ChatflowRepository
     messages: MessageRepository
     api_keys: ApiKeyRepository
     credentials: CredentialRepository
-    chatflow_service: ChatflowService
+    document_repo: DocumentRepository
     documents: DocumentService
+    runs: RunRegistry
+    transport: Transport
     predictions: PredictionService
-    transfer: TransferService
+
+
+def api_transport(settings: Settings) -> TransportMaker:
+    """An API node's transport, as TAILWINDS_MODE says: runs here (local), or queued for
+    the workers through Redis (queue; Redis must answer at start)."""
+
+    async def make(runs: RunRegistry) -> Transport:
+        if settings.mode == "queue":
+            return await QueueTransport.open(settings)
+        return LocalTransport(settings, runs)
+
+    return make
 
 
 @asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """The database (migrated), the shared HTTP session, the repositories and services;
-    closed in order on the way out, after the runs still being stored."""
+async def open_core(settings: Settings, make_transport: TransportMaker) -> AsyncIterator[Core]:
+    """The database (migrated), the shared HTTP session, the repositories, the transport
+    and the services; closed in order on the way out, after the runs still being stored."""
     if settings.mode == "queue":
         settings.check_queue_mode()
     db = Database(settings.database_url)
@@ -62,7 +84,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     box = SecretBox.open(settings.secret_key, settings.home)
     credential_repo = CredentialRepository(db, box)
     document_repo = DocumentRepository(db)
-    documents = DocumentService(document_repo, credential_repo)
+    documents = DocumentService(
+        document_repo, credential_repo, Connections(settings=settings, http=http, wire=wire)
+    )
     resources = Resources(
         settings=settings,
         http=http,
@@ -70,42 +94,42 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         credentials=credential_repo,
         documents=documents,
     )
-    documents.resources = resources
     runner = FlowRunner(resources)
     chatflow_repo = ChatflowRepository(db)
     message_repo = MessageRepository(db)
     api_key_repo = ApiKeyRepository(db)
-    predictions = PredictionService(
-        settings,
-        resources,
-        chatflow_repo,
-        message_repo,
-        api_key_repo,
-        runner,
-        RunRegistry(),
-        box,
-    )
-    resources.chatflows = predictions
-    chatflow_service = ChatflowService(
-        chatflow_repo, api_key_repo, credential_repo, document_repo, box, settings
-    )
+    runs = RunRegistry()
+    transport: Transport | None = None
     try:
-        yield AppState(
+        transport = await make_transport(runs)
+        predictions = PredictionService(
+            settings,
+            resources,
+            chatflow_repo,
+            message_repo,
+            api_key_repo,
+            runner,
+            runs,
+            box,
+            transport,
+        )
+        yield Core(
             settings=settings,
             db=db,
+            box=box,
             chatflows=chatflow_repo,
             messages=message_repo,
             api_keys=api_key_repo,
             credentials=credential_repo,
-            chatflow_service=chatflow_service,
+            document_repo=document_repo,
             documents=documents,
+            runs=runs,
+            transport=transport,
             predictions=predictions,
-            transfer=TransferService(
-                chatflow_service, chatflow_repo, credential_repo, api_key_repo, box
-            ),
         )
     finally:
-        await predictions.relays.drain()
+        if transport is not None:
+            await transport.close()
         await documents.jobs.drain()
         await runner.drain()
         close_local_models()
@@ -114,4 +138,3 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         offload.close()
         await http.close()
         await db.close()
-

@@ -17,6 +17,7 @@ import resource
 import signal
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -24,8 +25,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tailwinds import heap
+from tailwinds.composition import Core, open_core
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
+from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import (
     FlowError,
     ServerShutdown,
@@ -34,7 +37,8 @@ from tailwinds.errors import (
     WorkerLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.composition import AppState, open_state
+from tailwinds.runs.local_transport import LocalTransport
+from tailwinds.runs.transport import Transport
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
@@ -51,13 +55,17 @@ MAX_ATTEMPTS = 3
 
 
 class Worker:
-    def __init__(self, settings: Settings, state: AppState, concurrency: int) -> None:
+    def __init__(
+        self, settings: Settings, core: Core, concurrency: int, redis: Redis, turns: RedisTurns
+    ) -> None:
+        """`redis` and `turns`: the ones the core's transport was made with (see
+        `run_worker`)."""
         self.settings = settings
-        self.state = state
-        self.predictions = state.predictions
-        self.runs = state.predictions.runs
+        self.state = core
+        self.predictions = core.predictions
+        self.runs = core.runs
         self.keys = Keys(settings.redis_prefix)
-        self.redis: Redis = connect(settings.redis_url)
+        self.redis = redis
         self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.concurrency = concurrency
         self.slots = asyncio.Semaphore(concurrency)
@@ -69,14 +77,7 @@ class Worker:
             self._transport_failed,
         )
         self.lease_ms = int(settings.worker_lease_s * 1000)
-        # chats' leases: adopted from the API node for each job, and a chatflowTool's own
-        self.turns = RedisTurns(
-            self.redis,
-            self.keys,
-            settings.worker_lease_s,
-            lambda message_ids: abort_runs(self.redis, self.keys, message_ids),
-        )
-        self.predictions.turns = self.turns
+        self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
         self._stopping = asyncio.Event()
 
@@ -368,10 +369,30 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def worker_transport(
+    settings: Settings, redis: Redis, turns: RedisTurns
+) -> Callable[[RunRegistry], Awaitable[Transport]]:
+    """A worker's transport: its runs are its own (local), their chats' leases in Redis
+    (adopted from the API node for each job, and a chatflowTool's own)."""
+
+    async def make(runs: RunRegistry) -> Transport:
+        return LocalTransport(settings, runs, turns)
+
+    return make
+
+
 async def run_worker(settings: Settings, concurrency: int) -> None:
     settings.check_queue_mode()
-    async with open_state(settings) as state:
-        worker = Worker(settings, state, concurrency)
+    keys = Keys(settings.redis_prefix)
+    redis: Redis = connect(settings.redis_url)
+    turns = RedisTurns(
+        redis,
+        keys,
+        settings.worker_lease_s,
+        lambda message_ids: abort_runs(redis, keys, message_ids),
+    )
+    async with open_core(settings, worker_transport(settings, redis, turns)) as core:
+        worker = Worker(settings, core, concurrency, redis, turns)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

@@ -49,6 +49,13 @@ class DocumentSource(Protocol):
     async def exists(self, store_id: str) -> bool: ...
 
 
+class ToolError(Exception):
+    """What the model is told went wrong with its call (it may try again)."""
+
+
+DEPTH = "chatflowTool.depth"  # in RunContext.state: how deep this run is
+
+
 @dataclass(slots=True)
 class SubAnswer:
     text: str
@@ -76,8 +83,6 @@ class Resources:
     wire: WireClient
     credentials: CredentialSource
     documents: DocumentSource
-    # set once the prediction service exists (it runs chatflows, and needs these resources)
-    chatflows: ChatflowSource | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +93,8 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # run once the run is over, however it ends
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # who runs other chatflows for a `chatflowTool`: the service that started this run
+    chatflows: ChatflowSource | None = None
 
     def close(self) -> None:
         while self.cleanups:

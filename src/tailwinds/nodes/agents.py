@@ -14,9 +14,9 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, UsedToolsEvent
-from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.nodes.chains import ChainNode
 from tailwinds.nodes.models import build_messages
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult

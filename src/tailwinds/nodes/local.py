@@ -8,9 +8,9 @@ from typing import ClassVar
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError
+from tailwinds.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.nodes.models import ChatModelNode
 from tailwinds.providers.llama_cpp import (
     INSTALL_HINT,

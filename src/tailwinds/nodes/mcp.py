@@ -10,9 +10,9 @@ from pydantic import Field
 
 from tailwinds.config import Settings
 from tailwinds.engine.context import RunContext
-from tailwinds.messages import ToolSpec
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.messages import ToolSpec
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
 from tailwinds.outbound import Refused, parse_target
 from tailwinds.outbound.policies import tool_policy

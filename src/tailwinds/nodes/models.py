@@ -8,9 +8,9 @@ from typing import ClassVar
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
 from tailwinds.errors import FlowError
+from tailwinds.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatProvider, ChatRequest, ProviderLimits
 from tailwinds.providers.ollama_native import OllamaChatProvider

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
-from tailwinds.messages import ChatMessage, Usage
 from tailwinds.engine.registry import Node, NodeInputs, Port, register_node
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.nodes.chains import ChainNode, history_as_text
 from tailwinds.nodes.models import build_messages
 

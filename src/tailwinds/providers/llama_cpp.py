@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailwinds.messages import Usage
 from tailwinds.errors import (
     FlowError,
     ProviderRejected,
@@ -26,6 +25,7 @@ from tailwinds.errors import (
     RateLimited,
     TailwindsError,
 )
+from tailwinds.messages import Usage
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.providers.base import ChatRequest, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json

@@ -11,8 +11,8 @@ from typing import Any
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
-from tailwinds.logs import REQUEST_ID
 from tailwinds.limits import nothing
+from tailwinds.logs import REQUEST_ID
 from tailwinds.store.chatflows import Chatflow
 from tailwinds.transport.jobs import Job
 

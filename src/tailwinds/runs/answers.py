@@ -17,6 +17,7 @@ from tailwinds.engine.events import (
 from tailwinds.errors import error_from_code
 from tailwinds.sse import SSEDecoder
 
+
 async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
     """Events back from relayed frames (for a non-streaming answer in queue mode)."""
     decoder = SSEDecoder()

@@ -15,9 +15,9 @@ from starlette.types import Receive, Scope, Send
 from tailwinds import __version__, heap
 from tailwinds.config import Settings
 from tailwinds.offload import CLIENT
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
-from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
@@ -37,10 +37,8 @@ from tailwinds.server.routes import (
     transfer,
     web,
 )
-from tailwinds.composition import AppState, open_state
+from tailwinds.server.state import AppState, open_state
 from tailwinds.server.streaming import RAW_SEND
-from tailwinds.transport.queue import QueueClient
-from tailwinds.transport.redis_limits import RedisRateLimiter
 
 logger = logging.getLogger("tailwinds.server")
 
@@ -53,16 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_state(settings) as state, mcp.serving(state.predictions):
             app.state.tailwinds = state
-            predictions = state.predictions
-            if settings.mode == "queue":
-                predictions.queue = QueueClient(settings)
-                await predictions.queue.open()
-                predictions.limiter = RedisRateLimiter(
-                    predictions.queue.redis, predictions.queue.keys
-                )
-                predictions.turns = predictions.queue.turns
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
+            assert isinstance(app, TailwindsAPI)
+            app.raw_send = raw_send_safe(app)
+            if not app.raw_send:
+                logger.info(
+                    "middlewares other than Tailwinds' own: stream chunks go through them all"
+                )
             if not settings.admin_token:
                 logger.warning(
                     "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only "
@@ -76,11 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 state.db.url.render_as_string(),
             )
             heap.settle()
-            try:
-                yield
-            finally:
-                if predictions.queue is not None:
-                    await predictions.queue.close()
+            yield
 
     app = TailwindsAPI(
         title="Tailwinds",
@@ -130,10 +122,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+# the middlewares, outermost first, that the raw send was measured with and that look only
+# at a response's start, never at its body chunks (bench.run; see TailwindsAPI.__call__)
+MEASURED_MIDDLEWARES = (RequestMetrics, HostCheck, ChatflowCORS, CrossSiteGuard, BodyLimit)
+
+
+def raw_send_safe(app: FastAPI) -> bool:
+    """Whether the app's middleware stack is exactly the measured one: any other middleware
+    (gzip, tracing, a test's recorder) may look at body chunks, and must get them all."""
+    # Starlette keeps user middlewares outermost first (add_middleware inserts at 0)
+    return tuple(m.cls for m in app.user_middleware) == MEASURED_MIDDLEWARES
+
+
 class TailwindsAPI(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacing = RequestPacing()
+        # set at start by the lifespan, once the middleware stack is final
+        self.raw_send = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -142,8 +148,9 @@ class TailwindsAPI(FastAPI):
             await self.pacing.turn()  # new requests yield to running streams
             # the SSE response writes its body chunks with the server's own `send`, past
             # the middlewares' wrappers, which only look at the response's start: three
-            # coroutine calls less per token
-            scope[RAW_SEND] = send
+            # coroutine calls less per token; only with the measured middlewares
+            if self.raw_send:
+                scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
 
 

@@ -236,8 +236,8 @@ def test_answer_cut_by_its_stream_byte_cap() -> None:
     limits = ProviderLimits(retries=0, max_stream_bytes=20_000)
 
     async def main() -> tuple[int, str | None]:
-        from tailwinds.messages import ChatMessage
         from tailwinds.errors import ProviderError
+        from tailwinds.messages import ChatMessage
         from tailwinds.providers.base import ChatRequest
 
         request = ChatRequest(model="m", messages=[ChatMessage("user", "hi")])

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tailwinds.providers.ollama_native import OllamaChatProvider

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from tailwinds.errors import RateLimited
-from tailwinds.server import limits
 from tailwinds.limits import RateLimit, RateLimiter
+from tailwinds import limits
 
 
 @pytest.fixture

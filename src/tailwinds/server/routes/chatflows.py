@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailwinds.server.auth import require_admin
 from tailwinds.limits import RateLimit
+from tailwinds.server.auth import require_admin
 from tailwinds.server.state import State
 from tailwinds.store.chatflows import ConcurrentTurns
 

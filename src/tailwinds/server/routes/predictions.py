@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
-from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.state import State
 from tailwinds.server.streaming import sse_response
 from tailwinds.transport.frames import parse_last_event_id
