@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
+from tailwinds import limits
 from tailwinds.errors import RateLimited
 from tailwinds.limits import RateLimit, RateLimiter
-from tailwinds import limits
 
 
 @pytest.fixture
