@@ -17,8 +17,9 @@ from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.outbound.client import guarded_session
 from tailwinds.outbound.policies import service_policy
-from tailwinds.providers.llama_cpp import close_local_models
-from tailwinds.providers.mcp_sessions import SESSIONS as MCP_SESSIONS
+from tailwinds.providers.llama_cpp import LocalModels
+from tailwinds.providers.local_embeddings import LocalEmbeddingModel
+from tailwinds.providers.mcp_sessions import McpSessions
 from tailwinds.retrieval.connections import Connections
 from tailwinds.retrieval.documents import DocumentService
 from tailwinds.runs.local_transport import LocalTransport
@@ -85,7 +86,11 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
     credential_repo = CredentialRepository(db, box)
     document_repo = DocumentRepository(db)
     documents = DocumentService(
-        document_repo, credential_repo, Connections(settings=settings, http=http, wire=wire)
+        document_repo,
+        credential_repo,
+        Connections(
+            settings=settings, http=http, wire=wire, local_embeddings=LocalEmbeddingModel()
+        ),
     )
     resources = Resources(
         settings=settings,
@@ -93,6 +98,8 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
         wire=wire,
         credentials=credential_repo,
         documents=documents,
+        mcp_sessions=McpSessions(),
+        local_models=LocalModels(),
     )
     runner = FlowRunner(resources)
     chatflow_repo = ChatflowRepository(db)
@@ -132,8 +139,8 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
             await transport.close()
         await documents.jobs.drain()
         await runner.drain()
-        close_local_models()
-        await MCP_SESSIONS.close()
+        resources.local_models.close()
+        await resources.mcp_sessions.close()
         wire.close()
         offload.close()
         await http.close()

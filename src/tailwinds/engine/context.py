@@ -12,6 +12,8 @@ from tailwinds.messages import ChatMessage
 if TYPE_CHECKING:
     import aiohttp
 
+    from tailwinds.providers.llama_cpp import LocalModels
+    from tailwinds.providers.mcp_sessions import McpSessions
     from tailwinds.wire import WireClient
 
 
@@ -83,6 +85,10 @@ class Resources:
     wire: WireClient
     credentials: CredentialSource
     documents: DocumentSource
+    # sessions with MCP servers and the local models: kept open for every run, closed
+    # with the process by the composition root that made them
+    mcp_sessions: McpSessions
+    local_models: LocalModels
 
 
 @dataclass(slots=True)

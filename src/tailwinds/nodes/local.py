@@ -17,7 +17,6 @@ from tailwinds.providers.llama_cpp import (
     ModelKey,
     Reservation,
     default_threads,
-    local_model,
     local_model_available,
 )
 
@@ -64,7 +63,7 @@ class ChatLocal(ChatModelNode):
             raise FlowError(INSTALL_HINT)
         i = self.inputs
         settings = ctx.resources.settings
-        return local_model(
+        return ctx.resources.local_models.get(
             ModelKey(i.model_path, i.context_size, i.threads),
             settings.home / "models",
             settings.local_model_queue,

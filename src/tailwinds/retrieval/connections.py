@@ -1,5 +1,6 @@
 """What the document service uses of the process's shared clients: the settings, the
-general HTTP session (Chroma) and the model providers' client (embeddings)."""
+general HTTP session (Chroma), the model providers' client and the local model
+(embeddings)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tailwinds.config import Settings
 if TYPE_CHECKING:
     import aiohttp
 
+    from tailwinds.providers.local_embeddings import LocalEmbeddingModel
     from tailwinds.wire import WireClient
 
 
@@ -19,3 +21,5 @@ class Connections:
     settings: Settings
     http: aiohttp.ClientSession
     wire: WireClient
+    # the offline embedding model, loaded on first use
+    local_embeddings: LocalEmbeddingModel

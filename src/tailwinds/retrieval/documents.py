@@ -364,7 +364,7 @@ class _Embedder:
             api_key = data.get("apiKey")
         c = self.config
         if c.type == "localEmbeddings":
-            return await LocalEmbeddings(c.batch_size).embed(texts)
+            return await LocalEmbeddings(self.resources.local_embeddings, c.batch_size).embed(texts)
         limits = ProviderLimits.from_settings(self.resources.settings)
         if c.type == "ollamaEmbeddings":
             return await OllamaEmbeddings(

@@ -80,14 +80,16 @@ def harness(
     """The `mcpTools` node of a chatflow, its URL on loopback (allowed by the
     operator's TAILWINDS_OUTBOUND_NETWORKS), its session over `script`."""
     sessions = McpSessions(connect_timeout_s=10)
-    monkeypatch.setattr(mcp_node, "SESSIONS", sessions)
     monkeypatch.setattr(
         mcp_http, "guarded_client", lambda policy: scripted_client(policy, script, max_bytes)
     )
     node = mcp_node.McpTools("mcp_0", mcp_node.McpTools.Inputs(url=URL), {})
     settings = Settings(outbound_networks="127.0.0.0/8")
     return Harness(
-        sessions, script, node, SimpleNamespace(resources=SimpleNamespace(settings=settings))
+        sessions,
+        script,
+        node,
+        SimpleNamespace(resources=SimpleNamespace(settings=settings, mcp_sessions=sessions)),
     )
 
 
