@@ -75,6 +75,10 @@ def test_the_measured_stack_takes_the_raw_send(tmp_path: Path) -> None:
     assert raw_send_safe(app)
     app.add_middleware(BodyRecorder, chunks=[])
     assert not raw_send_safe(app)
+    measured = create_app(_settings(tmp_path))
+    assert isinstance(measured, TailwindsAPI)
+    measured.build_middleware_stack()  # what Starlette does on the app's first call
+    assert measured.raw_send is True
 
 
 def test_an_added_middleware_sees_every_stream_chunk(

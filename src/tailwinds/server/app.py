@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailwinds import __version__, heap
 from tailwinds.config import Settings
@@ -53,12 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.tailwinds = state
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
-            assert isinstance(app, TailwindsAPI)
-            app.raw_send = raw_send_safe(app)
-            if not app.raw_send:
-                logger.info(
-                    "middlewares other than Tailwinds' own: stream chunks go through them all"
-                )
             if not settings.admin_token:
                 logger.warning(
                     "TAILWINDS_ADMIN_TOKEN is not set: management calls are accepted only "
@@ -138,8 +132,14 @@ class TailwindsAPI(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacing = RequestPacing()
-        # set at start by the lifespan, once the middleware stack is final
+        # decided when Starlette builds the middleware stack (the first call: the lifespan)
         self.raw_send = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        self.raw_send = raw_send_safe(self)
+        if not self.raw_send:
+            logger.info("middlewares other than Tailwinds' own: stream chunks go through them")
+        return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
