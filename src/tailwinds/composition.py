@@ -1,7 +1,7 @@
-"""The composition root of the core: everything a process makes once at start (the app's
-API node and a queue worker alike), built in dependency order by constructor injection,
-and closed in the reverse order. The HTTP layer adds its own services on top
-(server/state.py); nothing here imports FastAPI or Starlette."""
+"""The composition root: everything a process makes once at start (the app's API node and
+a queue worker alike), built in dependency order by constructor injection, and closed in
+the reverse order. Only the transport differs between them (a `TransportMaker`); nothing
+here imports FastAPI or Starlette."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from tailwinds.config import Settings
 from tailwinds.engine.context import Resources
 from tailwinds.engine.runner import FlowRunner
 from tailwinds.engine.runs import RunRegistry
+from tailwinds.manage.chatflows import ChatflowService
+from tailwinds.manage.transfer import TransferService
 from tailwinds.outbound.client import guarded_session
 from tailwinds.outbound.policies import service_policy
 from tailwinds.providers.llama_cpp import LocalModels
@@ -53,6 +55,8 @@ class Core:
     runs: RunRegistry
     transport: Transport
     predictions: PredictionService
+    chatflow_service: ChatflowService
+    transfer: TransferService
 
 
 def api_transport(settings: Settings) -> TransportMaker:
@@ -120,6 +124,9 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
             box,
             transport,
         )
+        chatflow_service = ChatflowService(
+            chatflow_repo, api_key_repo, credential_repo, document_repo, box, settings
+        )
         yield Core(
             settings=settings,
             db=db,
@@ -133,6 +140,10 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
             runs=runs,
             transport=transport,
             predictions=predictions,
+            chatflow_service=chatflow_service,
+            transfer=TransferService(
+                chatflow_service, chatflow_repo, credential_repo, api_key_repo, box
+            ),
         )
     finally:
         if transport is not None:
