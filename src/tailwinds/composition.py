@@ -35,6 +35,7 @@ from tailwinds.store.db import Database
 from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.messages import MessageRepository
 from tailwinds.store.secrets import SecretBox
+from tailwinds.transport.redis_turns import RedisTurns
 from tailwinds.wire import WireClient
 
 # makes the transport once the run registry exists (a local one aborts its runs)
@@ -67,6 +68,16 @@ def api_transport(settings: Settings) -> TransportMaker:
         if settings.mode == "queue":
             return await QueueTransport.open(settings)
         return LocalTransport(settings, runs)
+
+    return make
+
+
+def worker_transport(settings: Settings, turns: RedisTurns) -> TransportMaker:
+    """A worker's transport: its runs are its own (local), their chats' leases in Redis
+    (adopted from the API node for each job, and a chatflowTool's own)."""
+
+    async def make(runs: RunRegistry) -> Transport:
+        return LocalTransport(settings, runs, turns)
 
     return make
 

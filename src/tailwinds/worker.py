@@ -17,7 +17,6 @@ import resource
 import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -25,10 +24,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tailwinds import heap
-from tailwinds.composition import Core, open_core
+from tailwinds.composition import Core, open_core, worker_transport
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
-from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import (
     FlowError,
     ServerShutdown,
@@ -37,8 +35,6 @@ from tailwinds.errors import (
     WorkerLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.runs.local_transport import LocalTransport
-from tailwinds.runs.transport import Transport
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
@@ -369,18 +365,6 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_transport(
-    settings: Settings, redis: Redis, turns: RedisTurns
-) -> Callable[[RunRegistry], Awaitable[Transport]]:
-    """A worker's transport: its runs are its own (local), their chats' leases in Redis
-    (adopted from the API node for each job, and a chatflowTool's own)."""
-
-    async def make(runs: RunRegistry) -> Transport:
-        return LocalTransport(settings, runs, turns)
-
-    return make
-
-
 async def run_worker(settings: Settings, concurrency: int) -> None:
     settings.check_queue_mode()
     keys = Keys(settings.redis_prefix)
@@ -391,7 +375,7 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
         settings.worker_lease_s,
         lambda message_ids: abort_runs(redis, keys, message_ids),
     )
-    async with open_core(settings, worker_transport(settings, redis, turns)) as core:
+    async with open_core(settings, worker_transport(settings, turns)) as core:
         worker = Worker(settings, core, concurrency, redis, turns)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
