@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.providers.local_catalog import CATALOG, gguf_path
 
 MAX_TOKENS = 64

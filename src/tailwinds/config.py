@@ -55,6 +55,9 @@ class Settings:
     # costs an embedding call and a database row (README "Document stores")
     max_upsert_documents: int = 10_000
     max_upsert_chunks: int = 50_000
+    # document stores whose search index stays in memory, the least recently searched
+    # dropped first (rebuilt from the database on its next search)
+    index_cache_size: int = 64
     # one page of a `urls` upsert, in bytes (all the pages together stay within
     # max_upload_bytes): a fetched page is held, then parsed, before anything is refused
     max_page_bytes: int = 10 * 1024 * 1024
@@ -184,6 +187,7 @@ class Settings:
 _POSITIVE = frozenset(
     {
         "port",
+        "index_cache_size",
         "max_body_bytes",
         "max_head_bytes",
         "header_timeout_s",

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tailwinds import heap, tracing
+from tailwinds.composition import Core, open_core, worker_transport
 from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
 from tailwinds.errors import (
@@ -34,7 +35,6 @@ from tailwinds.errors import (
     WorkerLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.server.state import AppState, open_state
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
@@ -52,13 +52,17 @@ MAX_ATTEMPTS = 3
 
 
 class Worker:
-    def __init__(self, settings: Settings, state: AppState, concurrency: int) -> None:
+    def __init__(
+        self, settings: Settings, core: Core, concurrency: int, redis: Redis, turns: RedisTurns
+    ) -> None:
+        """`redis` and `turns`: the ones the core's transport was made with (see
+        `run_worker`)."""
         self.settings = settings
-        self.state = state
-        self.predictions = state.predictions
-        self.runs = state.predictions.runs
+        self.state = core
+        self.predictions = core.predictions
+        self.runs = core.runs
         self.keys = Keys(settings.redis_prefix)
-        self.redis: Redis = connect(settings.redis_url)
+        self.redis = redis
         self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.concurrency = concurrency
         self.slots = asyncio.Semaphore(concurrency)
@@ -70,16 +74,7 @@ class Worker:
             self._transport_failed,
         )
         self.lease_ms = int(settings.worker_lease_s * 1000)
-        # chats' leases: adopted from the API node for each job, and a chatflowTool's own
-        self.turns = RedisTurns(
-            self.redis,
-            self.keys,
-            settings.worker_lease_s,
-            lambda message_ids: abort_runs(self.redis, self.keys, message_ids),
-        )
-        self.predictions.turns = self.turns
-        # tool calls of this worker's runs that wait for a person's decision
-        self.predictions.resources.approvals = RedisApprovals(self.redis, self.keys)
+        self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
         self._stopping = asyncio.Event()
 
@@ -374,8 +369,18 @@ def _rss_mb() -> float:
 
 async def run_worker(settings: Settings, concurrency: int) -> None:
     settings.check_queue_mode()
-    async with open_state(settings) as state:
-        worker = Worker(settings, state, concurrency)
+    keys = Keys(settings.redis_prefix)
+    redis: Redis = connect(settings.redis_url)
+    turns = RedisTurns(
+        redis,
+        keys,
+        settings.worker_lease_s,
+        lambda message_ids: abort_runs(redis, keys, message_ids),
+    )
+    # the decisions on this worker's tool calls, posted to any API node
+    approvals = RedisApprovals(redis, keys)
+    async with open_core(settings, worker_transport(settings, turns, approvals)) as core:
+        worker = Worker(settings, core, concurrency, redis, turns)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

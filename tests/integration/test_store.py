@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from tailwinds.engine.messages import ChatMessage, Usage
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.store.apikeys import ApiKeyRepository, check_key, hash_key
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.db import MIGRATIONS, Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.db import Database
 from tailwinds.store.messages import MessageRepository, StoredTurn

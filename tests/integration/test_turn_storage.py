@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from tailwinds import metrics
-from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.store.db import Database
 from tailwinds.store.messages import MessageRepository, StoredTurn
 from tailwinds.store.storable import REPLACEMENT

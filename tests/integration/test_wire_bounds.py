@@ -119,8 +119,8 @@ def test_repeated_headers_are_joined(run: Callable[..., Any]) -> None:
 
 
 def test_a_provider_refuses_an_oversized_head_without_retrying(run: Callable[..., Any]) -> None:
-    from tailwinds.engine.messages import ChatMessage
     from tailwinds.errors import ProviderBadResponse
+    from tailwinds.messages import ChatMessage
     from tailwinds.providers.base import ChatRequest, ProviderLimits
     from tailwinds.providers.openai_chat import OpenAIChatProvider
 

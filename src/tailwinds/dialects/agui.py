@@ -43,8 +43,8 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
-from tailwinds.server.prediction_request import PredictionRequest, load_body
-from tailwinds.server.request_caps import MAX_HISTORY
+from tailwinds.runs.prediction_request import PredictionRequest, load_body
+from tailwinds.runs.request_caps import MAX_HISTORY
 
 
 class AguiMessage(BaseModel):

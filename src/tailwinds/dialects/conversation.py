@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from tailwinds.errors import InvalidRequest
-from tailwinds.server.prediction_request import HistoryItem, PredictionRequest
-from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id
+from tailwinds.runs.prediction_request import HistoryItem, PredictionRequest
+from tailwinds.runs.request_caps import MAX_HISTORY, MAX_TEXT, check_id
 
 # the chatflow input a system message overrides, where the chatflow allows it
 SYSTEM_OVERRIDE = "systemMessage"
@@ -66,6 +66,7 @@ def prediction(
         history=None if use_memory else history,
         # none of these dialects resumes a stream: a client that leaves stops its run
         resumeGraceSeconds=0,
+        uploads=None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tailwinds.server.prediction_request import PredictionRequest, load_body, request_from
+from tailwinds.runs.prediction_request import PredictionRequest, load_body, request_from
 
 # fields whose null means "not given"
 _NULLABLE = ("overrideConfig", "chatId", "streaming", "history", "uploads", "resumeGraceSeconds")

@@ -42,8 +42,8 @@ from tailwinds.engine.events import (
 )
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest, TailwindsError
-from tailwinds.server.prediction_request import PredictionRequest, load_body
-from tailwinds.server.request_caps import MAX_HISTORY
+from tailwinds.runs.prediction_request import PredictionRequest, load_body
+from tailwinds.runs.request_caps import MAX_HISTORY
 
 # the header that names the chat whose stored memory answers
 CHAT_ID_HEADER = "x-tailwinds-chat-id"

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tailwinds.config import Settings
 from tailwinds.engine.approvals import ApprovalDesk, LocalApprovals
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 
 if TYPE_CHECKING:
     import aiohttp
 
+    from tailwinds.providers.llama_cpp import LocalModels
+    from tailwinds.providers.mcp_sessions import McpSessions
     from tailwinds.wire import WireClient
 
 
@@ -52,6 +54,13 @@ class DocumentSource(Protocol):
     async def exists(self, store_id: str) -> bool: ...
 
 
+class ToolError(Exception):
+    """What the model is told went wrong with its call (it may try again)."""
+
+
+DEPTH = "chatflowTool.depth"  # in RunContext.state: how deep this run is
+
+
 @dataclass(slots=True)
 class SubAnswer:
     text: str
@@ -79,8 +88,10 @@ class Resources:
     wire: WireClient
     credentials: CredentialSource
     documents: DocumentSource
-    # set once the prediction service exists (it runs chatflows, and needs these resources)
-    chatflows: ChatflowSource | None = None
+    # sessions with MCP servers and the local models: kept open for every run, closed
+    # with the process by the composition root that made them
+    mcp_sessions: McpSessions
+    local_models: LocalModels
     # tool calls waiting for a person (in Redis in queue mode: transport/redis_approvals.py)
     approvals: ApprovalDesk = field(default_factory=LocalApprovals)
 
@@ -93,6 +104,8 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     # run once the run is over, however it ends
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # who runs other chatflows for a `chatflowTool`: the service that started this run
+    chatflows: ChatflowSource | None = None
     # set by the runner: the chatflow whose run this is (an action's scope)
     chatflow_id: str = ""
     # the chatflow's `approvalTimeoutSeconds`, when it has one (engine/approvals.py)

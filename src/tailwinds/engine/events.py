@@ -11,6 +11,9 @@ from typing import Any
 
 import orjson
 
+# the providers yield it as it is (messages.py): one event model, no copy per piece
+from tailwinds.messages import ThinkingEvent
+
 
 @dataclass(slots=True)
 class StartEvent:
@@ -20,14 +23,6 @@ class StartEvent:
 
 @dataclass(slots=True)
 class TokenEvent:
-    text: str
-
-
-@dataclass(slots=True)
-class ThinkingEvent:
-    """A piece of the model's reasoning, apart from the answer: streamed as it comes, never
-    stored as the answer nor sent back to the model as history."""
-
     text: str
 
 

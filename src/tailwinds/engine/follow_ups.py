@@ -16,7 +16,7 @@ import orjson
 
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, MetadataEvent, TokenEvent
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 
 logger = logging.getLogger("tailwinds.follow_ups")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 
 CONVERSATION_ROLES = frozenset({"user", "assistant"})
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tailwinds.config import Settings
     from tailwinds.engine.context import RunContext
     from tailwinds.engine.events import Event
-    from tailwinds.engine.messages import ToolCall, Usage
+    from tailwinds.messages import ToolCall, Usage
 
 
 class NodeInputs(BaseModel):

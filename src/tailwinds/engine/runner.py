@@ -27,7 +27,6 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.messages import Usage
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import (
     AnswerTooLong,
@@ -37,6 +36,7 @@ from tailwinds.errors import (
     StorageFailed,
     TailwindsError,
 )
+from tailwinds.messages import Usage
 
 logger = logging.getLogger("tailwinds.run")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tailwinds.engine.context import Turn
-from tailwinds.engine.messages import ChatMessage, FileText, ImagePart
+from tailwinds.messages import ChatMessage, FileText, ImagePart
 
 
 def with_uploads(messages: list[ChatMessage], turn: Turn) -> list[ChatMessage]:

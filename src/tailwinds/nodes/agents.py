@@ -16,9 +16,9 @@ from tailwinds import tracing
 from tailwinds.engine.approvals import DEFAULT_APPROVAL_TIMEOUT_S, MAX_APPROVAL_TIMEOUT_S
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent, ThinkingEvent, UsedToolsEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, Port, register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.nodes.approval_gate import ApprovalGate
 from tailwinds.nodes.approval_rules import ApprovalRule
 from tailwinds.nodes.chains import ChainNode

@@ -14,7 +14,7 @@ import orjson
 from tailwinds.engine.approvals import Action, Decision
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import ActionEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ToolCall
+from tailwinds.messages import INVALID_ARGUMENTS, ToolCall
 from tailwinds.nodes.approval_rules import ApprovalRule, needs_approval
 from tailwinds.nodes.tools import DEPTH, ToolNode
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, Port, register_node
+from tailwinds.messages import ChatMessage
 from tailwinds.nodes.memory import MemoryNode
 from tailwinds.nodes.models import ChatModelNode, build_messages
 from tailwinds.nodes.prompts import PromptTemplate

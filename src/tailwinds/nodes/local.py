@@ -8,16 +8,15 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.engine.registry import NodeInputs, register_node
 from tailwinds.errors import FlowError
+from tailwinds.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.nodes.models import ChatModelNode
 from tailwinds.providers.llama_cpp import (
     INSTALL_HINT,
     ModelKey,
     Reservation,
     default_threads,
-    local_model,
     local_model_available,
 )
 from tailwinds.providers.local_catalog import CATALOG, spec_of
@@ -54,7 +53,7 @@ class ChatLocal(ChatModelNode):
             # before the stream: the packaged model this node would run is not installed
             package = spec_of(name).package
             raise FlowError(f"{INSTALL_HINT} (the model {name!r} is in the package {package!r})")
-        return local_model(
+        return ctx.resources.local_models.get(
             ModelKey(i.model_path, i.context_size, i.threads, name),
             settings.home / "models",
             settings.local_model_queue,

@@ -10,14 +10,14 @@ from pydantic import Field
 
 from tailwinds.config import Settings
 from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ToolSpec
 from tailwinds.engine.registry import register_node
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.messages import ToolSpec
 from tailwinds.nodes.approval_rules import ToolInputs
 from tailwinds.nodes.tools import ToolError, ToolNode, ToolResult
 from tailwinds.outbound import Refused, parse_target
 from tailwinds.outbound.policies import tool_policy
-from tailwinds.providers.mcp_sessions import SESSIONS, McpServer
+from tailwinds.providers.mcp_sessions import McpServer
 
 
 @register_node
@@ -86,7 +86,7 @@ class McpTools(ToolNode):
         self.check_settings(ctx.resources.settings)
         server = self.server(ctx.resources.settings)
         try:
-            tools = await SESSIONS.list_tools(server)
+            tools = await ctx.resources.mcp_sessions.list_tools(server)
         except (ConnectionError, TimeoutError, OSError) as exc:
             what = str(exc) or f"the MCP server {server.describe()} did not answer in time"
             raise FlowError(what) from exc
@@ -103,7 +103,9 @@ class McpTools(ToolNode):
 
     async def call(self, ctx: RunContext, name: str, arguments: dict[str, Any]) -> ToolResult:
         try:
-            result = await SESSIONS.call(self.server(ctx.resources.settings), name, arguments)
+            result = await ctx.resources.mcp_sessions.call(
+                self.server(ctx.resources.settings), name, arguments
+            )
         except (ConnectionError, OSError) as exc:
             raise ToolError(f"the MCP server is not reachable: {exc}") from exc
         text = "\n".join(

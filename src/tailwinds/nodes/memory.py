@@ -6,8 +6,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.registry import Node, NodeInputs, register_node
+from tailwinds.messages import ChatMessage
 
 
 class MemoryNode(Node):

@@ -10,10 +10,10 @@ from pydantic import Field
 from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolSpec
 from tailwinds.engine.registry import AnsweringNode, NodeInputs, register_node
 from tailwinds.engine.uploads import with_uploads
 from tailwinds.errors import FlowError, InvalidRequest
+from tailwinds.messages import ChatMessage, ToolSpec
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.azure_openai import DEFAULT_API_VERSION, azure_chat
 from tailwinds.providers.base import ChatProvider, ChatRequest, Piece, ProviderLimits

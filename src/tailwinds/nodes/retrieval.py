@@ -11,8 +11,8 @@ from pydantic import Field
 from tailwinds import tracing
 from tailwinds.engine.context import RunContext
 from tailwinds.engine.events import Event, SourceDocumentsEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.engine.registry import Node, NodeInputs, Port, register_node
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.nodes.chains import ChainNode, history_as_text
 from tailwinds.nodes.models import build_messages
 

@@ -13,20 +13,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field
 
 from tailwinds import tracing
-from tailwinds.engine.context import RunContext
-from tailwinds.engine.messages import ToolSpec
+from tailwinds.engine.context import DEPTH, RunContext, ToolError
 from tailwinds.engine.registry import Node, register_node
 from tailwinds.errors import InvalidRequest
+from tailwinds.messages import ToolSpec
 from tailwinds.nodes.approval_rules import ToolInputs
 from tailwinds.outbound import AllowList, Fetched, Refused, Unreachable, fetch, parse_target
 from tailwinds.outbound.policies import tool_policy
 from tailwinds.outbound.urls import allow_list_problems
 from tailwinds.redaction import redact
-
-
-class ToolError(Exception):
-    """What the model is told went wrong with its call (it may try again)."""
-
 
 # a tool's name as the model APIs accept it (OpenAI's rule; Anthropic's is the same)
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -223,7 +218,6 @@ class RetrieverTool(NamedTool):
 
 # chatflows calling chatflows calling…: stop before it is a loop
 MAX_CHATFLOW_DEPTH = 3
-DEPTH = "chatflowTool.depth"  # in RunContext.state: how deep this run is
 
 
 @register_node
@@ -253,7 +247,7 @@ class ChatflowTool(NamedTool):
         depth = ctx.state.get(DEPTH, 0) + 1
         if depth > MAX_CHATFLOW_DEPTH:
             raise ToolError(f"chatflows call each other more than {MAX_CHATFLOW_DEPTH} deep")
-        chatflows = ctx.resources.chatflows
+        chatflows = ctx.chatflows
         if chatflows is None:
             raise ToolError("chatflows cannot be called from here")
         turn = ctx.turn

@@ -17,9 +17,8 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError
+from tailwinds.messages import ChatMessage, ThinkingEvent, ToolCall, Usage
 from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json

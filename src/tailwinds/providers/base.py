@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tailwinds.config import Settings
-from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall, ToolSpec, Usage
 from tailwinds.errors import (
     ProviderAuth,
     ProviderBadResponse,
@@ -19,6 +17,7 @@ from tailwinds.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from tailwinds.messages import ChatMessage, ThinkingEvent, ToolCall, ToolSpec, Usage
 from tailwinds.wire import ConnectionClosed, WireTooLarge
 
 

@@ -24,9 +24,8 @@ from urllib.parse import quote
 
 import orjson
 
-from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ThinkingEvent, ToolCall, Usage
 from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, token_count, usage_of
 from tailwinds.providers.embeddings import embed_in_batches
 from tailwinds.providers.http import Endpoint

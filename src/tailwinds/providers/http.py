@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tailwinds.engine.messages import Usage
 from tailwinds.errors import (
     AnswerTooLong,
     ProviderBadResponse,
@@ -22,6 +21,7 @@ from tailwinds.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from tailwinds.messages import Usage
 from tailwinds.outbound.addresses import Refused
 from tailwinds.providers.base import (
     RETRYABLE_STATUSES,

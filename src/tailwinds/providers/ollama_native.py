@@ -11,9 +11,8 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderBadResponse, ProviderError
+from tailwinds.messages import INVALID_ARGUMENTS, ChatMessage, ThinkingEvent, ToolCall, Usage
 from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, function_tools, usage_of
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json

@@ -13,9 +13,8 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import AnswerTooLong, ProviderBadResponse, ProviderError, ProviderRejected
+from tailwinds.messages import ChatMessage, ThinkingEvent, ToolCall, Usage
 from tailwinds.providers.base import (
     ChatRequest,
     ProviderLimits,

@@ -11,7 +11,7 @@ reasoning apart (`delta.reasoning_content`, Anthropic's `thinking_delta`, Ollama
 
 from __future__ import annotations
 
-from tailwinds.engine.events import ThinkingEvent
+from tailwinds.messages import ThinkingEvent
 
 OPEN, CLOSE = "<think>", "</think>"
 

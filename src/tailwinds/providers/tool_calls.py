@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import INVALID_ARGUMENTS, ToolCall
 from tailwinds.errors import AnswerTooLong
+from tailwinds.messages import INVALID_ARGUMENTS, ToolCall
 
 # all the arguments of one answer's tool calls, in characters: a model that streams more
 # is broken or hostile (the answer's text has its own cap, TAILWINDS_MAX_ANSWER_CHARS)

@@ -10,14 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailwinds import __version__, heap
 from tailwinds.config import Settings
 from tailwinds.offload import CLIENT
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.cross_site import CrossSiteGuard
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
@@ -44,9 +44,6 @@ from tailwinds.server.routes import (
 )
 from tailwinds.server.state import AppState, open_state
 from tailwinds.server.streaming import RAW_SEND
-from tailwinds.transport.queue import QueueClient
-from tailwinds.transport.redis_approvals import RedisApprovals
-from tailwinds.transport.redis_limits import RedisRateLimiter
 
 logger = logging.getLogger("tailwinds.server")
 
@@ -59,18 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_state(settings) as state, mcp.serving(state.predictions):
             app.state.tailwinds = state
-            predictions = state.predictions
-            if settings.mode == "queue":
-                predictions.queue = QueueClient(settings)
-                await predictions.queue.open()
-                predictions.limiter = RedisRateLimiter(
-                    predictions.queue.redis, predictions.queue.keys
-                )
-                predictions.turns = predictions.queue.turns
-                # decisions posted here reach the worker holding the run
-                predictions.resources.approvals = RedisApprovals(
-                    predictions.queue.redis, predictions.queue.keys
-                )
             await create_first_chatflow(state.chatflows, settings)
             _warm_routes(app)
             if not settings.admin_token:
@@ -86,11 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 state.db.url.render_as_string(),
             )
             heap.settle()
-            try:
-                yield
-            finally:
-                if predictions.queue is not None:
-                    await predictions.queue.close()
+            yield
 
     app = TailwindsAPI(
         title="Tailwinds",
@@ -149,10 +130,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+# the middlewares, outermost first, that the raw send was measured with and that look only
+# at a response's start, never at its body chunks (bench.run; see TailwindsAPI.__call__)
+MEASURED_MIDDLEWARES = (RequestMetrics, HostCheck, ChatflowCORS, CrossSiteGuard, BodyLimit)
+
+
+def raw_send_safe(app: FastAPI) -> bool:
+    """Whether the app's middleware stack is exactly the measured one: any other middleware
+    (gzip, tracing, a test's recorder) may look at body chunks, and must get them all."""
+    # Starlette keeps user middlewares outermost first (add_middleware inserts at 0)
+    return tuple(m.cls for m in app.user_middleware) == MEASURED_MIDDLEWARES
+
+
 class TailwindsAPI(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacing = RequestPacing()
+        # decided when Starlette builds the middleware stack (the first call: the lifespan)
+        self.raw_send = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        self.raw_send = raw_send_safe(self)
+        if not self.raw_send:
+            logger.info("middlewares other than Tailwinds' own: stream chunks go through them")
+        return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -161,8 +162,9 @@ class TailwindsAPI(FastAPI):
             await self.pacing.turn()  # new requests yield to running streams
             # the SSE response writes its body chunks with the server's own `send`, past
             # the middlewares' wrappers, which only look at the response's start: three
-            # coroutine calls less per token
-            scope[RAW_SEND] = send
+            # coroutine calls less per token; only with the measured middlewares
+            if self.raw_send:
+                scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
 
 

@@ -3,30 +3,14 @@ predictions. Every comparison of secrets is constant-time."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 
 from fastapi import Request
 
 from tailwinds.errors import Forbidden, Unauthorized
+from tailwinds.runs.bearer import bearer_token, same_secret
 
-
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def same_secret(presented: str, expected: str) -> bool:
-    """Constant time, whatever the lengths: the digests are compared, not the strings
-    (`compare_digest` on strings of different lengths answers at once)."""
-    return hmac.compare_digest(
-        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
-    )
+__all__ = ["bearer_token", "is_loopback", "require_admin", "same_secret"]
 
 
 def is_loopback(host: str | None) -> bool:

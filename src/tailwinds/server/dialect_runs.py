@@ -15,11 +15,11 @@ from starlette.responses import Response
 from tailwinds.dialects import Encoder, transcode
 from tailwinds.engine.events import Event
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
-from tailwinds.server.admission import Admission
+from tailwinds.runs.admission import Admission
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, collect_answer
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.disconnect import before_disconnect, unless_disconnected
-from tailwinds.server.prediction_request import PredictionRequest
 from tailwinds.server.state import AppState
 from tailwinds.server.streaming import SSEResponse
 from tailwinds.store.chatflows import Chatflow

@@ -39,9 +39,7 @@ async def ready(request: Request, models: bool = False) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    queue = state.predictions.queue
-    if queue is not None:
-        checks["redis"] = "ok" if await queue.ready() else "error: not reachable"
+    checks.update(await state.predictions.transport.checks())
     if models:
         for name, outcome in (await check_models(state.predictions, state.chatflows)).items():
             checks[f"model {name}"] = outcome
@@ -54,11 +52,9 @@ async def ready(request: Request, models: bool = False) -> Response:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     ASYNC_TASKS.set(len(asyncio.all_tasks()))
-    queue = request.app.state.tailwinds.predictions.queue
-    if queue is not None:
-        depth = await queue.depth()
-        if depth is not None:
-            QUEUE_DEPTH.set(depth)
+    depth = await request.app.state.tailwinds.predictions.transport.depth()
+    if depth is not None:
+        QUEUE_DEPTH.set(depth)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

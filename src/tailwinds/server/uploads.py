@@ -14,7 +14,7 @@ from tailwinds.errors import InvalidRequest, PayloadTooLarge
 from tailwinds.outbound import Refused, Unreachable, fetch
 from tailwinds.outbound.policies import upsert_policy
 from tailwinds.retrieval.loaders import read_fetched, read_file
-from tailwinds.server.upsert_caps import check_documents
+from tailwinds.retrieval.upsert_caps import check_documents
 
 MAX_FILES = 100
 MAX_URLS = 20

@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from tailwinds import metrics
-from tailwinds.engine.messages import ChatMessage, Usage
 from tailwinds.errors import StorageFailed
+from tailwinds.messages import ChatMessage, Usage
 from tailwinds.store.db import Database
 from tailwinds.store.storable import storable_json, storable_key
 from tailwinds.store.tables import ChatMessageRow

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tailwinds.engine.messages import ChatMessage, ToolCall
+from tailwinds.messages import ChatMessage, ToolCall
 
 # one attribute's text, past which it is cut (an exporter's batch stays small)
 MAX_TEXT = 16_000

@@ -16,7 +16,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from tailwinds.engine.context import RunContext, Turn
-from tailwinds.engine.messages import ToolCall, Usage
+from tailwinds.messages import ToolCall, Usage
 from tailwinds.providers.base import ResponseInfo, response_info
 from tailwinds.redaction import redact
 from tailwinds.tracing.content import MAX_TEXT, input_content, to_json, tool_call_part

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from tailwinds.background import BackgroundTasks
 from tailwinds.errors import TransportLost
-from tailwinds.server.limits import (
+from tailwinds.limits import (
     Scope,
     describe,
     nothing,

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tailwinds.engine.history import well_formed_history
-from tailwinds.engine.messages import ChatMessage
+from tailwinds.messages import ChatMessage
 from tailwinds.nodes.models import build_messages
 from tailwinds.providers import anthropic_messages, ollama_native, openai_chat
 from tailwinds.providers.base import ChatRequest

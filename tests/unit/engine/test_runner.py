@@ -21,10 +21,10 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.messages import Usage
 from tailwinds.engine.runner import JOIN_EVERY, FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.errors import ProviderUnavailable, ServerShutdown, StorageFailed
+from tailwinds.messages import Usage
 
 FAIL = object()  # in a script: raise the next item
 WAIT = object()  # in a script: block until cancelled

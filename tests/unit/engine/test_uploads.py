@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tailwinds.engine.context import Turn
-from tailwinds.engine.messages import ChatMessage, FileText, ImagePart
 from tailwinds.engine.uploads import uploads_from_json, uploads_json, with_uploads
+from tailwinds.messages import ChatMessage, FileText, ImagePart
 
 UPLOADS = [ImagePart("image/png", "AAAA"), FileText("a.txt", "alpha")]
 

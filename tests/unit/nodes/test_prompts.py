@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.errors import InvalidRequest
+from tailwinds.messages import ChatMessage
 from tailwinds.nodes.chains import history_as_text
 from tailwinds.nodes.prompts import PromptTemplate, template_variables
 

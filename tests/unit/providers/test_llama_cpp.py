@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tailwinds.engine.messages import Usage
 from tailwinds.errors import ProviderRejected, ProviderUnavailable, TailwindsError
+from tailwinds.messages import Usage
 from tailwinds.providers.llama_cpp import LocalModel, ModelKey
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tailwinds.config import Settings
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.errors import FlowError
+from tailwinds.messages import ChatMessage
 from tailwinds.providers.local_catalog import (
     CATALOG,
     DEFAULT_LOCAL_MODEL,

@@ -80,7 +80,6 @@ def harness(
     """The `mcpTools` node of a chatflow, its URL on loopback (allowed by the
     operator's TAILWINDS_OUTBOUND_NETWORKS), its session over `script`."""
     sessions = McpSessions(connect_timeout_s=10)
-    monkeypatch.setattr(mcp_node, "SESSIONS", sessions)
     monkeypatch.setattr(
         mcp_http,
         "guarded_client",
@@ -89,7 +88,10 @@ def harness(
     node = mcp_node.McpTools("mcp_0", mcp_node.McpTools.Inputs(url=URL), {})
     settings = Settings(outbound_networks="127.0.0.0/8")
     return Harness(
-        sessions, script, node, SimpleNamespace(resources=SimpleNamespace(settings=settings))
+        sessions,
+        script,
+        node,
+        SimpleNamespace(resources=SimpleNamespace(settings=settings, mcp_sessions=sessions)),
     )
 
 
@@ -143,7 +145,7 @@ def test_every_transcript_is_checked() -> None:
 def test_tools_listed_once_per_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """`tools/list` is asked once per connection, whatever the tools' schemas say; the
     session is opened once and reused by every call."""
-    from tailwinds.engine.messages import ToolSpec
+    from tailwinds.messages import ToolSpec
 
     h = harness(monkeypatch, McpScript([_text, _text]))
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall
+from tailwinds.messages import ChatMessage, ToolCall
 from tailwinds.providers.anthropic_messages import _body as anthropic_body
 from tailwinds.providers.base import ChatRequest
 from tailwinds.providers.gemini import contents

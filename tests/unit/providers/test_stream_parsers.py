@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tailwinds.engine.messages import ToolCall, Usage
+from tailwinds.messages import ToolCall, Usage
 from tests.unit.providers.transcript_replay import Outcome, cuts, replay, transcript
 
 
@@ -280,8 +280,8 @@ def test_answer_cut_by_its_stream_byte_cap() -> None:
     limits = ProviderLimits(retries=0, max_stream_bytes=20_000)
 
     async def main() -> tuple[int, str | None]:
-        from tailwinds.engine.messages import ChatMessage
         from tailwinds.errors import ProviderError
+        from tailwinds.messages import ChatMessage
         from tailwinds.providers.base import ChatRequest
 
         request = ChatRequest(model="m", messages=[ChatMessage("user", "hi")])

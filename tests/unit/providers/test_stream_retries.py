@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.providers.base import ChatRequest, ProviderLimits
 from tests.unit.providers.transcript_replay import FakeResponse, Outcome, provider
 

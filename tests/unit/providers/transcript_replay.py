@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tailwinds.engine.events import ThinkingEvent
-from tailwinds.engine.messages import ChatMessage, ToolCall, Usage
 from tailwinds.errors import ProviderError
+from tailwinds.messages import ChatMessage, ToolCall, Usage
 from tailwinds.providers.anthropic_messages import AnthropicMessagesProvider
 from tailwinds.providers.azure_openai import azure_chat
 from tailwinds.providers.base import ChatRequest, ProviderLimits

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tailwinds.engine.messages import Usage
+from tailwinds.messages import Usage
 from tailwinds.store.messages import StoredTurn, _rows
 
 

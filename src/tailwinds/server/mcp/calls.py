@@ -25,8 +25,8 @@ from tailwinds.engine.events import (
     decode_event,
 )
 from tailwinds.errors import InvalidRequest, TailwindsError, error_from_code
+from tailwinds.runs.service import PredictionService
 from tailwinds.server.mcp.catalog import ChatflowTool
-from tailwinds.server.predictions import PredictionService
 from tailwinds.sse import SSEDecoder
 
 # (tokens so far, the token) -> sends `notifications/progress`; a no-op when the client
@@ -73,7 +73,7 @@ async def call_chatflow(
         body = prediction_body(arguments)
         admission = await predictions.admit(tool.chatflow_id, body, authorization)
         stream = await predictions.stream(admission)
-        if predictions.queue is not None:  # numbered frames relayed from a worker
+        if predictions.relays_frames:  # numbered frames relayed from a worker
             events: AsyncIterator[Event] = _decoded(stream)  # type: ignore[arg-type]
         else:
             events = stream  # type: ignore[assignment]

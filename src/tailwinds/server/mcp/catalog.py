@@ -17,9 +17,10 @@ from mcp import types
 
 from tailwinds.engine.compile import CompiledFlow
 from tailwinds.errors import TailwindsError
+from tailwinds.manage.tool_names import tool_name
 from tailwinds.nodes.prompts import BUILTIN_VARIABLES, PromptTemplate, template_variables
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
-from tailwinds.server.predictions import PredictionService
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
+from tailwinds.runs.service import PredictionService
 from tailwinds.store.chatflows import Chatflow
 
 logger = logging.getLogger("tailwinds.mcp")
@@ -28,7 +29,6 @@ QUESTION_MAX_CHARS = 100_000  # as `PredictionRequest.question`
 CHAT_ID_MAX_CHARS = 255
 # the MCP spec's tool names (SEP-986), at most 64 characters as some clients require
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,20 +42,6 @@ class ChatflowTool:
     @property
     def name(self) -> str:
         return self.tool.name
-
-
-def tool_name(chatflow: Chatflow) -> str:
-    """The configured name, else the chatflow's name made a valid tool name (SEP-986:
-    letters, digits, `_`, `-`, `.`), else one made of its id."""
-    return derived_tool_name(chatflow.name, chatflow.mcp_tool) or f"chatflow_{chatflow.id[:8]}"
-
-
-def derived_tool_name(name: str, mcp_tool: dict[str, Any] | None) -> str:
-    """`tool_name` before the chatflow has an id: "" when its name has nothing usable."""
-    configured = (mcp_tool or {}).get("name")
-    if configured:
-        return str(configured)
-    return _NOT_A_NAME_CHAR.sub("_", name).strip("_")[:64]
 
 
 def prompt_variables(flow: CompiledFlow) -> dict[str, str | None]:

@@ -23,10 +23,10 @@ from starlette.types import Receive, Scope, Send
 from tailwinds import __version__
 from tailwinds.config import Settings
 from tailwinds.errors import ServerShutdown
+from tailwinds.runs.service import PredictionService
 from tailwinds.server.errors import error_response
 from tailwinds.server.mcp.calls import call_chatflow
 from tailwinds.server.mcp.catalog import ToolCatalog
-from tailwinds.server.predictions import PredictionService
 
 INSTRUCTIONS = (
     "Each tool is a Tailwinds chatflow: ask it a question, and pass the chatId of an "

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.errors import NotFound
+from tailwinds.limits import RateLimit
 from tailwinds.server.auth import require_admin
-from tailwinds.server.limits import RateLimit
 from tailwinds.server.state import State
 
 router = APIRouter(

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.engine.approvals import MAX_APPROVAL_TIMEOUT_S
-from tailwinds.server.auth import require_admin
-from tailwinds.server.limits import RateLimit
-from tailwinds.server.prediction_uploads import (
+from tailwinds.limits import RateLimit
+from tailwinds.runs.uploads import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_FILES,
     UPLOAD_TYPES,
 )
+from tailwinds.server.auth import require_admin
 from tailwinds.server.state import State
 from tailwinds.store.chatflows import ConcurrentTurns
 
@@ -43,13 +43,15 @@ class McpToolSettings(BaseModel):
 
 
 class UploadLimits(BaseModel):
-    """What a prediction's `uploads` may hold for this chatflow (server/prediction_uploads.py)."""
+    """What a prediction's `uploads` may hold for this chatflow (runs/uploads.py)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     max_files: int = Field(DEFAULT_MAX_FILES, alias="maxFiles", ge=0, le=20)
     max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, alias="maxFileBytes", ge=1)
-    allowed_types: list[UploadType] = Field(list(UPLOAD_TYPES), alias="allowedTypes")
+    allowed_types: list[UploadType] = Field(
+        cast("list[UploadType]", list(UPLOAD_TYPES)), alias="allowedTypes"
+    )
 
 
 class ChatbotConfig(BaseModel):

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.errors import InvalidRequest
+from tailwinds.retrieval.ingest_jobs import Progress
 from tailwinds.server.auth import require_admin
 from tailwinds.server.errors import json_response
-from tailwinds.server.ingest_jobs import Progress
 from tailwinds.server.state import State
 from tailwinds.server.uploads import fetch_pages, read_documents, read_upsert
 

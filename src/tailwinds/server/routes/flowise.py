@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request, Response
 
 from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
 from tailwinds.errors import ChatflowNotFound
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
-from tailwinds.server.flowise_predictions import flowise_prediction
-from tailwinds.server.prediction_uploads import (
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
+from tailwinds.runs.uploads import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_FILES,
     IMAGE_TYPES,
 )
+from tailwinds.server.flowise_predictions import flowise_prediction
 from tailwinds.server.routes.predictions import own_prediction
 from tailwinds.server.state import AppState, State
 from tailwinds.store.chatflows import Chatflow

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
 from tailwinds.dialects.flowise import flowise_stream
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
 from tailwinds.server.flowise_predictions import flowise_prediction
-from tailwinds.server.prediction_request import PredictionRequest
 from tailwinds.server.routes.feedback import with_feedback
 from tailwinds.server.state import AppState, State
 from tailwinds.server.streaming import sse_response

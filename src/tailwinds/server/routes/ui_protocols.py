@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from tailwinds.dialects import agui, ai_sdk
 from tailwinds.errors import ChatflowNotFound
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server import dialect_runs
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server.state import State
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])

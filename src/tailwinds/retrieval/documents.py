@@ -13,7 +13,6 @@ import numpy as np
 from pydantic import ValidationError
 
 from tailwinds import offload
-from tailwinds.engine.context import Resources
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import FlowError, InvalidRequest, NotFound
 from tailwinds.providers.base import ProviderLimits
@@ -22,6 +21,8 @@ from tailwinds.providers.local_embeddings import LocalEmbeddings
 from tailwinds.providers.ollama_embeddings import OllamaEmbeddings
 from tailwinds.providers.openai_embeddings import OpenAIEmbeddings
 from tailwinds.retrieval.chunking import plan_chunks, with_embeddings
+from tailwinds.retrieval.cloud_embeddings import CLOUD_EMBEDDINGS, cloud_embeddings
+from tailwinds.retrieval.connections import Connections
 from tailwinds.retrieval.index import (
     INLINE_CHUNKS,
     StoreIndex,
@@ -29,11 +30,11 @@ from tailwinds.retrieval.index import (
     build_index,
     ranked,
 )
+from tailwinds.retrieval.index_cache import IndexCache
+from tailwinds.retrieval.ingest_jobs import IngestJobs, Progress
 from tailwinds.retrieval.ranking import Hit, fuse
-from tailwinds.server.cloud_embeddings import CLOUD_EMBEDDINGS, cloud_embeddings
-from tailwinds.server.ingest_jobs import IngestJobs, Progress
-from tailwinds.server.store_config import EmbeddingConfig, StoreConfig
-from tailwinds.server.upsert_caps import check_chunks, check_documents
+from tailwinds.retrieval.store_config import EmbeddingConfig, StoreConfig
+from tailwinds.retrieval.upsert_caps import check_chunks, check_documents
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import Chunk, DocumentRepository, DocumentStore
 
@@ -60,11 +61,11 @@ def public_store(store: DocumentStore, counts: dict[str, int] | None = None) -> 
     return data
 
 
-def _chroma_of(store: DocumentStore, resources: Resources) -> ChromaCollection | None:
+def _chroma_of(store: DocumentStore, connections: Connections) -> ChromaCollection | None:
     config = StoreConfig.model_validate(store.config).vector_store
     if config.type != "chroma" or config.url is None:
         return None
-    return ChromaCollection(resources.http, config.url, f"tailwinds-{store.id}")
+    return ChromaCollection(connections.http, config.url, f"tailwinds-{store.id}")
 
 
 async def _quietly(call: Awaitable[None]) -> None:
@@ -81,13 +82,14 @@ class DocumentService:
         self,
         documents: DocumentRepository,
         credentials: CredentialRepository,
-        resources: Resources | None = None,
+        connections: Connections,
     ) -> None:
         self.jobs = IngestJobs()
         self.documents = documents
         self.credentials = credentials
-        self.resources = resources  # set once the app has made them
-        self._indexes: dict[str, StoreIndex] = {}
+        self.connections = connections
+        # the stores searched last, their index in memory (TAILWINDS_INDEX_CACHE_SIZE)
+        self._indexes = IndexCache(connections.settings.index_cache_size)
         self._building: dict[tuple[str, int], asyncio.Future[StoreIndex]] = {}
 
     # --- management -------------------------------------------------------------------
@@ -120,7 +122,7 @@ class DocumentService:
         if store is None or not await self.documents.delete_store(store_id):
             raise NotFound(f"document store {store_id!r} not found")
         self._indexes.pop(store_id, None)
-        chroma = _chroma_of(store, self._resources())
+        chroma = _chroma_of(store, self.connections)
         if chroma is not None:
             await _quietly(chroma.drop())
 
@@ -140,13 +142,13 @@ class DocumentService:
         store = await self._store(store_id)
         if not await self.documents.delete_chunk(store_id, chunk_id):
             raise NotFound(f"no chunk {chunk_id!r} in document store {store_id!r}")
-        chroma = _chroma_of(store, self._resources())
+        chroma = _chroma_of(store, self.connections)
         if chroma is not None:
             await _quietly(chroma.delete([chunk_id]))
 
     async def delete_source(self, store_id: str, source: str) -> int:
         store = await self._store(store_id)
-        chroma = _chroma_of(store, self._resources())
+        chroma = _chroma_of(store, self.connections)
         old_ids = [c.id for c in await self.documents.chunks(store_id, [source])]
         dropped = await self.documents.replace_sources(store_id, {source}, [])
         if chroma is not None:
@@ -160,7 +162,7 @@ class DocumentService:
         in one transaction: on any failure the store is as it was. `progress(done, total)`
         hears of each batch embedded. Raises `PayloadTooLarge` past the upsert's caps, of
         documents before splitting, of chunks before embedding."""
-        settings = self._resources().settings
+        settings = self.connections.settings
         check_documents(len(documents), settings)
         store = await self._store(store_id)
         config = StoreConfig.model_validate(store.config)
@@ -172,7 +174,7 @@ class DocumentService:
         new_texts = sorted({c.content for c in planned if c.content_hash not in known})
         vectors: builtins.list[builtins.list[float]] = []
         if new_texts:
-            embedder = _Embedder(self.credentials, self._resources(), config.embedding)
+            embedder = _Embedder(self.credentials, self.connections, config.embedding)
             if progress is None:
                 vectors = await embedder.embed(new_texts)
             else:
@@ -194,7 +196,7 @@ class DocumentService:
         chunks = await offload.lanes().computing.run(
             with_embeddings, planned, known, new_texts, vectors if new_texts else []
         )
-        chroma = _chroma_of(store, self._resources())
+        chroma = _chroma_of(store, self.connections)
         if chroma is None:
             replaced = await self.documents.replace_sources(store_id, sources, chunks)
         else:
@@ -233,11 +235,6 @@ class DocumentService:
             raise
         await _quietly(chroma.delete(old_ids))
         return replaced
-
-    def _resources(self) -> Resources:
-        if self.resources is None:
-            raise RuntimeError("DocumentService used before the app made its resources")
-        return self.resources
 
     async def _store(self, store_id: str) -> DocumentStore:
         store = await self.documents.get_store(store_id)
@@ -279,9 +276,9 @@ class DocumentService:
         vector_hits: builtins.list[Hit] = []
         if mode in ("vector", "hybrid"):
             embedding = StoreConfig.model_validate(store.config).embedding
-            embedder = _Embedder(self.credentials, self._resources(), embedding)
+            embedder = _Embedder(self.credentials, self.connections, embedding)
             (vector,) = await embedder.embed([query])
-            chroma = _chroma_of(store, self._resources())
+            chroma = _chroma_of(store, self.connections)
             if chroma is None:
                 query_vector = np.asarray(vector, dtype="<f4")
                 vector_hits = await ranked(index, index.vectors.search, query_vector, wide)
@@ -338,14 +335,14 @@ class DocumentService:
     async def _build(self, store: DocumentStore) -> StoreIndex:
         chunks = await self.documents.chunks(store.id)
         # a Chroma store's vectors are searched on its server, not held here
-        in_memory = bool(chunks) and _chroma_of(store, self._resources()) is None
+        in_memory = bool(chunks) and _chroma_of(store, self.connections) is None
         if len(chunks) <= INLINE_CHUNKS:  # a few ms at most: not worth a thread
             index = build_index(store.version, chunks, in_memory)
         else:
             index = await offload.lanes().computing.run(
                 build_index, store.version, chunks, in_memory
             )
-        self._indexes[store.id] = index
+        self._indexes.put(store.id, index)
         return index
 
 
@@ -353,10 +350,10 @@ class _Embedder:
     """Resolves the store's credential when it embeds, so a rotated key takes effect."""
 
     def __init__(
-        self, credentials: CredentialRepository, resources: Resources, config: EmbeddingConfig
+        self, credentials: CredentialRepository, connections: Connections, config: EmbeddingConfig
     ) -> None:
         self.credentials = credentials
-        self.resources = resources
+        self.resources = connections
         self.config = config
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
@@ -368,7 +365,7 @@ class _Embedder:
             api_key = data.get("apiKey")
         c = self.config
         if c.type == "localEmbeddings":
-            return await LocalEmbeddings(c.batch_size).embed(texts)
+            return await LocalEmbeddings(self.resources.local_embeddings, c.batch_size).embed(texts)
         limits = ProviderLimits.from_settings(self.resources.settings)
         if c.type == "ollamaEmbeddings":
             return await OllamaEmbeddings(

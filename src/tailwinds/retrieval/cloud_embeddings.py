@@ -10,7 +10,7 @@ from tailwinds.providers.base import ProviderLimits
 from tailwinds.providers.gemini import GeminiEmbeddings
 
 if TYPE_CHECKING:
-    from tailwinds.server.store_config import EmbeddingConfig
+    from tailwinds.retrieval.store_config import EmbeddingConfig
     from tailwinds.wire import WireClient
 
 CLOUD_EMBEDDINGS = frozenset({"azureOpenAIEmbeddings", "googleGeminiEmbeddings"})

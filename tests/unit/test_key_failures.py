@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from tailwinds.errors import RateLimited
-from tailwinds.server.limits import KeyFailures
+from tailwinds.limits import KeyFailures
 
 
 def test_past_the_limit_a_client_gets_429_with_retry_after() -> None:
@@ -48,7 +48,7 @@ def test_failures_are_answered_after_a_pause_that_grows(monkeypatch: pytest.Monk
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr("tailwinds.server.limits.asyncio", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr("tailwinds.limits.asyncio", SimpleNamespace(sleep=sleep))
     failures = KeyFailures(per_minute=30)
 
     async def main() -> None:
@@ -71,7 +71,7 @@ def test_an_attempt_past_the_limit_is_refused_after_its_pause(
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr("tailwinds.server.limits.asyncio", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr("tailwinds.limits.asyncio", SimpleNamespace(sleep=sleep))
     failures = KeyFailures(per_minute=4)
 
     async def main() -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from tailwinds.engine.events import Event
 from tailwinds.engine.follow_ups import chat_model, with_follow_ups
-from tailwinds.server.admission import PreparedRun
+from tailwinds.runs.admission import PreparedRun
 from tailwinds.store.feedback import FeedbackRepository
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from tailwinds.config import Settings
 from tailwinds.engine.compile import RUN_OVERRIDES, CompiledFlow, compile_flow
 from tailwinds.errors import ChatflowNotFound, Unauthorized
+from tailwinds.limits import KeyFailures, nothing
 from tailwinds.offload import CLIENT
-from tailwinds.server.auth import bearer_token, same_secret
-from tailwinds.server.flow_secrets import reveal
-from tailwinds.server.limits import KeyFailures, nothing
+from tailwinds.runs.bearer import bearer_token, same_secret
+from tailwinds.runs.flow_secrets import reveal
 from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.secrets import SecretBox

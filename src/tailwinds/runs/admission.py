@@ -13,8 +13,8 @@ from tailwinds.engine.compile import CompiledFlow
 from tailwinds.engine.context import RunContext, Turn
 from tailwinds.engine.turns import TurnLease
 from tailwinds.engine.uploads import uploads_json
+from tailwinds.limits import nothing
 from tailwinds.logs import REQUEST_ID
-from tailwinds.server.limits import nothing
 from tailwinds.store.chatflows import Chatflow
 from tailwinds.transport.jobs import Job
 

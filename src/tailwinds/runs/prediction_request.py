@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
 from tailwinds.providers.lenient_json import paired
-from tailwinds.server.request_caps import MAX_HISTORY, MAX_TEXT, check_id
+from tailwinds.runs.request_caps import MAX_HISTORY, MAX_TEXT, check_id
 from tailwinds.store.chatflows import Chatflow
 
 
@@ -35,7 +35,7 @@ class PredictionRequest(BaseModel):
     # keep the run going this long while its client is away, and let it resume the stream
     # (the chatflow's own setting when left out)
     resume_grace_s: float | None = Field(None, alias="resumeGraceSeconds", ge=0, le=3600)
-    # files given with the question: read by server/prediction_uploads.py
+    # files given with the question: read by runs/uploads.py
     uploads: list[Any] | None = Field(None, max_length=20)
 
 

@@ -1,29 +1,22 @@
-"""The Prediction API's logic: check everything that can fail before the first byte, then
-hand the runner's events to a transport (the SSE response, or a JSON answer)."""
+"""The prediction service: check everything that can fail before the first byte, run the
+flow, store the turn; abort, shut down, and run chatflows for `chatflowTool`s. Where the
+events go (this process, or queued for a worker) is the `Transport` it is given."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 
 from tailwinds.config import Settings
-from tailwinds.engine.context import Resources, RunContext, SubAnswer, Turn
+from tailwinds.engine.context import DEPTH, Resources, RunContext, SubAnswer, ToolError, Turn
 from tailwinds.engine.events import (
     Event,
 )
 from tailwinds.engine.history import well_formed_history
-from tailwinds.engine.messages import ChatMessage
 from tailwinds.engine.runner import FlowRunner, RunResult
 from tailwinds.engine.runs import RunRegistry
-from tailwinds.engine.turns import (
-    ChatTurns,
-    LocalTurns,
-    TurnLease,
-    freeing_chat,
-    guard_unstarted,
-)
+from tailwinds.engine.turns import TurnLease, freeing_chat, guard_unstarted
 from tailwinds.engine.uploads import uploads_from_json
 from tailwinds.errors import (
     ChatBusy,
@@ -31,29 +24,27 @@ from tailwinds.errors import (
     ServerShutdown,
     TailwindsError,
 )
-from tailwinds.nodes.tools import DEPTH, ToolError
-from tailwinds.server.admission import Admission, PreparedRun
-from tailwinds.server.answers import collect_answer, decode_frames
-from tailwinds.server.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
-from tailwinds.server.follow_up_hook import follow_ups_of
-from tailwinds.server.limits import RateLimiter, Scope
-from tailwinds.server.prediction_request import (
+from tailwinds.limits import Scope
+from tailwinds.messages import ChatMessage
+from tailwinds.runs.admission import Admission, PreparedRun
+from tailwinds.runs.answers import collect_answer
+from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S, ChatflowAccess
+from tailwinds.runs.follow_ups import follow_ups_of
+from tailwinds.runs.prediction_request import (
     PredictionRequest,
     check_overrides,
     parse_request,
     resume_grace_s,
 )
-from tailwinds.server.prediction_uploads import read_uploads
-from tailwinds.server.request_caps import run_overrides
+from tailwinds.runs.request_caps import run_overrides
+from tailwinds.runs.transport import Transport
+from tailwinds.runs.uploads import read_uploads
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.feedback import FeedbackRepository
 from tailwinds.store.messages import ROLE_TO_CHAT, MessageRepository, StoredTurn
 from tailwinds.store.secrets import SecretBox
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.local import LocalRelays
-from tailwinds.transport.queue import QueueClient
-from tailwinds.transport.redis_limits import RedisRateLimiter
 
 
 class PredictionService:
@@ -67,10 +58,10 @@ class PredictionService:
         runner: FlowRunner,
         runs: RunRegistry,
         box: SecretBox,
+        transport: Transport,
     ) -> None:
         self.box = box
-        # in-process; in queue mode, counted in Redis by all API nodes together
-        self.limiter: RateLimiter | RedisRateLimiter = RateLimiter()
+        self.transport = transport
         self.shutting_down = False
         self.settings = settings
         self.resources = resources
@@ -79,14 +70,10 @@ class PredictionService:
         self.api_keys = api_keys
         self.runner = runner
         self.runs = runs
-        self.relays = LocalRelays(settings.resume_retention_s, runs.abort_run)
         self.access = ChatflowAccess(settings, chatflows, api_keys, box)
         self.authorize = self.access.authorize
         self.authorized_chatflow = self.access.authorized_chatflow
         self.compiled = self.access.compiled
-        self.queue: QueueClient | None = None  # queue mode: runs go to workers
-        # one turn at a time per chat; in Redis in queue mode
-        self.turns: ChatTurns = LocalTurns(runs)
 
     async def admit(self, chatflow_id: str, body: bytes, authorization: str | None) -> Admission:
         """Everything that can refuse a prediction before its stream starts, on the node
@@ -128,7 +115,7 @@ class PredictionService:
         if api_key is not None:
             scopes.append((f"key:{api_key.id}", api_key.rate_limit))
         try:
-            release = await self.limiter.admit_all(scopes)
+            release = await self.transport.limiter.admit_all(scopes)
         except BaseException:
             if lease is not None:
                 lease.release_soon()
@@ -151,7 +138,7 @@ class PredictionService:
         """The chat's lease for this turn, as `policy` (by default the chatflow's
         `concurrentTurns`) says: refused (409 `chat_busy`) while another turn runs, or
         after waiting for it."""
-        return await self.turns.acquire(
+        return await self.transport.turns.acquire(
             chatflow.id,
             turn.session_id,
             turn.message_id,
@@ -177,7 +164,7 @@ class PredictionService:
         # the API node took the chat's lease; the worker keeps it until the turn is stored
         # (taken last: nothing after it may fail and leave it held)
         lease = (
-            await self.turns.adopt(chatflow.id, turn.session_id, turn.message_id)
+            await self.transport.turns.adopt(chatflow.id, turn.session_id, turn.message_id)
             if job.chat_lease
             else None
         )
@@ -196,7 +183,7 @@ class PredictionService:
         """What the run needs before it starts, where it runs: its history, the resources
         its nodes reserve."""
         turn = admission.turn
-        ctx = RunContext(turn, self.resources, state=dict(admission.state))
+        ctx = RunContext(turn, self.resources, state=dict(admission.state), chatflows=self)
         ctx.approval_timeout_s = admission.chatflow.approval_timeout_s
         ctx.cleanups.append(admission.release)
         try:
@@ -228,27 +215,24 @@ class PredictionService:
             guard_unstarted(run, lease)
         return follow_ups_of(run, prepared, FeedbackRepository(self.messages.db))
 
+    @property
+    def relays_frames(self) -> bool:
+        """Whether `stream` gives numbered frames (bytes) rather than events."""
+        return self.transport.relays_frames
+
+    async def run_here(self, admission: Admission) -> AsyncIterator[Event]:
+        """Run the admitted prediction in this process: its events."""
+        return self.events(await self.start(admission))
+
     async def stream(self, admission: Admission) -> AsyncIterator[Event] | AsyncIterator[bytes]:
         """The run's events for the SSE response: events straight from the runner (the
         fast path), or numbered frames when the stream can be resumed or runs elsewhere."""
-        if self.queue is not None:
-            return await self._queued(admission)
-        prepared = await self.start(admission)
-        events = self.events(prepared)
-        if admission.resume_grace_s <= 0:
-            return events
-        turn = admission.turn
-        log = self.relays.start(
-            admission.chatflow.id, turn.message_id, admission.resume_grace_s, events
-        )
-        return log.read(0)
+        return await self.transport.stream(admission, self.run_here)
 
     async def answer_events(self, admission: Admission) -> AsyncIterator[Event]:
         """The run of a non-streaming answer, started (queue mode: queued), for
         `collect_answer`."""
-        if self.queue is not None:
-            return decode_frames(await self._queued(admission))
-        return self.events(await self.start(admission))
+        return await self.transport.answer_events(admission, self.run_here)
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int, authorization: str | None
@@ -256,39 +240,7 @@ class PredictionService:
         """The frames after number `after`, then the live rest; None when the stream
         ended at or before `after` (nothing more will ever come)."""
         await self.authorized_chatflow(chatflow_id, authorization)
-        if self.queue is not None:
-            grace_s = await self.queue.check_stream(chatflow_id, message_id)
-            if await self.queue.ended_by(message_id, after):
-                return None
-            return self.queue.relay(message_id, after, grace_s)
-        log = self.relays.get(chatflow_id, message_id)
-        if log.done and after >= len(log.frames):
-            return None
-        return log.read(after)
-
-    async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
-        assert self.queue is not None
-        turn = admission.turn
-        lease = admission.lease
-        try:
-            start = await self.queue.enqueue(admission.job())
-        except BaseException:
-            admission.release()
-            if lease is not None:
-                lease.release_soon()
-            raise
-
-        def release() -> None:
-            admission.release()
-            if lease is not None:
-                lease.detach()  # the worker frees the chat once the turn is stored
-
-        relayed = self.queue.relay(
-            turn.message_id, 1, admission.resume_grace_s, first=start, release=release
-        )
-        if lease is not None:
-            weakref.finalize(relayed, lease.detach)  # a relay dropped, never closed
-        return relayed
+        return await self.transport.resume(chatflow_id, message_id, after)
 
     async def ask(
         self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int
@@ -348,9 +300,7 @@ class PredictionService:
         )
 
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
-        if self.queue is not None:
-            return await self.queue.abort_chat(chatflow_id, chat_id)
-        return self.runs.abort(chatflow_id, chat_id)
+        return await self.transport.abort(chatflow_id, chat_id)
 
     def begin_shutdown(self, grace_s: float) -> None:
         """Refuse new predictions; let running ones finish for `grace_s`, then end them
@@ -363,5 +313,4 @@ class PredictionService:
     def _shut_down(self) -> None:
         error = ServerShutdown()
         self.runs.abort_all(error)
-        if self.queue is not None:
-            self.queue.reader.end_all(error.code, error.message)
+        self.transport.end_all(error)

@@ -8,8 +8,8 @@ from typing import Any
 from tailwinds.config import Settings
 from tailwinds.engine.compile import compile_flow
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
-from tailwinds.server.flow_secrets import mask, reveal, seal, unmask
-from tailwinds.server.mcp.catalog import derived_tool_name, tool_name
+from tailwinds.manage.tool_names import derived_tool_name, tool_name
+from tailwinds.runs.flow_secrets import mask, reveal, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import CONCURRENT_TURNS, Chatflow, ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository

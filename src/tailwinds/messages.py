@@ -87,3 +87,11 @@ class Usage:
         if self.reasoning_tokens is not None:  # only from providers that report it
             counts["reasoningTokens"] = self.reasoning_tokens
         return counts
+
+
+@dataclass(slots=True)
+class ThinkingEvent:
+    """A piece of the model's reasoning, apart from the answer: streamed as it comes, never
+    stored as the answer nor sent back to the model as history."""
+
+    text: str

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
+from tailwinds import limits
 from tailwinds.errors import RateLimited
-from tailwinds.server import limits
-from tailwinds.server.limits import RateLimit, RateLimiter
+from tailwinds.limits import RateLimit, RateLimiter
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_all_scopes_or_none(clock: list[float]) -> None:
     strict=True,
     reason="known defect: a prediction refused by one scope (or by its own concurrency "
     "limit) still takes a place in the request windows already checked, against "
-    "admit_all's 'or none if one refuses' (server/limits.py)",
+    "admit_all's 'or none if one refuses' (limits.py)",
 )
 def test_a_refused_prediction_takes_no_place_in_any_request_window(clock: list[float]) -> None:
     limiter = RateLimiter()

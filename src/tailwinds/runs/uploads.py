@@ -10,8 +10,8 @@ import base64
 import binascii
 from typing import Any
 
-from tailwinds.engine.messages import FileText, ImagePart
 from tailwinds.errors import InvalidRequest
+from tailwinds.messages import FileText, ImagePart
 from tailwinds.retrieval.loaders import read_file
 from tailwinds.store.chatflows import Chatflow
 

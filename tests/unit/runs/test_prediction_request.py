@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tailwinds.errors import InvalidRequest
-from tailwinds.server.prediction_request import parse_request
-from tailwinds.server.request_caps import run_overrides
+from tailwinds.runs.prediction_request import parse_request
+from tailwinds.runs.request_caps import run_overrides
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from tailwinds import offload
 from tailwinds.errors import InvalidRequest, TailwindsError
-from tailwinds.server.chatflows import ChatflowService, public
-from tailwinds.server.flow_secrets import reveal
+from tailwinds.manage.chatflows import ChatflowService, public
+from tailwinds.runs.flow_secrets import reveal
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository

@@ -1,0 +1,92 @@
+"""Queue mode's transport: an API node queues each admitted run for the workers (Redis
+Streams, transport/queue.py) and relays its numbered frames back; chats' leases and rate
+limits are counted in Redis by all nodes together."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator
+
+from tailwinds.config import Settings
+from tailwinds.engine.approvals import ApprovalDesk
+from tailwinds.engine.events import Event
+from tailwinds.engine.turns import ChatTurns
+from tailwinds.errors import TailwindsError
+from tailwinds.runs.admission import Admission
+from tailwinds.runs.answers import decode_frames
+from tailwinds.runs.transport import Limiter, RunHere
+from tailwinds.transport.queue import QueueClient
+from tailwinds.transport.redis_approvals import RedisApprovals
+from tailwinds.transport.redis_limits import RedisRateLimiter
+
+
+class QueueTransport:
+    relays_frames = True
+
+    def __init__(self, queue: QueueClient) -> None:
+        self.queue = queue
+        self.turns: ChatTurns = queue.turns
+        self.limiter: Limiter = RedisRateLimiter(queue.redis, queue.keys)
+        # decisions posted to this node reach the worker holding the run
+        self.approvals: ApprovalDesk = RedisApprovals(queue.redis, queue.keys)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> QueueTransport:
+        """Connected to Redis (`ConnectionError` when it does not answer)."""
+        queue = QueueClient(settings)
+        await queue.open()
+        return cls(queue)
+
+    async def stream(
+        self, admission: Admission, run_here: RunHere
+    ) -> AsyncIterator[Event] | AsyncIterator[bytes]:
+        return await self._queued(admission)
+
+    async def answer_events(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
+        return decode_frames(await self._queued(admission))
+
+    async def resume(
+        self, chatflow_id: str, message_id: str, after: int
+    ) -> AsyncIterator[bytes] | None:
+        grace_s = await self.queue.check_stream(chatflow_id, message_id)
+        if await self.queue.ended_by(message_id, after):
+            return None
+        return self.queue.relay(message_id, after, grace_s)
+
+    async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
+        turn = admission.turn
+        lease = admission.lease
+        try:
+            start = await self.queue.enqueue(admission.job())
+        except BaseException:
+            admission.release()
+            if lease is not None:
+                lease.release_soon()
+            raise
+
+        def release() -> None:
+            admission.release()
+            if lease is not None:
+                lease.detach()  # the worker frees the chat once the turn is stored
+
+        relayed = self.queue.relay(
+            turn.message_id, 1, admission.resume_grace_s, first=start, release=release
+        )
+        if lease is not None:
+            weakref.finalize(relayed, lease.detach)  # a relay dropped, never closed
+        return relayed
+
+    async def abort(self, chatflow_id: str, chat_id: str) -> int:
+        return await self.queue.abort_chat(chatflow_id, chat_id)
+
+    def end_all(self, error: TailwindsError) -> None:
+        self.queue.reader.end_all(error.code, error.message)
+
+    async def checks(self) -> dict[str, str]:
+        return {"redis": "ok" if await self.queue.ready() else "error: not reachable"}
+
+    async def depth(self) -> int | None:
+        return await self.queue.depth()
+
+    async def close(self) -> None:
+        await self.queue.close()
