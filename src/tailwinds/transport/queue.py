@@ -22,6 +22,7 @@ from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id, entry_seq
+from tailwinds.transport.redis_connection import connection_class
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
 
@@ -52,6 +53,7 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
     # (the default pool refuses past its size with "Too many connections").
     pool = BlockingConnectionPool.from_url(
         url,
+        connection_class=connection_class(url),  # cancels are never lost: see its module
         max_connections=MAX_CONNECTIONS,
         timeout=10,
         socket_connect_timeout=2,

@@ -37,7 +37,9 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     # the turn may wait for its chat (`concurrentTurns: "queue"`): a client that leaves
     # meanwhile gives its place back and starts no run
     admitted, admission = await before_disconnect(
-        request.receive, service.admit(chatflow_id, body, request.headers.get("authorization"))
+        request.receive,
+        service.admit(chatflow_id, body, request.headers.get("authorization")),
+        undo=lambda admitted: admitted.withdraw(),
     )
     if admission is None or not admitted:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
