@@ -105,14 +105,16 @@ class QueueClient:
         """Queue the job; returns its `start` frame, already in its stream as `id: 1`."""
         keys = self.keys
         try:
-            total = await self.redis.xlen(keys.jobs)
-            if total >= self.settings.queue_max:
-                raise self._full(f"the queue holds {total} predictions, its limit")
+            # one round trip for both limits: counted first, given back when refused
             queued_key = keys.queued(job.chatflow_id)
             pipe = self.redis.pipeline(transaction=False)
+            pipe.xlen(keys.jobs)
             pipe.incr(queued_key)
             pipe.expire(queued_key, RUN_TTL_S)  # a count lost with a crash heals in a day
-            queued, _ = await pipe.execute()
+            total, queued, _ = await pipe.execute()
+            if total >= self.settings.queue_max:
+                await self.redis.decr(queued_key)
+                raise self._full(f"the queue holds {total} predictions, its limit")
             if queued > self.settings.queue_max_per_chatflow:
                 await self.redis.decr(queued_key)
                 raise self._full(
@@ -194,11 +196,8 @@ class QueueClient:
         finished = False
         try:
             try:
-                sub = await self.reader.subscribe(message_id, after)
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.incr(readers)
-                pipe.expire(readers, RUN_TTL_S)
-                await pipe.execute()
+                # counted among the run's readers in the same round trip
+                sub = await self.reader.subscribe(message_id, after, readers, RUN_TTL_S)
                 counted = True
             except (RedisError, OSError) as exc:
                 # the stream has begun: it ends with a reason, not a broken connection

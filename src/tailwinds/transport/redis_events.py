@@ -139,7 +139,11 @@ class EventReader:
         self.end_all("transport_lost", "the server is shutting down")
         await self.reads.aclose()
 
-    async def subscribe(self, message_id: str, after: int) -> Subscription:
+    async def subscribe(
+        self, message_id: str, after: int, counter: str | None = None, counter_ttl_s: int = 0
+    ) -> Subscription:
+        """A subscription to the run's frames after number `after`; `counter` (a key) is
+        incremented in the same round trip (the run's count of readers)."""
         sub = Subscription(self.keys.events(message_id), message_id, after)
         self._subs.setdefault(sub.key, set()).add(sub)
         self._active.set()
@@ -147,6 +151,9 @@ class EventReader:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
         pipe.expire(self.wake_key, 3600)  # gone an hour after this node stops using it
+        if counter is not None:
+            pipe.incr(counter)
+            pipe.expire(counter, counter_ttl_s)
         try:
             await pipe.execute()
         except BaseException:
