@@ -169,7 +169,9 @@ class EventReader:
                 del self._subs[sub.key]
 
     async def _loop(self) -> None:
-        wake_from = b"$"
+        # from the start of the node's own wake stream, not "$": a stream subscribed while
+        # the first read is on its way would wait out a whole block (5 s) for its frames
+        wake_from = b"0-0"
         backoff = 0.1
         while True:
             if not self._subs:
