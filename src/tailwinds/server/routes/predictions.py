@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.server.admission import Admission
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
@@ -39,13 +40,19 @@ async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     admitted, admission = await before_disconnect(
         request.receive,
         service.admit(chatflow_id, body, request.headers.get("authorization")),
-        undo=lambda admitted: admitted.withdraw(),
+        undo=_withdraw,
     )
     if admission is None or not admitted:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     if admission.streaming:
         return sse_response(await service.stream(admission), state.settings)
     return await answer_response(await service.answer_events(admission), request.receive)
+
+
+def _withdraw(admission: Admission | None) -> None:
+    """An admission whose client left while it was made (its cancel lost inside)."""
+    if admission is not None:
+        admission.withdraw()
 
 
 @router.get(
