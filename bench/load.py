@@ -13,6 +13,7 @@ import asyncio
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -93,6 +94,8 @@ class Report:
     load_cpu_us_per_token: float
     wall_s: float
     errors: list[str] = field(default_factory=list)
+    # the target's CPU per prediction asked (all rounds), for the fixed-cost rows
+    cpu_ms_per_prediction: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,11 +154,13 @@ async def run_load(
     pid: int | list[int],
     rounds: int = 1,
     timeout_s: float = 300,
+    chat_ids: bool = False,
 ) -> Report:
     """`rounds` runs of `streams` concurrent streams, one round after the other, reported
     together (more samples for small concurrencies); `body` may be a function, called for
     each stream's own body (a chat id of its own). CPU and memory are those of `pid`, or
-    the sum over several (an API node and a worker)."""
+    the sum over several (an API node and a worker). `chat_ids`: each stream asks in a
+    chat of its own (`chatId`), so the server reads its history and stores its turn."""
     pids = pid if isinstance(pid, list) else [pid]
 
     def cpu_of_all() -> float:
@@ -177,7 +182,16 @@ async def run_load(
         results: list[StreamResult] = []
         for _ in range(rounds):
             tasks = [
-                asyncio.create_task(one_stream(session, url, body, opened, open_count, streams))
+                asyncio.create_task(
+                    one_stream(
+                        session,
+                        url,
+                        {**body, "chatId": uuid.uuid4().hex} if chat_ids else body,
+                        opened,
+                        open_count,
+                        streams,
+                    )
+                )
                 for _ in range(streams)
             ]
             while not all(t.done() for t in tasks):
@@ -211,4 +225,5 @@ async def run_load(
         load_cpu_us_per_token=load_cpu / tokens * 1e6 if tokens else float("nan"),
         wall_s=wall,
         errors=errors,
+        cpu_ms_per_prediction=cpu / (streams * rounds) * 1e3,
     )

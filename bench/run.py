@@ -246,6 +246,67 @@ async def run_matrix(
     return rows + dialects
 
 
+# the fixed cost of a prediction (issue 25): short answers, where it is most of the cost,
+# and 64-token answers asked in a chat of their own (history read, turn stored) or in none
+FIXED_COST_STREAMS = 50
+FIXED_COST_ROWS = [(4, False), (64, False), (64, True)]  # (tokens, a chatId per stream)
+
+
+async def run_fixed_cost(procs: Processes) -> list[tuple[Report, bool]]:
+    rows = []
+    for tokens, chat_ids in FIXED_COST_ROWS:
+        model = f"bench:{tokens}:0"
+        chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
+        load = {
+            "target": f"tailwinds-{procs.mode}",
+            "url": f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
+            "body": {"question": "go", "streaming": True},
+            "streams": FIXED_COST_STREAMS,
+            "tokens_per_stream": tokens,
+            "interval_ms": 0,
+            "pid": procs.pids,
+            "chat_ids": chat_ids,
+        }
+        await run_load(**load)  # warm-up
+        report = await run_load(**load, rounds=6)
+        print(_fixed_line(report, chat_ids), flush=True)
+        rows.append((report, chat_ids))
+    return rows
+
+
+def _fixed_line(report: Report, chat_ids: bool) -> str:
+    return (
+        f"{report.target[10:]:<5} {report.streams:>4} x {report.tokens_per_stream:>2} tokens "
+        f"{'chatId' if chat_ids else 'no chat':<7} ok {report.completed}/"
+        f"{report.streams * report.rounds} cpu {report.cpu_ms_per_prediction:6.2f} ms/prediction "
+        f"{report.cpu_us_per_token:6.1f} us/token ttft p50 {report.ttft_p50_ms:6.2f} ms"
+    )
+
+
+def fixed_cost_table(rows: list[tuple[Report, bool]]) -> list[str]:
+    lines = [
+        "",
+        "## The fixed cost of a prediction",
+        "",
+        f"{FIXED_COST_STREAMS} concurrent unpaced streams, six rounds after a warm-up; CPU of "
+        "Tailwinds' processes (queue: API node + worker) per prediction asked and per token. "
+        "*chatId*: each stream asks in a chat of its own (its history read, its turn stored, "
+        "and in queue mode its chat's lease taken and freed).",
+        "",
+        "| mode | answer tokens | chatId | completed | CPU ms/prediction | CPU µs/token "
+        "| TTFT p50 / p99 ms | tokens/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for report, chat_ids in rows:
+        lines.append(
+            f"| {report.target[10:]} | {report.tokens_per_stream} | {'yes' if chat_ids else 'no'} "
+            f"| {report.completed}/{report.streams * report.rounds} "
+            f"| {report.cpu_ms_per_prediction:.2f} | {report.cpu_us_per_token:.1f} "
+            f"| {report.ttft_p50_ms:.2f} / {report.ttft_p99_ms:.2f} | {report.tokens_per_s:.0f} |"
+        )
+    return lines
+
+
 def _kb(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1f}"
 
@@ -265,7 +326,12 @@ def _line(server: Report, floor: Report) -> str:
     )
 
 
-def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) -> None:
+def write_results(
+    rows: list[tuple[Report, Report]],
+    path: Path,
+    quick: bool,
+    fixed: list[tuple[Report, bool]] | None = None,
+) -> None:
     versions = {
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -287,12 +353,14 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
             versions[package] = version(package)
         except Exception:
             versions[package] = "?"
+    targets = [*rows, *(fixed or ())]
     lines = [
         "# Benchmark results",
         "",
         f"Run `python -m bench.run{' --quick' if quick else ''}"
-        f"{' --tracing' if any(r.target.endswith('traced') for r, _ in rows) else ''}"
-        f"{' --queue' if any(r.target.endswith('queue') for r, _ in rows) else ''}` on "
+        f"{' --tracing' if any(r.target.endswith('traced') for r, _ in targets) else ''}"
+        f"{' --queue' if any(r.target.endswith('queue') for r, _ in targets) else ''}"
+        f"{' --fixed-cost-only' if fixed and not rows else ''}` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ".",
@@ -330,12 +398,19 @@ def write_results(rows: list[tuple[Report, Report]], path: Path, quick: bool) ->
             f"| {server.tokens_per_s:.0f} | {_kb(server.rss_kb_per_stream)} "
             f"| {server.load_cpu_us_per_token:.1f} |"
         )
+    if fixed:
+        lines += fixed_cost_table(fixed)
     errors = sorted({e for server, _ in rows for e in server.errors})
+    errors += sorted({e for report, _ in fixed or () for e in report.errors})
     if errors:
         lines += ["", "Errors seen:", *[f"- `{e}`" for e in errors]]
     path.write_text("\n".join(lines) + "\n")
     (path.with_suffix(".json")).write_text(
-        json.dumps([{"tailwinds": s.as_dict(), "floor": f.as_dict()} for s, f in rows], indent=1)
+        json.dumps(
+            [{"tailwinds": s.as_dict(), "floor": f.as_dict()} for s, f in rows]
+            + [{"fixed_cost": r.as_dict(), "chat_ids": c} for r, c in fixed or ()],
+            indent=1,
+        )
     )
 
 
@@ -414,15 +489,27 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
         default="wire",
         help="the models' HTTP client the server uses (TAILWINDS_MODEL_CLIENT)",
     )
+    parser.add_argument(
+        "--fixed-cost-only",
+        action="store_true",
+        help="only the fixed-cost rows (short answers; with and without a chatId)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     streams = args.streams or plan["streams"]
     tokens = args.tokens or plan["tokens"]
     rows: list[tuple[Report, Report]] = []
+    fixed: list[tuple[Report, bool]] = []
+
+    def run_all(procs: Processes) -> None:
+        if not args.fixed_cost_only:
+            rows.extend(asyncio.run(run_matrix(procs, streams, tokens)))
+        fixed.extend(asyncio.run(run_fixed_cost(procs)))
+
     with tempfile.TemporaryDirectory() as home:
         procs = Processes(Path(home), model_client=args.model_client)
         try:
-            rows += asyncio.run(run_matrix(procs, streams, tokens))
+            run_all(procs)
         finally:
             procs.stop()
         if args.tracing:
@@ -445,11 +532,11 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
                 }
                 procs = Processes(Path(home), queue_env, args.model_client)
                 try:
-                    rows += asyncio.run(run_matrix(procs, streams, tokens))
+                    run_all(procs)
                 finally:
                     procs.stop()
                     forget_keys(queue_env)
-    write_results(rows, args.out, args.quick)
+    write_results(rows, args.out, args.quick, fixed)
     print(f"wrote {args.out}")
     return rows
 

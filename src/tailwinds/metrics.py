@@ -65,6 +65,17 @@ QUEUE_DEPTH = Gauge(
     "Queue mode: predictions waiting or running on workers, all API nodes together",
     registry=REGISTRY,
 )
+LOCAL_MODEL_PLACES = Gauge(
+    "tailwinds_local_model_places",
+    "Requests generating with the embedded local model or waiting for it (a place is "
+    "given back when its generation has really stopped)",
+    registry=REGISTRY,
+)
+LOCAL_MODEL_TOKENS = Counter(
+    "tailwinds_local_model_tokens",
+    "Tokens the embedded local model generated (a stopped run stops generating)",
+    registry=REGISTRY,
+)
 OFFLOAD_TASKS = Gauge(
     "tailwinds_offload_tasks",
     "CPU-heavy tasks running or waiting off the event loop, by lane (tailwinds.offload)",

@@ -137,17 +137,8 @@ def test_a_client_that_stays_gets_its_non_streaming_answer(
 
 
 def test_a_client_that_stops_reading_is_dropped_and_its_slot_freed(
-    node: RunningServer, mock_llm: MockOpenAI, request: pytest.FixtureRequest
+    node: RunningServer, mock_llm: MockOpenAI
 ) -> None:
-    if request.node.callspec.params["node"] == "queue":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=False,
-                reason="known defect (issue 16, open): in queue mode the API node sometimes "
-                "notices a client that closed its stream only late, so the closing "
-                "'no stream left open' check can time out (failed once in a CI-like run)",
-            )
-        )
     # ~6 MB at once, more than every buffer on the way holds, then a run that goes on
     node_def = {
         "id": "m",

@@ -16,6 +16,9 @@ import requests
 
 from tailwinds.providers.llama_cpp import local_model_available
 from tests.conftest import RunningServer, start_server, stream_then_leave
+from tests.integration.test_client_gone import wait_for
+from tests.integration.test_prediction_stream import wait_for_answer
+from tests.integration.test_queue_mode import metric
 from tests.requirements import missing
 from tests.sse_frames import check_order, parse_frames, tokens_of
 
@@ -82,6 +85,7 @@ def test_answer_streams_token_by_token(local_server: RunningServer) -> None:
 def test_disconnect_stops_generation(local_server: RunningServer) -> None:
     long_answer = local_chatflow(local_server, maxTokens=400)
     short_answer = local_chatflow(local_server, maxTokens=4)
+    generated_before = metric(local_server, "tailwinds_local_model_tokens_total")
     received = stream_then_leave(
         local_server.url,
         f"/api/v1/predictions/{long_answer}",
@@ -89,20 +93,22 @@ def test_disconnect_stops_generation(local_server: RunningServer) -> None:
         tokens=3,
     )
     assert received.count(b"event: token") >= 3
-    # one generation at a time: had the 400-token answer gone on (~5 s and more here),
-    # the next question would wait for it
-    started = time.monotonic()
+    # the model's place is given back when its generation has really stopped: long before
+    # the 400 tokens it was asked for
+    wait_for("the generation stopped", lambda: places(local_server) == 0, within_s=60)
+    assert metric(local_server, "tailwinds_local_model_tokens_total") - generated_before < 400
+    stored = wait_for_answer(local_server, long_answer, "leaves-early")
+    assert stored["status"] == "aborted"
+    # and the model takes the next question
     answer = requests.post(
         f"{local_server.url}/api/v1/predictions/{short_answer}", json={"question": "Hi"}, timeout=60
     )
     assert answer.status_code == 200, answer.text
-    assert time.monotonic() - started < 3
-    stored = requests.get(
-        f"{local_server.url}/api/v1/chatmessage/{long_answer}",
-        params={"chatId": "leaves-early"},
-        timeout=5,
-    ).json()
-    assert stored[-1]["status"] == "aborted"
+    assert places(local_server) == 0
+
+
+def places(server: RunningServer) -> float:
+    return metric(server, "tailwinds_local_model_places")
 
 
 def test_queue_serves_two_and_refuses_the_third(local_server: RunningServer) -> None:

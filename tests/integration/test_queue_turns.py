@@ -155,12 +155,6 @@ def test_waiting_turns_run_in_the_order_they_were_asked_across_api_nodes(
     assert [q for q in history if q.startswith("fifo Q")] == [f"fifo Q{i}" for i in range(1, 6)]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 16, open): in queue mode the API node sometimes notices a "
-    "client that left while its turn waits only seconds later (passes alone, failed in a "
-    "whole CI-like run); the cause is not found yet",
-)
 @pytest.mark.parametrize("streaming", [True, False])
 def test_a_client_that_leaves_while_its_turn_waits_gives_its_place_back(
     cluster: Cluster, mock_llm: MockOpenAI, streaming: bool

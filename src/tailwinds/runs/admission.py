@@ -37,6 +37,13 @@ class Admission:
     # the chat's lease (None: a new chat, nobody else can ask in it yet)
     lease: TurnLease | None = None
 
+    def withdraw(self) -> None:
+        """Give back what admitting took (the limiter's slot, the chat's lease), for an
+        admission that will not run: its client left meanwhile."""
+        self.release()
+        if self.lease is not None:
+            self.lease.release_soon()
+
     def job(self) -> Job:
         turn = self.turn
         return Job(
@@ -63,3 +70,10 @@ class PreparedRun:
     flow: CompiledFlow
     ctx: RunContext
     lease: TurnLease | None = None
+
+
+def withdraw(admission: Admission | None) -> None:
+    """Give back an admission made for a client that left meanwhile (its cancel lost
+    inside a Redis command): `before_disconnect`'s `undo` on every prediction route."""
+    if admission is not None:
+        admission.withdraw()

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from tailwinds.dialects import Encoder, transcode
 from tailwinds.engine.events import Event
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
-from tailwinds.runs.admission import Admission
+from tailwinds.runs.admission import Admission, withdraw
 from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, collect_answer
@@ -32,7 +32,9 @@ async def admitted(
     service = state.predictions
     authorization = request.headers.get("authorization")
     done, admission = await before_disconnect(
-        request.receive, service.admit_request(chatflow_id, prediction, authorization)
+        request.receive,
+        service.admit_request(chatflow_id, prediction, authorization),
+        undo=withdraw,
     )
     return admission if done else None
 

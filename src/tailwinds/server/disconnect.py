@@ -57,7 +57,9 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> tuple[boo
 
 
 async def before_disconnect(
-    receive: Receive, work: Coroutine[Any, Any, T]
+    receive: Receive,
+    work: Coroutine[Any, Any, T],
+    undo: Callable[[T], object] | None = None,
 ) -> tuple[bool, T | None]:
     """Run `work` (which may wait long with nothing to send: a turn waiting for its chat)
     in a task of its own while watching the client; when the client leaves first, cancel
@@ -66,7 +68,12 @@ async def before_disconnect(
     Returns `(True, result)` (also when `work` ended anyway after the client left: what
     comes next sees the disconnect), or `(False, None)` when the client left and `work`
     was cancelled. Raises what `work` raises. A task rather than a cancel of the caller's
-    own: a cancel that comes just as `work` returns would hit the caller's next await."""
+    own: a cancel that comes just as `work` returns would hit the caller's next await.
+
+    `work` that returns after it was cancelled lost the cancel somewhere inside (Python
+    3.11's `asyncio.wait_for` swallows one that lands as its inner await finishes): with
+    `undo`, what it returned is given to `undo` and `(False, None)` returned, so nothing
+    runs for a client that is gone."""
     job = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(_disconnected(receive))
     try:
@@ -75,6 +82,9 @@ async def before_disconnect(
             job.cancel()
             await asyncio.wait((job,))
             if job.cancelled():
+                return False, None
+            if undo is not None and job.exception() is None:
+                undo(job.result())
                 return False, None
     except BaseException:
         job.cancel()

@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse, Response
 from tailwinds.dialects.flowise import flowise_answer, flowise_stream
 from tailwinds.dialects.flowise_request import parse_flowise_request
 from tailwinds.errors import RateLimited, TailwindsError
+from tailwinds.runs.admission import withdraw
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, collect_answer
 from tailwinds.server.disconnect import before_disconnect, unless_disconnected
 from tailwinds.server.errors import json_response
@@ -40,6 +41,7 @@ async def _predict(chatflow_id: str, request: Request, state: AppState) -> Respo
     admitted, admission = await before_disconnect(
         request.receive,
         service.admit_request(chatflow_id, parsed, request.headers.get("authorization")),
+        undo=withdraw,
     )
     if admission is None or not admitted:
         return Response(status_code=CLIENT_CLOSED_REQUEST)

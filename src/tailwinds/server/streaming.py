@@ -121,7 +121,9 @@ class SSEResponse(Response):
 
     async def _pump(self, send: Send) -> None:
         next_event = self.events.__anext__
-        while True:
+        # the flag, not only the cancel: a cancel can be lost inside a library's await
+        # (Python 3.11's `wait_for`), and the run would go on for nobody
+        while not self.disconnected:
             try:
                 event = await next_event()
             except StopAsyncIteration:

@@ -22,6 +22,7 @@ from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_id, entry_seq
+from tailwinds.transport.redis_connection import connection_class
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
 
@@ -52,6 +53,7 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
     # (the default pool refuses past its size with "Too many connections").
     pool = BlockingConnectionPool.from_url(
         url,
+        connection_class=connection_class(url),  # cancels are never lost: see its module
         max_connections=MAX_CONNECTIONS,
         timeout=10,
         socket_connect_timeout=2,
@@ -103,14 +105,16 @@ class QueueClient:
         """Queue the job; returns its `start` frame, already in its stream as `id: 1`."""
         keys = self.keys
         try:
-            total = await self.redis.xlen(keys.jobs)
-            if total >= self.settings.queue_max:
-                raise self._full(f"the queue holds {total} predictions, its limit")
+            # one round trip for both limits: counted first, given back when refused
             queued_key = keys.queued(job.chatflow_id)
             pipe = self.redis.pipeline(transaction=False)
+            pipe.xlen(keys.jobs)
             pipe.incr(queued_key)
             pipe.expire(queued_key, RUN_TTL_S)  # a count lost with a crash heals in a day
-            queued, _ = await pipe.execute()
+            total, queued, _ = await pipe.execute()
+            if total >= self.settings.queue_max:
+                await self.redis.decr(queued_key)
+                raise self._full(f"the queue holds {total} predictions, its limit")
             if queued > self.settings.queue_max_per_chatflow:
                 await self.redis.decr(queued_key)
                 raise self._full(
@@ -192,11 +196,8 @@ class QueueClient:
         finished = False
         try:
             try:
-                sub = await self.reader.subscribe(message_id, after)
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.incr(readers)
-                pipe.expire(readers, RUN_TTL_S)
-                await pipe.execute()
+                # counted among the run's readers in the same round trip
+                sub = await self.reader.subscribe(message_id, after, readers, RUN_TTL_S)
                 counted = True
             except (RedisError, OSError) as exc:
                 # the stream has begun: it ends with a reason, not a broken connection

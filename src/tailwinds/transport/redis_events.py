@@ -139,7 +139,11 @@ class EventReader:
         self.end_all("transport_lost", "the server is shutting down")
         await self.reads.aclose()
 
-    async def subscribe(self, message_id: str, after: int) -> Subscription:
+    async def subscribe(
+        self, message_id: str, after: int, counter: str | None = None, counter_ttl_s: int = 0
+    ) -> Subscription:
+        """A subscription to the run's frames after number `after`; `counter` (a key) is
+        incremented in the same round trip (the run's count of readers)."""
         sub = Subscription(self.keys.events(message_id), message_id, after)
         self._subs.setdefault(sub.key, set()).add(sub)
         self._active.set()
@@ -147,6 +151,9 @@ class EventReader:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
         pipe.expire(self.wake_key, 3600)  # gone an hour after this node stops using it
+        if counter is not None:
+            pipe.incr(counter)
+            pipe.expire(counter, counter_ttl_s)
         try:
             await pipe.execute()
         except BaseException:
@@ -162,7 +169,9 @@ class EventReader:
                 del self._subs[sub.key]
 
     async def _loop(self) -> None:
-        wake_from = b"$"
+        # from the start of the node's own wake stream, not "$": a stream subscribed while
+        # the first read is on its way would wait out a whole block (5 s) for its frames
+        wake_from = b"0-0"
         backoff = 0.1
         while True:
             if not self._subs:

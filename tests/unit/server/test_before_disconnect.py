@@ -4,6 +4,7 @@ for its chat) is cancelled when its client leaves, and only then."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -74,3 +75,30 @@ def test_the_work_s_error_is_raised() -> None:
 
     with pytest.raises(LookupError):
         asyncio.run(before_disconnect(Client().receive, refused()))
+
+
+def test_work_that_loses_its_cancel_is_undone_not_used() -> None:
+    # the shape of a library that swallows a cancel (Python 3.11's `wait_for`): the work
+    # goes on and returns as if nothing happened
+    async def go() -> tuple[tuple[bool, Any], list[str]]:
+        client, undone = Client(), []
+        leave = asyncio.Event()
+
+        async def admit_swallowing_the_cancel() -> str:
+            with contextlib.suppress(asyncio.CancelledError):  # lost here
+                await leave.wait()
+            return "admitted"
+
+        async def cancel_lands() -> None:
+            await client.watched.wait()
+            client.gone.set()
+
+        asyncio.get_running_loop().create_task(cancel_lands())
+        result = await before_disconnect(
+            client.receive, admit_swallowing_the_cancel(), undo=undone.append
+        )
+        return result, undone
+
+    result, undone = asyncio.run(go())
+    assert result == (False, None)
+    assert undone == ["admitted"]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
 from tailwinds.dialects.flowise import flowise_stream
+from tailwinds.runs.admission import withdraw
 from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
 from tailwinds.server.auth import require_admin
@@ -54,7 +55,9 @@ async def own_prediction(chatflow_id: str, request: Request, state: AppState) ->
     # the turn may wait for its chat (`concurrentTurns: "queue"`): a client that leaves
     # meanwhile gives its place back and starts no run
     admitted, admission = await before_disconnect(
-        request.receive, service.admit(chatflow_id, body, request.headers.get("authorization"))
+        request.receive,
+        service.admit(chatflow_id, body, request.headers.get("authorization")),
+        undo=withdraw,
     )
     if admission is None or not admitted:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
