@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
                     ),
                     "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
                 }
-                procs = Processes(Path(home), queue_env, args.model_client)
+                procs = Processes(Path(home), queue_env, model_client=args.model_client)
                 try:
                     run_all(procs)
                 finally:
