@@ -86,7 +86,8 @@ def test_the_action_reaches_the_dialect_and_its_decision_lets_the_stream_go_on(
     actions: list[dict[str, Any]] = []
     with requests.post(f"{sqlite_server.url}{path}", json=body, stream=True, timeout=30) as r:
         assert r.status_code == 200, r.text
-        for line in r.iter_lines(decode_unicode=True):
+        for raw in r.iter_lines():
+            line = raw.decode()
             if not line.startswith("data: "):
                 continue
             frames.append(line[6:])
