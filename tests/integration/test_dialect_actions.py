@@ -7,7 +7,7 @@ with nobody able to decide. A real server, the mock model asking for the call.""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import requests
 
 from tests.conftest import RunningServer
 from tests.integration.test_approvals import approval_chatflow, calls
+from tests.integration.test_queue_mode import Cluster, queue_env, start_cluster
 from tests.mock_openai import MockOpenAI
 
 
@@ -78,13 +79,38 @@ DIALECTS: dict[str, Dialect] = {
 def test_the_action_reaches_the_dialect_and_its_decision_lets_the_stream_go_on(
     sqlite_server: RunningServer, mock_llm: MockOpenAI, dialect: str
 ) -> None:
+    run_and_approve(sqlite_server, sqlite_server, mock_llm, dialect)
+
+
+@pytest.fixture(scope="module")
+def two_nodes(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[Cluster]:
+    running = start_cluster(tmp_path_factory, postgres_url, queue_env(redis_url), apis=2, workers=1)
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_queue_mode_the_action_is_relayed_and_decided_on_the_other_node(
+    two_nodes: Cluster, mock_llm: MockOpenAI, dialect: str
+) -> None:
+    a, b = two_nodes.apis
+    run_and_approve(a, b, mock_llm, dialect)
+
+
+def run_and_approve(
+    streaming: RunningServer, deciding: RunningServer, mock_llm: MockOpenAI, dialect: str
+) -> None:
+    """Stream an approval chatflow in `dialect` from `streaming`, approve each action it
+    carries on `deciding`, and check the same stream went on with the tool's result."""
     request_of, action_of = DIALECTS[dialect]
     # a short expiry: were the action not carried, the stream would end declined (expired)
-    chatflow_id = approval_chatflow(sqlite_server, mock_llm, approvalTimeoutS=20)
+    chatflow_id = approval_chatflow(streaming, mock_llm, approvalTimeoutS=20)
     path, body = request_of(chatflow_id, calls("6 * 7"))
     frames: list[str] = []
     actions: list[dict[str, Any]] = []
-    with requests.post(f"{sqlite_server.url}{path}", json=body, stream=True, timeout=30) as r:
+    with requests.post(f"{streaming.url}{path}", json=body, stream=True, timeout=30) as r:
         assert r.status_code == 200, r.text
         for raw in r.iter_lines():
             line = raw.decode()
@@ -97,8 +123,7 @@ def test_the_action_reaches_the_dialect_and_its_decision_lets_the_stream_go_on(
             if action is not None:
                 actions.append(action)
                 decided = requests.post(
-                    f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}"
-                    f"/actions/{action['actionId']}",
+                    f"{deciding.url}/api/v1/predictions/{chatflow_id}/actions/{action['actionId']}",
                     json={"decision": "approve"},
                     timeout=10,
                 )
