@@ -104,6 +104,11 @@ def test_openai_refusals_in_openais_shape(sqlite_server: RunningServer, chatflow
     assert missing.status_code == 400
     error = missing.json()["error"]
     assert error["type"] == "invalid_request_error" and "messages" in error["message"]
+    assert error["param"] == "messages"  # OpenAI's field, for every refusal naming one
+    wrong_type = requests.post(
+        url, json={"model": 5, "messages": [{"role": "user", "content": "hi"}]}, timeout=5
+    )
+    assert wrong_type.status_code == 400 and wrong_type.json()["error"]["param"] == "model"
     images = requests.post(
         url,
         json={

@@ -86,7 +86,10 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
+        error = InvalidRequest(describe_validation_error(exc))
+        # OpenAI's `param`: the first field named (the message names them all)
+        error.field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
+        raise error from exc
 
 
 def to_prediction(
