@@ -85,3 +85,19 @@ def test_a_decisions_tool_input_nested_too_deep_is_a_400_naming_it(
         assert approved.status_code == 200
         rest = b"\n".join(lines).decode()
     assert "event: end" in rest and "event: error" not in rest
+
+
+def test_a_documents_metadata_nested_too_deep_is_refused_at_the_upsert(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """Stored, it would have broken every stream that retrieves it (the `sourceDocuments`
+    event wraps it three levels more than the upsert's JSON)."""
+    store_id = sqlite_server.create_document_store(mock_llm.base_url)
+    document = {"pageContent": "deep", "metadata": {"source": "a", "x": nested(252)}}
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/document-stores/{store_id}/upsert",
+        json={"documents": [{"pageContent": "fine", "metadata": {"source": "b"}}, document]},
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("documents.1.metadata: ")
