@@ -10,6 +10,29 @@ Role = Literal["system", "user", "assistant", "tool"]
 # the key a tool call's arguments are kept under when they were not a JSON object
 INVALID_ARGUMENTS = "__invalid_json__"
 
+# how deep a tool call's input may nest (a model's arguments, a person's edited input):
+# the events and stored turns that carry it wrap it a few levels more, and the JSON
+# encoder stops at 254 (a deeper input broke the stream mid-way, without `error`/`end`)
+MAX_INPUT_DEPTH = 64
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` (decoded JSON) holds lists or objects more than `limit` levels deep;
+    iterative, so any depth is safe to ask about."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
 
 @dataclass(slots=True, frozen=True)
 class ToolCall:

@@ -287,3 +287,27 @@ def test_keepalive_comments_are_skipped_by_every_client(
         timeout=30,
     )
     assert b": ping\n\n" in raw.content  # the silence did carry keep-alives
+
+
+def test_a_waiting_tool_call_passes_each_clients_schema(
+    node: str, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """The `action` of a call waiting for approval (AG-UI's `CUSTOM` `action`, the AI SDK's
+    `data-action` part) is taken by the real clients; left undecided, it expires and the
+    run goes on to its end."""
+    calc = {**CALC, "inputs": {"requireApproval": "always"}}
+    flow = agent_flow(mock_llm, [calc], approvalTimeoutS=1)
+    chatflow_id = sqlite_server.create_chatflow(flow)["id"]
+    agui = run(
+        node, "agui_client.mjs", f"{sqlite_server.url}/api/v1/agui/{chatflow_id}", TOOL_QUESTION
+    )
+    assert agui["invalid"] == [] and "runError" not in agui
+    [action] = [c["value"] for c in agui["custom"] if c["name"] == "action"]
+    assert action["tool"] == "calculator" and action["toolInput"] == {"expression": "6 * 7"}
+    assert agui["types"][-1] == "RUN_FINISHED"
+    ai = run(
+        node, "ai_sdk_client.mjs", f"{sqlite_server.url}/api/v1/ai-sdk/{chatflow_id}", TOOL_QUESTION
+    )
+    assert ai["errors"] == [] and "error" not in ai
+    [part] = [p for p in ai["message"]["parts"] if p["type"] == "data-action"]
+    assert part["data"]["tool"] == "calculator" and ai["types"][-1] == "finish"

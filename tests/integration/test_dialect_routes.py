@@ -104,6 +104,11 @@ def test_openai_refusals_in_openais_shape(sqlite_server: RunningServer, chatflow
     assert missing.status_code == 400
     error = missing.json()["error"]
     assert error["type"] == "invalid_request_error" and "messages" in error["message"]
+    assert error["param"] == "messages"  # OpenAI's field, for every refusal naming one
+    wrong_type = requests.post(
+        url, json={"model": 5, "messages": [{"role": "user", "content": "hi"}]}, timeout=5
+    )
+    assert wrong_type.status_code == 400 and wrong_type.json()["error"]["param"] == "model"
     images = requests.post(
         url,
         json={
@@ -201,5 +206,19 @@ def test_the_model_list_is_what_the_token_opens(
         assert listed(f"Bearer {key['key']}") == {ids[1]}
         assert listed("Bearer admin-token-1") >= set(ids)
         assert listed("Bearer wrong") == set()
+        # what OpenAI-compatible clients send for a chatflow without a key ("any string"),
+        # listed on every page load: no key guessed, never refused for it (it was 429 once
+        # the address had listed 10 times in a minute)
+        for _ in range(15):
+            assert listed("Bearer any-string") == set()
+        # a token of the issued form that opens nothing still counts as a failed key
+        wrong_key = "Bearer tw_" + "x" * 43
+        statuses = {
+            requests.get(
+                f"{server.url}/v1/models", headers={"Authorization": wrong_key}, timeout=5
+            ).status_code
+            for _ in range(12)
+        }
+        assert 429 in statuses
     finally:
         server.stop()

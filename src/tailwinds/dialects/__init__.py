@@ -10,15 +10,30 @@ back from relayed frames. One encoder per dialect, never a second runner.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
-from tailwinds.engine.events import Event, ThinkingEvent, decode_event
+from tailwinds.engine.events import ActionEvent, Event, ThinkingEvent, decode_event
 from tailwinds.sse import SSEDecoder
 
 
 def reasoning_text(event: Event) -> str | None:
     """The reasoning text `event` carries if it is the `thinking` event, else None."""
     return event.text if type(event) is ThinkingEvent else None
+
+
+def action_data(event: Event) -> dict[str, Any] | None:
+    """`{"actionId", "tool", "toolInput", "expiresAt"}` if `event` is the `action` event (a
+    tool call waiting for a person's decision), else None. Every dialect carries it, in
+    its own extension place: without the action id nobody can decide, and the run would
+    wait out its whole expiry in silence."""
+    if type(event) is not ActionEvent:
+        return None
+    return {
+        "actionId": event.action_id,
+        "tool": event.tool,
+        "toolInput": event.tool_input,
+        "expiresAt": event.expires_at,
+    }
 
 
 class Encoder(Protocol):

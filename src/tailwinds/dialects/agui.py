@@ -12,6 +12,7 @@
     usedTools         TOOL_CALL_START / TOOL_CALL_ARGS / TOOL_CALL_END / TOOL_CALL_RESULT
                       for each step (the tool has run by then: all four at once)
     sourceDocuments   CUSTOM {name: "sourceDocuments", value: [documents]}
+    action            CUSTOM {name: "action", value: {actionId, tool, toolInput, expiresAt}}
     end               TEXT_MESSAGE_END (if one started), RUN_FINISHED {threadId, runId,
                       result: {chatId, messageId, sessionId, chatflowId}, usage}
     error             RUN_ERROR {message, code} (and nothing after it)
@@ -29,7 +30,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tailwinds.dialects import reasoning_text
+from tailwinds.dialects import action_data, reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -161,6 +162,11 @@ class EventEncoder:
                 )
             content = {"messageId": self.reasoning_id, "delta": reasoning}
             return body + _frame({"type": "REASONING_MESSAGE_CONTENT", **content})
+        action = action_data(event)
+        if action is not None:  # a tool call waits for a person's decision
+            return self._end_reasoning() + _frame(
+                {"type": "CUSTOM", "name": "action", "value": action}
+            )
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:

@@ -12,6 +12,7 @@ each, ended by `data: [DONE]`, under the header `x-vercel-ai-ui-message-stream: 
                       dynamic: true} per step (the client does not know the flow's tools)
     sourceDocuments   source-document {sourceId, mediaType, title, filename?} per document,
                       then data-sourceDocuments {data: [documents]} with their text
+    action            data-action {data: {actionId, tool, toolInput, expiresAt}}
     end               text-end (if one started), finish {finishReason: "stop",
                       messageMetadata: {chatId, messageId, sessionId, chatflowId, usage}}
     error             error {errorText}, then finish {finishReason: "error"}
@@ -30,7 +31,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tailwinds.dialects import reasoning_text
+from tailwinds.dialects import action_data, reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -163,6 +164,9 @@ class ChunkEncoder:
                 body = _frame({"type": "reasoning-start", "id": self.reasoning_id})
             delta = {"type": "reasoning-delta", "id": self.reasoning_id, "delta": reasoning}
             return body + _frame(delta)
+        action = action_data(event)
+        if action is not None:  # a tool call waits for a person's decision
+            return self._end_reasoning() + _frame({"type": "data-action", "data": action})
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:

@@ -15,8 +15,9 @@ the `openai` SDKs read them.
 
 The model's reasoning (the `thinking` event, where the build and the model have it) is
 `delta.reasoning_content`, as DeepSeek and vLLM send it. What the format has no place for
-(sources, tool steps, the chat and message ids) travels in a `tailwinds` object on the
-chunk (or the completion), which plain clients ignore.
+(sources, tool steps, a tool call waiting for a person's decision, the chat and message
+ids) travels in a `tailwinds` object on the chunk (or the completion), which plain clients
+ignore.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tailwinds.dialects import reasoning_text
+from tailwinds.dialects import action_data, reasoning_text
 from tailwinds.dialects.conversation import prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
@@ -85,7 +86,10 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
+        error = InvalidRequest(describe_validation_error(exc))
+        # OpenAI's `param`: the first field named (the message names them all)
+        error.field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
+        raise error from exc
 
 
 def to_prediction(
@@ -191,6 +195,9 @@ class ChunkEncoder:
         reasoning = reasoning_text(event)
         if reasoning is not None:
             return self._chunk({"reasoning_content": reasoning})
+        action = action_data(event)
+        if action is not None:  # a tool call waits for a person: `tailwinds.action`
+            return self._chunk({}, extra={"action": action})
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:

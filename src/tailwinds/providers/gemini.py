@@ -30,6 +30,7 @@ from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, token_c
 from tailwinds.providers.embeddings import embed_in_batches
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import whole_json
+from tailwinds.providers.tool_calls import checked_arguments
 from tailwinds.sse import SSEDecoder
 from tailwinds.wire import WireClient
 
@@ -243,6 +244,8 @@ class _Parser:
                 args = {}
             elif not isinstance(args, dict):
                 args = {INVALID_ARGUMENTS: str(args)}
+            else:
+                args = checked_arguments(args)
             signature = part.get("thoughtSignature")
             replay = {"thoughtSignature": signature} if signature else None
             call_id = call.get("id") or f"call_{self.calls}"

@@ -17,7 +17,7 @@ from tailwinds.providers.base import ChatRequest, Piece, ProviderLimits, functio
 from tailwinds.providers.http import Endpoint
 from tailwinds.providers.lenient_json import SurrogateCarry, loads_lenient, whole_json
 from tailwinds.providers.reasoning import ThinkSplitter
-from tailwinds.providers.tool_calls import parse_arguments
+from tailwinds.providers.tool_calls import checked_arguments, parse_arguments
 from tailwinds.wire import WireClient
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -215,6 +215,8 @@ class _Parser:
                 arguments = parse_arguments(arguments)
             elif not isinstance(arguments, dict):
                 arguments = {INVALID_ARGUMENTS: str(arguments)}
+            else:
+                arguments = checked_arguments(arguments)
             call_id = call.get("id") or f"call_{self.calls}_{n}"
             if call_id in self.seen:
                 continue

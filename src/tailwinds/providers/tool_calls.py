@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from tailwinds.errors import AnswerTooLong
-from tailwinds.messages import INVALID_ARGUMENTS, ToolCall
+from tailwinds.messages import INVALID_ARGUMENTS, MAX_INPUT_DEPTH, ToolCall, nested_deeper_than
 
 # all the arguments of one answer's tool calls, in characters: a model that streams more
 # is broken or hostile (the answer's text has its own cap, TAILWINDS_MAX_ANSWER_CHARS)
@@ -39,6 +39,14 @@ def parse_arguments(raw: str) -> dict[str, Any]:
             return {INVALID_ARGUMENTS: raw.encode("utf-8", "replace").decode()}
     if not isinstance(arguments, dict):
         return {INVALID_ARGUMENTS: raw}
+    return checked_arguments(arguments)
+
+
+def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Decoded arguments, unless nested past `MAX_INPUT_DEPTH` (then kept as invalid, so
+    the agent tells the model, and nothing deeper reaches the events or the store)."""
+    if nested_deeper_than(arguments, MAX_INPUT_DEPTH):
+        return {INVALID_ARGUMENTS: f"arguments nested more than {MAX_INPUT_DEPTH} levels deep"}
     return arguments
 
 

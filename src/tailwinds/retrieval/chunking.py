@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
+from tailwinds.messages import MAX_INPUT_DEPTH, nested_deeper_than
 from tailwinds.retrieval.splitter import MARKDOWN_SEPARATORS, SEPARATORS, split_text
 from tailwinds.store.documents import Chunk
 
@@ -66,6 +67,13 @@ def plan_chunks(documents: list[Any], splitter: Splitter) -> list[Chunk]:
             parsed.append(DocumentIn.model_validate(document))
         except ValidationError as exc:
             raise InvalidRequest(describe_validation_error(exc, prefix=f"documents.{i}")) from exc
+        # the `sourceDocuments` event and the stored turn wrap a chunk's metadata a few
+        # levels more: past the JSON encoder's 254 levels, a stream broke off mid-way
+        if nested_deeper_than(parsed[-1].metadata, MAX_INPUT_DEPTH):
+            raise InvalidRequest(
+                f"expected a value nested at most {MAX_INPUT_DEPTH} levels deep",
+                field=f"documents.{i}.metadata",
+            )
     if not parsed:
         raise InvalidRequest("expected at least one document", field="documents")
     return _split(parsed, splitter)

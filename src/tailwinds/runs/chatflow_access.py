@@ -12,7 +12,7 @@ from tailwinds.limits import KeyFailures, nothing
 from tailwinds.offload import CLIENT
 from tailwinds.runs.bearer import bearer_token, same_secret
 from tailwinds.runs.flow_secrets import reveal
-from tailwinds.store.apikeys import ApiKey, ApiKeyRepository
+from tailwinds.store.apikeys import KEY_FORMAT, ApiKey, ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.secrets import SecretBox
 
@@ -84,6 +84,12 @@ class ChatflowAccess:
         admin = self.settings.admin_token
         if admin and same_secret(key, admin):
             return None
+        if not KEY_FORMAT.fullmatch(key):
+            # not of the issued form, so no key: nothing guessed, nothing counted. The
+            # OpenAI-compatible clients must send some string (docs: "any string for a
+            # chatflow without a key"), and Open WebUI lists models on every page load:
+            # counted, it was 429 after 10 listings a minute, for that whole address
+            return set()
         client = CLIENT.get()
         forgive = nothing
         if not any(self.api_keys.known(key_id, key) for key_id in key_ids):

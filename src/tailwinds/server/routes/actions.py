@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.engine.approvals import Decision
 from tailwinds.errors import ActionNotFound, InvalidRequest
+from tailwinds.messages import MAX_INPUT_DEPTH, nested_deeper_than
 from tailwinds.server.state import State
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
@@ -45,6 +46,13 @@ async def decide(
     if len(action_id) > MAX_ACTION_ID_CHARS:
         raise ActionNotFound(f"no action {action_id[:40]!r}… waits in this chatflow")
     if body.tool_input is not None:
+        # before its size: past 254 levels the encoder fails (a 500), and past a few less
+        # the `usedTools` event and the stored turn that wrap it would
+        if nested_deeper_than(body.tool_input, MAX_INPUT_DEPTH):
+            raise InvalidRequest(
+                f"expected a value nested at most {MAX_INPUT_DEPTH} levels deep",
+                field="toolInput",
+            )
         size = len(orjson.dumps(body.tool_input))
         if size > MAX_TOOL_INPUT_BYTES:
             raise InvalidRequest(
