@@ -44,6 +44,10 @@ def test_quick_bench_reports_plausible_figures(
     assert all(server.streams == 4 and server.interval_ms for server, _ in rows[4:7])
     text = out.read_text()
     assert text.startswith("# Benchmark results")
-    table_rows = [line for line in text.splitlines() if line[:7] in ("| local", "| queue")]
+    streams_part, fixed_part = text.split("## The fixed cost of a prediction")
+    table_rows = [line for line in streams_part.splitlines() if line[:7] in ("| local", "| queue")]
     assert len(table_rows) == len(rows)
+    # the fixed cost: 4-token answers, 64-token ones without and with a chat id, per mode
+    fixed_rows = [line for line in fixed_part.splitlines() if line[:7] in ("| local", "| queue")]
+    assert len(fixed_rows) == 6
     assert out.with_suffix(".json").exists()
