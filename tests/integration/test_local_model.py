@@ -131,6 +131,29 @@ def test_queue_serves_two_and_refuses_the_third(local_server: RunningServer) -> 
     assert requests.post(url, json={**body, "streaming": False}, timeout=120).status_code == 200
 
 
+def test_a_client_gone_while_waiting_gives_its_place_back(local_server: RunningServer) -> None:
+    """The queue holds one waiting request (TAILWINDS_LOCAL_MODEL_QUEUE=1): when its client
+    leaves before its turn, the place is free at once, not when the answer ahead ends."""
+    chatflow_id = local_chatflow(local_server, maxTokens=400)
+    url = f"{local_server.url}/api/v1/predictions/{chatflow_id}"
+    body = {"question": COUNTING, "streaming": True}
+    with requests.post(url, json=body, stream=True, timeout=120) as first:
+        assert first.status_code == 200
+        received = stream_then_leave(
+            local_server.url,
+            f"/api/v1/predictions/{chatflow_id}",
+            body,
+            tokens=1,
+            marker=b"event: start",
+        )
+        assert b"200 OK" in received.split(b"\r\n", 1)[0]
+        wait_for("the waiting place given back", lambda: places(local_server) == 1, within_s=30)
+        with requests.post(url, json=body, stream=True, timeout=120) as third:
+            # the first answer still runs (400 tokens), yet the third has a place
+            assert third.status_code == 200, third.text
+            assert places(local_server) == 2
+
+
 def test_no_network_needed(local_server: RunningServer) -> None:
     log = local_server.log()
     assert "huggingface" not in log.lower()

@@ -65,3 +65,32 @@ def test_a_streamed_answer_through_the_proxy(
     finally:
         server.stop()
     assert "hunter2" not in server.log()
+
+
+def test_an_unused_socks_all_proxy_beside_http_and_https_proxies(
+    mock_llm: MockOpenAI, tmp_path: Path
+) -> None:
+    """Desktop VPN tools export ALL_PROXY=socks5h://… beside HTTP(S)_PROXY: ALL_PROXY is
+    never used then (each scheme has its own), so it must not stop the server at start."""
+    with forward_proxy(tmp_path) as port:
+        home = tmp_path / "home"
+        server = start_server(
+            home,
+            f"sqlite+aiosqlite:///{home / 'tailwinds.db'}",
+            TAILWINDS_OUTBOUND_PROXY="",
+            HTTP_PROXY=f"http://127.0.0.1:{port}",
+            HTTPS_PROXY=f"http://127.0.0.1:{port}",
+            ALL_PROXY="socks5h://127.0.0.1:1080",
+        )
+        try:
+            chatflow_id = server.model_chatflow(mock_llm.base_url)
+            response = requests.post(
+                f"{server.url}/api/v1/predictions/{chatflow_id}",
+                json={"question": "tokens:" + json.dumps(["Via", " proxy"]), "streaming": True},
+                timeout=30,
+            )
+            frames = parse_frames(response.content)
+            check_order(frames)
+            assert tokens_of(frames) == "Via proxy"
+        finally:
+            server.stop()

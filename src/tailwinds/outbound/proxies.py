@@ -143,9 +143,11 @@ def proxy_rules(setting: str, environ: Mapping[str, str] | None = None) -> Proxy
         except ValueError as exc:
             raise ValueError(f"TAILWINDS_OUTBOUND_PROXY: {exc}") from None
         return ProxyRules(proxy, proxy, no_proxy)
-    found: dict[str, Proxy | None] = {}
+    found: dict[str, Proxy | None] = {"all": None}
     for scheme in ("http", "https", "all"):
         value = env.get(scheme, "").strip()
+        if scheme == "all" and found["http"] and found["https"]:
+            break  # never used: a socks5:// ALL_PROXY beside HTTP(S)_PROXY stops nothing
         try:
             found[scheme] = parse_proxy(value) if value else None
         except ValueError as exc:

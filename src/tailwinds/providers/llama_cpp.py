@@ -80,6 +80,11 @@ class Reservation:
         self._model._held -= 1
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    if not loop.is_closed():  # a generation ending after the server's loop has closed
+        loop.call_soon_threadsafe(callback)
+
+
 class LocalModel:
     def __init__(self, key: ModelKey, models_dir: Path, queue_size: int) -> None:
         self.key = key
@@ -150,9 +155,9 @@ class LocalModel:
                 loop.call_soon_threadsafe(put, exc)
 
         reservation.hand_over()
-        future = loop.run_in_executor(self._executor, work)
+        job = self._executor.submit(work)
         # the place is freed when the generation has really stopped, not when we leave
-        future.add_done_callback(lambda _: reservation.finish())
+        job.add_done_callback(lambda _: _on_loop(loop, reservation.finish))
         try:
             while True:
                 item = await pieces.get()
@@ -163,6 +168,9 @@ class LocalModel:
                 yield item  # type: ignore[misc]
         finally:
             stopped.set()
+            # a client gone while its turn waits gives its place back at once (a job not
+            # started is cancelled; one generating stops at its next token, then frees it)
+            job.cancel()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -24,38 +24,63 @@ def _held(text: str, tag: str) -> int:
     return 0
 
 
-class ThinkSplitter:
-    """Text pieces in; answer text (str) and `ThinkingEvent`s out, in order. `busy` is
-    False while nothing is held and no reasoning is open: then a piece without `<` is the
-    answer as it is, and callers skip `feed` for it (the token path stays a check)."""
+MAX_LEADING_SPACE = 64  # whitespace held at the answer's start, waiting for `<think>`
 
-    __slots__ = ("after_close", "held", "inside")
+
+class ThinkSplitter:
+    """Text pieces in; answer text (str) and `ThinkingEvent`s out, in order.
+
+    `<think>` opens the reasoning only at the very start of the answer (after whitespace),
+    as llama.cpp's, vLLM's and Ollama's reasoning parsers read it: once answer text has
+    begun, a `<think>` in it is the answer's own text (a model explaining R1's format, a
+    regular expression that strips the tags), never swallowed as reasoning. One block per
+    answer: after `</think>` everything is the answer.
+
+    `busy` is False once the answer has begun and nothing is held: then a piece is the
+    answer as it is, and callers skip `feed` for it unless it holds a `<` (the token path
+    stays a check; `feed` then hands it back whole)."""
+
+    __slots__ = ("after_close", "done", "held", "inside")
 
     def __init__(self) -> None:
         self.inside = False
-        self.held = ""  # a start of a tag, kept until the next piece
+        self.held = ""  # a start of a tag, or the answer's leading whitespace, kept
         self.after_close = False  # the answer's whitespace after `</think>` is dropped
+        self.done = False  # no `<think>` any more: the answer has begun
 
     @property
     def busy(self) -> bool:
-        return self.inside or bool(self.held) or self.after_close
+        return not self.done or self.inside or bool(self.held) or self.after_close
 
     def feed(self, text: str) -> list[str | ThinkingEvent]:
         out: list[str | ThinkingEvent] = []
         text = self.held + text
         self.held = ""
         while text:
-            tag = CLOSE if self.inside else OPEN
-            at = text.find(tag)
-            if at < 0:
-                keep = _held(text, tag)
-                self._emit(out, text[: len(text) - keep])
-                self.held = text[len(text) - keep :]
-                break
-            self._emit(out, text[:at])
-            text = text[at + len(tag) :]
-            self.inside = not self.inside
-            self.after_close = not self.inside
+            if self.inside:
+                at = text.find(CLOSE)
+                if at < 0:
+                    keep = _held(text, CLOSE)
+                    self._emit(out, text[: len(text) - keep])
+                    self.held = text[len(text) - keep :]
+                    break
+                self._emit(out, text[:at])
+                text = text[at + len(CLOSE) :]
+                self.inside = False
+                self.after_close = self.done = True
+                continue
+            if not self.done:
+                rest = text.lstrip()
+                if rest.startswith(OPEN):
+                    text = rest[len(OPEN) :]
+                    self.inside = True
+                    continue
+                if (not rest or OPEN.startswith(rest)) and len(text) <= MAX_LEADING_SPACE:
+                    self.held = text  # whitespace or "<th": the next piece tells
+                    break
+                self.done = True
+            self._emit(out, text)
+            break
         return out
 
     def flush(self) -> list[str | ThinkingEvent]:

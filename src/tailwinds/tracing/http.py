@@ -4,11 +4,15 @@ Installed by `create_app` only when tracing is on."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tailwinds import tracing
+
+if TYPE_CHECKING:  # annotations only: the HTTP layer (server/) is Starlette's one user
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_HEADER = 512  # characters of a header kept as an attribute
 # probes a load balancer or Prometheus calls every few seconds: no trace of their own

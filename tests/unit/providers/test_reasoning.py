@@ -36,9 +36,13 @@ CASES = [
     ("a < b and <thin", "a < b and <thin", ""),  # a start of a tag never closed is text
     ("<think>open to the end", "", "open to the end"),
     ("<think>x</thi", "", "x</thi"),
-    ("Before <think>mid</think> after", "Before after", "mid"),
     ("<think></think>Only answer", "Only answer", ""),
-    ("<think>1</think>A<think>2</think>B", "AB", "12"),
+    (" \n<think>lead</think>\n\nA", "A", "lead"),
+    # a `<think>` after the answer has begun is the answer's own text, never swallowed
+    ("Before <think>mid</think> after", "Before <think>mid</think> after", ""),
+    ("<think>1</think>A<think>2</think>B", "A<think>2</think>B", "1"),
+    ('re.sub(r"<think>.*?</think>", "", s)', 're.sub(r"<think>.*?</think>", "", s)', ""),
+    ("  <b>bold</b>", "  <b>bold</b>", ""),
 ]
 
 

@@ -1,0 +1,57 @@
+"""`<think>` in an OpenAI-compatible answer's text, through a real server: reasoning only
+at the answer's start (as llama.cpp's, vLLM's and Ollama's reasoning parsers read it);
+once the answer has begun, a `<think>` in it is the answer's own text, streamed and stored
+whole, never swallowed as reasoning."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from tests.conftest import RunningServer
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import check_order, parse_frames, tokens_of
+
+
+def ask(server: RunningServer, chatflow_id: str, tokens: list[str]) -> Any:
+    response = requests.post(
+        f"{server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": "tokens:" + json.dumps(tokens), "streaming": True},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    frames = parse_frames(response.content)
+    check_order(frames)
+    return frames
+
+
+def thinking_of(frames: list[tuple[str, Any]]) -> str:
+    return "".join(data["thinking"] for name, data in frames if name == "thinking")
+
+
+def test_a_think_tag_inside_the_answer_is_the_answers_text(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url)
+    tokens = ["R1 wraps its reasoning in ", "<th", "ink>", " tags: strip ", "<think>.*?</think>"]
+    frames = ask(sqlite_server, chatflow_id, tokens)
+    assert tokens_of(frames) == "".join(tokens)
+    assert "thinking" not in [name for name, _ in frames]
+    (start,) = [data for name, data in frames if name == "start"]
+    history = requests.get(
+        f"{sqlite_server.url}/api/v1/chatmessage/{chatflow_id}",
+        params={"chatId": start["chatId"]},
+        timeout=10,
+    ).json()
+    assert history[-1]["content"] == "".join(tokens)
+
+
+def test_a_think_block_at_the_start_is_reasoning(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url)
+    frames = ask(sqlite_server, chatflow_id, ["\n<thi", "nk>Why", " not</th", "ink>\n\nHi"])
+    assert thinking_of(frames) == "Why not"
+    assert tokens_of(frames) == "Hi"
