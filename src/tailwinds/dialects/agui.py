@@ -28,10 +28,10 @@ import uuid
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.dialects import action_data, reasoning_text
-from tailwinds.dialects.conversation import prediction, text_of
+from tailwinds.dialects.conversation import data_frame, parse_body, prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
     ErrorEvent,
@@ -42,9 +42,7 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.validation import describe_validation_error
-from tailwinds.errors import InvalidRequest
-from tailwinds.runs.prediction_request import PredictionRequest, load_body
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.runs.request_caps import MAX_HISTORY
 
 
@@ -68,13 +66,7 @@ class RunAgentInput(BaseModel):
 
 
 def parse_run_input(body: bytes) -> RunAgentInput:
-    raw = load_body(body)
-    if not isinstance(raw, dict):
-        raise InvalidRequest("expected a JSON object", field="request body")
-    try:
-        return RunAgentInput.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
+    return parse_body(body, RunAgentInput)
 
 
 def to_prediction(run: RunAgentInput, allowed_overrides: list[str]) -> PredictionRequest:
@@ -89,10 +81,6 @@ def to_prediction(run: RunAgentInput, allowed_overrides: list[str]) -> Predictio
         allowed_overrides=allowed_overrides,
         streaming=True,
     )
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
 class EventEncoder:
@@ -118,28 +106,32 @@ class EventEncoder:
             if not self.text_open:
                 self.text_open = True
                 start = {"type": "TEXT_MESSAGE_START", "messageId": self.message_id}
-                head += _frame({**start, "role": "assistant"})
+                head += data_frame({**start, "role": "assistant"})
             return head + body
         if type(event) is StartEvent:
             self._start(event.message_id)
-            return _frame({"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id})
+            return data_frame(
+                {"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id}
+            )
         if type(event) is UsedToolsEvent:
             return self._end_reasoning() + b"".join(self._tool_call(s) for s in event.tools)
         if type(event) is SourceDocumentsEvent:
-            return _frame({"type": "CUSTOM", "name": "sourceDocuments", "value": event.documents})
+            return data_frame(
+                {"type": "CUSTOM", "name": "sourceDocuments", "value": event.documents}
+            )
         if type(event) is MetadataEvent:
             self.metadata = event.data
             return b""
         if type(event) is ErrorEvent:
             self.failed = True
-            return _frame({"type": "RUN_ERROR", "message": event.message, "code": event.code})
+            return data_frame({"type": "RUN_ERROR", "message": event.message, "code": event.code})
         if type(event) is EndEvent:
             if self.failed:
                 return b""
             body = self._end_reasoning()  # RUN_FINISHED is refused while one is open
             if self.text_open:
                 self.text_open = False
-                body += _frame({"type": "TEXT_MESSAGE_END", "messageId": self.message_id})
+                body += data_frame({"type": "TEXT_MESSAGE_END", "messageId": self.message_id})
             finished: dict[str, Any] = {
                 "type": "RUN_FINISHED",
                 "threadId": self.thread_id,
@@ -151,20 +143,20 @@ class EventEncoder:
             usage = _usage(self.metadata.get("usage") or {})
             if usage:
                 finished["usage"] = [usage]
-            return body + _frame(finished)
+            return body + data_frame(finished)
         reasoning = reasoning_text(event)
         if reasoning is not None:
             body = b""
             if not self.reasoning_id:
                 self.reasoning_id = rid = str(uuid.uuid4())
-                body = _frame({"type": "REASONING_START", "messageId": rid}) + _frame(
+                body = data_frame({"type": "REASONING_START", "messageId": rid}) + data_frame(
                     {"type": "REASONING_MESSAGE_START", "messageId": rid, "role": "reasoning"}
                 )
             content = {"messageId": self.reasoning_id, "delta": reasoning}
-            return body + _frame({"type": "REASONING_MESSAGE_CONTENT", **content})
+            return body + data_frame({"type": "REASONING_MESSAGE_CONTENT", **content})
         action = action_data(event)
         if action is not None:  # a tool call waits for a person's decision
-            return self._end_reasoning() + _frame(
+            return self._end_reasoning() + data_frame(
                 {"type": "CUSTOM", "name": "action", "value": action}
             )
         return b""  # an event this dialect has no place for
@@ -176,7 +168,7 @@ class EventEncoder:
         if not self.reasoning_id:
             return b""
         rid, self.reasoning_id = self.reasoning_id, ""
-        return _frame({"type": "REASONING_MESSAGE_END", "messageId": rid}) + _frame(
+        return data_frame({"type": "REASONING_MESSAGE_END", "messageId": rid}) + data_frame(
             {"type": "REASONING_END", "messageId": rid}
         )
 
@@ -193,7 +185,7 @@ class EventEncoder:
         arguments = step.get("toolInput")
         output = step.get("toolOutput")
         return b"".join(
-            _frame(e)
+            data_frame(e)
             for e in (
                 {
                     "type": "TOOL_CALL_START",

@@ -29,10 +29,10 @@ import uuid
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.dialects import action_data, reasoning_text
-from tailwinds.dialects.conversation import prediction, text_of
+from tailwinds.dialects.conversation import data_frame, parse_body, prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
     ErrorEvent,
@@ -43,9 +43,7 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.validation import describe_validation_error
-from tailwinds.errors import InvalidRequest
-from tailwinds.runs.prediction_request import PredictionRequest, load_body
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.runs.request_caps import MAX_HISTORY
 
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
@@ -72,13 +70,7 @@ class ChatRequest(BaseModel):
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
-    raw = load_body(body)
-    if not isinstance(raw, dict):
-        raise InvalidRequest("expected a JSON object", field="request body")
-    try:
-        return ChatRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from exc
+    return parse_body(body, ChatRequest)
 
 
 def to_prediction(chat: ChatRequest, allowed_overrides: list[str]) -> PredictionRequest:
@@ -102,10 +94,6 @@ def to_prediction(chat: ChatRequest, allowed_overrides: list[str]) -> Prediction
     )
 
 
-def _frame(chunk: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-
 class ChunkEncoder:
     """One answer's UI message chunks (see the module's docstring)."""
 
@@ -127,18 +115,18 @@ class ChunkEncoder:
             head = self._end_reasoning()
             if not self.text_open:
                 self.text_open = True  # a delta before its text-start throws in the client
-                head += _frame({"type": "text-start", "id": self.text_id})
+                head += data_frame({"type": "text-start", "id": self.text_id})
             return head + body
         if type(event) is StartEvent:
             self.text_id = f"text-{event.message_id}"
             self._delta_head = (
                 b'data: {"type":"text-delta","id":' + orjson.dumps(self.text_id) + b',"delta":'
             )
-            return _frame({"type": "start", "messageId": event.message_id})
+            return data_frame({"type": "start", "messageId": event.message_id})
         if type(event) is UsedToolsEvent:
             return self._end_reasoning() + b"".join(self._tool_step(s) for s in event.tools)
         if type(event) is SourceDocumentsEvent:
-            return b"".join(_source(doc) for doc in event.documents) + _frame(
+            return b"".join(_source(doc) for doc in event.documents) + data_frame(
                 {"type": "data-sourceDocuments", "data": event.documents}
             )
         if type(event) is MetadataEvent:
@@ -146,13 +134,13 @@ class ChunkEncoder:
             return b""
         if type(event) is ErrorEvent:
             self.failed = True
-            return _frame({"type": "error", "errorText": event.message})
+            return data_frame({"type": "error", "errorText": event.message})
         if type(event) is EndEvent:
             body = self._end_reasoning() + self._end_text()
             if self.failed:
-                return body + _frame({"type": "finish", "finishReason": "error"})
+                return body + data_frame({"type": "finish", "finishReason": "error"})
             metadata = {k: v for k, v in self.metadata.items() if k != "question"}
-            return body + _frame(
+            return body + data_frame(
                 {"type": "finish", "finishReason": "stop", "messageMetadata": metadata}
             )
         reasoning = reasoning_text(event)
@@ -161,12 +149,12 @@ class ChunkEncoder:
             if not self.reasoning_id:
                 self.reasonings += 1
                 self.reasoning_id = f"reasoning-{self.reasonings}"
-                body = _frame({"type": "reasoning-start", "id": self.reasoning_id})
+                body = data_frame({"type": "reasoning-start", "id": self.reasoning_id})
             delta = {"type": "reasoning-delta", "id": self.reasoning_id, "delta": reasoning}
-            return body + _frame(delta)
+            return body + data_frame(delta)
         action = action_data(event)
         if action is not None:  # a tool call waits for a person's decision
-            return self._end_reasoning() + _frame({"type": "data-action", "data": action})
+            return self._end_reasoning() + data_frame({"type": "data-action", "data": action})
         return b""  # an event this dialect has no place for
 
     def close(self) -> bytes:
@@ -175,7 +163,7 @@ class ChunkEncoder:
     def _end_reasoning(self) -> bytes:
         if not self.reasoning_id:
             return b""
-        body = _frame({"type": "reasoning-end", "id": self.reasoning_id})
+        body = data_frame({"type": "reasoning-end", "id": self.reasoning_id})
         self.reasoning_id = ""
         return body
 
@@ -183,12 +171,12 @@ class ChunkEncoder:
         if not self.text_open:
             return b""
         self.text_open = False
-        return _frame({"type": "text-end", "id": self.text_id})
+        return data_frame({"type": "text-end", "id": self.text_id})
 
     def _tool_step(self, step: dict[str, Any]) -> bytes:
         call_id = f"call-{uuid.uuid4()}"
         name = str(step.get("tool", ""))
-        return _frame(
+        return data_frame(
             {
                 "type": "tool-input-available",
                 "toolCallId": call_id,
@@ -196,7 +184,7 @@ class ChunkEncoder:
                 "input": step.get("toolInput"),
                 "dynamic": True,
             }
-        ) + _frame(
+        ) + data_frame(
             {
                 "type": "tool-output-available",
                 "toolCallId": call_id,
@@ -219,4 +207,4 @@ def _source(document: dict[str, Any]) -> bytes:
     }
     if source:
         chunk["filename"] = str(source)
-    return _frame(chunk)
+    return data_frame(chunk)

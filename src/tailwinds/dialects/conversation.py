@@ -7,15 +7,42 @@ chat front ends send one whatever the flow is)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest
-from tailwinds.runs.prediction_request import HistoryItem, PredictionRequest
+from tailwinds.runs.prediction_request import HistoryItem, PredictionRequest, load_body
 from tailwinds.runs.request_caps import MAX_HISTORY, MAX_TEXT, check_id
 
 # the chatflow input a system message overrides, where the chatflow allows it
 SYSTEM_OVERRIDE = "systemMessage"
 SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(body: bytes, model: type[Body]) -> Body:
+    """A dialect's JSON request body as `model`; `InvalidRequest` (400) naming the first
+    field that is wrong otherwise (its `field`: the field's dotted path)."""
+    raw = load_body(body)
+    if not isinstance(raw, dict):
+        raise InvalidRequest("expected a JSON object", field="request body")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = InvalidRequest(describe_validation_error(exc))
+        error.field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
+        raise error from exc
+
+
+def data_frame(payload: dict[str, Any]) -> bytes:
+    """One SSE frame of `data:` alone (no event name), as OpenAI, AG-UI and the AI SDK
+    write theirs (orjson writes no raw newline: one line whatever the text)."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def prediction(

@@ -27,10 +27,10 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tailwinds.dialects import action_data, reasoning_text
-from tailwinds.dialects.conversation import prediction, text_of
+from tailwinds.dialects.conversation import parse_body, prediction, text_of
 from tailwinds.engine.events import (
     EndEvent,
     ErrorEvent,
@@ -41,9 +41,8 @@ from tailwinds.engine.events import (
     TokenEvent,
     UsedToolsEvent,
 )
-from tailwinds.engine.validation import describe_validation_error
-from tailwinds.errors import InvalidRequest, TailwindsError
-from tailwinds.runs.prediction_request import PredictionRequest, load_body
+from tailwinds.errors import TailwindsError
+from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.runs.request_caps import MAX_HISTORY
 
 # the header that names the chat whose stored memory answers
@@ -80,16 +79,7 @@ class ChatCompletionRequest(BaseModel):
 
 def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     """The request, or a 400 naming the field."""
-    raw = load_body(body)
-    if not isinstance(raw, dict):
-        raise InvalidRequest("expected a JSON object", field="request body")
-    try:
-        return ChatCompletionRequest.model_validate(raw)
-    except ValidationError as exc:
-        error = InvalidRequest(describe_validation_error(exc))
-        # OpenAI's `param`: the first field named (the message names them all)
-        error.field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or None
-        raise error from exc
+    return parse_body(body, ChatCompletionRequest)
 
 
 def to_prediction(
