@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from tailwinds.client import Tailwinds
 from tests.conftest import RunningServer
 from tests.integration.test_agents import agent_flow
 from tests.integration.test_approvals import (
@@ -140,3 +141,15 @@ def test_queue_mode_json_answer_decided_on_the_other_api_node(
     two_in_sequence(a, b, chatflow_id)
     expiring = approval_chatflow(a, mock_llm, approvalTimeoutS=1)
     expiry_while_nobody_decides(b, expiring)
+
+
+def test_the_sdk_gives_the_waiting_action_and_decides_it(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = approval_chatflow(sqlite_server, mock_llm)
+    with Tailwinds(sqlite_server.url) as client:
+        answer = client.predict(chatflow_id, calls("6 * 7"))
+        assert answer.status == "waiting" and answer.action is not None
+        assert answer.action.tool_input == {"expression": "6 * 7"}
+        rest = client.decide(chatflow_id, answer.action.action_id, "approve")
+    assert rest["status"] == "complete" and rest["text"] == "Result: 42"
