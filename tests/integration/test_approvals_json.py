@@ -5,6 +5,7 @@ Redis), the mock model asking for the calls."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
@@ -153,3 +154,17 @@ def test_the_sdk_gives_the_waiting_action_and_decides_it(
         assert answer.action.tool_input == {"expression": "6 * 7"}
         rest = client.decide(chatflow_id, answer.action.action_id, "approve")
     assert rest["status"] == "complete" and rest["text"] == "Result: 42"
+
+
+def test_a_run_that_fails_after_the_decision_is_the_routes_error(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    # `loop:` asks for the same call every round (the second made from the first's
+    # output): past `maxIterations` the agent fails
+    chatflow_id = approval_chatflow(sqlite_server, mock_llm, maxIterations=2)
+    question = "loop:" + json.dumps(["calculator", {"expression": "2 * 3"}])
+    action_id = check_waiting(ask(sqlite_server, chatflow_id, question), "2 * 3")
+    rest = decide(sqlite_server, chatflow_id, action_id, decision="approve")
+    assert rest.status_code >= 400 and "rounds of tool calls" in rest.json()["error"]
+    # the decision itself was delivered
+    assert decide(sqlite_server, chatflow_id, action_id, decision="approve").status_code == 409
