@@ -87,17 +87,22 @@ def two_in_sequence(api: RunningServer, other: RunningServer, chatflow_id: str) 
     assert decisions == {one: "approve", two: "reject"}
 
 
-def expiry_while_nobody_decides(server: RunningServer, chatflow_id: str) -> None:
-    answer = ask(server, chatflow_id, calls("6 * 7"))
-    action_id = check_waiting(answer, "6 * 7")
-    # the run went on without a reader: its frames, followed to the end, tell the expiry
+def follow(server: RunningServer, chatflow_id: str, message_id: str) -> list[Any]:
+    """A waiting JSON answer's run, followed as a stream from its start to its end."""
     with requests.get(
-        f"{server.url}/api/v1/predictions/{chatflow_id}/stream/{answer['messageId']}",
+        f"{server.url}/api/v1/predictions/{chatflow_id}/stream/{message_id}",
         headers={"Last-Event-ID": "0"},
         timeout=30,
     ) as followed:
         assert followed.status_code == 200, followed.text
-        frames = parse_numbered(followed.content)
+        return list(parse_numbered(followed.content))
+
+
+def expiry_while_nobody_decides(server: RunningServer, chatflow_id: str) -> None:
+    answer = ask(server, chatflow_id, calls("6 * 7"))
+    action_id = check_waiting(answer, "6 * 7")
+    # the run went on without a reader: its frames, followed to the end, tell the expiry
+    frames = follow(server, chatflow_id, answer["messageId"])
     [tools] = [data for _, name, data in frames if name == "usedTools"]
     assert tools[0]["decision"] == "expired" and "nobody approved" in tools[0]["toolOutput"]
     assert [name for _, name, _ in frames][-1] == "end"
@@ -167,4 +172,18 @@ def test_a_run_that_fails_after_the_decision_is_the_routes_error(
     rest = decide(sqlite_server, chatflow_id, action_id, decision="approve")
     assert rest.status_code >= 400 and "rounds of tool calls" in rest.json()["error"]
     # the decision itself was delivered
+    assert decide(sqlite_server, chatflow_id, action_id, decision="approve").status_code == 409
+
+
+def test_an_abort_while_the_json_answer_waits_ends_its_run(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    chatflow_id = approval_chatflow(sqlite_server, mock_llm)
+    answer = ask(sqlite_server, chatflow_id, calls("6 * 7"))
+    action_id = check_waiting(answer, "6 * 7")
+    with Tailwinds(sqlite_server.url) as client:
+        assert client.abort(chatflow_id, answer["chatId"]) == 1
+    frames = follow(sqlite_server, chatflow_id, answer["messageId"])
+    errors = [data for _, name, data in frames if name == "error"]
+    assert [e["code"] for e in errors] == ["aborted"]
     assert decide(sqlite_server, chatflow_id, action_id, decision="approve").status_code == 409
