@@ -64,6 +64,10 @@ class Action:
     tool_input: dict[str, Any]
     expires_at: str
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        return cls(data["actionId"], data["tool"], data["toolInput"], data["expiresAt"])
+
 
 @dataclass(frozen=True, slots=True)
 class Metadata:
@@ -104,9 +108,14 @@ class Prediction:
     raw: dict[str, Any]
     # the model's reasoning, when it sent some apart from the answer
     thinking: str | None = None
+    # "waiting" (a tool call waits for `action`'s decision: `client.decide(...)` answers
+    # with the rest) or "complete", for chatflows whose tools may ask for approval
+    status: str | None = None
+    action: Action | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Prediction:
+        waiting = data.get("action")
         return cls(
             text=data.get("text", ""),
             question=data.get("question", ""),
@@ -118,6 +127,8 @@ class Prediction:
             used_tools=data.get("usedTools") or [],
             raw=data,
             thinking=data.get("thinking"),
+            status=data.get("status"),
+            action=Action.from_json(waiting) if isinstance(waiting, dict) else None,
         )
 
 
@@ -143,7 +154,7 @@ def event_from(name: str, data: Any) -> Event | None:
     if name == "usedTools":
         return UsedTools(data)
     if name == "action":
-        return Action(data["actionId"], data["tool"], data["toolInput"], data["expiresAt"])
+        return Action.from_json(data)
     if name == "error":
         return Error(data.get("code", "error"), data.get("error", ""))
     if name == "end":

@@ -102,8 +102,9 @@ class ApprovalDesk(Protocol):
         """The run is over: the action, if still open, takes no decision any more."""
         ...
 
-    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> None:
-        """Deliver a person's decision. `ActionNotFound` (404) for no such open action of
+    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> str:
+        """Deliver a person's decision; the id of the action's run (its message id).
+        `ActionNotFound` (404) for no such open action of
         this chatflow, `ActionClosed` (409) when it was decided, expired or ended."""
         ...
 
@@ -159,7 +160,7 @@ class LocalApprovals:
         while len(self._closed) > MAX_REMEMBERED:
             self._closed.popitem(last=False)
 
-    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> None:
+    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> str:
         entry = self._open.get(action_id)
         if entry is None and self._closed.get(action_id) == chatflow_id:
             raise ActionClosed(f"action {action_id!r} was decided already, or it ended")
@@ -168,3 +169,4 @@ class LocalApprovals:
         if entry[1].done():
             raise ActionClosed(f"action {action_id!r} was decided already, or it ended")
         entry[1].set_result(decision)
+        return entry[0].run_id

@@ -27,26 +27,43 @@ async def decode_frames(frames: AsyncIterator[bytes]) -> AsyncIterator[Event]:
             yield decode_event(message.event, message.data)
 
 
+class AnswerParts:
+    """A run's events gathered, one at a time, into the non-streaming answer's fields."""
+
+    __slots__ = ("answer", "parts", "thinking")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.thinking: list[str] = []
+        self.answer: dict[str, Any] = {}
+
+    def add(self, event: Event) -> None:
+        """Take one event in; an `error` event is raised as its `TailwindsError`."""
+        if type(event) is TokenEvent:
+            self.parts.append(event.text)
+        elif type(event) is ThinkingEvent:
+            self.thinking.append(event.text)
+        elif type(event) is MetadataEvent:
+            self.answer.update(event.data)
+        elif type(event) is SourceDocumentsEvent:
+            self.answer.setdefault("sourceDocuments", []).extend(event.documents)
+        elif type(event) is UsedToolsEvent:
+            self.answer.setdefault("usedTools", []).extend(event.tools)
+        elif type(event) is ErrorEvent:
+            raise error_from_code(event.code, event.message)
+
+    def result(self) -> dict[str, Any]:
+        answer = self.answer
+        if self.thinking:
+            answer["thinking"] = "".join(self.thinking)
+        return {"text": "".join(self.parts), **answer}
+
+
 async def collect_answer(events: AsyncIterator[Event]) -> dict[str, Any]:
     """The non-streaming answer: a run's events, gathered into one JSON object. The
     model's reasoning, when it sent any (and the chatflow keeps it), is its `thinking`
     field, apart from `text`."""
-    parts: list[str] = []
-    thinking: list[str] = []
-    answer: dict[str, Any] = {}
+    parts = AnswerParts()
     async for event in events:
-        if type(event) is TokenEvent:
-            parts.append(event.text)
-        elif type(event) is ThinkingEvent:
-            thinking.append(event.text)
-        elif type(event) is MetadataEvent:
-            answer.update(event.data)
-        elif type(event) is SourceDocumentsEvent:
-            answer.setdefault("sourceDocuments", []).extend(event.documents)
-        elif type(event) is UsedToolsEvent:
-            answer.setdefault("usedTools", []).extend(event.tools)
-        elif type(event) is ErrorEvent:
-            raise error_from_code(event.code, event.message)
-    if thinking:
-        answer["thinking"] = "".join(thinking)
-    return {"text": "".join(parts), **answer}
+        parts.add(event)
+    return parts.result()

@@ -10,10 +10,11 @@ from tailwinds.engine.approvals import ApprovalDesk, LocalApprovals
 from tailwinds.engine.events import Event
 from tailwinds.engine.runs import RunRegistry
 from tailwinds.engine.turns import ChatTurns, LocalTurns
-from tailwinds.errors import TailwindsError
+from tailwinds.errors import StreamNotFound, TailwindsError
 from tailwinds.limits import RateLimiter
 from tailwinds.runs.admission import Admission
 from tailwinds.runs.transport import Limiter, RunHere
+from tailwinds.runs.waiting import decoded
 from tailwinds.transport.local import LocalRelays
 
 
@@ -52,6 +53,25 @@ class LocalTransport:
 
     async def answer_events(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
         return await run_here(admission)
+
+    async def waiting_answer(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
+        events = await run_here(admission)
+        turn = admission.turn
+        log = self.relays.start(
+            admission.chatflow.id, turn.message_id, admission.resume_grace_s, events
+        )
+        log.json_answer = True
+        return decoded(log.read(0))
+
+    async def answer_rest(self, chatflow_id: str, message_id: str) -> AsyncIterator[Event] | None:
+        try:
+            log = self.relays.get(chatflow_id, message_id)
+        except StreamNotFound:
+            return None
+        return decoded(log.read(0)) if log.json_answer else None
+
+    async def abort_run(self, message_id: str, error: TailwindsError) -> None:
+        self.runs.abort_run(message_id, error)
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int

@@ -7,15 +7,18 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncIterator
 
+from redis.exceptions import RedisError
+
 from tailwinds.config import Settings
 from tailwinds.engine.approvals import ApprovalDesk
 from tailwinds.engine.events import Event
 from tailwinds.engine.turns import ChatTurns
-from tailwinds.errors import TailwindsError
+from tailwinds.errors import TailwindsError, TransportLost
 from tailwinds.runs.admission import Admission
 from tailwinds.runs.answers import decode_frames
 from tailwinds.runs.transport import Limiter, RunHere
-from tailwinds.transport.queue import QueueClient
+from tailwinds.runs.waiting import decoded
+from tailwinds.transport.queue import RUN_TTL_S, QueueClient
 from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_limits import RedisRateLimiter
 
@@ -44,6 +47,33 @@ class QueueTransport:
 
     async def answer_events(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
         return decode_frames(await self._queued(admission))
+
+    async def waiting_answer(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
+        # marked before it is queued: its decision may come to any API node
+        key = self._answer_key(admission.turn.message_id)
+        ttl_s = int(admission.resume_grace_s) + RUN_TTL_S
+        try:
+            await self.queue.redis.set(key, b"1", ex=ttl_s)
+        except (RedisError, OSError) as exc:
+            admission.withdraw()
+            raise TransportLost(f"the job queue (Redis) is not reachable: {exc}") from exc
+        return decoded(await self._queued(admission))
+
+    async def answer_rest(self, chatflow_id: str, message_id: str) -> AsyncIterator[Event] | None:
+        try:
+            marked = await self.queue.redis.exists(self._answer_key(message_id))
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the event streams (Redis) are not reachable: {exc}") from exc
+        if not marked:
+            return None
+        grace_s = await self.queue.check_stream(chatflow_id, message_id)
+        return decoded(self.queue.relay(message_id, 0, grace_s))
+
+    async def abort_run(self, message_id: str, error: TailwindsError) -> None:
+        await self.queue.abort_runs([message_id])
+
+    def _answer_key(self, message_id: str) -> str:
+        return f"{self.queue.keys.prefix}:answer:{message_id}"
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int

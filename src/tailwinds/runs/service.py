@@ -21,6 +21,7 @@ from tailwinds.engine.uploads import uploads_from_json
 from tailwinds.errors import (
     ChatBusy,
     ChatflowNotFound,
+    RunCancelled,
     ServerShutdown,
     TailwindsError,
 )
@@ -39,6 +40,7 @@ from tailwinds.runs.prediction_request import (
 from tailwinds.runs.request_caps import run_overrides
 from tailwinds.runs.transport import Transport
 from tailwinds.runs.uploads import read_uploads
+from tailwinds.runs.waiting import approval_grace_s
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import Chatflow, ChatflowRepository
 from tailwinds.store.feedback import FeedbackRepository
@@ -233,6 +235,23 @@ class PredictionService:
         """The run of a non-streaming answer, started (queue mode: queued), for
         `collect_answer`."""
         return await self.transport.answer_events(admission, self.run_here)
+
+    async def waiting_answer(self, admission: Admission) -> AsyncIterator[Event] | None:
+        """The run of a non-streaming answer that may stop at an `action` (runs/waiting.py),
+        started as a resumable run; None when no tool of its chatflow asks for approval
+        (then `answer_events` is the cheaper way)."""
+        grace_s = approval_grace_s(admission.flow, admission.chatflow)
+        if grace_s is None:
+            return None
+        admission.resume_grace_s = max(admission.resume_grace_s, grace_s)
+        return await self.transport.waiting_answer(admission, self.run_here)
+
+    async def answer_rest(self, chatflow_id: str, message_id: str) -> AsyncIterator[Event] | None:
+        """A waiting JSON answer's events from the first (None: the run was not one)."""
+        return await self.transport.answer_rest(chatflow_id, message_id)
+
+    async def abort_run(self, message_id: str, why: str) -> None:
+        await self.transport.abort_run(message_id, RunCancelled(why))
 
     async def resume(
         self, chatflow_id: str, message_id: str, after: int, authorization: str | None

@@ -48,6 +48,22 @@ class Transport(Protocol):
         """The run's events for a non-streaming answer."""
         ...
 
+    async def waiting_answer(self, admission: Admission, run_here: RunHere) -> AsyncIterator[Event]:
+        """A non-streaming run that may wait for a person (runs/waiting.py): started as a
+        resumable run (it outlives the response that announces its action, for
+        `admission.resume_grace_s` with nobody reading) and marked as a JSON answer; its
+        events from the first."""
+        ...
+
+    async def answer_rest(self, chatflow_id: str, message_id: str) -> AsyncIterator[Event] | None:
+        """The events, from the first, of a run started by `waiting_answer`, for the
+        decision route to answer with the rest; None for any other run."""
+        ...
+
+    async def abort_run(self, message_id: str, error: TailwindsError) -> None:
+        """Stop one run, wherever it runs (a JSON answer's client left before it)."""
+        ...
+
     async def resume(
         self, chatflow_id: str, message_id: str, after: int
     ) -> AsyncIterator[bytes] | None:

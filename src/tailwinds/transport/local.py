@@ -24,6 +24,7 @@ class RunLog:
         "done",
         "frames",
         "grace_s",
+        "json_answer",
         "message_id",
         "on_abandoned",
         "readers",
@@ -43,6 +44,9 @@ class RunLog:
         self.frames: list[bytes] = []  # frame n has `id: n+1`
         self.done = False
         self.readers = 0
+        # a JSON answer that may wait for a person (runs/waiting.py): the decision route
+        # answers with the rest of it
+        self.json_answer = False
         self._waiter: asyncio.Future[None] | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
 

@@ -160,7 +160,7 @@ class RedisApprovals:
 
     # -- the API node's side ----------------------------------------------------------
 
-    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> None:
+    async def decide(self, chatflow_id: str, action_id: str, decision: Decision) -> str:
         raw = await self.redis.get(self._action_key(action_id))
         facts = orjson.loads(raw) if raw else None
         if not isinstance(facts, dict) or facts.get("chatflowId") != chatflow_id:
@@ -172,3 +172,4 @@ class RedisApprovals:
         await self.redis.xadd(
             self.control, {b"action": action_id}, maxlen=CONTROL_MAX_LEN, approximate=True
         )
+        return str(facts.get("runId", ""))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tailwinds.engine.approvals import Decision
 from tailwinds.errors import ActionNotFound, InvalidRequest
 from tailwinds.messages import MAX_INPUT_DEPTH, nested_deeper_than
+from tailwinds.runs.waiting import collect_until_action
 from tailwinds.server.state import State
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
@@ -41,7 +42,9 @@ async def decide(
 ) -> dict[str, Any]:
     """Approve (with `toolInput`, the call runs with that input instead) or reject (the
     model is told, with `message` as the reason) a tool call announced by an `action`
-    event; the run's own stream goes on. Needs the same key as the prediction."""
+    event; the run's own stream goes on. Needs the same key as the prediction. For a
+    JSON answer that returned `status: "waiting"` at this action, the answer is the rest
+    of it: `status` `"complete"`, or `"waiting"` at the next action."""
     await state.predictions.authorized_chatflow(chatflow_id, request.headers.get("authorization"))
     if len(action_id) > MAX_ACTION_ID_CHARS:
         raise ActionNotFound(f"no action {action_id[:40]!r}… waits in this chatflow")
@@ -61,5 +64,11 @@ async def decide(
             )
     tool_input = body.tool_input if body.decision == "approve" else None
     decision = Decision(body.decision, tool_input, body.message)
-    await state.predictions.resources.approvals.decide(chatflow_id, action_id, decision)
-    return {"actionId": action_id, "decision": body.decision}
+    service = state.predictions
+    run_id = await service.resources.approvals.decide(chatflow_id, action_id, decision)
+    decided = {"actionId": action_id, "decision": body.decision}
+    # a JSON answer that stopped at this action (runs/waiting.py): the rest of it
+    rest = await service.answer_rest(chatflow_id, run_id)
+    if rest is None:
+        return decided
+    return {**decided, **await collect_until_action(rest, after_action=action_id)}

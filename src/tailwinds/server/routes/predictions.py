@@ -11,7 +11,7 @@ from tailwinds.dialects.choice import FLOWISE, TAILWINDS, requested_dialect
 from tailwinds.dialects.flowise import flowise_stream
 from tailwinds.runs.admission import withdraw
 from tailwinds.runs.prediction_request import PredictionRequest
-from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, answer_response
+from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, own_answer_response
 from tailwinds.server.auth import require_admin
 from tailwinds.server.disconnect import before_disconnect
 from tailwinds.server.flowise_predictions import flowise_prediction
@@ -63,7 +63,7 @@ async def own_prediction(chatflow_id: str, request: Request, state: AppState) ->
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     if admission.streaming:
         return sse_response(await service.stream(admission), state.settings)
-    return await answer_response(await service.answer_events(admission), request.receive)
+    return await own_answer_response(service, admission, request.receive)
 
 
 @router.get(
