@@ -285,7 +285,8 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError as exc:
-        raise ValueError(f"TAILWINDS_{name.upper()}: expected a {kind}, got {raw!r}") from exc
+        expected = "an integer" if kind == "int" else "a number"
+        raise ValueError(f"TAILWINDS_{name.upper()}: expected {expected}, got {raw!r}") from exc
     if kind == "Path":
         return Path(raw)
     if kind == "bool":

@@ -232,12 +232,11 @@ def _codes(cls: type[TailwindsError]) -> dict[str, type[TailwindsError]]:
     return found
 
 
-ERRORS_BY_CODE: dict[str, type[TailwindsError]] = _codes(TailwindsError)
-
-
 def error_from_code(code: str, message: str) -> TailwindsError:
-    """Rebuild the error an `error` event reports, as the class its code names."""
-    cls = ERRORS_BY_CODE.get(code, TailwindsError)
+    """Rebuild the error an `error` event reports, as the class its code names. The classes
+    are looked up when asked (an error path), not at import: nodes define errors of their
+    own (`agent_limit`) after this module is loaded."""
+    cls = _codes(TailwindsError).get(code, TailwindsError)
     error = cls.__new__(cls)
     TailwindsError.__init__(error, message)
     return error

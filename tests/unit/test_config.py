@@ -13,7 +13,7 @@ from tailwinds.config import Settings
         ("MODE", "cluster", "TAILWINDS_MODE: expected one of local, queue"),
         ("LOG_FORMAT", "xml", "TAILWINDS_LOG_FORMAT: expected one of text, json"),
         ("LOG_LEVEL", "loud", "TAILWINDS_LOG_LEVEL: expected one of DEBUG"),
-        ("PORT", "abc", "TAILWINDS_PORT: expected a int"),
+        ("PORT", "abc", "TAILWINDS_PORT: expected an integer"),
         ("PORT", "70000", "TAILWINDS_PORT: expected a port number up to 65535"),
         ("KEEPALIVE_S", "0", "TAILWINDS_KEEPALIVE_S: expected a number above 0"),
         ("KEEPALIVE_S", "nan", "TAILWINDS_KEEPALIVE_S: expected a finite number"),
