@@ -262,7 +262,8 @@ def redis_url() -> str:
     import redis
 
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2) as client:
+            client.ping()
     except redis.RedisError as exc:
         service_missing(f"Redis at {REDIS_URL}", exc)
     return REDIS_URL

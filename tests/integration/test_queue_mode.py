@@ -48,12 +48,13 @@ class Cluster:
         for process in [*self.apis, *self.workers]:
             process.stop()
         # leave the machine's Redis as it was
-        client = redis.Redis.from_url(self.env["TAILWINDS_REDIS_URL"])
-        try:
-            for key in client.scan_iter(f"{self.env['TAILWINDS_REDIS_PREFIX']}:*", count=1000):
-                client.delete(key)
-        except redis.RedisError:
-            pass  # a test's own Redis, already stopped
+        with redis.Redis.from_url(self.env["TAILWINDS_REDIS_URL"]) as client:
+            try:
+                pattern = f"{self.env['TAILWINDS_REDIS_PREFIX']}:*"
+                for key in client.scan_iter(pattern, count=1000):
+                    client.delete(key)
+            except redis.RedisError:
+                pass  # a test's own Redis, already stopped
 
 
 def queue_env(redis_url: str, **extra: str) -> dict[str, str]:
@@ -449,7 +450,8 @@ def own_redis(tmp_path: Any, redis_url: str) -> Iterator[tuple[str, Any]]:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                redis.Redis(port=port).ping()
+                with redis.Redis(port=port) as probe:
+                    probe.ping()
                 return process
             except redis.ConnectionError:
                 time.sleep(0.05)

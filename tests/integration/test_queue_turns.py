@@ -117,8 +117,13 @@ def line_length(cluster: Cluster, chatflow_id: str, chat_id: str) -> Callable[[]
 
     keys = Keys(cluster.env["TAILWINDS_REDIS_PREFIX"])
     line = keys.turn_line(keys.turn(chatflow_id, chat_id))[0]
-    client = redis.Redis.from_url(cluster.env["TAILWINDS_REDIS_URL"])
-    return lambda: int(client.zcard(line))
+    url = cluster.env["TAILWINDS_REDIS_URL"]
+
+    def length() -> int:
+        with redis.Redis.from_url(url) as client:
+            return int(client.zcard(line))
+
+    return length
 
 
 def test_waiting_turns_run_in_the_order_they_were_asked_across_api_nodes(

@@ -22,9 +22,9 @@ def prefix(redis_url: str) -> Iterator[str]:
 
     name = f"twtest-{uuid.uuid4().hex[:8]}"
     yield name
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(f"{name}:*"):
+            client.delete(key)
 
 
 async def no_abort(ids: list[str]) -> None:
