@@ -111,7 +111,7 @@ def test_refusals_name_the_file(sqlite_server: RunningServer, mock_llm: MockOpen
         ([big], "uploads.0", "big.png"),
         ([exe], "uploads.0", "a.exe"),
         (
-            [{**IMAGE, "type": "url", "data": "https://example.com/x.png"}],
+            [{**IMAGE, "type": "audio"}],
             "uploads.0.type",
             "dot.png",
         ),

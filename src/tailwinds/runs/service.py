@@ -94,7 +94,7 @@ class PredictionService:
         check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
 
-        uploads = await read_uploads(request.uploads, chatflow)
+        uploads = await read_uploads(request.uploads, chatflow, self.settings)
         chat_id = request.chat_id or str(uuid.uuid4())
         session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
