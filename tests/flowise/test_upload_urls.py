@@ -61,13 +61,15 @@ def files() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server whose operator opened loopback to outbound requests."""
+    """A server whose operator opened loopback to outbound requests (and capped uploads at
+    2000 bytes, which bounds a URL's body whatever a chatflow's `maxFileBytes`)."""
     home: Path = tmp_path_factory.mktemp("home")
     running = start_server(
         home,
         f"sqlite+aiosqlite:///{home / 'tailwinds.db'}",
         threaded=True,
         TAILWINDS_OUTBOUND_NETWORKS="127.0.0.1/32",
+        TAILWINDS_MAX_UPLOAD_BYTES="2000",
     )
     yield running
     running.stop()
@@ -130,6 +132,19 @@ def test_url_refusals_name_the_file(
         assert refused.status_code == 400, refused.text
         error = refused.json()["error"]
         assert error.startswith(f"{field}: {item['name']}") and reason in error, error
+
+
+def test_the_operators_upload_cap_bounds_a_url(
+    open_server: RunningServer, mock_llm: MockOpenAI, files: str
+) -> None:
+    limits = {"maxFileBytes": 10_000_000}
+    chatflow_id = flow(
+        open_server, "chatOpenAI", mock_llm.base_url, "echo", chatbotConfig={"uploads": limits}
+    )
+    item = url_item(files + "/big.png", "big.png", "image/png")
+    refused = ask(open_server, chatflow_id, "q", [item])
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == "uploads.0: big.png: larger than 2000 bytes"
 
 
 def test_loopback_is_refused_without_the_operators_setting(

@@ -20,10 +20,14 @@ MAX_URL = 2048
 async def fetch_upload(
     url: Any, *, name: str, field: str, settings: Settings, max_bytes: int
 ) -> tuple[bytes, str]:
-    """(body, its Content-Type lowercased without parameters, "" if none) of an
-    http(s) URL. A predictions route may be open to anyone, so the address policy is the
-    HTTP tools' (`tool_policy`), not the URL upserts' (TAILWINDS_INGEST_PRIVATE_URLS does
-    not open private addresses to it)."""
+    """(body, its Content-Type lowercased without parameters: aiohttp's
+    `application/octet-stream` when the answer names none) of an http(s) URL. A
+    predictions route may be open to anyone, so the address policy is the HTTP tools'
+    (`tool_policy`), not the URL upserts' (TAILWINDS_INGEST_PRIVATE_URLS does not open
+    private addresses to it). The body is read up to `max_bytes` (the chatflow's
+    `maxFileBytes`), and never past TAILWINDS_MAX_UPLOAD_BYTES: a data URL is bounded by
+    the request body's cap, a URL by this."""
+    max_bytes = min(max_bytes, settings.max_upload_bytes)
     if not isinstance(url, str) or not 0 < len(url) <= MAX_URL:
         raise InvalidRequest(
             f"{name}: expected an http(s) URL of at most {MAX_URL} characters",
