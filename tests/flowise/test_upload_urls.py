@@ -27,22 +27,27 @@ PAGES = {
 }
 
 
+FETCHED: list[str] = []  # the paths the server was asked for, in order
+
+
 @pytest.fixture(scope="module")
 def files() -> Iterator[str]:
     """A real HTTP server on this machine serving PAGES, and a redirect to /dot.png."""
 
     class Files(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            FETCHED.append(self.path)
             if self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", "/dot.png")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            if self.path not in PAGES:
+            path = self.path.split("?")[0]
+            if path not in PAGES:
                 self.send_error(404)
                 return
-            content_type, body = PAGES[self.path]
+            content_type, body = PAGES[path]
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -159,3 +164,22 @@ def test_loopback_is_refused_without_the_operators_setting(
     metadata = url_item("http://169.254.169.254/latest/x.png", "meta.png", "image/png")
     refused = ask(sqlite_server, chatflow_id, "q", [metadata])
     assert refused.status_code == 400 and "meta.png" in refused.text, refused.text
+
+
+def test_a_caller_over_its_limit_makes_the_server_fetch_nothing(
+    open_server: RunningServer, mock_llm: MockOpenAI, files: str
+) -> None:
+    chatflow_id = flow(
+        open_server,
+        "chatOpenAI",
+        mock_llm.base_url,
+        "echo",
+        rateLimit={"requests": 1, "windowS": 60},
+    )
+    upload = url_item(files + "/notes.txt?limited", "notes.txt", "text/plain")
+    assert ask(open_server, chatflow_id, "first (limited)", [upload]).status_code == 200
+    assert FETCHED.count("/notes.txt?limited") == 1
+    refused = ask(open_server, chatflow_id, "second (limited)", [upload])
+    assert refused.status_code == 429, refused.text
+    # the limit is checked before the fetch: a refused caller costs the server no request
+    assert FETCHED.count("/notes.txt?limited") == 1

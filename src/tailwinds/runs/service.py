@@ -94,7 +94,6 @@ class PredictionService:
         check_overrides(overrides, chatflow.allowed_overrides)
         flow = self.compiled(chatflow, overrides)
 
-        uploads = await read_uploads(request.uploads, chatflow, self.settings)
         chat_id = request.chat_id or str(uuid.uuid4())
         session_id, run_vars = run_overrides(overrides, chat_id)
         history: list[ChatMessage] = []
@@ -107,7 +106,6 @@ class PredictionService:
             message_id=str(uuid.uuid4()),
             history=history,
             vars=run_vars,
-            uploads=uploads,
         )
         # a new conversation has nothing stored yet to read, nor anyone else asking in it
         named = request.chat_id is not None or "sessionId" in overrides
@@ -119,6 +117,14 @@ class PredictionService:
         try:
             release = await self.transport.limiter.admit_all(scopes)
         except BaseException:
+            if lease is not None:
+                lease.release_soon()
+            raise
+        try:
+            # after the limits: an upload by URL is a fetch that a refused caller must not get
+            turn.uploads = await read_uploads(request.uploads, chatflow, self.settings)
+        except BaseException:
+            release()
             if lease is not None:
                 lease.release_soon()
             raise
