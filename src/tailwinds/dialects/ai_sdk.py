@@ -47,6 +47,9 @@ from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.runs.request_caps import MAX_HISTORY
 
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
+# how long a run goes on for a `useChat` that left (a reload, a lost network): it may
+# reconnect (`GET …/{chatId}/stream`, `resume: true`) and read the whole answer
+RESUME_GRACE_S = 30.0
 MAX_TITLE = 200
 
 
@@ -91,6 +94,7 @@ def to_prediction(chat: ChatRequest, allowed_overrides: list[str]) -> Prediction
         chat_id_field="id",
         allowed_overrides=allowed_overrides,
         streaming=True,
+        resume_grace_s=RESUME_GRACE_S,
     )
 
 
