@@ -69,7 +69,10 @@ async def ai_sdk_chat(chatflow_id: str, request: Request, state: State) -> Respo
     return await dialect_runs.stream_response(state, admission, encoder, ai_sdk.HEADERS)
 
 
-@router.get("/ai-sdk/{chatflow_id}/{chat_id}/stream", responses={**_STREAM, 204: {}})
+@router.get(
+    "/ai-sdk/{chatflow_id}/{chat_id}/stream",
+    responses={**_STREAM, 204: {"description": "No answer of this chat is running"}},
+)
 async def ai_sdk_reconnect(
     chatflow_id: str, chat_id: str, request: Request, state: State
 ) -> Response:
