@@ -255,3 +255,26 @@ def test_the_model_list_is_what_the_token_opens(
         assert 429 in statuses
     finally:
         server.stop()
+
+
+def test_ai_sdk_reconnect_skips_a_prediction_without_a_grace(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """A chat's answer running through the Prediction API without `resumeGraceSeconds`
+    (local mode) cannot be resumed: the AI SDK's reconnect answers 204 while it runs."""
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = " ".join(f"word{n}" for n in range(60))
+    with requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True, "chatId": "plain"},
+        stream=True,
+        timeout=30,
+    ) as running:
+        seen = b""
+        for piece in running.iter_content(chunk_size=None):
+            seen += piece
+            if b"event: token" in seen:
+                break  # the run is going on
+        assert b"event: token" in seen and b"event: end" not in seen
+        url = f"{sqlite_server.url}/api/v1/ai-sdk/{chatflow_id}/plain/stream"
+        assert requests.get(url, timeout=5).status_code == 204
