@@ -61,7 +61,8 @@ async def ai_sdk_chat(chatflow_id: str, request: Request, state: State) -> Respo
     message stream (start, text-*, tool-*, source-document, finish, `[DONE]`). See
     docs/PROTOCOL.md, "Vercel AI SDK UI message stream"."""
     chat = ai_sdk.parse_chat_request(await request.body())
-    prediction = ai_sdk.to_prediction(chat, await _allowed_overrides(state, chatflow_id))
+    overrides = await _allowed_overrides(state, chatflow_id)
+    prediction = ai_sdk.to_prediction(chat, overrides, state.settings.ai_sdk_resume_grace_s)
     admission = await dialect_runs.admitted(request, state, chatflow_id, prediction)
     if admission is None:
         return dialect_runs.gone()
