@@ -111,6 +111,9 @@ class Settings:
     max_waiting_runs: int = 100
     # resumable streams: how long a finished run's events stay readable (local mode)
     resume_retention_s: float = 60.0
+    # how long an AI SDK (`useChat`) answer goes on for a client that left, which may
+    # reconnect (`GET /api/v1/ai-sdk/{id}/{chatId}/stream`); 0: leaving stops the run
+    ai_sdk_resume_grace_s: float = 30.0
     # scale-out (queue mode): API nodes enqueue, `tailwinds worker` processes run flows
     mode: str = "local"  # or "queue"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -246,6 +249,8 @@ def settings_problem(settings: Settings) -> str | None:
     for name, bits in (("client_prefix_v4", 32), ("client_prefix_v6", 128)):
         if getattr(settings, name) > bits:
             return f"TAILWINDS_{name.upper()}: expected a prefix length up to {bits}"
+    if settings.ai_sdk_resume_grace_s > 3600:
+        return "TAILWINDS_AI_SDK_RESUME_GRACE_S: expected seconds up to 3600"
     if settings.port > 65535:
         return f"TAILWINDS_PORT: expected a port number up to 65535, got {settings.port}"
     if not settings.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

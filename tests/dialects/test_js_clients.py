@@ -311,3 +311,19 @@ def test_a_waiting_tool_call_passes_each_clients_schema(
     assert ai["errors"] == [] and "error" not in ai
     [part] = [p for p in ai["message"]["parts"] if p["type"] == "data-action"]
     assert part["data"]["tool"] == "calculator" and ai["types"][-1] == "finish"
+
+
+def test_ai_sdk_reconnects_to_a_dropped_stream(
+    node: str, sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """`DefaultChatTransport.reconnectToStream` after the POST's stream was aborted
+    mid-answer gets the whole answer again from its start; the run went on meanwhile."""
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = " ".join(f"word{n}" for n in range(60))  # about 3 s of answer
+    out = run(node, "ai_sdk_resume.mjs", ai_sdk_url(sqlite_server, chatflow_id), question, "gone")
+    assert out.get("error") is None and out["errors"] == [], out
+    assert "text-delta" in out["before"] and "finish" not in out["before"]
+    assert out["reconnected"] is True, out
+    assert out["types"][0] == "start" and out["types"][-1] == "finish", out["types"]
+    text = "".join(p["text"] for p in out["message"]["parts"] if p["type"] == "text")
+    assert text == f"You said: {question}"

@@ -148,6 +148,39 @@ def test_a_key_guards_every_dialect(sqlite_server: RunningServer, mock_llm: Mock
         assert requests.post(url, json=body, timeout=5).status_code == 401
         bearer = {"Authorization": f"Bearer {key.json()['key']}"}
         assert requests.post(url, json=body, headers=bearer, timeout=10).status_code == 200
+    # the AI SDK's reconnect is the chatflow's as its POST is
+    reconnect = f"{sqlite_server.url}/api/v1/ai-sdk/{guarded}/c1/stream"
+    assert requests.get(reconnect, timeout=5).status_code == 401
+    assert requests.get(reconnect, headers=bearer, timeout=5).status_code == 204
+
+
+def test_ai_sdk_reconnect_without_a_running_answer(
+    sqlite_server: RunningServer, chatflow: str
+) -> None:
+    """`GET …/{chatId}/stream` answers 204 (what `reconnectToStream` reads as "nothing to
+    resume") for a chat with no answer running, with the chatflow's CORS; 404 for a
+    chatflow that is not there."""
+    url = f"{sqlite_server.url}/api/v1/ai-sdk/{chatflow}/never-asked/stream"
+    preflight = requests.options(
+        url,
+        headers={
+            "Origin": APP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=5,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == APP
+    answered = requests.get(url, headers={"Origin": APP}, timeout=5)
+    assert answered.status_code == 204 and answered.content == b""
+    assert answered.headers["access-control-allow-origin"] == APP
+    # a GET changes nothing: another site gets its answer without CORS headers (the
+    # browser withholds it), as the Prediction API's resume does
+    elsewhere = requests.get(url, headers={"Origin": "https://evil.example"}, timeout=5)
+    assert "access-control-allow-origin" not in elsewhere.headers
+    missing = requests.get(f"{sqlite_server.url}/api/v1/ai-sdk/nope/c1/stream", timeout=5)
+    assert missing.status_code == 404 and missing.json()["code"] == "chatflow_not_found"
 
 
 def test_turns_are_stored_under_the_thread_and_chat_ids(
@@ -222,3 +255,26 @@ def test_the_model_list_is_what_the_token_opens(
         assert 429 in statuses
     finally:
         server.stop()
+
+
+def test_ai_sdk_reconnect_skips_a_prediction_without_a_grace(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """A chat's answer running through the Prediction API without `resumeGraceSeconds`
+    (local mode) cannot be resumed: the AI SDK's reconnect answers 204 while it runs."""
+    chatflow_id = sqlite_server.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = " ".join(f"word{n}" for n in range(60))
+    with requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True, "chatId": "plain"},
+        stream=True,
+        timeout=30,
+    ) as running:
+        seen = b""
+        for piece in running.iter_content(chunk_size=None):
+            seen += piece
+            if b"event: token" in seen:
+                break  # the run is going on
+        assert b"event: token" in seen and b"event: end" not in seen
+        url = f"{sqlite_server.url}/api/v1/ai-sdk/{chatflow_id}/plain/stream"
+        assert requests.get(url, timeout=5).status_code == 204

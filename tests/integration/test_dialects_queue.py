@@ -81,3 +81,34 @@ def test_each_dialect_through_a_worker(one_node: Cluster, mock_llm: MockOpenAI) 
     parts = data_frames(ai.content)
     assert parts[-1] == "[DONE]" and parts[-2]["type"] == "finish"
     assert "".join(p["delta"] for p in parts[:-1] if p["type"] == "text-delta") == text
+
+
+def test_ai_sdk_reconnect_through_a_worker(one_node: Cluster, mock_llm: MockOpenAI) -> None:
+    """A `useChat` whose stream dropped mid-answer reconnects (`GET …/{chatId}/stream`, the
+    AI SDK's `reconnectToStream`) and reads the whole answer from the run's Redis stream;
+    a chat with nothing running answers 204."""
+    [api] = one_node.apis
+    chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
+    question = " ".join(f"word{n}" for n in range(60))  # about 3 s of answer
+    body = {
+        "id": "c-dropped",
+        "messages": [{"id": "1", "role": "user", "parts": [{"type": "text", "text": question}]}],
+    }
+    url = f"{api.url}/api/v1/ai-sdk/{chatflow_id}"
+    with requests.post(url, json=body, stream=True, timeout=30) as first:
+        assert first.status_code == 200
+        seen = b""
+        for piece in first.iter_content(chunk_size=None):
+            seen += piece
+            if b'"text-delta"' in seen:
+                break  # the client leaves mid-answer
+    assert b'"finish"' not in seen
+    again = requests.get(f"{url}/c-dropped/stream", timeout=30)
+    assert again.status_code == 200
+    assert again.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    parts = data_frames(again.content)
+    assert parts[0]["type"] == "start" and parts[-1] == "[DONE]"
+    assert parts[-2]["type"] == "finish"
+    text = "".join(p["delta"] for p in parts[:-1] if p["type"] == "text-delta")
+    assert text == f"You said: {question}"
+    assert requests.get(f"{url}/never-asked/stream", timeout=5).status_code == 204

@@ -31,6 +31,7 @@ from tailwinds.config import Settings
         ("CLIENT_PREFIX_V6", "129", "TAILWINDS_CLIENT_PREFIX_V6: expected a prefix length up"),
         ("CLIENT_PREFIX_V4", "33", "TAILWINDS_CLIENT_PREFIX_V4: expected a prefix length up"),
         ("CLIENT_PREFIX_V6", "0", "TAILWINDS_CLIENT_PREFIX_V6: expected a number above 0"),
+        ("AI_SDK_RESUME_GRACE_S", "3601", "TAILWINDS_AI_SDK_RESUME_GRACE_S: expected seconds"),
         ("SECRET_KEY", "p\udce4ssword-long-enough", "TAILWINDS_SECRET_KEY: expected text in"),
     ],
 )

@@ -73,7 +73,12 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     return parse_body(body, ChatRequest)
 
 
-def to_prediction(chat: ChatRequest, allowed_overrides: list[str]) -> PredictionRequest:
+def to_prediction(
+    chat: ChatRequest, allowed_overrides: list[str], resume_grace_s: float = 0
+) -> PredictionRequest:
+    """The prediction `chat` asks for; `resume_grace_s`: how long the run goes on for a
+    client that left (a reload, a lost network), which may reconnect (`GET
+    …/{chatId}/stream`, `useChat({resume: true})`) and read the whole answer."""
     messages = [
         (
             m.role,
@@ -91,6 +96,7 @@ def to_prediction(chat: ChatRequest, allowed_overrides: list[str]) -> Prediction
         chat_id_field="id",
         allowed_overrides=allowed_overrides,
         streaming=True,
+        resume_grace_s=resume_grace_s,
     )
 
 

@@ -54,10 +54,13 @@ def prediction(
     streaming: bool,
     use_memory: bool = False,
     field: str = "messages",
+    resume_grace_s: float = 0,
 ) -> PredictionRequest:
     """The prediction `messages` (`(role, text)`, oldest first) ask for. `use_memory`: the
     server's stored memory of `chat_id` is the history, not the messages before the
-    question. 400 naming `field` when there is no user question last."""
+    question. `resume_grace_s`: how long the run goes on for a client that left, which
+    may reconnect (0: a client that leaves stops its run). 400 naming `field` when there
+    is no user question last."""
     if chat_id is not None:
         check_id(chat_id, chat_id_field)
     if not messages or messages[-1][0] != "user":
@@ -91,8 +94,7 @@ def prediction(
         chatId=chat_id,
         overrideConfig=overrides,
         history=None if use_memory else history,
-        # none of these dialects resumes a stream: a client that leaves stops its run
-        resumeGraceSeconds=0,
+        resumeGraceSeconds=resume_grace_s,
         uploads=None,
     )
 

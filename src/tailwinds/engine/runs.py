@@ -86,6 +86,10 @@ class RunRegistry:
         """The run is over, or never will start: drop an interrupt still waiting for it."""
         self._pending.pop(run_id, None)
 
+    def running_in(self, chatflow_id: str, chat_id: str) -> list[str]:
+        """The ids of the chat's runs going on now."""
+        return [handle.run_id for handle in self._runs.get((chatflow_id, chat_id), ())]
+
     def running(self) -> list[str]:
         """The ids of the runs going on now."""
         return list(self._by_id)

@@ -81,6 +81,9 @@ class LocalTransport:
             return None
         return log.read(after)
 
+    async def running_in(self, chatflow_id: str, chat_id: str) -> list[str]:
+        return self.runs.running_in(chatflow_id, chat_id)
+
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         return self.runs.abort(chatflow_id, chat_id)
 

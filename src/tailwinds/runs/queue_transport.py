@@ -106,6 +106,9 @@ class QueueTransport:
             weakref.finalize(relayed, lease.detach)  # a relay dropped, never closed
         return relayed
 
+    async def running_in(self, chatflow_id: str, chat_id: str) -> list[str]:
+        return await self.queue.running_in(chatflow_id, chat_id)
+
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         return await self.queue.abort_chat(chatflow_id, chat_id)
 

@@ -23,6 +23,7 @@ from tailwinds.errors import (
     ChatflowNotFound,
     RunCancelled,
     ServerShutdown,
+    StreamNotFound,
     TailwindsError,
 )
 from tailwinds.limits import Scope
@@ -266,6 +267,21 @@ class PredictionService:
         ended at or before `after` (nothing more will ever come)."""
         await self.authorized_chatflow(chatflow_id, authorization)
         return await self.transport.resume(chatflow_id, message_id, after)
+
+    async def chat_stream(
+        self, chatflow_id: str, chat_id: str, authorization: str | None
+    ) -> AsyncIterator[bytes] | None:
+        """The stream of the chat's running prediction from its first frame (the AI SDK's
+        reconnect), or None when none runs or its stream cannot be resumed."""
+        await self.authorized_chatflow(chatflow_id, authorization)
+        for message_id in await self.transport.running_in(chatflow_id, chat_id):
+            try:
+                frames = await self.transport.resume(chatflow_id, message_id, 0)
+            except StreamNotFound:
+                continue  # a run asked without a grace (the Prediction API's): not resumable
+            if frames is not None:
+                return frames
+        return None
 
     async def ask(
         self, chatflow_id: str, question: str, chat_id: str, session_id: str, depth: int

@@ -71,6 +71,10 @@ class Transport(Protocol):
         at or before `after`. `StreamNotFound` when there is no such stream."""
         ...
 
+    async def running_in(self, chatflow_id: str, chat_id: str) -> list[str]:
+        """The message ids of the chat's running predictions, wherever they run."""
+        ...
+
     async def abort(self, chatflow_id: str, chat_id: str) -> int:
         """Stop the chat's running predictions, wherever they run: how many."""
         ...

@@ -2,20 +2,22 @@
 public routes of a chatflow (its predictions, aborts, resumes, actions and upserts, opened by its
 API key or by nothing, and the Flowise clients' `chatflows-streaming`,
 `public-chatbotConfig` and `feedback`, whose `PUT` names a feedback id, not a chatflow,
-and the AG-UI and AI SDK dialects' `agui` and `ai-sdk` routes),
+and the AG-UI and AI SDK dialects' `agui` and `ai-sdk` routes, with the AI SDK's
+reconnect `ai-sdk/{chatflowId}/{chatId}/stream`),
 and the routes that take uploads (a larger body limit)."""
 
 from __future__ import annotations
 
 import re
 
-# the chatflow's id is group `a`, `b`, `c` or `d`, whichever matched
+# the chatflow's id is group `a`, `b`, `c`, `d` or `e`, whichever matched
 PUBLIC_PATH = re.compile(
     r"^/api/v1/(?:"
     r"predictions?/(?P<a>[^/]+)(?:/abort|/stream/[^/]+|/actions/[^/]+)?"
     r"|chatmessage/abort/(?P<b>[^/]+)/[^/]+"
     r"|vector/upsert/(?P<c>[^/]+)"
     r"|(?:chatflows-streaming|public-chatbotConfig|feedback|agui|ai-sdk)/(?P<d>[^/]+)"
+    r"|ai-sdk/(?P<e>[^/]+)/[^/]+/stream"
     r")$"
 )
 
@@ -37,4 +39,4 @@ def public_chatflow_id(path: str) -> str | None:
     match = PUBLIC_PATH.match(path)
     if match is None:
         return None
-    return match["a"] or match["b"] or match["c"] or match["d"]
+    return match["a"] or match["b"] or match["c"] or match["d"] or match["e"]

@@ -226,6 +226,15 @@ class QueueClient:
         except (RedisError, OSError) as exc:
             logger.warning("could not stop run %s after its client left: %s", message_id, exc)
 
+    async def running_in(self, chatflow_id: str, chat_id: str) -> list[str]:
+        """The message ids of the chat's predictions queued or running (the set `enqueue`
+        adds to and the worker empties once the turn is stored)."""
+        try:
+            running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
+        except (RedisError, OSError) as exc:
+            raise TransportLost(f"the job queue (Redis) is not reachable: {exc}") from exc
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in running)
+
     async def abort_chat(self, chatflow_id: str, chat_id: str) -> int:
         try:
             running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))

@@ -1,6 +1,7 @@
 """The chatflow for front-end frameworks, in their own protocols: AG-UI
 (`POST /api/v1/agui/{chatflowId}`, `@ag-ui/client`, CopilotKit) and the Vercel AI SDK's UI
-message stream (`POST /api/v1/ai-sdk/{chatflowId}`, `useChat`). Both are public routes
+message stream (`POST /api/v1/ai-sdk/{chatflowId}`, `useChat`, and its reconnect
+`GET /api/v1/ai-sdk/{chatflowId}/{chatId}/stream`). Both are public routes
 of the chatflow, as its predictions are: its API key, rate limits and CORS origins apply.
 Refusals before the stream are the Prediction API's `{"error", "code"}` answers."""
 
@@ -11,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from tailwinds.dialects import agui, ai_sdk
+from tailwinds.dialects import agui, ai_sdk, transcode
 from tailwinds.errors import ChatflowNotFound
 from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server import dialect_runs
 from tailwinds.server.state import State
+from tailwinds.server.streaming import SSEResponse
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 
@@ -59,9 +61,35 @@ async def ai_sdk_chat(chatflow_id: str, request: Request, state: State) -> Respo
     message stream (start, text-*, tool-*, source-document, finish, `[DONE]`). See
     docs/PROTOCOL.md, "Vercel AI SDK UI message stream"."""
     chat = ai_sdk.parse_chat_request(await request.body())
-    prediction = ai_sdk.to_prediction(chat, await _allowed_overrides(state, chatflow_id))
+    overrides = await _allowed_overrides(state, chatflow_id)
+    prediction = ai_sdk.to_prediction(chat, overrides, state.settings.ai_sdk_resume_grace_s)
     admission = await dialect_runs.admitted(request, state, chatflow_id, prediction)
     if admission is None:
         return dialect_runs.gone()
     encoder = ai_sdk.ChunkEncoder()
     return await dialect_runs.stream_response(state, admission, encoder, ai_sdk.HEADERS)
+
+
+@router.get(
+    "/ai-sdk/{chatflow_id}/{chat_id}/stream",
+    responses={**_STREAM, 204: {"description": "No answer of this chat is running"}},
+)
+async def ai_sdk_reconnect(
+    chatflow_id: str, chat_id: str, request: Request, state: State
+) -> Response:
+    """The chat's running answer again from its start, as the UI message stream: what
+    `useChat({resume: true})` (`DefaultChatTransport.reconnectToStream`) asks for after a
+    reload or a lost connection. 204 when the chat has no answer running. Needs the same
+    key as the POST. See docs/PROTOCOL.md, "Vercel AI SDK UI message stream"."""
+    frames = await state.predictions.chat_stream(
+        chatflow_id, chat_id, request.headers.get("authorization")
+    )
+    if frames is None:
+        return Response(status_code=204)
+    settings = state.settings
+    return SSEResponse(
+        transcode(frames, ai_sdk.ChunkEncoder()),
+        settings.keepalive_s,
+        settings.client_write_timeout_s(),
+        headers=ai_sdk.HEADERS,
+    )
