@@ -187,3 +187,21 @@ def test_an_abort_while_the_json_answer_waits_ends_its_run(
     errors = [data for _, name, data in frames if name == "error"]
     assert [e["code"] for e in errors] == ["aborted"]
     assert decide(sqlite_server, chatflow_id, action_id, decision="approve").status_code == 409
+
+
+def test_a_new_chat_whose_run_waits_is_busy_for_its_next_question(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    """The chat id a waiting answer hands back names a chat whose turn is still running,
+    though the first question named no chat."""
+    chatflow_id = approval_chatflow(sqlite_server, mock_llm)
+    first = ask(sqlite_server, chatflow_id, calls("5 * 5"))
+    action_id = check_waiting(first, "5 * 5")
+    busy = requests.post(
+        f"{sqlite_server.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": calls("6 * 6"), "chatId": first["chatId"]},
+        timeout=30,
+    )
+    assert busy.status_code == 409 and busy.json()["code"] == "chat_busy", busy.text
+    rest = decided(sqlite_server, chatflow_id, action_id, decision="approve")
+    assert rest["status"] == "complete" and "25" in rest["text"], rest

@@ -111,7 +111,9 @@ class PredictionService:
         # a new conversation has nothing stored yet to read, nor anyone else asking in it
         named = request.chat_id is not None or "sessionId" in overrides
         load_history = request.history is None and named
-        lease = await self._take_chat(chatflow, turn) if named else None
+        # ...unless its run may wait for a person: its chat id is handed back meanwhile
+        held = named or approval_grace_s(flow, chatflow) is not None
+        lease = await self._take_chat(chatflow, turn) if held else None
         scopes: list[Scope] = [(f"chatflow:{chatflow.id}", chatflow.rate_limit)]
         if api_key is not None:
             scopes.append((f"key:{api_key.id}", api_key.rate_limit))
