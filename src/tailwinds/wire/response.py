@@ -40,7 +40,33 @@ KEPT_HEADERS = frozenset(
 )
 
 
-class WireResponse:
+class BodyReads:
+    """The whole-body reads of a model's answer, on top of its `read()` (an empty chunk:
+    the end), shared by both clients (`WireResponse`, `via_aiohttp.AiohttpResponse`)."""
+
+    __slots__ = ()
+
+    async def read(self) -> bytes:
+        raise NotImplementedError
+
+    async def read_at_most(self, limit: int) -> bytes:
+        """The body's first `limit` bytes (all of it, when shorter); the rest is not read."""
+        parts: list[bytes] = []
+        size = 0
+        while size < limit and (chunk := await self.read()):
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)[:limit]
+
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body, refused past `limit` bytes."""
+        body = await self.read_at_most(limit + 1)
+        if len(body) > limit:
+            raise WireError(f"the answer is longer than {limit} bytes")
+        return body
+
+
+class WireResponse(BodyReads):
     """One answer, read as it arrives. Also the parser's callback object."""
 
     __slots__ = (
@@ -261,22 +287,6 @@ class WireResponse:
             if transport is not None:  # None: the connection is gone, its last bytes are in
                 transport.resume_reading()
         return data
-
-    async def read_at_most(self, limit: int) -> bytes:
-        """The body's first `limit` bytes (all of it, when shorter); the rest is not read."""
-        parts: list[bytes] = []
-        size = 0
-        while size < limit and (chunk := await self.read()):
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)[:limit]
-
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body, refused past `limit` bytes."""
-        body = await self.read_at_most(limit + 1)
-        if len(body) > limit:
-            raise WireError(f"the answer is longer than {limit} bytes")
-        return body
 
     def set_idle_timeout(self, seconds: float) -> None:
         """From now on, fail the read if the server sends nothing for `seconds`."""

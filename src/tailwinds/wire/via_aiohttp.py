@@ -20,12 +20,12 @@ from tailwinds.outbound.client import (
 )
 from tailwinds.outbound.proxies import DIRECT, ProxyRules
 from tailwinds.wire.errors import ConnectionClosed, WireError, WireTooLarge
-from tailwinds.wire.response import KEPT_HEADERS, MAX_INFLATED_BYTES
+from tailwinds.wire.response import KEPT_HEADERS, MAX_INFLATED_BYTES, BodyReads
 
 READ_BYTES = 256 * 1024  # at most this much a read: as the wire client's buffer
 
 
-class AiohttpResponse:
+class AiohttpResponse(BodyReads):
     """One answer (the `ModelResponse` protocol), read through aiohttp."""
 
     def __init__(self, resp: aiohttp.ClientResponse, max_inflated: int) -> None:
@@ -60,22 +60,6 @@ class AiohttpResponse:
         if self._read > self._max_inflated:
             raise WireTooLarge(f"a compressed answer of more than {self._max_inflated} bytes")
         return data
-
-    async def read_at_most(self, limit: int) -> bytes:
-        """The body's first `limit` bytes (all of it, when shorter); the rest is not read."""
-        parts: list[bytes] = []
-        size = 0
-        while size < limit and (chunk := await self.read()):
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)[:limit]
-
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body, refused past `limit` bytes."""
-        body = await self.read_at_most(limit + 1)
-        if len(body) > limit:
-            raise WireError(f"the answer is longer than {limit} bytes")
-        return body
 
     def set_idle_timeout(self, seconds: float) -> None:
         """From now on, fail a read if the server sends nothing for `seconds`."""
