@@ -64,6 +64,7 @@ async def dialect_rows(
             "tokens_per_stream": beside.tokens_per_stream,
             "interval_ms": beside.interval_ms,
             "pid": procs.pids,
+            "redis_pid": procs.redis_pid,
         }
         await run_load(**common)  # warm-up
         report = await run_load(**common, rounds=beside.rounds)

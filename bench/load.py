@@ -10,6 +10,7 @@ was not the bottleneck.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
@@ -57,6 +58,10 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def ordered(values: list[int]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(values))
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -96,6 +101,8 @@ class Report:
     errors: list[str] = field(default_factory=list)
     # the target's CPU per prediction asked (all rounds), for the fixed-cost rows
     cpu_ms_per_prediction: float = float("nan")
+    # Redis' own CPU per delivered token (queue mode), beside the target's
+    redis_cpu_us_per_token: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +115,10 @@ async def one_stream(
     opened: asyncio.Event,
     open_count: list[int],
     n: int,
+    expected: int = 0,
 ) -> StreamResult:
+    """One stream; it fails unless it ends, with `expected` tokens (0: any count) in the
+    order the mock wrote them."""
     result = StreamResult(ok=False)
     started = time.monotonic_ns()
     try:
@@ -121,11 +131,13 @@ async def one_stream(
                 opened.set()
             buffer = b""
             ended = False
+            emitted_at: list[int] = []  # the mock's emit times: increasing, token by token
             async for chunk in resp.content.iter_any():
                 now = time.monotonic_ns()
                 buffer += chunk
                 frames, _, buffer = buffer.rpartition(b"\n\n")
                 for emitted in TOKEN_RE.findall(frames):
+                    emitted_at.append(int(emitted))
                     if result.ttft_ms is None:
                         result.ttft_ms = (now - started) / 1e6
                     result.delays_ms.append((now - int(emitted)) / 1e6)
@@ -135,6 +147,10 @@ async def one_stream(
                 for mark in ERROR_MARKS:
                     if mark in frames:
                         result.error = frames[frames.index(mark) :][:200].decode(errors="replace")
+            if result.error is None and not ordered(emitted_at):
+                result.error = "tokens out of order"
+            if result.error is None and expected and result.tokens != expected:
+                result.error = f"{result.tokens} tokens of {expected}"
             result.ok = ended and result.error is None
             if not ended and result.error is None:
                 result.error = "stream ended without its end"
@@ -155,12 +171,14 @@ async def run_load(
     rounds: int = 1,
     timeout_s: float = 300,
     chat_ids: bool = False,
+    redis_pid: int | None = None,
 ) -> Report:
     """`rounds` runs of `streams` concurrent streams, one round after the other, reported
     together (more samples for small concurrencies); `body` may be a function, called for
     each stream's own body (a chat id of its own). CPU and memory are those of `pid`, or
     the sum over several (an API node and a worker). `chat_ids`: each stream asks in a
-    chat of its own (`chatId`), so the server reads its history and stores its turn."""
+    chat of its own (`chatId`), so the server reads its history and stores its turn.
+    `redis_pid`: Redis' CPU is measured too (queue mode), not counted in the target's."""
     pids = pid if isinstance(pid, list) else [pid]
 
     def cpu_of_all() -> float:
@@ -176,6 +194,7 @@ async def run_load(
         open_count = [0]
         rss_before = rss_of_all()
         cpu_before = cpu_of_all()
+        redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
         load_before = time.process_time()
         wall_before = time.monotonic()
         peak_rss = rss_before
@@ -190,6 +209,7 @@ async def run_load(
                         opened,
                         open_count,
                         streams,
+                        tokens_per_stream,
                     )
                 )
                 for _ in range(streams)
@@ -200,6 +220,7 @@ async def run_load(
             results.extend(t.result() for t in tasks)
         wall = time.monotonic() - wall_before
         cpu = cpu_of_all() - cpu_before
+        redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid else float("nan")
         load_cpu = time.process_time() - load_before
     tokens = sum(r.tokens for r in results)
     delays = [d for r in results for d in r.delays_ms]
@@ -226,4 +247,5 @@ async def run_load(
         wall_s=wall,
         errors=errors,
         cpu_ms_per_prediction=cpu / (streams * rounds) * 1e3,
+        redis_cpu_us_per_token=redis_cpu / tokens * 1e6 if tokens else float("nan"),
     )

@@ -74,6 +74,13 @@ def wait_worker(worker: subprocess.Popen[bytes], queue_env: dict[str, str]) -> N
     raise RuntimeError("the worker did not start")
 
 
+def redis_pid() -> int | None:
+    """The machine's Redis server, whose CPU queue-mode rows report beside Tailwinds'."""
+    found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    return int(pids[0]) if len(pids) == 1 else None
+
+
 def forget_keys(queue_env: dict[str, str]) -> None:
     """Leave Redis as it was: the run's keys all start with its own prefix."""
     import redis
@@ -141,6 +148,7 @@ class Processes:
                 stderr=subprocess.STDOUT,
             )
             wait_worker(self.worker, queue_env)
+        self.redis_pid = redis_pid() if queue_env else None
 
     @property
     def pids(self) -> list[int]:
@@ -216,6 +224,7 @@ async def run_matrix(
                 tokens_per_stream=tokens,
                 interval_ms=interval_ms,
                 pid=procs.pids,
+                redis_pid=procs.redis_pid,
             )
             server = await run_load(
                 target=f"tailwinds-{procs.mode}",
@@ -226,6 +235,7 @@ async def run_matrix(
                 interval_ms=interval_ms,
                 pid=procs.pids,
                 rounds=rounds,
+                redis_pid=procs.redis_pid,
             )
             # memory per open stream: what the warm-up's peak grew over the server's before,
             # per stream it held beyond the most it had held; nothing new to say otherwise
@@ -266,6 +276,7 @@ async def run_fixed_cost(procs: Processes) -> list[tuple[Report, bool]]:
             "interval_ms": 0,
             "pid": procs.pids,
             "chat_ids": chat_ids,
+            "redis_pid": procs.redis_pid,
         }
         await run_load(**load)  # warm-up
         report = await run_load(**load, rounds=6)
@@ -277,6 +288,7 @@ async def run_fixed_cost(procs: Processes) -> list[tuple[Report, bool]]:
 def _fixed_line(report: Report, chat_ids: bool) -> str:
     return (
         f"{report.target[10:]:<5} {report.streams:>4} x {report.tokens_per_stream:>2} tokens "
+        f"redis {report.redis_cpu_us_per_token:5.1f} us/token "
         f"{'chatId' if chat_ids else 'no chat':<7} ok {report.completed}/"
         f"{report.streams * report.rounds} cpu {report.cpu_ms_per_prediction:6.2f} ms/prediction "
         f"{report.cpu_us_per_token:6.1f} us/token ttft p50 {report.ttft_p50_ms:6.2f} ms"
@@ -294,15 +306,16 @@ def fixed_cost_table(rows: list[tuple[Report, bool]]) -> list[str]:
         "and in queue mode its chat's lease taken and freed).",
         "",
         "| mode | answer tokens | chatId | completed | CPU ms/prediction | CPU µs/token "
-        "| TTFT p50 / p99 ms | tokens/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| TTFT p50 / p99 ms | tokens/s | Redis CPU µs/token |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for report, chat_ids in rows:
         lines.append(
             f"| {report.target[10:]} | {report.tokens_per_stream} | {'yes' if chat_ids else 'no'} "
             f"| {report.completed}/{report.streams * report.rounds} "
             f"| {report.cpu_ms_per_prediction:.2f} | {report.cpu_us_per_token:.1f} "
-            f"| {report.ttft_p50_ms:.2f} / {report.ttft_p99_ms:.2f} | {report.tokens_per_s:.0f} |"
+            f"| {report.ttft_p50_ms:.2f} / {report.ttft_p99_ms:.2f} | {report.tokens_per_s:.0f} "
+            f"| {_kb(report.redis_cpu_us_per_token)} |"
         )
     return lines
 
@@ -323,6 +336,7 @@ def _line(server: Report, floor: Report) -> str:
         f"cpu {server.cpu_us_per_token:6.1f} us/token (mock {floor.cpu_us_per_token:5.1f}) "
         f"added p99 {server.delay_p99_ms - floor.delay_p99_ms:7.2f} ms "
         f"ttft p50 {server.ttft_p50_ms:6.2f} ms rss {_kb(server.rss_kb_per_stream):>6} KB/stream"
+        f" redis {server.redis_cpu_us_per_token:5.1f} us/token"
     )
 
 
@@ -375,15 +389,17 @@ def write_results(
         "delay is Tailwinds' p99 token delay minus the floor's p99 (receive time minus the "
         "mock's emit time). "
         "*queue* rows (`--queue`): an API node and a worker (`TAILWINDS_MODE=queue`, "
-        "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it. "
+        "PostgreSQL, the machine's Redis), CPU summed over both; Redis' own CPU is not in it, "
+        "it has a column of its own. "
         "*traced* rows (`--tracing`): local mode with OpenTelemetry traces on (every "
         "prediction's spans batched and exported over OTLP/HTTP to a local receiver that "
         "discards them).",
         "",
         "| mode | streams | pace | completed | CPU µs/token | floor (mock) µs/token | ratio "
         "| delay p50 / p99 / max ms | floor p99 ms | added p99 ms | TTFT p50 / p99 ms "
-        "| floor TTFT p50 ms | tokens/s | RSS KB/stream | load gen µs/token |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| floor TTFT p50 ms | tokens/s | RSS KB/stream | load gen µs/token "
+        "| Redis CPU µs/token |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for server, floor in rows:
         pace = f"{1000 // server.interval_ms} tok/s" if server.interval_ms else "unpaced"
@@ -396,7 +412,7 @@ def write_results(
             f"| {floor.delay_p99_ms:.2f} | {server.delay_p99_ms - floor.delay_p99_ms:.2f} "
             f"| {server.ttft_p50_ms:.2f} / {server.ttft_p99_ms:.2f} | {floor.ttft_p50_ms:.2f} "
             f"| {server.tokens_per_s:.0f} | {_kb(server.rss_kb_per_stream)} "
-            f"| {server.load_cpu_us_per_token:.1f} |"
+            f"| {server.load_cpu_us_per_token:.1f} | {_kb(server.redis_cpu_us_per_token)} |"
         )
     if fixed:
         lines += fixed_cost_table(fixed)

@@ -92,7 +92,7 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
     and the services; closed in order on the way out, after the runs still being stored."""
     if settings.mode == "queue":
         settings.check_queue_mode()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_pool_size)
     await db.migrate()
     tracing.configure(settings)  # API node and worker alike
     offload.configure(settings)

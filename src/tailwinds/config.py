@@ -21,6 +21,9 @@ from tailwinds.outbound.proxies import ProxyRules, proxy_rules
 class Settings:
     home: Path = field(default_factory=lambda: Path.home() / ".tailwinds")
     database_url: str = ""  # empty: an SQLite file in `home`
+    # PostgreSQL connections each process keeps open (10 more while busy): as many as the
+    # reads that run at once, or every burst opens new ones (a TLS handshake each)
+    database_pool_size: int = 20
     admin_token: str | None = None
     cors_origins: str = ""  # comma-separated origins allowed for chatflows that list none
     # a Fernet key or a passphrase (>= 16 characters) for credentials; default: a key file
@@ -190,6 +193,7 @@ class Settings:
 _POSITIVE = frozenset(
     {
         "port",
+        "database_pool_size",
         "index_cache_size",
         "max_body_bytes",
         "max_head_bytes",

@@ -29,6 +29,7 @@ from tailwinds.config import Settings
 from tailwinds.engine.events import EndEvent, ErrorEvent, StartEvent
 from tailwinds.errors import (
     FlowError,
+    RunCancelled,
     ServerShutdown,
     TailwindsError,
     TransportLost,
@@ -76,6 +77,9 @@ class Worker:
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
+        # message ids of jobs taken but whose run may not be registered yet: an abort for
+        # one waits for it (`RunRegistry.interrupt`)
+        self._starting: set[str] = set()
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -179,6 +183,7 @@ class Worker:
         REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
         tracing.join(job.trace)  # and its spans join the API node's trace
         async with self.slots:
+            self._starting.add(job.message_id)
             try:
                 if reclaimed and not await self._may_run_again(job):
                     await self._end_lost(job)
@@ -195,6 +200,9 @@ class Worker:
                 logger.warning("job %s lost its connection to Redis: %s", job.message_id, exc)
             except Exception:
                 logger.exception("job %s failed", job.message_id)
+            finally:
+                self._starting.discard(job.message_id)
+                self.runs.forget(job.message_id)
 
     async def _execute(self, job: Job) -> None:
         seq = 1  # `start` was written by the API node
@@ -219,9 +227,7 @@ class Worker:
         events = self.predictions.events(prepared)
         async for event in events:
             if type(event) is StartEvent:
-                if await self.redis.exists(self.keys.aborted(message_id)):
-                    self.runs.abort_run(message_id)
-                continue
+                continue  # the API node wrote it
             seq += 1
             self.writer.append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
         await self.writer.synced()
@@ -233,14 +239,22 @@ class Worker:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(self.keys.run(job.message_id), "entry", entry)
         pipe.hget(self.keys.run(job.message_id), "entry")
-        _, owner = await pipe.execute()
+        pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
+        _, owner, aborted = await pipe.execute()
+        if aborted:
+            self.runs.interrupt(job.message_id, RunCancelled())
         return owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
 
     async def _may_run_again(self, job: Job) -> bool:
         """A claimed job runs again when its stream holds only `start` (nothing the client
         saw can be contradicted) and it has not already killed too many workers."""
-        last = await self.redis.xrevrange(self.keys.events(job.message_id), count=1)
-        attempts = await self.redis.hincrby(self.keys.run(job.message_id), "attempts", 1)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrevrange(self.keys.events(job.message_id), count=1)
+        pipe.hincrby(self.keys.run(job.message_id), "attempts", 1)
+        pipe.exists(self.keys.aborted(job.message_id))
+        last, attempts, aborted = await pipe.execute()
+        if aborted:
+            self.runs.interrupt(job.message_id, RunCancelled())
         return (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
 
     async def _end_lost(self, job: Job) -> None:
@@ -343,6 +357,8 @@ class Worker:
     # -- aborts ---------------------------------------------------------------------------
 
     async def _control(self) -> None:
+        # after a failed read, on from the last abort seen, not "$": an abort sent
+        # meanwhile would be lost for a run already going (a new job checks its own key)
         last = b"$"
         while True:
             try:
@@ -350,13 +366,15 @@ class Worker:
             except (RedisError, OSError) as exc:
                 logger.debug("reading aborts failed: %s", exc)
                 await asyncio.sleep(1)
-                last = b"$"
                 continue
             for _, entries in reply or ():
                 for raw_id, fields in entries:
                     last = raw_id
                     for message_id in fields.get(b"abort", b"").decode().split():
-                        self.runs.abort_run(message_id)
+                        if message_id in self._starting:
+                            self.runs.interrupt(message_id, RunCancelled())
+                        else:
+                            self.runs.abort_run(message_id)
 
 
 def _rss_mb() -> float:

@@ -4,6 +4,7 @@ limits are counted in Redis by all nodes together."""
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import AsyncIterator
 
@@ -86,12 +87,19 @@ class QueueTransport:
     async def _queued(self, admission: Admission) -> AsyncIterator[bytes]:
         turn = admission.turn
         lease = admission.lease
+        queue = self.queue
+        # subscribed before the job is queued, counted and woken for in the same round trip
+        sub = queue.reader.add(turn.message_id, 1)
         try:
-            start = await self.queue.enqueue(admission.job())
-        except BaseException:
+            start = await queue.enqueue(admission.job(), sub)
+        except BaseException as exc:
+            queue.reader.unsubscribe(sub)
             admission.release()
             if lease is not None:
                 lease.release_soon()
+            if isinstance(exc, asyncio.CancelledError):
+                # the client left while the job was being queued: it may be queued
+                queue.left_early(turn.message_id)
             raise
 
         def release() -> None:
@@ -99,8 +107,8 @@ class QueueTransport:
             if lease is not None:
                 lease.detach()  # the worker frees the chat once the turn is stored
 
-        relayed = self.queue.relay(
-            turn.message_id, 1, admission.resume_grace_s, first=start, release=release
+        relayed = queue.relay(
+            turn.message_id, 1, admission.resume_grace_s, first=start, release=release, sub=sub
         )
         if lease is not None:
             weakref.finalize(relayed, lease.detach)  # a relay dropped, never closed

@@ -58,10 +58,6 @@ class Keys:
         return f"{self.prefix}:wake:{node_id}"
 
 
-def entry_id(seq: int) -> str:
-    return f"0-{seq}"
-
-
 def entry_seq(entry: bytes | str) -> int:
     raw = entry.decode() if isinstance(entry, bytes) else entry
     return int(raw.rsplit("-", 1)[1])

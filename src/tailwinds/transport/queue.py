@@ -21,7 +21,7 @@ from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
 from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import Keys, entry_id, entry_seq
+from tailwinds.transport.keys import Keys, entry_seq
 from tailwinds.transport.redis_connection import connection_class
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
@@ -65,6 +65,42 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
     return Redis(connection_pool=pool)
 
 
+# Both limits checked and the job queued in one round trip, atomically. KEYS: the job
+# stream, the chatflow's count of jobs, the run's facts, its event stream, its chat's set
+# of runs, and, when this node relays the run, its count of readers and this node's wake
+# stream (see `EventReader`). ARGV: the two limits, the keys' expiry, the `start` frame,
+# the job, its chatflow, chat, grace and message id. Returns {0, entry id}, or {1, jobs}
+# when the queue is full, {2, this chatflow's jobs} when the chatflow's share is. Sent
+# again after a lost reply (a fresh connection), it queues nothing twice.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {0, ''}
+end
+local total = redis.call('XLEN', KEYS[1])
+if total >= tonumber(ARGV[1]) then return {1, total} end
+local queued = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])  -- a count lost with a crash heals in a day
+if queued > tonumber(ARGV[2]) then
+  redis.call('DECR', KEYS[2])
+  return {2, queued - 1}
+end
+redis.call('HSET', KEYS[3], 'chatflow', ARGV[6], 'chat', ARGV[7], 'grace', ARGV[8])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('XADD', KEYS[4], '0-1', 'f', ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+redis.call('SADD', KEYS[5], ARGV[9])
+redis.call('EXPIRE', KEYS[5], ARGV[3])
+local entry = redis.call('XADD', KEYS[1], '*', 'j', ARGV[5])
+if KEYS[7] then
+  redis.call('INCR', KEYS[6])
+  redis.call('EXPIRE', KEYS[6], ARGV[3])
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', 10, '*', 'w', '')
+  redis.call('EXPIRE', KEYS[7], 3600)
+end
+return {0, entry}
+"""
+
+
 class QueueClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -75,6 +111,7 @@ class QueueClient:
             self.redis, connect(settings.redis_url, reconnects=0), self.keys, self.node_id
         )
         self.turns = RedisTurns(self.redis, self.keys, settings.worker_lease_s, self.abort_runs)
+        self._enqueue = self.redis.register_script(_ENQUEUE)
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:
@@ -101,42 +138,41 @@ class QueueClient:
         except (RedisError, OSError):
             return None
 
-    async def enqueue(self, job: Job) -> bytes:
-        """Queue the job; returns its `start` frame, already in its stream as `id: 1`."""
+    async def enqueue(self, job: Job, sub: Subscription | None = None) -> bytes:
+        """Queue the job; returns its `start` frame, already in its stream as `id: 1`.
+        `sub` (`EventReader.add`): this node relays the run, counted among its readers and
+        its reader woken in the same round trip."""
         keys = self.keys
+        start = numbered(1, StartEvent(job.chat_id, job.message_id))
+        relayed = [keys.readers(job.message_id), self.reader.wake_key] if sub else []
         try:
-            # one round trip for both limits: counted first, given back when refused
-            queued_key = keys.queued(job.chatflow_id)
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.xlen(keys.jobs)
-            pipe.incr(queued_key)
-            pipe.expire(queued_key, RUN_TTL_S)  # a count lost with a crash heals in a day
-            total, queued, _ = await pipe.execute()
-            if total >= self.settings.queue_max:
-                await self.redis.decr(queued_key)
-                raise self._full(f"the queue holds {total} predictions, its limit")
-            if queued > self.settings.queue_max_per_chatflow:
-                await self.redis.decr(queued_key)
-                raise self._full(
-                    f"this chatflow has {queued - 1} predictions queued or running, its limit"
-                )
-            start = numbered(1, StartEvent(job.chat_id, job.message_id))
-            events = keys.events(job.message_id)
-            chat = keys.chat(job.chatflow_id, job.chat_id)
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(
-                keys.run(job.message_id),
-                mapping={"chatflow": job.chatflow_id, "chat": job.chat_id, "grace": job.grace_s},
+            refused, count = await self._enqueue(
+                keys=[
+                    keys.jobs,
+                    keys.queued(job.chatflow_id),
+                    keys.run(job.message_id),
+                    keys.events(job.message_id),
+                    keys.chat(job.chatflow_id, job.chat_id),
+                    *relayed,
+                ],
+                args=[
+                    self.settings.queue_max,
+                    self.settings.queue_max_per_chatflow,
+                    RUN_TTL_S,
+                    start,
+                    job.dumps(),
+                    job.chatflow_id,
+                    job.chat_id,
+                    job.grace_s,
+                    job.message_id,
+                ],
             )
-            pipe.expire(keys.run(job.message_id), RUN_TTL_S)
-            pipe.xadd(events, {b"f": start}, id=entry_id(1))
-            pipe.expire(events, RUN_TTL_S)
-            pipe.sadd(chat, job.message_id)
-            pipe.expire(chat, RUN_TTL_S)
-            pipe.xadd(keys.jobs, {b"j": job.dumps()})
-            await pipe.execute()
         except (RedisError, OSError) as exc:
             raise TransportLost(f"the job queue (Redis) is not reachable: {exc}") from exc
+        if refused == 1:
+            raise self._full(f"the queue holds {count} predictions, its limit")
+        if refused == 2:
+            raise self._full(f"this chatflow has {count} predictions queued or running, its limit")
         return start
 
     def _full(self, why: str) -> QueueFull:
@@ -179,26 +215,27 @@ class QueueClient:
         grace_s: float,
         first: bytes | None = None,
         release: Callable[[], None] | None = None,
+        sub: Subscription | None = None,
     ) -> Relay:
         """The frames of a run after number `after` (`first` before them), live, until
         `end`. When the client leaves first: cancel the run at once, or after `grace_s` if
-        nobody reads by then; `release` once the relay is over, however it ends."""
-        return Relay(
-            self, message_id, grace_s, self._frames(message_id, after, grace_s), first, release
-        )
+        nobody reads by then; `release` once the relay is over, however it ends. `sub`:
+        subscribed and counted already (`enqueue`)."""
+        frames = self._frames(message_id, after, grace_s, sub)
+        return Relay(self, message_id, grace_s, frames, first, release, sub)
 
     async def _frames(
-        self, message_id: str, after: int, grace_s: float
+        self, message_id: str, after: int, grace_s: float, sub: Subscription | None
     ) -> AsyncGenerator[bytes, None]:
         readers = self.keys.readers(message_id)
-        sub: Subscription | None = None
-        counted = False  # whether this reader is in the run's count of readers
+        counted = sub is not None  # whether this reader is in the run's count of readers
         finished = False
         try:
             try:
-                # counted among the run's readers in the same round trip
-                sub = await self.reader.subscribe(message_id, after, readers, RUN_TTL_S)
-                counted = True
+                if sub is None:
+                    # counted among the run's readers in the same round trip
+                    sub = await self.reader.subscribe(message_id, after, readers, RUN_TTL_S)
+                    counted = True
             except (RedisError, OSError) as exc:
                 # the stream has begun: it ends with a reason, not a broken connection
                 finished = True  # nothing to tell the workers: Redis carries that too
@@ -213,6 +250,16 @@ class QueueClient:
                 self.reader.unsubscribe(sub)
             if not finished:
                 self._timers.spawn(self._left(message_id, grace_s, counted))
+
+    def left_early(self, message_id: str) -> None:
+        """The client left while its job was being queued: stop the run if it was."""
+        self._timers.spawn(self._abort_quietly(message_id))
+
+    async def _abort_quietly(self, message_id: str) -> None:
+        try:
+            await self.abort_runs([message_id])
+        except (RedisError, OSError) as exc:
+            logger.warning("could not stop run %s after its client left: %s", message_id, exc)
 
     async def _left(self, message_id: str, grace_s: float, counted: bool = True) -> None:
         readers = self.keys.readers(message_id)
@@ -266,6 +313,7 @@ class Relay:
         "_message_id",
         "_release",
         "_started",
+        "_sub",
     )
 
     def __init__(
@@ -276,8 +324,10 @@ class Relay:
         frames: AsyncGenerator[bytes, None],
         first: bytes | None,
         release: Callable[[], None] | None,
+        sub: Subscription | None = None,
     ) -> None:
         self._client = client
+        self._sub = sub  # subscribed and counted before the relay began
         self._message_id = message_id
         self._grace_s = grace_s
         self._frames = frames
@@ -309,7 +359,10 @@ class Relay:
                 self._started = True
                 await self._frames.aclose()  # runs nothing: closes it for good
                 client = self._client
-                client._timers.spawn(client._left(self._message_id, self._grace_s, False))
+                counted = self._sub is not None
+                if self._sub is not None:
+                    client.reader.unsubscribe(self._sub)
+                client._timers.spawn(client._left(self._message_id, self._grace_s, counted))
         finally:
             self._released()
 

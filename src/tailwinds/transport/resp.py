@@ -1,0 +1,84 @@
+"""Redis commands packed and sent by hand, for the two commands on the token path.
+
+redis-py packs each argument of each command in Python and runs each reply through a
+callback that rebuilds it as dicts; for an `XREAD` naming hundreds of relayed streams,
+and for a batch of frames appended every turn of a worker's loop, that was a third of the
+API node's CPU and most of the worker's Redis cost (docs/ARCHITECTURE.md, issue 25). Here
+a command is packed by one `b"".join` of parts cached where they repeat, sent on a
+connection taken from redis-py's own pool, and its reply read by redis-py's parser
+(hiredis when installed) without the callback. Everything else stays redis-py's.
+
+The wire format is RESP2's array of bulk strings (https://redis.io/docs/latest/develop/
+reference/protocol-spec/#bulk-strings); `tests/test_resp_conformance.py` holds `pack`
+to redis-py's own packer byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, ResponseError
+
+
+def bulk(arg: bytes) -> bytes:
+    """One argument as a RESP bulk string: `$<length>\\r\\n<bytes>\\r\\n`."""
+    return b"$%d\r\n%b\r\n" % (len(arg), arg)
+
+
+def pack(args: Sequence[bytes]) -> bytes:
+    """A command (its name first) as RESP2 bytes."""
+    return b"*%d\r\n" % len(args) + b"".join([b"$%d\r\n%b\r\n" % (len(a), a) for a in args])
+
+
+def pack_bulks(count: int, bulks: Sequence[bytes]) -> bytes:
+    """A command of `count` arguments whose bulk strings (`bulk(...)`) are already made."""
+    return b"*%d\r\n" % count + b"".join(bulks)
+
+
+async def execute_packed(redis: Redis, command: bytes) -> Any:
+    """Send one packed command on a connection of `redis`'s pool; its reply as the parser
+    gives it (lists, bytes, ints), with no response callback. A reply that is an error is
+    raised as redis-py raises it (`ResponseError` and its kinds); a connection that fails
+    is dropped, and the error raised (`ConnectionError`, `TimeoutError`)."""
+    pool = redis.connection_pool
+    conn = await pool.get_connection()
+    try:
+        await conn.send_packed_command(command)
+        reply = await conn.read_response()
+    except BaseException:
+        # cut in the middle (a cancel, a timeout): its reply may still come, and would be
+        # read as the next command's
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+    if isinstance(reply, ResponseError):
+        raise reply
+    return reply
+
+
+class Script:
+    """A Lua script run by `EVALSHA`, loaded on first use and again after Redis lost it
+    (a restart, `SCRIPT FLUSH`)."""
+
+    __slots__ = ("_evalsha", "source")
+
+    def __init__(self, source: str) -> None:
+        import hashlib
+
+        self.source = source
+        sha = hashlib.sha1(source.encode()).hexdigest().encode()
+        self._evalsha = bulk(b"EVALSHA") + bulk(sha)
+
+    async def run(self, redis: Redis, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
+        """The script's reply; `keys` and `args` as bulk strings (`bulk(...)`)."""
+        command = pack_bulks(
+            3 + len(keys) + len(args), [self._evalsha, bulk(b"%d" % len(keys)), *keys, *args]
+        )
+        try:
+            return await execute_packed(redis, command)
+        except NoScriptError:
+            await redis.script_load(self.source)
+            return await execute_packed(redis, command)

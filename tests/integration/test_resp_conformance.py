@@ -1,0 +1,130 @@
+"""What the token path packs and reads by hand (transport/resp.py, transport/redis_events.py)
+held to redis-py, the library it stands in for, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
+
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_events import EventReader, EventWriter
+from tailwinds.transport.resp import Script, bulk, execute_packed, pack
+
+# a command's name first (redis-py splits a first argument at its spaces: "CONFIG GET")
+ARGS = st.tuples(
+    st.sampled_from([b"XADD", b"XREAD", b"EVALSHA"]), st.lists(st.binary(max_size=300), max_size=12)
+).map(lambda t: [t[0], *t[1]])
+
+
+@given(ARGS)
+@settings(max_examples=300)
+def test_pack_is_redis_pys_packing_byte_for_byte(args: list[bytes]) -> None:
+    theirs = b"".join(Connection().pack_command(*args))
+    assert pack(args) == theirs
+
+
+def test_a_command_packed_by_hand_runs_as_redis_pys(redis_url: str) -> None:
+    async def check() -> None:
+        redis = connect(redis_url)
+        key = f"twtest-resp-{uuid.uuid4().hex}"
+        try:
+            frame = b'id: 2\nevent: token\ndata: {"token":"\\r\\n$3\\r\\n"}\n\n'
+            assert await execute_packed(redis, pack([b"XADD", key.encode(), b"0-2", b"f", frame]))
+            ours = await execute_packed(redis, pack([b"XRANGE", key.encode(), b"-", b"+"]))
+            assert ours == [[b"0-2", [b"f", frame]]]
+            assert await redis.xrange(key) == [(b"0-2", {b"f": frame})]
+            with pytest.raises(ResponseError, match="equal or smaller"):
+                await execute_packed(redis, pack([b"XADD", key.encode(), b"0-1", b"f", b"x"]))
+            # the connection is whole after an error reply: the next command reads its own
+            assert await execute_packed(redis, pack([b"XLEN", key.encode()])) == 1
+        finally:
+            await redis.delete(key)
+            await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_script_is_loaded_again_after_redis_forgot_it(redis_url: str) -> None:
+    async def check() -> None:
+        redis = connect(redis_url)
+        script = Script(f"return ARGV[1] .. '{uuid.uuid4().hex}'")
+        try:
+            first = await script.run(redis, [], [bulk(b"a")])
+            await redis.script_flush()
+            assert await script.run(redis, [], [bulk(b"a")]) == first
+        finally:
+            await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_url: str) -> None:
+    """Frames of several runs, appended in one batch and in several, come back whole, in
+    order, once each: through the reader's raw `XREAD`, and the same through redis-py's."""
+
+    async def check() -> None:
+        redis = connect(redis_url)
+        reads = connect(redis_url, reconnects=0)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        failures: list[BaseException] = []
+        writer = EventWriter(redis, keys, 1000, 60, failures.append)
+        reader = EventReader(redis, reads, keys, "node")
+        reader.start()
+        runs = [uuid.uuid4().hex for _ in range(3)]
+        try:
+            subs = [await reader.subscribe(run, 1) for run in runs]
+            sent: dict[str, list[bytes]] = {run: [] for run in runs}
+            for seq in range(2, 40):
+                for n, run in enumerate(runs):
+                    frame = b"id: %d\nevent: token\ndata: %d\r\n\n" % (seq, n)
+                    sent[run].append(frame)
+                    writer.append(run, seq, frame, end=seq == 39)
+                if seq % 7 == 0:
+                    await writer.synced()  # some batches of one turn, some of many
+            await writer.synced()
+            assert not failures
+            for run, sub in zip(runs, subs, strict=True):
+                got = b"".join([chunk async for chunk in sub.frames()])
+                assert got == b"".join(sent[run])
+                theirs = await redis.xrange(keys.events(run))
+                assert [fields[b"f"] for _, fields in theirs] == sent[run]
+                assert b"e" in theirs[-1][1] and all(b"e" not in f for _, f in theirs[:-1])
+                assert 0 < await redis.ttl(keys.events(run)) <= 60
+        finally:
+            await reader.stop()
+            await redis.delete(*[keys.events(run) for run in runs], keys.wake("node"))
+            await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_refused_frame_fails_the_batch_as_a_pipeline_did(redis_url: str) -> None:
+    async def check() -> None:
+        redis: Redis = connect(redis_url)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        failures: list[BaseException] = []
+        writer = EventWriter(redis, keys, 1000, 60, failures.append)
+        run, other = uuid.uuid4().hex, uuid.uuid4().hex
+        try:
+            writer.append(run, 5, b"five")
+            await writer.synced()
+            writer.append(run, 3, b"three")  # behind the stream's last entry
+            writer.append(other, 2, b"two")
+            with pytest.raises(ResponseError, match="equal or smaller"):
+                await writer.synced()
+            assert len(failures) == 1
+            # the other run's frame of the same batch is written all the same
+            assert [f[b"f"] for _, f in await redis.xrange(keys.events(other))] == [b"two"]
+        finally:
+            await redis.delete(keys.events(run), keys.events(other))
+            await redis.aclose()
+
+    asyncio.run(check())
