@@ -12,9 +12,20 @@ each request, which only the collector frees.
 from __future__ import annotations
 
 import gc
+import os
+import resource
 
 
 def settle() -> None:
     """Call once the process has loaded everything it will keep (after startup)."""
     gc.collect()
     gc.freeze()
+
+
+def rss_mb() -> float:
+    """The resident memory of this process, in MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import signal
 import socket
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
 
 import orjson
 from redis.asyncio import Redis
@@ -43,8 +42,9 @@ from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.queue import abort_runs, connect
 from tailwinds.transport.redis_approvals import RedisApprovals
-from tailwinds.transport.redis_events import FRAME_FIELD, EventWriter
+from tailwinds.transport.redis_events import FRAME_FIELD
 from tailwinds.transport.redis_turns import RedisTurns
+from tailwinds.transport.redis_writer import EventWriter
 
 logger = logging.getLogger("tailwinds.worker")
 
@@ -77,9 +77,8 @@ class Worker:
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
-        # message ids of jobs taken but whose run may not be registered yet: an abort for
-        # one waits for it (`RunRegistry.interrupt`)
-        self._starting: set[str] = set()
+        # jobs taken, by message id: an abort waits for a run not started yet (`interrupt`)
+        self._starting: Counter[str] = Counter()
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -164,7 +163,7 @@ class Worker:
         bound = self.settings.worker_max_rss_mb
         if not bound:
             return False
-        return _rss_mb() > bound
+        return heap.rss_mb() > bound
 
     def _start(self, entry: str, fields: dict[bytes, bytes], reclaimed: bool) -> None:
         if entry in self._jobs:
@@ -183,17 +182,20 @@ class Worker:
         REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
         tracing.join(job.trace)  # and its spans join the API node's trace
         async with self.slots:
-            self._starting.add(job.message_id)
+            self._starting[job.message_id] += 1
             try:
                 if reclaimed and not await self._may_run_again(job):
-                    await self._end_lost(job)
+                    run = self._end_lost
                 elif reclaimed or await self._first_entry(entry, job):
-                    await self._execute(job)
+                    run = self._execute
                 else:
                     logger.warning("job %s was queued twice: it runs once", job.message_id)
-                    await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
-                    await self.redis.xdel(self.keys.jobs, entry)
-                    return
+                    return await self._ack(entry)
+                self.writer.relay(job.message_id, job.relay)  # the run's own entry only
+                try:
+                    await run(job)
+                finally:
+                    self.writer.relay(job.message_id, None)
                 await self._done(entry, job)
             except (RedisError, OSError) as exc:
                 # left unacknowledged: it is claimed again once Redis is back
@@ -201,8 +203,10 @@ class Worker:
             except Exception:
                 logger.exception("job %s failed", job.message_id)
             finally:
-                self._starting.discard(job.message_id)
-                self.runs.forget(job.message_id)
+                self._starting[job.message_id] -= 1
+                if not self._starting[job.message_id]:
+                    del self._starting[job.message_id]
+                    self.runs.forget(job.message_id)
 
     async def _execute(self, job: Job) -> None:
         seq = 1  # `start` was written by the API node
@@ -225,11 +229,12 @@ class Worker:
             await self.writer.synced()
             return
         events = self.predictions.events(prepared)
+        append = self.writer.append
         async for event in events:
             if type(event) is StartEvent:
                 continue  # the API node wrote it
             seq += 1
-            self.writer.append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
+            append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
         await self.writer.synced()
 
     async def _first_entry(self, entry: str, job: Job) -> bool:
@@ -292,9 +297,7 @@ class Worker:
                 error=error,
                 usage=None,
                 # ordered in the chat by when it was asked, not by when it was given up
-                asked_at=datetime.fromtimestamp(job.asked_at, UTC)
-                if job.asked_at
-                else datetime.now(UTC),
+                asked_at=job.asked(),
             )
         )
 
@@ -306,12 +309,12 @@ class Worker:
         pipe.srem(self.keys.chat(job.chatflow_id, job.chat_id), job.message_id)
         await pipe.execute()
 
-    def _spawn_ack(self, entry: str) -> None:
-        async def ack() -> None:
-            await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
-            await self.redis.xdel(self.keys.jobs, entry)
+    async def _ack(self, entry: str) -> None:
+        await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
+        await self.redis.xdel(self.keys.jobs, entry)
 
-        task = asyncio.get_running_loop().create_task(ack())
+    def _spawn_ack(self, entry: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._ack(entry))
         self._jobs[entry] = task
         task.add_done_callback(lambda _: self._jobs.pop(entry, None))
 
@@ -375,14 +378,6 @@ class Worker:
                             self.runs.interrupt(message_id, RunCancelled())
                         else:
                             self.runs.abort_run(message_id)
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def run_worker(settings: Settings, concurrency: int) -> None:

@@ -15,7 +15,8 @@ from redis.exceptions import ResponseError
 
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
-from tailwinds.transport.redis_events import EventReader, EventWriter
+from tailwinds.transport.redis_events import EventReader
+from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.resp import Script, bulk, execute_packed, pack
 
 # a command's name first (redis-py splits a first argument at its spaces: "CONFIG GET")
@@ -125,6 +126,58 @@ def test_a_refused_frame_fails_the_batch_as_a_pipeline_did(redis_url: str) -> No
             assert [f[b"f"] for _, f in await redis.xrange(keys.events(other))] == [b"two"]
         finally:
             await redis.delete(keys.events(run), keys.events(other))
+            await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_relayed_run_comes_on_its_nodes_relay_stream_and_falls_back_on_a_gap(
+    redis_url: str,
+) -> None:
+    """A run the node queued comes whole on the node's relay stream, one entry per batch;
+    a reader that finds the relayed frames skip ahead of what it has reads the rest from
+    the run's own stream, where nothing is missing; the relay stream is trimmed as read."""
+
+    async def check() -> None:
+        redis = connect(redis_url)
+        reads = connect(redis_url, reconnects=0)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        failures: list[BaseException] = []
+        writer = EventWriter(redis, keys, 1000, 60, failures.append)
+        reader = EventReader(redis, reads, keys, "node")
+        reader.start()
+        whole, gapped = uuid.uuid4().hex, uuid.uuid4().hex
+        try:
+            subs = [reader.add(run, 1, relayed=True) for run in (whole, gapped)]
+            writer.relay(whole, "node")
+            frames = [b"id: %d\nevent: token\ndata: x\n\n" % seq for seq in range(2, 30)]
+            # the gapped run's first batch reaches its own stream but not the relay stream
+            for seq, frame in enumerate(frames[:5], start=2):
+                writer.append(gapped, seq, frame)
+            await writer.synced()
+            writer.relay(gapped, "node")
+            for seq, frame in enumerate(frames, start=2):
+                if seq >= 7:
+                    writer.append(gapped, seq, frame, end=seq == 29)
+                writer.append(whole, seq, frame, end=seq == 29)
+                if seq % 5 == 0:
+                    await writer.synced()
+            await writer.synced()
+            assert not failures
+            for sub in subs:
+                assert b"".join([chunk async for chunk in sub.frames()]) == b"".join(frames)
+            assert subs[0].relayed and not subs[1].relayed  # the gapped one moved over
+            assert await redis.xlen(keys.relay("node")) > 1
+            await asyncio.sleep(1.2)
+            reader.add(uuid.uuid4().hex, 1, relayed=True)  # a read after the trim period
+            for _ in range(50):
+                if await redis.xlen(keys.relay("node")) <= 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert await redis.xlen(keys.relay("node")) <= 1
+        finally:
+            await reader.stop()
+            await redis.delete(*[keys.events(run) for run in (whole, gapped)], keys.relay("node"))
             await redis.aclose()
 
     asyncio.run(check())

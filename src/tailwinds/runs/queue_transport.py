@@ -88,8 +88,8 @@ class QueueTransport:
         turn = admission.turn
         lease = admission.lease
         queue = self.queue
-        # subscribed before the job is queued, counted and woken for in the same round trip
-        sub = queue.reader.add(turn.message_id, 1)
+        # subscribed before the job is queued, counted in the same round trip
+        sub = queue.reader.add(turn.message_id, 1, relayed=True)
         try:
             start = await queue.enqueue(admission.job(), sub)
         except BaseException as exc:

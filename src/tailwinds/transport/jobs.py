@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,12 +30,20 @@ class Job:
     # the API node's trace context, a W3C traceparent (tailwinds.tracing): the worker's
     # spans join its trace
     trace: str | None = None
+    # the API node that relays the run live: its frames go to that node's relay stream too
+    # (`Keys.relay`); a worker of a version before it cannot read such a job
+    relay: str | None = None
+
+    def asked(self) -> datetime:
+        """When it was asked (now, for a job of an API node that did not say)."""
+        return datetime.fromtimestamp(self.asked_at, UTC) if self.asked_at else datetime.now(UTC)
 
     def dumps(self) -> bytes:
         data = asdict(self)
-        if data["trace"] is None:
-            # tracing off: the job a worker of the version before traces can read too
-            del data["trace"]
+        for name in ("trace", "relay"):
+            if data[name] is None:
+                # unused: the job a worker of an earlier version can read too
+                del data[name]
         return orjson.dumps(data)
 
     @classmethod

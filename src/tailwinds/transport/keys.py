@@ -53,6 +53,11 @@ class Keys:
         """How many jobs of a chatflow wait or run."""
         return f"{self.prefix}:queued:{chatflow_id}"
 
+    def relay(self, node_id: str) -> str:
+        """The frames of the runs an API node queued, as workers write them, for that
+        node's reader (see `EventReader`)."""
+        return f"{self.prefix}:relay:{node_id}"
+
     def wake(self, node_id: str) -> str:
         """Written to interrupt an API node's blocking read when it has a new stream."""
         return f"{self.prefix}:wake:{node_id}"

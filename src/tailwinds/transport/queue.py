@@ -67,11 +67,11 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
 
 # Both limits checked and the job queued in one round trip, atomically. KEYS: the job
 # stream, the chatflow's count of jobs, the run's facts, its event stream, its chat's set
-# of runs, and, when this node relays the run, its count of readers and this node's wake
-# stream (see `EventReader`). ARGV: the two limits, the keys' expiry, the `start` frame,
-# the job, its chatflow, chat, grace and message id. Returns {0, entry id}, or {1, jobs}
-# when the queue is full, {2, this chatflow's jobs} when the chatflow's share is. Sent
-# again after a lost reply (a fresh connection), it queues nothing twice.
+# of runs, and, when this node relays the run, its count of readers. ARGV: the two
+# limits, the keys' expiry, the `start` frame, the job, its chatflow, chat, grace and
+# message id. Returns {0, entry id}, or {1, jobs} when the queue is full, {2, this
+# chatflow's jobs} when the chatflow's share is. Sent again after a lost reply (a fresh
+# connection), it queues nothing twice.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {0, ''}
@@ -91,11 +91,9 @@ redis.call('EXPIRE', KEYS[4], ARGV[3])
 redis.call('SADD', KEYS[5], ARGV[9])
 redis.call('EXPIRE', KEYS[5], ARGV[3])
 local entry = redis.call('XADD', KEYS[1], '*', 'j', ARGV[5])
-if KEYS[7] then
+if KEYS[6] then
   redis.call('INCR', KEYS[6])
   redis.call('EXPIRE', KEYS[6], ARGV[3])
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', 10, '*', 'w', '')
-  redis.call('EXPIRE', KEYS[7], 3600)
 end
 return {0, entry}
 """
@@ -140,11 +138,13 @@ class QueueClient:
 
     async def enqueue(self, job: Job, sub: Subscription | None = None) -> bytes:
         """Queue the job; returns its `start` frame, already in its stream as `id: 1`.
-        `sub` (`EventReader.add`): this node relays the run, counted among its readers and
-        its reader woken in the same round trip."""
+        `sub` (`EventReader.add(..., relayed=True)`): this node relays the run from its
+        relay stream, counted among the run's readers in the same round trip."""
         keys = self.keys
         start = numbered(1, StartEvent(job.chat_id, job.message_id))
-        relayed = [keys.readers(job.message_id), self.reader.wake_key] if sub else []
+        relayed = [keys.readers(job.message_id)] if sub else []
+        if sub:
+            job.relay = self.node_id  # its frames come on this node's relay stream
         try:
             refused, count = await self._enqueue(
                 keys=[

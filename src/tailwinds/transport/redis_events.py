@@ -1,144 +1,52 @@
-"""Run events over Redis Streams: workers append, API nodes read.
+"""Run events over Redis Streams, API side: an API node's reader of the runs it relays
+(the workers' side is `redis_writer.py`).
 
-Writes are batched across runs: one pipeline per turn of the event loop carries every
-frame produced meanwhile, in order. Reads are multiplexed: an API node keeps one blocking
-`XREAD` over all the streams it relays, so a thousand streams cost one round trip per
-batch, not one per stream and token.
+Reads are multiplexed: an API node keeps one blocking `XREAD`, over its relay stream (the
+runs it queued) and the other run streams it relays, so a thousand streams cost one round
+trip per batch, not one per stream and token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from tailwinds.transport.frames import closing_frames
 from tailwinds.transport.keys import Keys
-from tailwinds.transport.resp import Script, bulk, execute_packed, pack_bulks
+from tailwinds.transport.resp import bulk, execute_packed, pack, pack_bulks
 
 logger = logging.getLogger("tailwinds.transport")
 
 END_FIELD = b"e"
 FRAME_FIELD = b"f"
 BLOCK_MS = 5000
+# how often a reader trims what it read from its relay stream (s)
+TRIM_EVERY_S = 1.0
 _XREAD_BLOCK = bulk(b"XREAD") + bulk(b"BLOCK") + bulk(b"%d" % BLOCK_MS) + bulk(b"STREAMS")
-
-
-# KEYS: per run, its event stream then its facts; ARGV[1] the streams' bound (approximate
-# MAXLEN), ARGV[2] their retention once ended (s), then per run: how many frames, whether
-# the last is `end`, and each frame's entry id and bytes. Each XADD on its own, as in a
-# pipeline: the errors come back in a list, the other frames are written.
-_APPEND = Script(
-    """
-local maxlen, ttl, a, failed = ARGV[1], ARGV[2], 3, {}
-for k = 1, #KEYS, 2 do
-  local n, ended = tonumber(ARGV[a]), ARGV[a + 1] == '1'
-  a = a + 2
-  for j = 1, n do
-    local r
-    if ended and j == n then
-      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1], 'e', '1')
-    else
-      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1])
-    end
-    if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
-    a = a + 2
-  end
-  if ended then
-    redis.call('EXPIRE', KEYS[k], ttl)
-    redis.call('EXPIRE', KEYS[k + 1], ttl)
-  end
-end
-return failed
-"""
-)
-_ENDED = (bulk(b"0"), bulk(b"1"))
-
-
-class EventWriter:
-    """Appends frames to run streams: the frames of one turn of the event loop, of every
-    run, go in one `EVALSHA`; one in flight at a time keeps them in order."""
-
-    def __init__(
-        self,
-        redis: Redis,
-        keys: Keys,
-        max_len: int,
-        retention_s: float,
-        on_failure: Callable[[BaseException], None],
-    ) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._bounds = (bulk(b"%d" % max_len), bulk(b"%d" % int(max(retention_s, 1))))
-        self.on_failure = on_failure
-        self._pending: list[tuple[str, int, bytes, bool]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
-
-    def append(self, message_id: str, seq: int, frame: bytes, end: bool = False) -> None:
-        self._pending.append((message_id, seq, frame, end))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-
-    async def synced(self) -> None:
-        """Wait until what was appended so far is in Redis (raises if it cannot be)."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-        if self._error is not None:
-            raise self._error
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            runs: dict[str, list[bytes]] = {}
-            ended: set[str] = set()
-            for message_id, seq, frame, end in batch:
-                frames = runs.get(message_id)
-                if frames is None:
-                    frames = runs[message_id] = []
-                frames += (b"$%d\r\n0-%d\r\n" % (len(b"0-%d" % seq), seq), bulk(frame))
-                if end:
-                    ended.add(message_id)
-            keys: list[bytes] = []
-            args: list[bytes] = [*self._bounds]
-            for message_id, frames in runs.items():
-                keys += (
-                    bulk(self.keys.events(message_id).encode()),
-                    bulk(self.keys.run(message_id).encode()),
-                )
-                args += (bulk(b"%d" % (len(frames) // 2)), _ENDED[message_id in ended], *frames)
-            try:
-                failed = await _APPEND.run(self.redis, keys, args)
-                if failed:
-                    raise ResponseError(_text(failed[0]))
-                self._error = None
-            except (RedisError, OSError) as exc:
-                self._pending.clear()
-                self._error = exc
-                self.on_failure(exc)
-                return
 
 
 class Subscription:
     """One relayed stream's frames, handed over in chunks: whatever came since the
     reader last took them, joined (one write to the client per chunk, not per frame)."""
 
-    __slots__ = ("_chunks", "_done", "_waiter", "after", "key", "message_id")
+    __slots__ = ("_chunks", "_done", "_waiter", "after", "key", "message_id", "relayed")
 
-    def __init__(self, key: str, message_id: str, after: int) -> None:
+    def __init__(self, key: str, message_id: str, after: int, relayed: bool) -> None:
         self.key = key
         self.message_id = message_id
         self.after = after
+        self.relayed = relayed  # read from the node's relay stream, not the run's own
         self._chunks: list[bytes] = []
         self._done = False  # nothing comes after the chunks held
         self._waiter: asyncio.Future[None] | None = None
 
-    def push(self, frame: bytes) -> None:
-        self._chunks.append(frame)
+    def push(self, frames: bytes) -> None:
+        self._chunks.append(frames)
         self._wake()
 
     def finish(self) -> None:
@@ -169,6 +77,15 @@ class Subscription:
 class EventReader:
     """One API node's reader of run streams.
 
+    The runs this node queued come on its own relay stream (`Keys.relay`): the worker
+    writes each batch of a run's frames there too, as one entry, so one blocking `XREAD`
+    of one stream carries them all, however many there are. Other runs it relays (a resume
+    of another node's run, a stream that fell behind its relay stream) are read from their
+    own streams, named in the same `XREAD`. A run's frames from the relay stream must
+    follow on from what its reader had; a gap (never seen so far) moves that reader to the
+    run's own stream, where nothing is missing. The reader trims its relay stream to what
+    it has read, about every second.
+
     Its blocking reads have a client of their own that never sends a read again: a read
     cut by Redis going away may have lost entries (a restart without persistence), so the
     streams it carried end with `transport_lost` instead of going on with a gap. Its
@@ -180,16 +97,22 @@ class EventReader:
         self.redis = redis
         self.reads = reads
         self.keys = keys
+        self.node_id = node_id
         self.wake_key = keys.wake(node_id)
+        self.relay_key = keys.relay(node_id)
         self._wake_bulk = bulk(self.wake_key.encode())
-        self._subs: dict[str, set[Subscription]] = {}
+        self._relay_bulk = bulk(self.relay_key.encode())
+        self._subs: dict[str, set[Subscription]] = {}  # read from their own streams
+        self._relayed: dict[str, set[Subscription]] = {}  # by message id
         self._active = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.connected = True
 
     @property
     def subscriptions(self) -> int:
-        return sum(len(subs) for subs in self._subs.values())
+        return sum(len(s) for s in self._subs.values()) + sum(
+            len(s) for s in self._relayed.values()
+        )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -201,19 +124,24 @@ class EventReader:
         self.end_all("transport_lost", "the server is shutting down")
         await self.reads.aclose()
 
-    def add(self, message_id: str, after: int) -> Subscription:
-        """A subscription to the run's frames after number `after`, read once this node's
-        wake stream (`wake_key`) is written: by `subscribe`, or by the caller."""
-        sub = Subscription(self.keys.events(message_id), message_id, after)
-        self._subs.setdefault(sub.key, set()).add(sub)
+    def add(self, message_id: str, after: int, relayed: bool = False) -> Subscription:
+        """A subscription to the run's frames after number `after`. `relayed`: they come
+        on this node's relay stream (a job queued with `Job.relay` = `node_id`); else they
+        are read from the run's stream once this node's wake stream (`wake_key`) is
+        written, by `subscribe` or by the caller."""
+        sub = Subscription(self.keys.events(message_id), message_id, after, relayed)
+        if relayed:
+            self._relayed.setdefault(message_id, set()).add(sub)
+        else:
+            self._subs.setdefault(sub.key, set()).add(sub)
         self._active.set()
         return sub
 
     async def subscribe(
         self, message_id: str, after: int, counter: str | None = None, counter_ttl_s: int = 0
     ) -> Subscription:
-        """A subscription to the run's frames after number `after`; `counter` (a key) is
-        incremented in the same round trip (the run's count of readers)."""
+        """A subscription to the run's own stream after number `after`; `counter` (a key)
+        is incremented in the same round trip (the run's count of readers)."""
         sub = self.add(message_id, after)
         # interrupt the blocking read so that the next one includes this stream
         pipe = self.redis.pipeline(transaction=False)
@@ -230,33 +158,41 @@ class EventReader:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.key)
+        by, key = (self._relayed, sub.message_id) if sub.relayed else (self._subs, sub.key)
+        subs = by.get(key)
         if subs is not None:
             subs.discard(sub)
             if not subs:
-                del self._subs[sub.key]
+                del by[key]
 
     async def _loop(self) -> None:
-        # from the start of the node's own wake stream, not "$": a stream subscribed while
-        # the first read is on its way would wait out a whole block (5 s) for its frames
-        wake_from = b"0-0"
+        # from the start of the node's own wake and relay streams, not "$": a stream
+        # subscribed while the first read is on its way would wait out a whole block (5 s)
+        wake_from = relay_from = b"0-0"
+        trimmed_to, trimmed_at = relay_from, 0.0
         backoff = 0.1
+        loop = asyncio.get_running_loop()
         while True:
-            if not self._subs:
+            if not self._subs and not self._relayed:
                 self._active.clear()
                 await self._active.wait()
                 await self.reads.connection_pool.disconnect()
             # packed by hand: redis-py's packing of hundreds of streams and its parsing of
             # every entry into a dict was most of the relay's cost (transport/resp.py)
-            keys = [self._wake_bulk]
-            ids = [bulk(wake_from)]
+            keys = [self._wake_bulk, self._relay_bulk]
+            ids = [bulk(wake_from), bulk(relay_from)]
             for key, subs in self._subs.items():
                 keys.append(bulk(key.encode()))
                 after = min(sub.after for sub in subs) if len(subs) > 1 else next(iter(subs)).after
                 ids.append(b"$%d\r\n0-%d\r\n" % (len(b"0-%d" % after), after))
             command = pack_bulks(4 + 2 * len(keys), [_XREAD_BLOCK, *keys, *ids])
+            replies = 1
+            if relay_from != trimmed_to and loop.time() - trimmed_at > TRIM_EVERY_S:
+                # what was read goes, in the same write as the next read
+                command = pack([b"XTRIM", self.relay_key.encode(), b"MINID", relay_from]) + command
+                trimmed_to, trimmed_at, replies = relay_from, loop.time(), 2
             try:
-                reply = await execute_packed(self.reads, command)
+                reply = await execute_packed(self.reads, command, replies)
             except (RedisError, OSError) as exc:
                 logger.warning("reading run events from Redis failed: %s", exc)
                 self.connected = False
@@ -272,14 +208,17 @@ class EventReader:
             # a map in RESP3 (redis-py 8's default), pairs in RESP2
             for raw_key, entries in reply.items() if type(reply) is dict else reply or ():
                 key = raw_key.decode()
-                if key == self.wake_key:
+                if key == self.relay_key:
+                    relay_from = entries[-1][0]
+                    self._dispatch_relayed(entries)
+                elif key == self.wake_key:
                     wake_from = entries[-1][0]
-                    continue
-                self._dispatch(key, entries)
+                else:
+                    self._dispatch(key, entries)
 
     def _dispatch(self, key: str, entries: list[list[Any]]) -> None:
-        """`entries`: XREAD's raw reply for one stream, `[[id, [field, value, ...]], ...]`
-        (RESP2 arrays; an entry trimmed away meanwhile has no fields)."""
+        """`entries`: XREAD's raw reply for one run's stream, `[[id, [field, value, ...]],
+        ...]` (RESP arrays; an entry trimmed away meanwhile has no fields)."""
         for sub in list(self._subs.get(key, ())):
             for raw_id, fields in entries:
                 seq = int(raw_id[2:])  # our entry ids are `0-<seq>`
@@ -294,16 +233,38 @@ class EventReader:
                     self.unsubscribe(sub)
                     break
 
+    def _dispatch_relayed(self, entries: list[list[Any]]) -> None:
+        """`entries` of the relay stream: `[id, [b"m", message id, b"a", first entry id,
+        b"z", last entry id, b"f", frames(, b"e", b"1")]]` (see the writer's script)."""
+        relayed = self._relayed
+        for _, fields in entries:
+            subs = relayed.get(fields[1].decode()) if fields else None
+            if not subs:
+                continue  # its client left, or it reads the run's own stream now
+            first, last = int(fields[3][2:]), int(fields[5][2:])
+            for sub in list(subs):
+                if last <= sub.after:
+                    continue
+                if first != sub.after + 1:
+                    # not what follows what it has: the run's own stream has it all
+                    logger.warning("run %s: relayed frames skipped ahead", sub.message_id)
+                    self.unsubscribe(sub)
+                    sub.relayed = False
+                    self._subs.setdefault(sub.key, set()).add(sub)
+                    continue
+                sub.after = last
+                sub.push(fields[7])
+                if len(fields) > 8:  # ended
+                    sub.finish()
+                    self.unsubscribe(sub)
+
     def end_all(self, code: str, why: str) -> None:
         """End every relayed stream now with `error` {code} and `end` (the runs go on on
         their workers, and a resumable one can be picked up on another node)."""
         frames = closing_frames(code, why)
-        for subs in list(self._subs.values()):
-            for sub in subs:
-                sub.push(frames)
-                sub.finish()
-        self._subs.clear()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
+        for by in (self._subs, self._relayed):
+            for subs in list(by.values()):
+                for sub in subs:
+                    sub.push(frames)
+                    sub.finish()
+            by.clear()

@@ -37,15 +37,20 @@ def pack_bulks(count: int, bulks: Sequence[bytes]) -> bytes:
     return b"*%d\r\n" % count + b"".join(bulks)
 
 
-async def execute_packed(redis: Redis, command: bytes) -> Any:
-    """Send one packed command on a connection of `redis`'s pool; its reply as the parser
-    gives it (lists, bytes, ints), with no response callback. A reply that is an error is
-    raised as redis-py raises it (`ResponseError` and its kinds); a connection that fails
-    is dropped, and the error raised (`ConnectionError`, `TimeoutError`)."""
+async def execute_packed(redis: Redis, command: bytes, replies: int = 1) -> Any:
+    """Send packed commands (`replies` of them, in one write) on a connection of `redis`'s
+    pool; the last one's reply as the parser gives it (lists, bytes, ints, maps in RESP3),
+    with no response callback. A reply that is an error is raised as redis-py raises it
+    (`ResponseError` and its kinds); a connection that fails is dropped, and the error
+    raised (`ConnectionError`, `TimeoutError`)."""
     pool = redis.connection_pool
     conn = await pool.get_connection()
     try:
         await conn.send_packed_command(command)
+        for _ in range(replies - 1):
+            earlier = await conn.read_response()
+            if isinstance(earlier, ResponseError):
+                raise earlier
         reply = await conn.read_response()
     except BaseException:
         # cut in the middle (a cancel, a timeout): its reply may still come, and would be

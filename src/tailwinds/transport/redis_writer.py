@@ -1,0 +1,158 @@
+"""Run events into Redis Streams: a worker appends each run's frames to the run's own
+stream (`Keys.events`, entry `0-n` holding the frame with `id: n`, what a resume reads)
+and, for a run its API node relays live, to that node's relay stream (`Keys.relay`).
+
+Writes are batched across runs: one script per turn of the event loop carries every
+frame produced meanwhile, in order (see `redis_events.EventReader` for the other side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.resp import Script, bulk
+
+# a relay stream outlives its API node by this long (s): its reader trims it as it reads
+RELAY_TTL_S = 3600
+
+
+# KEYS: per run, its event stream, its facts, and the relay stream of the API node that
+# relays it live (its event stream again when none). ARGV[1] the streams' bound
+# (approximate MAXLEN), ARGV[2] their retention once ended (s), then per run: how many
+# frames, whether the last is `end`, whether it is relayed, its message id, and each
+# frame's entry id and bytes. Each XADD on its own, as in a pipeline: the errors come back
+# in a list, the other frames are written. A relayed run's frames of the batch also go to
+# its node's relay stream as one entry (`m` message id, `a`/`z` the first and last entry
+# ids, `f` the frames joined, `e` when it ended).
+_APPEND = Script(
+    """
+local maxlen, ttl, a, failed = ARGV[1], ARGV[2], 3, {}
+for k = 1, #KEYS, 3 do
+  local n, ended, relayed = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2] == '1'
+  local mid = ARGV[a + 3]
+  a = a + 4
+  local first, frames = ARGV[a], {}
+  for j = 1, n do
+    local r
+    if ended and j == n then
+      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1], 'e', '1')
+    else
+      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1])
+    end
+    if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
+    frames[j] = ARGV[a + 1]
+    a = a + 2
+  end
+  if relayed then
+    local r
+    if ended then
+      r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[a - 2],
+                      'f', table.concat(frames), 'e', '1')
+    else
+      r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[a - 2],
+                      'f', table.concat(frames))
+    end
+    if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
+    redis.call('EXPIRE', KEYS[k + 2], RELAY_TTL_S)
+  end
+  if ended then
+    redis.call('EXPIRE', KEYS[k], ttl)
+    redis.call('EXPIRE', KEYS[k + 1], ttl)
+  end
+end
+return failed
+""".replace("RELAY_TTL_S", str(RELAY_TTL_S))
+)
+_FLAGS = (bulk(b"0"), bulk(b"1"))
+
+
+class EventWriter:
+    """Appends frames to run streams: the frames of one turn of the event loop, of every
+    run, go in one `EVALSHA`; one in flight at a time keeps them in order."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        max_len: int,
+        retention_s: float,
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._bounds = (bulk(b"%d" % max_len), bulk(b"%d" % int(max(retention_s, 1))))
+        self.on_failure = on_failure
+        self._pending: list[tuple[str, int, bytes, bool]] = []
+        self._relays: dict[str, str] = {}  # by message id: its API node's id
+        self._flusher: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    def relay(self, message_id: str, node_id: str | None) -> None:
+        """The run's frames also go to the relay stream of API node `node_id` (`Job.relay`)
+        from now on; None: no more (the run is over)."""
+        if node_id is None:
+            self._relays.pop(message_id, None)
+        else:
+            self._relays[message_id] = node_id
+
+    def append(self, message_id: str, seq: int, frame: bytes, end: bool = False) -> None:
+        """Frame number `seq` of a run; the last (`end`) expires its streams."""
+        self._pending.append((message_id, seq, frame, end))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def synced(self) -> None:
+        """Wait until what was appended so far is in Redis (raises if it cannot be)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+        if self._error is not None:
+            raise self._error
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            runs: dict[str, list[bytes]] = {}
+            ended: set[str] = set()
+            for message_id, seq, frame, end in batch:
+                frames = runs.get(message_id)
+                if frames is None:
+                    frames = runs[message_id] = []
+                frames += (b"$%d\r\n0-%d\r\n" % (len(b"0-%d" % seq), seq), bulk(frame))
+                if end:
+                    ended.add(message_id)
+            keys: list[bytes] = []
+            args: list[bytes] = [*self._bounds]
+            for message_id, frames in runs.items():
+                events = bulk(self.keys.events(message_id).encode())
+                relay = self._relays.get(message_id)
+                keys += (
+                    events,
+                    bulk(self.keys.run(message_id).encode()),
+                    events if relay is None else bulk(self.keys.relay(relay).encode()),
+                )
+                args += (
+                    bulk(b"%d" % (len(frames) // 2)),
+                    _FLAGS[message_id in ended],
+                    _FLAGS[relay is not None],
+                    bulk(message_id.encode()),
+                    *frames,
+                )
+            try:
+                failed = await _APPEND.run(self.redis, keys, args)
+                if failed:
+                    raise ResponseError(_text(failed[0]))
+                self._error = None
+            except (RedisError, OSError) as exc:
+                self._pending.clear()
+                self._error = exc
+                self.on_failure(exc)
+                return
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
