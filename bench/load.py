@@ -29,25 +29,22 @@ ERROR_MARKS = (b"event: error", b'data: {"error"', b'"RUN_ERROR"', b'{"type":"er
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of the process and of its child processes, in nanoseconds
-    from the scheduler (/proc/<pid>/task/*/schedstat), so that short runs are measured
-    too: utime and stime count in 10 ms ticks. Threads that ended during the run are not
-    counted; Tailwinds keeps its threads (database, local model) for its whole life."""
-    total_ns = 0
-    children: list[int] = []
+    """CPU time of the process, all its threads, those that ended too, and of its child
+    processes (/proc/<pid>/stat's utime and stime, in clock ticks). Summing the threads'
+    own nanosecond counters was finer but wrong: a thread that ended during a run (a
+    database connection's, say) took all its time out of the sum."""
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total_ns += int(f.read().split()[0])
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                children.extend(int(child) for child in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total_ns / 1e9 + sum(cpu_seconds(child) for child in children)
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
