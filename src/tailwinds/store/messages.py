@@ -126,7 +126,7 @@ class MessageRepository:
             "limit": turns * 4,
         }
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(_HISTORY, params)).all()
+            rows = list((await conn.execute(_HISTORY, params)).all())
         rows.reverse()
         history: list[ChatMessage] = []
         question: str | None = None
