@@ -43,7 +43,7 @@ def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: 
             writer.append(run, 3, b"three")
             try:
                 await writer.synced()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise AssertionError(f"the batch failed: {exc!r}") from exc
             assert not failures
             assert [f[b"f"] for _, f in await admin.xrange(keys.events(run))] == [b"two", b"three"]

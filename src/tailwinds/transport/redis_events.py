@@ -9,6 +9,7 @@ trip per batch, not one per stream and token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -181,10 +182,8 @@ class EventReader:
                 # (a grace, a resume elsewhere) go on writing to the relay stream, which
                 # only this reader trims
                 self._active.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._active.wait(), IDLE_TRIM_S)
-                except TimeoutError:
-                    pass
                 await self.reads.connection_pool.disconnect()
             # packed by hand: redis-py's packing of hundreds of streams and its parsing of
             # every entry into a dict was most of the relay's cost (transport/resp.py)
