@@ -9,6 +9,7 @@ trip per batch, not one per stream and token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,9 @@ FRAME_FIELD = b"f"
 BLOCK_MS = 5000
 # how often a reader trims what it read from its relay stream (s)
 TRIM_EVERY_S = 1.0
+# how often a reader with nothing to relay still reads (and so trims) its relay stream (s):
+# the runs whose clients left go on writing there
+IDLE_TRIM_S = 10.0
 _XREAD_BLOCK = bulk(b"XREAD") + bulk(b"BLOCK") + bulk(b"%d" % BLOCK_MS) + bulk(b"STREAMS")
 
 
@@ -174,8 +178,12 @@ class EventReader:
         loop = asyncio.get_running_loop()
         while True:
             if not self._subs and not self._relayed:
+                # nothing to relay; still read now and then: the runs whose clients left
+                # (a grace, a resume elsewhere) go on writing to the relay stream, which
+                # only this reader trims
                 self._active.clear()
-                await self._active.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._active.wait(), IDLE_TRIM_S)
                 await self.reads.connection_pool.disconnect()
             # packed by hand: redis-py's packing of hundreds of streams and its parsing of
             # every entry into a dict was most of the relay's cost (transport/resp.py)

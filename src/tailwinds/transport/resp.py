@@ -41,17 +41,27 @@ async def execute_packed(redis: Redis, command: bytes, replies: int = 1) -> Any:
     """Send packed commands (`replies` of them, in one write) on a connection of `redis`'s
     pool; the last one's reply as the parser gives it (lists, bytes, ints, maps in RESP3),
     with no response callback. A reply that is an error is raised as redis-py raises it
-    (`ResponseError` and its kinds); a connection that fails is dropped, and the error
-    raised (`ConnectionError`, `TimeoutError`)."""
+    (`ResponseError` and its kinds). A connection that fails is sent the command again on
+    a fresh one as redis-py's own commands and pipelines are, by the pool's `Retry` (none
+    for a client made with `reconnects=0`), then the error raised (`ConnectionError`,
+    `TimeoutError`)."""
     pool = redis.connection_pool
     conn = await pool.get_connection()
-    try:
+
+    async def once() -> Any:
         await conn.send_packed_command(command)
         for _ in range(replies - 1):
             earlier = await conn.read_response()
             if isinstance(earlier, ResponseError):
                 raise earlier
-        reply = await conn.read_response()
+        return await conn.read_response()
+
+    async def dropped(_: BaseException) -> None:
+        await conn.disconnect()
+
+    try:
+        retry = conn.retry
+        reply = await (once() if retry is None else retry.call_with_retry(once, dropped))
     except BaseException:
         # cut in the middle (a cancel, a timeout): its reply may still come, and would be
         # read as the next command's

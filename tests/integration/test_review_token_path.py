@@ -1,0 +1,96 @@
+"""Review of the hand-packed token path (transport/resp.py, redis_writer.py, redis_events.py)
+against the machine's Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tailwinds.transport import redis_events
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_events import EventReader
+from tailwinds.transport.redis_writer import EventWriter
+
+
+async def _kill_clients(admin, name: str) -> None:
+    for client in await admin.client_list():
+        if client.get("name") == name:
+            await admin.client_kill_filter(_id=client["id"])
+
+
+def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: str) -> None:
+    """redis-py's pipeline (the writer before) sent a batch again on a fresh connection
+    when its pooled one had died (Redis restarted, the connection killed); one running
+    worker's every run must not end `transport_lost` for a connection that can be made
+    again."""
+
+    async def check() -> None:
+        redis = connect(redis_url)
+        admin = connect(redis_url)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        failures: list[BaseException] = []
+        writer = EventWriter(redis, keys, 1000, 60, failures.append)
+        run = uuid.uuid4().hex
+        name = f"writer-{uuid.uuid4().hex[:6]}"
+        try:
+            await redis.client_setname(name)  # the pool's one connection
+            writer.append(run, 2, b"two")
+            await writer.synced()
+            await _kill_clients(admin, name)  # within the health check's second
+            writer.append(run, 3, b"three")
+            try:
+                await writer.synced()
+            except Exception as exc:
+                raise AssertionError(f"the batch failed: {exc!r}") from exc
+            assert not failures
+            assert [f[b"f"] for _, f in await admin.xrange(keys.events(run))] == [b"two", b"three"]
+        finally:
+            await admin.delete(keys.events(run))
+            await redis.aclose()
+            await admin.aclose()
+
+    asyncio.run(check())
+
+
+def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose client left (its grace running) or that resumed on another node goes on
+    writing to the node's relay stream; the node's reader sleeps while it has no
+    subscription, so nothing trims it."""
+
+    monkeypatch.setattr(redis_events, "IDLE_TRIM_S", 0.5)
+
+    async def check() -> None:
+        redis = connect(redis_url)
+        reads = connect(redis_url, reconnects=0)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        failures: list[BaseException] = []
+        writer = EventWriter(redis, keys, 1000, 60, failures.append)
+        reader = EventReader(redis, reads, keys, "node")
+        reader.start()
+        run = uuid.uuid4().hex
+        try:
+            sub = reader.add(run, 1, relayed=True)
+            writer.relay(run, "node")
+            writer.append(run, 2, b"two")
+            await writer.synced()
+            chunks = sub.frames()
+            assert await anext(chunks) == b"two"
+            reader.unsubscribe(sub)  # the client left; the run goes on
+            for seq in range(3, 3003):
+                writer.append(run, seq, b"x" * 100)
+                if seq % 50 == 0:
+                    await writer.synced()
+            await writer.synced()
+            await asyncio.sleep(3)
+            assert await redis.xlen(keys.relay("node")) <= 10
+        finally:
+            await reader.stop()
+            await redis.delete(keys.events(run), keys.relay("node"), keys.wake("node"))
+            await redis.aclose()
+
+    asyncio.run(check())
