@@ -4,7 +4,6 @@ limits are counted in Redis by all nodes together."""
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import AsyncIterator
 
@@ -14,7 +13,7 @@ from tailwinds.config import Settings
 from tailwinds.engine.approvals import ApprovalDesk
 from tailwinds.engine.events import Event
 from tailwinds.engine.turns import ChatTurns
-from tailwinds.errors import TailwindsError, TransportLost
+from tailwinds.errors import QueueFull, TailwindsError, TransportLost
 from tailwinds.runs.admission import Admission
 from tailwinds.runs.answers import decode_frames
 from tailwinds.runs.transport import Limiter, RunHere
@@ -97,8 +96,9 @@ class QueueTransport:
             admission.release()
             if lease is not None:
                 lease.release_soon()
-            if isinstance(exc, asyncio.CancelledError):
-                # the client left while the job was being queued: it may be queued
+            if not isinstance(exc, QueueFull):
+                # the client left while the job was being queued, or the reply was lost
+                # (a timeout): it may be queued all the same, for nobody
                 queue.left_early(turn.message_id)
             raise
 
