@@ -15,9 +15,9 @@ from redis.exceptions import ResponseError
 
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
-from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.resp import Script, bulk, execute_packed, pack
+from tests.redis_streams import writer_and_reader
 
 # a command's name first (redis-py splits a first argument at its spaces: "CONFIG GET")
 ARGS = st.tuples(
@@ -72,15 +72,10 @@ def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_u
     order, once each: through the reader's raw `XREAD`, and the same through redis-py's."""
 
     async def check() -> None:
-        redis = connect(redis_url)
-        reads = connect(redis_url, reconnects=0)
-        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
-        failures: list[BaseException] = []
-        writer = EventWriter(redis, keys, 1000, 60, failures.append)
-        reader = EventReader(redis, reads, keys, "node")
-        reader.start()
         runs = [uuid.uuid4().hex for _ in range(3)]
-        try:
+        async with writer_and_reader(redis_url) as streams:
+            redis, keys = streams.redis, streams.keys
+            writer, reader = streams.writer, streams.reader
             subs = [await reader.subscribe(run, 1) for run in runs]
             sent: dict[str, list[bytes]] = {run: [] for run in runs}
             for seq in range(2, 40):
@@ -91,7 +86,7 @@ def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_u
                 if seq % 7 == 0:
                     await writer.synced()  # some batches of one turn, some of many
             await writer.synced()
-            assert not failures
+            assert not streams.failures
             for run, sub in zip(runs, subs, strict=True):
                 got = b"".join([chunk async for chunk in sub.frames()])
                 assert got == b"".join(sent[run])
@@ -99,10 +94,6 @@ def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_u
                 assert [fields[b"f"] for _, fields in theirs] == sent[run]
                 assert b"e" in theirs[-1][1] and all(b"e" not in f for _, f in theirs[:-1])
                 assert 0 < await redis.ttl(keys.events(run)) <= 60
-        finally:
-            await reader.stop()
-            await redis.delete(*[keys.events(run) for run in runs], keys.wake("node"))
-            await redis.aclose()
 
     asyncio.run(check())
 
@@ -139,15 +130,10 @@ def test_a_relayed_run_comes_on_its_nodes_relay_stream_and_falls_back_on_a_gap(
     the run's own stream, where nothing is missing; the relay stream is trimmed as read."""
 
     async def check() -> None:
-        redis = connect(redis_url)
-        reads = connect(redis_url, reconnects=0)
-        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
-        failures: list[BaseException] = []
-        writer = EventWriter(redis, keys, 1000, 60, failures.append)
-        reader = EventReader(redis, reads, keys, "node")
-        reader.start()
         whole, gapped = uuid.uuid4().hex, uuid.uuid4().hex
-        try:
+        async with writer_and_reader(redis_url) as streams:
+            redis, keys = streams.redis, streams.keys
+            writer, reader = streams.writer, streams.reader
             subs = [reader.add(run, 1, relayed=True) for run in (whole, gapped)]
             writer.relay(whole, "node")
             frames = [b"id: %d\nevent: token\ndata: x\n\n" % seq for seq in range(2, 30)]
@@ -163,7 +149,7 @@ def test_a_relayed_run_comes_on_its_nodes_relay_stream_and_falls_back_on_a_gap(
                 if seq % 5 == 0:
                     await writer.synced()
             await writer.synced()
-            assert not failures
+            assert not streams.failures
             for sub in subs:
                 assert b"".join([chunk async for chunk in sub.frames()]) == b"".join(frames)
             assert subs[0].relayed and not subs[1].relayed  # the gapped one moved over
@@ -175,9 +161,5 @@ def test_a_relayed_run_comes_on_its_nodes_relay_stream_and_falls_back_on_a_gap(
                     break
                 await asyncio.sleep(0.1)
             assert await redis.xlen(keys.relay("node")) <= 1
-        finally:
-            await reader.stop()
-            await redis.delete(*[keys.events(run) for run in (whole, gapped)], keys.relay("node"))
-            await redis.aclose()
 
     asyncio.run(check())

@@ -1,5 +1,5 @@
-"""Review of the hand-packed token path (transport/resp.py, redis_writer.py, redis_events.py)
-against the machine's Redis."""
+"""The queue's event writer and reader where Redis misbehaves or nobody reads: a dropped
+connection, a relay stream with no reader (transport/redis_writer.py, redis_events.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from tailwinds.transport import redis_events
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
-from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
+from tests.redis_streams import writer_and_reader
 
 
 async def _kill_clients(admin, name: str) -> None:
@@ -65,15 +65,10 @@ def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
     monkeypatch.setattr(redis_events, "IDLE_TRIM_S", 0.5)
 
     async def check() -> None:
-        redis = connect(redis_url)
-        reads = connect(redis_url, reconnects=0)
-        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
-        failures: list[BaseException] = []
-        writer = EventWriter(redis, keys, 1000, 60, failures.append)
-        reader = EventReader(redis, reads, keys, "node")
-        reader.start()
         run = uuid.uuid4().hex
-        try:
+        async with writer_and_reader(redis_url) as streams:
+            redis, keys = streams.redis, streams.keys
+            writer, reader = streams.writer, streams.reader
             sub = reader.add(run, 1, relayed=True)
             writer.relay(run, "node")
             writer.append(run, 2, b"two")
@@ -88,9 +83,5 @@ def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
             await writer.synced()
             await asyncio.sleep(3)
             assert await redis.xlen(keys.relay("node")) <= 10
-        finally:
-            await reader.stop()
-            await redis.delete(keys.events(run), keys.relay("node"), keys.wake("node"))
-            await redis.aclose()
 
     asyncio.run(check())

@@ -1,0 +1,43 @@
+"""A worker's event writer and an API node's reader on the machine's Redis, under a key
+prefix of their own that is deleted afterwards (tests of the queue's token path)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_events import EventReader
+from tailwinds.transport.redis_writer import EventWriter
+
+
+@dataclass
+class Streams:
+    redis: Redis
+    keys: Keys
+    writer: EventWriter
+    reader: EventReader  # node "node", started
+    failures: list[BaseException] = field(default_factory=list)  # the writer's
+
+
+@asynccontextmanager
+async def writer_and_reader(redis_url: str, retention_s: float = 60) -> AsyncIterator[Streams]:
+    redis = connect(redis_url)
+    keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+    failures: list[BaseException] = []
+    writer = EventWriter(redis, keys, 1000, retention_s, failures.append)
+    reader = EventReader(redis, connect(redis_url, reconnects=0), keys, "node")
+    reader.start()
+    try:
+        yield Streams(redis, keys, writer, reader, failures)
+    finally:
+        await reader.stop()
+        left = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
+        if left:
+            await redis.delete(*left)
+        await redis.aclose()
