@@ -1,9 +1,9 @@
 """Redis commands packed and sent by hand, for the two commands on the token path.
 
 redis-py packs each argument of each command in Python and runs each reply through a
-callback that rebuilds it as dicts; for an `XREAD` naming hundreds of relayed streams,
-and for a batch of frames appended every turn of a worker's loop, that was a third of the
-API node's CPU and most of the worker's Redis cost (docs/ARCHITECTURE.md, issue 25). Here
+callback that rebuilds it as dicts: with an `XREAD` naming hundreds of relayed streams
+and a pipeline of an `XADD` per frame, redis-py was about a third of both the API node's
+and the worker's CPU in queue mode's profile (bench/RESULTS.md, issue 25). Here
 a command is packed by one `b"".join` of parts cached where they repeat, sent on a
 connection taken from redis-py's own pool, and its reply read by redis-py's parser
 (hiredis when installed) without the callback. Everything else stays redis-py's.
