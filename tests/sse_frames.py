@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import requests
+
 
 def parse_frames(raw: bytes) -> list[tuple[str, Any]]:
     return [(name, data) for _, name, data in parse_numbered(raw)]
@@ -40,6 +42,26 @@ def numbered_tokens(frames: list[tuple[int | None, str, Any]]) -> str:
 
 def tokens_of(frames: list[tuple[str, Any]]) -> str:
     return "".join(data["token"] for name, data in frames if name == "token")
+
+
+def thinking_of(frames: list[tuple[str, Any]]) -> str:
+    return "".join(data["thinking"] for name, data in frames if name == "thinking")
+
+
+def streamed(
+    server_url: str, chatflow_id: str, body: dict[str, Any], timeout_s: float = 30
+) -> list[tuple[str, Any]]:
+    """A streamed prediction's frames, after checking it answered 200 and that its frames
+    come in the protocol's order (`check_order`)."""
+    response = requests.post(
+        f"{server_url}/api/v1/predictions/{chatflow_id}",
+        json={**body, "streaming": True},
+        timeout=timeout_s,
+    )
+    assert response.status_code == 200, response.text
+    frames = parse_frames(response.content)
+    check_order(frames)
+    return frames
 
 
 def check_order(frames: list[tuple[str, Any]]) -> None:

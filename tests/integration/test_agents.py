@@ -16,7 +16,7 @@ import requests
 from tailwinds.nodes.tools import ToolError, calculate, show
 from tests.conftest import RunningServer, start_server
 from tests.mock_openai import MockOpenAI
-from tests.sse_frames import check_order, parse_frames, tokens_of
+from tests.sse_frames import streamed, tokens_of
 
 
 def agent_flow(mock_llm: MockOpenAI, tools: list[dict[str, Any]], **inputs: Any) -> dict[str, Any]:
@@ -39,15 +39,7 @@ CLOCK = {"id": "clock", "type": "currentDateTime", "inputs": {"defaultTimezone":
 
 
 def ask(server: RunningServer, chatflow_id: str, question: str) -> list[tuple[str, Any]]:
-    response = requests.post(
-        f"{server.url}/api/v1/predictions/{chatflow_id}",
-        json={"question": question, "streaming": True},
-        timeout=15,
-    )
-    assert response.status_code == 200, response.text
-    frames = parse_frames(response.content)
-    check_order(frames)
-    return frames
+    return streamed(server.url, chatflow_id, {"question": question}, timeout_s=15)
 
 
 def test_parallel_calls_stream_used_tools_then_the_answer(

@@ -19,7 +19,7 @@ from tailwinds.providers.gemini import GeminiEmbeddings
 from tailwinds.wire import WireClient
 from tests.conftest import RunningServer
 from tests.mock_clouds import AZURE_KEY, GEMINI_KEY, SIGNATURE, MockClouds
-from tests.sse_frames import check_order, parse_frames, tokens_of
+from tests.sse_frames import streamed, thinking_of, tokens_of
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +57,7 @@ def agent_of(server: RunningServer, model: dict[str, Any]) -> str:
 
 
 def ask(server: RunningServer, chatflow_id: str, question: str, **body: Any) -> Any:
-    response = requests.post(
-        f"{server.url}/api/v1/predictions/{chatflow_id}",
-        json={"question": question, "streaming": True, **body},
-        timeout=20,
-    )
-    assert response.status_code == 200, response.text
-    frames = parse_frames(response.content)
-    check_order(frames)
-    return frames
-
-
-def thinking_of(frames: list[tuple[str, Any]]) -> str:
-    return "".join(data["thinking"] for name, data in frames if name == "thinking")
+    return streamed(server.url, chatflow_id, {"question": question, **body}, timeout_s=20)
 
 
 # Azure OpenAI

@@ -12,23 +12,11 @@ import requests
 
 from tests.conftest import RunningServer
 from tests.mock_openai import MockOpenAI
-from tests.sse_frames import check_order, parse_frames, tokens_of
+from tests.sse_frames import streamed, thinking_of, tokens_of
 
 
 def ask(server: RunningServer, chatflow_id: str, tokens: list[str]) -> Any:
-    response = requests.post(
-        f"{server.url}/api/v1/predictions/{chatflow_id}",
-        json={"question": "tokens:" + json.dumps(tokens), "streaming": True},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    frames = parse_frames(response.content)
-    check_order(frames)
-    return frames
-
-
-def thinking_of(frames: list[tuple[str, Any]]) -> str:
-    return "".join(data["thinking"] for name, data in frames if name == "thinking")
+    return streamed(server.url, chatflow_id, {"question": "tokens:" + json.dumps(tokens)})
 
 
 def test_a_think_tag_inside_the_answer_is_the_answers_text(
