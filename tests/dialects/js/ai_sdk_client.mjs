@@ -3,7 +3,8 @@
 // chunk that fails it ends the stream with an error); readUIMessageStream assembles it.
 // node ai_sdk_client.mjs <route url> <question>
 // Prints one JSON object: the assembled message, its chunks' types, any error.
-import { DefaultChatTransport, readUIMessageStream } from "ai";
+import { DefaultChatTransport } from "ai";
+import { readAll } from "./ui_message_stream.mjs";
 
 const [api, question] = process.argv.slice(2);
 const transport = new DefaultChatTransport({ api });
@@ -16,23 +17,7 @@ try {
     messageId: undefined,
     abortSignal: undefined,
   });
-  const [forMessage, forTypes] = stream.tee();
-  const types = (async () => {
-    const seen = [];
-    const reader = forTypes.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return seen;
-      seen.push(value.type);
-    }
-  })();
-  for await (const message of readUIMessageStream({
-    stream: forMessage,
-    onError: (error) => out.errors.push(String(error?.message ?? error)),
-  })) {
-    out.message = message;
-  }
-  out.types = await types;
+  await readAll(stream, out);
 } catch (error) {
   out.error = String(error?.message ?? error);
 }

@@ -5,7 +5,8 @@
 // node ai_sdk_resume.mjs <route url> <question> <chat id> [api key]
 // Prints one JSON object: the chunk types read before the drop, the reconnected
 // stream's message and chunk types (`reconnected: false` when it answered 204), any error.
-import { DefaultChatTransport, readUIMessageStream } from "ai";
+import { DefaultChatTransport } from "ai";
+import { readAll } from "./ui_message_stream.mjs";
 
 const [api, question, chatId, key] = process.argv.slice(2);
 const headers = key ? { Authorization: `Bearer ${key}` } : undefined;
@@ -31,25 +32,7 @@ try {
 
   const again = await transport.reconnectToStream({ chatId });
   out.reconnected = again !== null;
-  if (again !== null) {
-    const [forMessage, forTypes] = again.tee();
-    const types = (async () => {
-      const seen = [];
-      const typesReader = forTypes.getReader();
-      for (;;) {
-        const { done, value } = await typesReader.read();
-        if (done) return seen;
-        seen.push(value.type);
-      }
-    })();
-    for await (const message of readUIMessageStream({
-      stream: forMessage,
-      onError: (error) => out.errors.push(String(error?.message ?? error)),
-    })) {
-      out.message = message;
-    }
-    out.types = await types;
-  }
+  if (again !== null) await readAll(again, out);
 } catch (error) {
   out.error = String(error?.message ?? error);
 }
