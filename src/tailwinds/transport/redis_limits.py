@@ -3,6 +3,7 @@ the same running counts. One script call per limited scope, atomic."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -62,6 +63,10 @@ class RedisRateLimiter:
         self.keys = keys
         self._script = redis.register_script(_ADMIT)
         self._tasks = BackgroundTasks()
+        # slots this node is giving back, by running key: a release is a message to Redis,
+        # and this node's next admission of the same key waits for it, so that a slot
+        # freed here is free for the request that follows here
+        self._giving_back: dict[str, set[asyncio.Task[Any]]] = {}
 
     async def admit_all(self, scopes: list[Scope]) -> Callable[[], None]:
         releases: list[Callable[[], None]] = []
@@ -82,6 +87,9 @@ class RedisRateLimiter:
         window_s = float(limit.get("windowS", 60))
         window_key = f"{self.keys.prefix}:limit:{key}:window"
         running_key = f"{self.keys.prefix}:limit:{key}:running"
+        pending = self._giving_back.get(running_key)
+        if pending:
+            await asyncio.wait(list(pending))
         try:
             verdict, wait_ms = await self._script(
                 keys=[window_key, running_key],
@@ -108,9 +116,19 @@ class RedisRateLimiter:
             nonlocal released
             if not released:
                 released = True
-                self._tasks.spawn(self._decrement(running_key))
+                task = self._tasks.spawn(self._decrement(running_key))
+                pending = self._giving_back.setdefault(running_key, set())
+                pending.add(task)
+                task.add_done_callback(lambda done: self._given_back(running_key, done))
 
         return release
+
+    def _given_back(self, running_key: str, task: asyncio.Task[Any]) -> None:
+        pending = self._giving_back.get(running_key)
+        if pending is not None:
+            pending.discard(task)
+            if not pending:
+                del self._giving_back[running_key]
 
     async def _decrement(self, running_key: str) -> None:
         try:

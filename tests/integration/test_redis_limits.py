@@ -1,0 +1,40 @@
+"""Rate limits shared in Redis (queue mode): a running slot given back on one API node is
+free for the next request on that node, though the give-back is a message to Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tailwinds.errors import RateLimited
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_limits import RedisRateLimiter
+
+
+async def admit_release_admit(redis_url: str, rounds: int) -> None:
+    redis = connect(redis_url)
+    keys = Keys(f"test-limits-{uuid.uuid4().hex[:8]}")
+    limiter = RedisRateLimiter(redis, keys)
+    try:
+        for _ in range(rounds):
+            release = await limiter.admit("flow:a", {"concurrent": 1})
+            with pytest.raises(RateLimited, match="at most 1 predictions at once"):
+                await limiter.admit("flow:a", {"concurrent": 1})
+            release()
+            # at once, with no turn of the loop between: the give-back is still in flight
+            release = await limiter.admit("flow:a", {"concurrent": 1})
+            release()
+            release()  # once only: a second call gives back nothing more
+        await asyncio.sleep(0.05)
+        running = await redis.get(f"{keys.prefix}:limit:flow:a:running")
+        assert int(running or 0) == 0
+    finally:
+        await redis.delete(f"{keys.prefix}:limit:flow:a:running")
+        await redis.aclose()
+
+
+def test_a_slot_given_back_is_free_for_the_next_request_on_the_node(redis_url: str) -> None:
+    asyncio.run(admit_release_admit(redis_url, 20))
