@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+T = TypeVar("T")
 
 
 class Database:
@@ -31,9 +36,39 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite's statements of the prediction path (a chat's history, its turns): the
+        # blocking driver on a thread of its own, one hop per statement; aiosqlite hops
+        # to its thread five times for one (cursor, execute, fetch, close, reset), which
+        # cost ten times the query's CPU under load (bench: the fixed cost, issue 25)
+        self._blocking: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self.is_sqlite and self.url.database and self.url.database != ":memory:":
+            self._blocking = create_engine(
+                self.url.set(drivername="sqlite"),
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            event.listen(self._blocking, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="tailwinds-sqlite")
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    async def run(self, work: Callable[[Connection], T], *, transaction: bool = False) -> T:
+        """`work(connection)`, blocking code, run where it does not block the event loop:
+        SQLite's on a thread of its own, PostgreSQL's through the async driver (greenlets,
+        no thread). `transaction`: committed when `work` returns, rolled back when it
+        raises. Raises what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
+        if self._blocking is None:
+            async with self.engine.begin() if transaction else self.engine.connect() as conn:
+                return await conn.run_sync(work)
+        assert self._thread is not None
+        engine = self._blocking
+
+        def hop() -> T:
+            with engine.begin() if transaction else engine.connect() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, hop)
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -46,6 +81,9 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._thread is not None and self._blocking is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._blocking.dispose)
+            self._thread.shutdown()
         await self.engine.dispose()
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Insert, Table, bindparam, insert, select
+from sqlalchemy import Connection, Insert, Row, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -107,8 +107,10 @@ class MessageRepository:
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         # Core, not the ORM's unit of work: a third of the CPU for the same rows
-        async with self.db.engine.begin() as conn:
-            await conn.execute(_upsert(conn.dialect.name), rows)
+        def write(conn: Connection) -> None:
+            conn.execute(_upsert(conn.dialect.name), rows)
+
+        await self.db.run(write, transaction=True)
 
     async def history(self, chatflow_id: str, session_id: str, turns: int) -> list[ChatMessage]:
         """The last `turns` questions and answers of a session, oldest first, as pairs of
@@ -125,8 +127,11 @@ class MessageRepository:
             # room for turns that are left out, so they do not shrink the window
             "limit": turns * 4,
         }
-        async with self.db.engine.connect() as conn:
-            rows = list((await conn.execute(_HISTORY, params)).all())
+
+        def read(conn: Connection) -> list[Row[Any]]:
+            return list(conn.execute(_HISTORY, params).all())
+
+        rows = await self.db.run(read)
         rows.reverse()
         history: list[ChatMessage] = []
         question: str | None = None
