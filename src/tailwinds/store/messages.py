@@ -128,7 +128,7 @@ class MessageRepository:
             "limit": turns * 4,
         }
 
-        def read(conn: Connection) -> list[Row[Any]]:
+        def read(conn: Connection) -> list[Row[str, str, str]]:
             return list(conn.execute(_HISTORY, params).all())
 
         rows = await self.db.run(read)
