@@ -57,9 +57,14 @@ class Database:
         """`work(connection)`, blocking code, run where it does not block the event loop:
         SQLite's on a thread of its own, PostgreSQL's through the async driver (greenlets,
         no thread). `transaction`: committed when `work` returns, rolled back when it
-        raises. Raises what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
+        raises; without it, for reads, each statement stands alone (autocommit). Raises what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
         if self._blocking is None:
-            async with self.engine.begin() if transaction else self.engine.connect() as conn:
+            if transaction:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(work)
+            # a read alone needs no BEGIN and ROLLBACK: two round trips fewer
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await conn.run_sync(work)
         assert self._thread is not None
         engine = self._blocking
