@@ -55,39 +55,43 @@ class RateLimiter:
         self._running: dict[str, int] = {}
 
     async def admit_all(self, scopes: list[Scope]) -> Callable[[], None]:
-        """Count one prediction against every scope's limit, or none if one refuses."""
-        releases: list[Callable[[], None]] = []
-        try:
-            for key, limit in scopes:
-                releases.append(self.admit(key, limit))
-        except RateLimited:
-            for release in releases:
-                release()
-            raise
-        return release_all(releases)
+        """Count one prediction against every scope's limit, or against none if one
+        refuses (`RateLimited`); returns what to call when the prediction ends."""
+        now = time.monotonic()
+        for key, limit in scopes:
+            self._check(key, limit, now)
+        return release_all([self._take(key, limit, now) for key, limit in scopes])
 
     def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
-        """Count one prediction against `limit`; returns what to call when it ends."""
+        """`admit_all` of one scope."""
+        now = time.monotonic()
+        self._check(key, limit, now)
+        return self._take(key, limit, now)
+
+    def _check(self, key: str, limit: dict[str, Any] | None, now: float) -> None:
         if not limit:
-            return nothing
+            return
         requests = limit.get("requests")
         if requests:
             window_s = float(limit.get("windowS", 60))
-            now = time.monotonic()
             recent = self._recent.setdefault(key, deque())
             while recent and recent[0] <= now - window_s:
                 recent.popleft()
             if len(recent) >= requests:
                 retry = max(1, math.ceil(recent[0] + window_s - now))
                 raise refused_requests(requests, window_s, retry, describe(key))
-            recent.append(now)
         concurrent = limit.get("concurrent")
-        if not concurrent:
-            return nothing
-        running = self._running.get(key, 0)
-        if running >= concurrent:
+        if concurrent and self._running.get(key, 0) >= concurrent:
             raise refused_concurrent(concurrent, describe(key))
-        self._running[key] = running + 1
+
+    def _take(self, key: str, limit: dict[str, Any] | None, now: float) -> Callable[[], None]:
+        if not limit:
+            return nothing
+        if limit.get("requests"):
+            self._recent[key].append(now)
+        if not limit.get("concurrent"):
+            return nothing
+        self._running[key] = self._running.get(key, 0) + 1
         released = False
 
         def release() -> None:

@@ -38,3 +38,33 @@ async def admit_release_admit(redis_url: str, rounds: int) -> None:
 
 def test_a_slot_given_back_is_free_for_the_next_request_on_the_node(redis_url: str) -> None:
     asyncio.run(admit_release_admit(redis_url, 20))
+
+
+async def refused_by_one_scope(redis_url: str) -> None:
+    redis = connect(redis_url)
+    keys = Keys(f"test-limits-{uuid.uuid4().hex[:8]}")
+    limiter = RedisRateLimiter(redis, keys)
+    window = {"requests": 2, "windowS": 60}
+    scopes = [("chatflow:a", window), ("key:k", {"concurrent": 1})]
+    try:
+        held = await limiter.admit_all(scopes)  # the key's one place is taken
+        for _ in range(3):
+            with pytest.raises(RateLimited, match="at most 1 predictions at once"):
+                await limiter.admit_all(scopes)
+        # the refused ones took no place in the chatflow's window: one more fits, not two
+        await limiter.admit("chatflow:a", window)
+        with pytest.raises(RateLimited, match="takes 2 predictions per 60 s"):
+            await limiter.admit("chatflow:a", window)
+        held()
+        # over its own window, a prediction takes no running place either
+        with pytest.raises(RateLimited, match="takes 2 predictions per 60 s"):
+            await limiter.admit_all(scopes)
+        await asyncio.sleep(0.05)
+        assert int(await redis.get(f"{keys.prefix}:limit:key:k:running") or 0) == 0
+    finally:
+        await redis.delete(*(await redis.keys(f"{keys.prefix}:*")) or ["none"])
+        await redis.aclose()
+
+
+def test_a_prediction_one_scope_refuses_counts_in_none(redis_url: str) -> None:
+    asyncio.run(refused_by_one_scope(redis_url))

@@ -95,12 +95,6 @@ def test_all_scopes_or_none(clock: list[float]) -> None:
     asyncio.run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: a prediction refused by one scope (or by its own concurrency "
-    "limit) still takes a place in the request windows already checked, against "
-    "admit_all's 'or none if one refuses' (limits.py)",
-)
 def test_a_refused_prediction_takes_no_place_in_any_request_window(clock: list[float]) -> None:
     limiter = RateLimiter()
     scopes = [("chatflow:a", {"requests": 2, "windowS": 60}), ("key:k", {"concurrent": 1})]

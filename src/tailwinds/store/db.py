@@ -57,7 +57,8 @@ class Database:
         """`work(connection)`, blocking code, run where it does not block the event loop:
         SQLite's on a thread of its own, PostgreSQL's through the async driver (greenlets,
         no thread). `transaction`: committed when `work` returns, rolled back when it
-        raises; without it, for reads, each statement stands alone (autocommit). Raises what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
+        raises; without it, for reads, each statement stands alone (autocommit). Raises
+        what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
         if self._blocking is None:
             if transaction:
                 async with self.engine.begin() as conn:

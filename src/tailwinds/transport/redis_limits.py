@@ -28,32 +28,45 @@ from tailwinds.transport.keys import Keys
 
 logger = logging.getLogger("tailwinds.limits")
 
-# KEYS: the window (a sorted set of request times), the running count.
-# ARGV: now ms, window ms, max requests (0: none), max running (0: none), a unique member.
-# Returns {0, 0} when admitted, {1, ms to wait} over the window, {2, 0} over the running.
+# Every scope of a prediction in one call, checked before any is counted: a prediction one
+# scope refuses takes no place in another's window or running count.
+# KEYS: per scope, its window (a sorted set of request times) and its running count.
+# ARGV: now ms, a unique member, then per scope: window ms, max requests (0: none), max
+# running (0: none).
+# Returns {0, 0, 0} when admitted, {1, ms to wait, scope} over a window, {2, 0, scope} over
+# a running count (scope: 1-based).
 _ADMIT = """
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local max_requests, max_running = tonumber(ARGV[3]), tonumber(ARGV[4])
-if max_requests > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[1]) >= max_requests then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {1, tonumber(oldest[2]) + window - now}
+local now, member = tonumber(ARGV[1]), ARGV[2]
+local scopes = #KEYS / 2
+for i = 1, scopes do
+  local window_key, running_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local window = tonumber(ARGV[3 * i])
+  local max_requests, max_running = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
+  if max_requests > 0 then
+    redis.call('ZREMRANGEBYSCORE', window_key, '-inf', now - window)
+    if redis.call('ZCARD', window_key) >= max_requests then
+      local oldest = redis.call('ZRANGE', window_key, 0, 0, 'WITHSCORES')
+      return {1, tonumber(oldest[2]) + window - now, i}
+    end
+  end
+  if max_running > 0 and tonumber(redis.call('GET', running_key) or '0') >= max_running then
+    return {2, 0, i}
   end
 end
-if max_running > 0 then
-  if tonumber(redis.call('GET', KEYS[2]) or '0') >= max_running then
-    return {2, 0}
+for i = 1, scopes do
+  local window_key, running_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local window = tonumber(ARGV[3 * i])
+  if tonumber(ARGV[3 * i + 2]) > 0 then
+    redis.call('INCR', running_key)
+    -- a node that dies holding a slot gives it back within the hour
+    redis.call('EXPIRE', running_key, 3600)
   end
-  redis.call('INCR', KEYS[2])
-  -- a node that dies holding a slot gives it back within the hour
-  redis.call('EXPIRE', KEYS[2], 3600)
+  if tonumber(ARGV[3 * i + 1]) > 0 then
+    redis.call('ZADD', window_key, now, member)
+    redis.call('PEXPIRE', window_key, window)
+  end
 end
-if max_requests > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], window)
-end
-return {0, 0}
+return {0, 0, 0}
 """
 
 
@@ -69,47 +82,49 @@ class RedisRateLimiter:
         self._giving_back: dict[str, set[asyncio.Task[Any]]] = {}
 
     async def admit_all(self, scopes: list[Scope]) -> Callable[[], None]:
-        releases: list[Callable[[], None]] = []
-        try:
-            for key, limit in scopes:
-                releases.append(await self.admit(key, limit))
-        except BaseException:
-            for release in releases:
-                release()
-            raise
-        return release_all(releases)
-
-    async def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
-        if not limit:
+        """Count one prediction against every scope's limit, or against none if one refuses
+        (`RateLimited`); `TransportLost` when Redis cannot be reached. Returns what to call
+        when the prediction ends."""
+        limited = [(key, limit) for key, limit in scopes if limit]
+        if not limited:
             return nothing
-        requests = int(limit.get("requests") or 0)
-        concurrent = int(limit.get("concurrent") or 0)
-        window_s = float(limit.get("windowS", 60))
-        window_key = f"{self.keys.prefix}:limit:{key}:window"
-        running_key = f"{self.keys.prefix}:limit:{key}:running"
-        pending = self._giving_back.get(running_key)
-        if pending:
-            await asyncio.wait(list(pending))
-        try:
-            verdict, wait_ms = await self._script(
-                keys=[window_key, running_key],
-                args=[
-                    int(time.time() * 1000),
-                    int(window_s * 1000),
-                    requests,
-                    concurrent,
-                    uuid.uuid4().hex,
-                ],
+        keys: list[str] = []
+        args: list[int | str] = [int(time.time() * 1000), uuid.uuid4().hex]
+        for key, limit in limited:
+            running_key = f"{self.keys.prefix}:limit:{key}:running"
+            pending = self._giving_back.get(running_key)
+            if pending:
+                await asyncio.wait(list(pending))
+            keys += (f"{self.keys.prefix}:limit:{key}:window", running_key)
+            args += (
+                int(float(limit.get("windowS", 60)) * 1000),
+                int(limit.get("requests") or 0),
+                int(limit.get("concurrent") or 0),
             )
+        try:
+            verdict, wait_ms, scope = await self._script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise TransportLost(f"rate limits (Redis) are not reachable: {exc}") from exc
-        if verdict == 1:
-            retry = max(1, math.ceil(int(wait_ms) / 1000))
-            raise refused_requests(requests, window_s, retry, describe(key))
-        if verdict == 2:
-            raise refused_concurrent(concurrent, describe(key))
-        if not concurrent:
-            return nothing
+        if verdict:
+            key, limit = limited[int(scope) - 1]
+            if verdict == 1:
+                retry = max(1, math.ceil(int(wait_ms) / 1000))
+                window_s = float(limit.get("windowS", 60))
+                raise refused_requests(int(limit["requests"]), window_s, retry, describe(key))
+            raise refused_concurrent(int(limit["concurrent"]), describe(key))
+        return release_all(
+            [
+                self._release(f"{self.keys.prefix}:limit:{key}:running")
+                for key, limit in limited
+                if limit.get("concurrent")
+            ]
+        )
+
+    async def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
+        """`admit_all` of one scope."""
+        return await self.admit_all([(key, limit)])
+
+    def _release(self, running_key: str) -> Callable[[], None]:
         released = False
 
         def release() -> None:
