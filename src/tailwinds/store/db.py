@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,7 +27,7 @@ class Database:
         closed when given back); SQLite's pool is SQLAlchemy's own."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        options: dict[str, Any] = {}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +37,8 @@ class Database:
         self.engine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            _ping_when_idle(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite's statements of the prediction path (a chat's history, its turns): the
         # blocking driver on a thread of its own, one hop per statement; aiosqlite hops
@@ -94,6 +98,37 @@ class Database:
 
 
 MIGRATE_LOCK = 0x7A11_3D5  # any constant of ours; one lock per database
+
+# a pooled connection idle this long (s) is pinged before it is used again
+IDLE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling, as SQLAlchemy's `pool_pre_ping` does it, for
+    connections that sat idle: a server restarted or a firewall's idle timeout meanwhile
+    is found before a statement is lost to it. A connection given back moments ago is
+    used as it is: on asyncpg the ping is three round trips (BEGIN, a query, ROLLBACK),
+    most of a chat history read's cost. A dead connection found by the ping is replaced
+    (the pool retries the checkout); one that dies while busy fails its statement and
+    makes the pool replace every connection older than it, as without pre-ping."""
+
+    def stamp(_dbapi: Any, record: Any, *_: Any) -> None:
+        record.info["given_back_at"] = time.monotonic()
+
+    def checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        given_back_at = record.info.get("given_back_at")
+        if given_back_at is None or time.monotonic() - given_back_at < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi, None):
+                raise DisconnectionError(str(exc)) from exc
+            raise
+
+    event.listen(engine, "connect", stamp)
+    event.listen(engine, "checkin", stamp)
+    event.listen(engine, "checkout", checkout)
 
 
 def _upgrade(connection: Connection) -> None:
