@@ -38,6 +38,7 @@ from tailwinds.logs import REQUEST_ID
 from tailwinds.sse import SSEDecoder
 from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
+from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.queue import abort_runs, connect
@@ -47,9 +48,6 @@ from tailwinds.transport.redis_turns import RedisTurns
 from tailwinds.transport.redis_writer import EventWriter
 
 logger = logging.getLogger("tailwinds.worker")
-
-# a job that killed this many workers before its first token is not tried again
-MAX_ATTEMPTS = 3
 
 
 class Worker:
@@ -74,6 +72,7 @@ class Worker:
             settings.events_retention_s,
             self._transport_failed,
         )
+        self.entries = JobEntries(self.redis, self.keys)
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -184,19 +183,25 @@ class Worker:
         async with self.slots:
             self._starting[job.message_id] += 1
             try:
-                if reclaimed and not await self._may_run_again(job):
-                    run = self._end_lost
-                elif reclaimed or await self._first_entry(entry, job):
+                if reclaimed:
+                    again, aborted = await self.entries.may_run_again(job)
+                else:
+                    again, aborted = await self.entries.first_entry(entry, job)
+                if aborted:
+                    self.runs.interrupt(job.message_id, RunCancelled())
+                if again:
                     run = self._execute
+                elif reclaimed:
+                    run = self._end_lost
                 else:
                     logger.warning("job %s was queued twice: it runs once", job.message_id)
-                    return await self._ack(entry)
+                    return await self.entries.ack(entry)
                 self.writer.relay(job.message_id, job.relay)  # the run's own entry only
                 try:
                     await run(job)
                 finally:
                     self.writer.relay(job.message_id, None)
-                await self._done(entry, job)
+                await self.entries.done(entry, job)
             except (RedisError, OSError) as exc:
                 # left unacknowledged: it is claimed again once Redis is back
                 logger.warning("job %s lost its connection to Redis: %s", job.message_id, exc)
@@ -237,31 +242,6 @@ class Worker:
             append(message_id, seq, numbered(seq, event), type(event) is EndEvent)
         await self.writer.synced()
 
-    async def _first_entry(self, entry: str, job: Job) -> bool:
-        """Whether this entry is the job's own: an enqueue sent again on a fresh connection
-        (the first one's reply lost with it) queues the same message twice, and two runs
-        would write one stream and store one turn twice. A reclaimed entry is its own."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hsetnx(self.keys.run(job.message_id), "entry", entry)
-        pipe.hget(self.keys.run(job.message_id), "entry")
-        pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
-        _, owner, aborted = await pipe.execute()
-        if aborted:
-            self.runs.interrupt(job.message_id, RunCancelled())
-        return owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
-
-    async def _may_run_again(self, job: Job) -> bool:
-        """A claimed job runs again when its stream holds only `start` (nothing the client
-        saw can be contradicted) and it has not already killed too many workers."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xrevrange(self.keys.events(job.message_id), count=1)
-        pipe.hincrby(self.keys.run(job.message_id), "attempts", 1)
-        pipe.exists(self.keys.aborted(job.message_id))
-        last, attempts, aborted = await pipe.execute()
-        if aborted:
-            self.runs.interrupt(job.message_id, RunCancelled())
-        return (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
-
     async def _end_lost(self, job: Job) -> None:
         """End the stream of a job whose worker died, and store what it had answered."""
         entries = await self.redis.xrange(self.keys.events(job.message_id))
@@ -301,20 +281,8 @@ class Worker:
             )
         )
 
-    async def _done(self, entry: str, job: Job) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(self.keys.jobs, WORKER_GROUP, entry)
-        pipe.xdel(self.keys.jobs, entry)
-        pipe.decr(self.keys.queued(job.chatflow_id))
-        pipe.srem(self.keys.chat(job.chatflow_id, job.chat_id), job.message_id)
-        await pipe.execute()
-
-    async def _ack(self, entry: str) -> None:
-        await self.redis.xack(self.keys.jobs, WORKER_GROUP, entry)
-        await self.redis.xdel(self.keys.jobs, entry)
-
     def _spawn_ack(self, entry: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._ack(entry))
+        task = asyncio.get_running_loop().create_task(self.entries.ack(entry))
         self._jobs[entry] = task
         task.add_done_callback(lambda _: self._jobs.pop(entry, None))
 

@@ -1,0 +1,73 @@
+"""A worker's bookkeeping of the jobs it takes from the `jobs` stream: whether an entry is
+the job's own, whether a claimed job may run again, and its acknowledgement. Each is a
+few commands in one round trip, shared with every other job's of the same moment
+(`PipelineBatch`)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
+from tailwinds.transport.redis_batch import PipelineBatch
+
+# how many workers a job may take down before it is ended as lost instead of run again
+MAX_ATTEMPTS = 3
+
+
+class JobEntries:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.keys = keys
+        self.batch = PipelineBatch(redis)
+
+    async def first_entry(self, entry: str, job: Job) -> tuple[bool, bool]:
+        """Whether this entry is the job's own, and whether the job was aborted meanwhile.
+        An enqueue sent again on a fresh connection (the first one's reply lost with it)
+        queues the same message twice, and two runs would write one stream and store one
+        turn twice. Raises `RedisError`/`OSError` when Redis cannot be reached."""
+        run = self.keys.run(job.message_id)
+
+        def add(pipe: Pipeline) -> None:
+            pipe.hsetnx(run, "entry", entry)
+            pipe.hget(run, "entry")
+            pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
+
+        _, owner, aborted = await self.batch.execute(add)
+        own = owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
+        return own, bool(aborted)
+
+    async def may_run_again(self, job: Job) -> tuple[bool, bool]:
+        """Whether a claimed job runs again (its stream holds only `start`, so nothing the
+        client saw can be contradicted, and it has not already taken down too many
+        workers), and whether it was aborted meanwhile."""
+
+        def add(pipe: Pipeline) -> None:
+            pipe.xrevrange(self.keys.events(job.message_id), count=1)
+            pipe.hincrby(self.keys.run(job.message_id), "attempts", 1)
+            pipe.exists(self.keys.aborted(job.message_id))
+
+        last, attempts, aborted = await self.batch.execute(add)
+        again = (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
+        return again, bool(aborted)
+
+    async def done(self, entry: str, job: Job) -> None:
+        """The job ended, its last event in Redis: acknowledged and forgotten, its places
+        in its chatflow's queue and its chat's running set given back."""
+
+        def add(pipe: Pipeline) -> None:
+            pipe.xack(self.keys.jobs, WORKER_GROUP, entry)
+            pipe.xdel(self.keys.jobs, entry)
+            pipe.decr(self.keys.queued(job.chatflow_id))
+            pipe.srem(self.keys.chat(job.chatflow_id, job.chat_id), job.message_id)
+
+        await self.batch.execute(add)
+
+    async def ack(self, entry: str) -> None:
+        """Acknowledge and forget an entry that runs nothing (malformed, or queued twice)."""
+
+        def add(pipe: Pipeline) -> None:
+            pipe.xack(self.keys.jobs, WORKER_GROUP, entry)
+            pipe.xdel(self.keys.jobs, entry)
+
+        await self.batch.execute(add)

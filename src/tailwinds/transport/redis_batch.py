@@ -1,0 +1,63 @@
+"""Commands of many tasks in one Redis pipeline: what each job does at its start and at its
+end (a few commands, one round trip) goes out with every other job's of the same moment,
+as a turn's rows go to the database by group commit (`store/messages.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+
+class PipelineBatch:
+    """`execute(add)`: `add(pipeline)` queues a caller's commands; their replies come back
+    as a list, in order. Callers that ask while a pipeline is in flight go together in the
+    next one: one round trip for all of them, never more than one in flight."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._pending: list[tuple[Callable[[Pipeline], object], asyncio.Future[list[Any]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def execute(self, add: Callable[[Pipeline], object]) -> list[Any]:
+        """The replies to the commands `add` queued. Raises the first error among them
+        (a `ResponseError`), or what the pipeline met (`RedisError`, `OSError`): the
+        commands of a pipeline that failed may or may not have run, as with any."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((add, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            pipe = self.redis.pipeline(transaction=False)
+            spans = []
+            for add, _ in batch:
+                start = len(pipe)
+                add(pipe)
+                spans.append((start, len(pipe)))
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (start, end) in zip(batch, spans, strict=True):
+                if future.done():
+                    continue  # its caller left
+                mine = replies[start:end]
+                error = next((r for r in mine if isinstance(r, Exception)), None)
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(mine)

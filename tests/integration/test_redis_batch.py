@@ -1,0 +1,67 @@
+"""Commands of many tasks in one pipeline (`PipelineBatch`): each caller gets its own
+replies, or its own error, and callers of the same moment share one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_batch import PipelineBatch
+
+
+async def many_callers(redis_url: str) -> tuple[list[Any], int]:
+    redis = connect(redis_url)
+    prefix = f"test-batch-{uuid.uuid4().hex[:8]}"
+    batch = PipelineBatch(redis)
+    made = 0
+    pipeline = redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Pipeline:
+        nonlocal made
+        made += 1
+        return pipeline(*args, **kwargs)
+
+    redis.pipeline = counted  # type: ignore[method-assign]
+    await redis.set(f"{prefix}:text", "not a number")
+
+    def caller(i: int) -> Any:
+        def add(pipe: Pipeline) -> None:
+            pipe.incrby(f"{prefix}:n{i}", i)
+            # caller 7 asks what Redis refuses: its error is its own
+            pipe.incr(f"{prefix}:text" if i == 7 else f"{prefix}:n{i}")
+
+        return add
+
+    try:
+        results = await asyncio.gather(
+            *(batch.execute(caller(i)) for i in range(20)), return_exceptions=True
+        )
+        return results, made
+    finally:
+        redis.pipeline = pipeline  # type: ignore[method-assign]
+        await redis.delete(*await redis.keys(f"{prefix}:*"))
+        await redis.aclose()
+
+
+def test_each_caller_gets_its_replies_in_one_round_trip(redis_url: str) -> None:
+    results, pipelines = asyncio.run(many_callers(redis_url))
+    assert isinstance(results[7], ResponseError)
+    assert [r for i, r in enumerate(results) if i != 7] == [[i, i + 1] for i in range(20) if i != 7]
+    assert pipelines == 1
+
+
+async def redis_gone() -> None:
+    batch = PipelineBatch(connect("redis://127.0.0.1:9/0"))  # nothing listens
+    with pytest.raises(RedisConnectionError):
+        await asyncio.gather(*(batch.execute(lambda p: p.ping()) for _ in range(3)))
+
+
+def test_a_pipeline_that_fails_fails_every_caller_of_it() -> None:
+    asyncio.run(redis_gone())
