@@ -27,6 +27,7 @@ from tailwinds.background import BackgroundTasks
 from tailwinds.engine.turns import chat_busy
 from tailwinds.errors import TransportLost
 from tailwinds.transport.keys import Keys
+from tailwinds.transport.redis_batch import PipelineBatch
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -118,6 +119,8 @@ class RedisTurns:
         self.abort = abort
         self.held: dict[str, RedisLease] = {}  # kept alive by this process, by message id
         self.tasks = BackgroundTasks()
+        # a run's adopt and free share round trips with other runs' of the same moment
+        self.batch = PipelineBatch(redis)
         self._renewer: asyncio.Task[None] | None = None
 
     async def acquire(
@@ -190,14 +193,17 @@ class RedisTurns:
         """A worker's hold on the lease its API node took for the job; None when the lease
         expired and another turn has it meanwhile (the job runs anyway: it was admitted)."""
         key = self.keys.turn(chatflow_id, session_id)
-        if not await self.redis.eval(_ADOPT, 1, key, message_id, self.lease_ms):
+        (adopted,) = await self.batch.execute(
+            lambda pipe: pipe.eval(_ADOPT, 1, key, message_id, self.lease_ms)
+        )
+        if not adopted:
             logger.warning("run %s: its chat's lease passed to another turn", message_id)
             return None
         return self._hold(key, message_id)
 
     async def free(self, key: str, message_id: str) -> None:
         try:
-            await self.redis.eval(_FREE, 1, key, message_id)
+            await self.batch.execute(lambda pipe: pipe.eval(_FREE, 1, key, message_id))
         except (RedisError, OSError) as exc:
             logger.warning("could not free the chat of run %s (it expires): %s", message_id, exc)
 
