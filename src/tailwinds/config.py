@@ -23,7 +23,7 @@ class Settings:
     database_url: str = ""  # empty: an SQLite file in `home`
     # PostgreSQL connections each process keeps open (10 more while busy): as many as the
     # reads that run at once, or every burst opens new ones (a TLS handshake each)
-    database_pool_size: int = 20
+    database_pool_size: int = 30
     admin_token: str | None = None
     cors_origins: str = ""  # comma-separated origins allowed for chatflows that list none
     # a Fernet key or a passphrase (>= 16 characters) for credentials; default: a key file

@@ -22,9 +22,10 @@ T = TypeVar("T")
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 20) -> None:
-        """`pool_size`: PostgreSQL connections kept open (and up to 10 more while busy,
-        closed when given back); SQLite's pool is SQLAlchemy's own."""
+    def __init__(self, url: str, pool_size: int = 30) -> None:
+        """`pool_size`: PostgreSQL connections opened at most, and kept open (a statement
+        beyond waits for one: connections opened per burst and closed after it cost a
+        handshake each); SQLite's pool is SQLAlchemy's own."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         options: dict[str, Any] = {}
@@ -33,7 +34,7 @@ class Database:
                 Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=pool_size, max_overflow=10)
+            options.update(pool_size=pool_size, max_overflow=0)
         self.engine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
