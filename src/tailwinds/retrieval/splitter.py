@@ -19,8 +19,16 @@ def split_text(
     return _merge(pieces, chunk_size, chunk_overlap)
 
 
+def _starts_a_unit(separator: str) -> bool:
+    """Whether the separator is markup that opens what follows it (a Markdown heading, a
+    code fence), so it goes with the piece after it, as LangChain's `keep_separator=
+    "start"` does; blank lines, sentence ends and spaces close the piece before."""
+    return separator.startswith("\n") and bool(separator.strip())
+
+
 def _pieces(text: str, size: int, separators: tuple[str, ...]) -> list[str]:
-    """Pieces no longer than `size`, each ending with the separator it was cut at."""
+    """Pieces no longer than `size`, each with the separator it was cut at: at its end,
+    or at its start for markup that opens a unit (`_starts_a_unit`)."""
     if len(text) <= size:
         return [text] if text else []
     for i, separator in enumerate(separators):
@@ -28,9 +36,13 @@ def _pieces(text: str, size: int, separators: tuple[str, ...]) -> list[str]:
             return [text[j : j + size] for j in range(0, len(text), size)]
         if separator in text:
             parts = text.split(separator)
+            opens = _starts_a_unit(separator)
             out: list[str] = []
             for k, part in enumerate(parts):
-                piece = part + (separator if k < len(parts) - 1 else "")
+                if opens:
+                    piece = (separator if k > 0 else "") + part
+                else:
+                    piece = part + (separator if k < len(parts) - 1 else "")
                 if len(piece) <= size:
                     out.append(piece)
                 else:
