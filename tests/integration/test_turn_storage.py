@@ -4,9 +4,11 @@ takes the others with it; storing a turn again (a queue job run twice) finishes 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -255,3 +257,28 @@ def test_a_database_that_cannot_be_reached_fails_every_turn_at_once() -> None:
             await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_write_waiting_for_sqlites_lock_holds_up_no_history_read(tmp_path: Path) -> None:
+    """Another writer holds SQLite's lock (a large upsert, say): a turn's write waits for
+    it, and meanwhile a chat's history is read all the same (WAL lets reads go on)."""
+
+    async def scenario(db: Database) -> None:
+        repo = MessageRepository(db)
+        cf = flow_id()
+        await repo.add_turn(turn(cf, "c", "q1", "a1"))
+        holder = sqlite3.connect(tmp_path / "tailwinds.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, held
+        try:
+            write = asyncio.ensure_future(repo.add_turn(turn(cf, "c", "q2", "a2")))
+            await asyncio.sleep(0.3)
+            assert not write.done()  # waiting for the lock
+            history = await asyncio.wait_for(repo.history(cf, "c", 5), 5)
+            assert [m.content for m in history] == ["q1", "a1"]
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        await asyncio.wait_for(write, 10)
+        assert [m.content for m in await repo.history(cf, "c", 5)] == ["q1", "a1", "q2", "a2"]
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'tailwinds.db'}", scenario)

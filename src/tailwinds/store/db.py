@@ -42,28 +42,34 @@ class Database:
             _ping_when_idle(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite's statements of the prediction path (a chat's history, its turns): the
-        # blocking driver on a thread of its own, one hop per statement; aiosqlite hops
+        # blocking driver on threads of its own, one hop per statement; aiosqlite hops
         # to its thread five times for one (cursor, execute, fetch, close, reset), which
-        # cost ten times the query's CPU under load (bench: the fixed cost, issue 25)
+        # cost ten times the query's CPU under load (bench: the fixed cost, issue 25).
+        # Reads and writes each have a thread: a write waiting for SQLite's lock (a large
+        # upsert holding it) never holds up a read, which WAL lets go on
         self._blocking: Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._threads: dict[bool, ThreadPoolExecutor] = {}
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             self._blocking = create_engine(
                 self.url.set(drivername="sqlite"),
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             event.listen(self._blocking, "connect", _sqlite_pragmas)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="tailwinds-sqlite")
+            self._threads = {
+                writes: ThreadPoolExecutor(1, thread_name_prefix=f"tailwinds-sqlite-{name}")
+                for writes, name in ((False, "reads"), (True, "writes"))
+            }
 
     def session(self) -> AsyncSession:
         return self.sessions()
 
     async def run(self, work: Callable[[Connection], T], *, transaction: bool = False) -> T:
         """`work(connection)`, blocking code, run where it does not block the event loop:
-        SQLite's on a thread of its own, PostgreSQL's through the async driver (greenlets,
-        no thread). `transaction`: committed when `work` returns, rolled back when it
-        raises; without it, for reads, each statement stands alone (autocommit). Raises
-        what `work` and the driver raise (SQLAlchemy's `DBAPIError`s)."""
+        SQLite's on a thread of its own (one for reads, one for writes), PostgreSQL's
+        through the async driver (greenlets, no thread). `transaction`: committed when
+        `work` returns, rolled back when it raises; without it, for reads, each statement
+        stands alone (autocommit). Raises what `work` and the driver raise (SQLAlchemy's
+        `DBAPIError`s)."""
         if self._blocking is None:
             if transaction:
                 async with self.engine.begin() as conn:
@@ -72,14 +78,13 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await conn.run_sync(work)
-        assert self._thread is not None
         engine = self._blocking
 
         def hop() -> T:
             with engine.begin() if transaction else engine.connect() as conn:
                 return work(conn)
 
-        return await asyncio.get_running_loop().run_in_executor(self._thread, hop)
+        return await asyncio.get_running_loop().run_in_executor(self._threads[transaction], hop)
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -92,9 +97,13 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
-        if self._thread is not None and self._blocking is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._blocking.dispose)
-            self._thread.shutdown()
+        if self._blocking is not None:
+            loop = asyncio.get_running_loop()
+            for thread in self._threads.values():
+                await loop.run_in_executor(thread, lambda: None)  # what was asked is done
+            await loop.run_in_executor(self._threads[True], self._blocking.dispose)
+            for thread in self._threads.values():
+                thread.shutdown()
         await self.engine.dispose()
 
 
