@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,12 @@ async def embed_in_batches(
         raw = await endpoint.fetch(orjson.dumps(body(batch)), MAX_ANSWER_BYTES)
         try:
             got = vectors_of(orjson.loads(raw))
+            for vector in got:
+                # a list of numbers, checked in C: a string (a base64 `encoding_format`)
+                # or a list holding one is a TypeError, not a vector of its characters
+                if type(vector) is not list or not vector:
+                    raise TypeError("not a list of numbers")
+                array("d", vector)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ProviderBadResponse(
                 f"{endpoint.name} sent an embeddings answer that is not one"

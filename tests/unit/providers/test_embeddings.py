@@ -235,13 +235,16 @@ def test_retried_while_the_server_is_busy_and_not_when_it_refuses() -> None:
     assert len(wire.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: vectors are not checked to be lists of numbers; a base64 string "
-    "(encoding_format=base64) passes as a vector of its characters (providers/embeddings.py)",
+@pytest.mark.parametrize(
+    "vector",
+    [b'"AAAAAA=="', b'["0.1", "0.2"]', b"[]", b"[[0.1], [0.2]]", b"[0.1, null]", b"{}"],
+    ids=["base64", "strings", "empty", "nested", "null", "object"],
 )
-def test_vectors_that_are_not_lists_of_numbers_are_refused() -> None:
-    body = b'{"data":[{"index":0,"embedding":"AAAAAA=="},{"index":1,"embedding":"AAAAAA=="}]}'
+def test_vectors_that_are_not_lists_of_numbers_are_refused(vector: bytes) -> None:
+    """A base64 string (`encoding_format=base64`) would pass as a vector of its
+    characters, and the others as garbage in the index: each is a bad answer."""
+    body = b'{"data":[{"index":0,"embedding":%b},{"index":1,"embedding":[1, 2.5]}]}' % vector
     answer = http_answer(b"HTTP/1.1 200 OK\n\n" + body)
     result, _ = asyncio.run(embed("openai", [[answer]]))
     assert isinstance(result, ProviderError)
+    assert "not one" in str(result), result  # not the count or the dimension check
