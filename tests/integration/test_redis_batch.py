@@ -34,8 +34,11 @@ async def many_callers(redis_url: str) -> tuple[list[Any], int]:
     def caller(i: int) -> Any:
         def add(pipe: Pipeline) -> None:
             pipe.incrby(f"{prefix}:n{i}", i)
-            # caller 7 asks what Redis refuses: its error is its own
+            # caller 7 asks what Redis refuses, caller 9 fails to queue its commands: their
+            # errors are their own
             pipe.incr(f"{prefix}:text" if i == 7 else f"{prefix}:n{i}")
+            if i == 9:
+                raise ValueError("caller 9's mistake")
 
         return add
 
@@ -53,7 +56,9 @@ async def many_callers(redis_url: str) -> tuple[list[Any], int]:
 def test_each_caller_gets_its_replies_in_one_round_trip(redis_url: str) -> None:
     results, pipelines = asyncio.run(many_callers(redis_url))
     assert isinstance(results[7], ResponseError)
-    assert [r for i, r in enumerate(results) if i != 7] == [[i, i + 1] for i in range(20) if i != 7]
+    assert isinstance(results[9], ValueError)
+    mine = [[i, i + 1] for i in range(20) if i not in (7, 9)]
+    assert [r for i, r in enumerate(results) if i not in (7, 9)] == mine
     assert pipelines == 1
 
 

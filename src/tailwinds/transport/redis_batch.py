@@ -37,9 +37,13 @@ class PipelineBatch:
             batch, self._pending = self._pending, []
             pipe = self.redis.pipeline(transaction=False)
             spans = []
-            for add, _ in batch:
+            for add, future in batch:
                 start = len(pipe)
-                add(pipe)
+                try:
+                    add(pipe)
+                except Exception as exc:  # its caller's mistake, not the others'
+                    del pipe.command_stack[start:]
+                    future.set_exception(exc)
                 spans.append((start, len(pipe)))
             try:
                 replies = await pipe.execute(raise_on_error=False)
@@ -54,7 +58,7 @@ class PipelineBatch:
                 continue
             for (_, future), (start, end) in zip(batch, spans, strict=True):
                 if future.done():
-                    continue  # its caller left
+                    continue  # its caller left, or its commands could not be queued
                 mine = replies[start:end]
                 error = next((r for r in mine if isinstance(r, Exception)), None)
                 if error is not None:
