@@ -21,8 +21,8 @@ from tailwinds.outbound.proxies import ProxyRules, proxy_rules
 class Settings:
     home: Path = field(default_factory=lambda: Path.home() / ".tailwinds")
     database_url: str = ""  # empty: an SQLite file in `home`
-    # PostgreSQL connections each process keeps open (10 more while busy): as many as the
-    # reads that run at once, or every burst opens new ones (a TLS handshake each)
+    # PostgreSQL connections each process opens at most and keeps open; a statement past
+    # them waits for one (30 s): none is opened for a burst and closed after it
     database_pool_size: int = 30
     admin_token: str | None = None
     cors_origins: str = ""  # comma-separated origins allowed for chatflows that list none

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_batch import PipelineBatch
@@ -34,11 +34,13 @@ async def many_callers(redis_url: str) -> tuple[list[Any], int]:
     def caller(i: int) -> Any:
         def add(pipe: Pipeline) -> None:
             pipe.incrby(f"{prefix}:n{i}", i)
-            # caller 7 asks what Redis refuses, caller 9 fails to queue its commands: their
-            # errors are their own
+            # caller 7 asks what Redis refuses, caller 9 fails to queue its commands, caller
+            # 11 gives an argument Redis cannot take: their errors are their own
             pipe.incr(f"{prefix}:text" if i == 7 else f"{prefix}:n{i}")
             if i == 9:
                 raise ValueError("caller 9's mistake")
+            if i == 11:
+                pipe.set(f"{prefix}:n{i}", None)  # type: ignore[arg-type]  # not encodable
 
         return add
 
@@ -57,8 +59,9 @@ def test_each_caller_gets_its_replies_in_one_round_trip(redis_url: str) -> None:
     results, pipelines = asyncio.run(many_callers(redis_url))
     assert isinstance(results[7], ResponseError)
     assert isinstance(results[9], ValueError)
-    mine = [[i, i + 1] for i in range(20) if i not in (7, 9)]
-    assert [r for i, r in enumerate(results) if i not in (7, 9)] == mine
+    assert isinstance(results[11], DataError)
+    mine = [[i, i + 1] for i in range(20) if i not in (7, 9, 11)]
+    assert [r for i, r in enumerate(results) if i not in (7, 9, 11)] == mine
     assert pipelines == 1
 
 

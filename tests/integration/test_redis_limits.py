@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,32 @@ async def refused_by_one_scope(redis_url: str) -> None:
 
 def test_a_prediction_one_scope_refuses_counts_in_none(redis_url: str) -> None:
     asyncio.run(refused_by_one_scope(redis_url))
+
+
+async def cancelled_while_counted(redis_url: str) -> int:
+    redis = connect(redis_url)
+    keys = Keys(f"test-limits-{uuid.uuid4().hex[:8]}")
+    limiter = RedisRateLimiter(redis, keys)
+    script = limiter._script
+
+    async def slow_reply(**kwargs: Any) -> Any:
+        reply = await script(**kwargs)  # counted in Redis by now
+        await asyncio.sleep(0.3)  # the reply is on its way
+        return reply
+
+    limiter._script = slow_reply  # type: ignore[assignment]
+    try:
+        admitting = asyncio.ensure_future(limiter.admit("chatflow:x", {"concurrent": 2}))
+        await asyncio.sleep(0.1)
+        admitting.cancel()  # the client left
+        with pytest.raises(asyncio.CancelledError):
+            await admitting
+        await asyncio.sleep(0.5)
+        return int(await redis.get(f"{keys.prefix}:limit:chatflow:x:running") or 0)
+    finally:
+        await redis.delete(*(await redis.keys(f"{keys.prefix}:*")) or ["none"])
+        await redis.aclose()
+
+
+def test_an_admission_whose_client_left_mid_script_gives_its_place_back(redis_url: str) -> None:
+    assert asyncio.run(cancelled_while_counted(redis_url)) == 0

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,7 +31,10 @@ class Database:
         options: dict[str, Any] = {}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                # `~` as a shell would read it: SQLite itself would open a folder named `~`
+                path = Path(self.url.database).expanduser()
+                self.url = self.url.set(database=str(path))
+                path.parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": 30}
         else:
             options.update(pool_size=pool_size, max_overflow=0)
@@ -68,16 +71,19 @@ class Database:
         SQLite's on a thread of its own (one for reads, one for writes), PostgreSQL's
         through the async driver (greenlets, no thread). `transaction`: committed when
         `work` returns, rolled back when it raises; without it, for reads, each statement
-        stands alone (autocommit). Raises what `work` and the driver raise (SQLAlchemy's
-        `DBAPIError`s)."""
+        stands alone (autocommit). On PostgreSQL, `work` runs a second time when its
+        connection turns out to have died (it must be safe to repeat: a read, an upsert).
+        Raises what `work` and the driver raise (SQLAlchemy's `DBAPIError`s, its
+        `TimeoutError` when no connection came free in 30 s)."""
         if self._blocking is None:
-            if transaction:
-                async with self.engine.begin() as conn:
-                    return await conn.run_sync(work)
-            # a read alone needs no BEGIN and ROLLBACK: two round trips fewer
-            async with self.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return await conn.run_sync(work)
+            try:
+                return await self._run_async(work, transaction)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            # the connection had died since it was last used (a restart, a failover):
+            # the pool has let go of every connection as old, the next one is new
+            return await self._run_async(work, transaction)
         engine = self._blocking
 
         def hop() -> T:
@@ -85,6 +91,15 @@ class Database:
                 return work(conn)
 
         return await asyncio.get_running_loop().run_in_executor(self._threads[transaction], hop)
+
+    async def _run_async(self, work: Callable[[Connection], T], transaction: bool) -> T:
+        if transaction:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        # a read alone needs no BEGIN and ROLLBACK: two round trips fewer
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await conn.run_sync(work)
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -120,7 +135,8 @@ def _ping_when_idle(engine: Engine) -> None:
     used as it is: on asyncpg the ping is three round trips (BEGIN, a query, ROLLBACK),
     most of a chat history read's cost. A dead connection found by the ping is replaced
     (the pool retries the checkout); one that dies while busy fails its statement and
-    makes the pool replace every connection older than it, as without pre-ping."""
+    makes the pool replace every connection older than it, and `Database.run` runs its
+    work again on a new one."""
 
     def stamp(_dbapi: Any, record: Any, *_: Any) -> None:
         record.info["given_back_at"] = time.monotonic()

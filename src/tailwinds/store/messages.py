@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, Insert, Row, Table, bindparam, insert, select
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -270,7 +271,8 @@ def _unreachable(exc: Exception) -> bool:
     """The database itself is gone (not one row refused)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OSError | TimeoutError)
+    # SQLAlchemy's pool timeout is its own TimeoutError, not the builtin one
+    return isinstance(exc, OSError | TimeoutError | sqlalchemy_exc.TimeoutError)
 
 
 def _message_json(row: ChatMessageRow) -> dict[str, Any]:

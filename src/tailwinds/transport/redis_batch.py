@@ -36,11 +36,17 @@ class PipelineBatch:
         while self._pending:
             batch, self._pending = self._pending, []
             pipe = self.redis.pipeline(transaction=False)
+            encoder = self.redis.connection_pool.get_encoder()
             spans = []
             for add, future in batch:
                 start = len(pipe)
                 try:
                     add(pipe)
+                    # an argument Redis cannot take fails its own caller here, not the
+                    # whole pipeline when it is packed
+                    for args, _ in pipe.command_stack[start:]:
+                        for arg in args:
+                            encoder.encode(arg)
                 except Exception as exc:  # its caller's mistake, not the others'
                     del pipe.command_stack[start:]
                     future.set_exception(exc)
@@ -48,8 +54,10 @@ class PipelineBatch:
             try:
                 replies = await pipe.execute(raise_on_error=False)
             except asyncio.CancelledError:
-                for _, future in batch:
+                # nobody would send what waits for the next pipeline either
+                for _, future in (*batch, *self._pending):
                     future.cancel()
+                self._pending = []
                 raise
             except Exception as exc:
                 for _, future in batch:

@@ -1,5 +1,5 @@
 """Rate limits in Redis, for queue mode: every API node counts against the same windows and
-the same running counts. One script call per limited scope, atomic."""
+the same running counts. One script call for every scope of a prediction, atomic."""
 
 from __future__ import annotations
 
@@ -101,8 +101,19 @@ class RedisRateLimiter:
                 int(limit.get("requests") or 0),
                 int(limit.get("concurrent") or 0),
             )
+        running = [
+            f"{self.keys.prefix}:limit:{key}:running"
+            for key, limit in limited
+            if limit.get("concurrent")
+        ]
+        # shielded: a caller cancelled (its client left) while the script was on its way
+        # does not know whether it counted, so the script's own end decides
+        script = asyncio.ensure_future(self._script(keys=keys, args=args))
         try:
-            verdict, wait_ms, scope = await self._script(keys=keys, args=args)
+            verdict, wait_ms, scope = await asyncio.shield(script)
+        except asyncio.CancelledError:
+            script.add_done_callback(lambda done: self._give_back_if_counted(done, running))
+            raise
         except (RedisError, OSError) as exc:
             raise TransportLost(f"rate limits (Redis) are not reachable: {exc}") from exc
         if verdict:
@@ -112,13 +123,13 @@ class RedisRateLimiter:
                 window_s = float(limit.get("windowS", 60))
                 raise refused_requests(int(limit["requests"]), window_s, retry, describe(key))
             raise refused_concurrent(int(limit["concurrent"]), describe(key))
-        return release_all(
-            [
-                self._release(f"{self.keys.prefix}:limit:{key}:running")
-                for key, limit in limited
-                if limit.get("concurrent")
-            ]
-        )
+        return release_all([self._release(key) for key in running])
+
+    def _give_back_if_counted(self, script: asyncio.Future[Any], running: list[str]) -> None:
+        if script.cancelled() or script.exception() is not None:
+            return
+        if script.result()[0] == 0:  # admitted, for a client that had left
+            release_all([self._release(key) for key in running])()
 
     async def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
         """`admit_all` of one scope."""
