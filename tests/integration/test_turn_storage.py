@@ -282,3 +282,18 @@ def test_a_write_waiting_for_sqlites_lock_holds_up_no_history_read(tmp_path: Pat
         assert [m.content for m in await repo.history(cf, "c", 5)] == ["q1", "a1", "q2", "a2"]
 
     run(f"sqlite+aiosqlite:///{tmp_path / 'tailwinds.db'}", scenario)
+
+
+def test_an_sqlite_path_with_a_tilde_is_the_home_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    async def scenario(db: Database) -> None:
+        repo = MessageRepository(db)
+        await repo.add_turn(turn("cf", "c", "q", "a"))
+        assert [m.content for m in await repo.history("cf", "c", 1)] == ["q", "a"]
+
+    run("sqlite+aiosqlite:///~/in home/tailwinds.db", scenario)
+    assert (tmp_path / "in home" / "tailwinds.db").is_file()
+    assert not Path("~").exists()
