@@ -73,3 +73,24 @@ async def redis_gone() -> None:
 
 def test_a_pipeline_that_fails_fails_every_caller_of_it() -> None:
     asyncio.run(redis_gone())
+
+
+async def a_caller_that_left(redis_url: str) -> list[Any]:
+    redis = connect(redis_url)
+    prefix = f"test-batch-{uuid.uuid4().hex[:8]}"
+    batch = PipelineBatch(redis)
+    try:
+        first = asyncio.ensure_future(batch.execute(lambda p: p.incr(f"{prefix}:a")))
+        # its argument cannot be sent, and its client leaves before the pipeline goes
+        bad = asyncio.ensure_future(batch.execute(lambda p: p.set(f"{prefix}:b", None)))  # type: ignore[arg-type]
+        last = asyncio.ensure_future(batch.execute(lambda p: p.incr(f"{prefix}:a")))
+        await asyncio.sleep(0)
+        bad.cancel()
+        return await asyncio.wait_for(asyncio.gather(first, last), 5)
+    finally:
+        await redis.delete(*(await redis.keys(f"{prefix}:*")) or ["none"])
+        await redis.aclose()
+
+
+def test_a_caller_that_left_holds_up_nobody(redis_url: str) -> None:
+    assert asyncio.run(a_caller_that_left(redis_url)) == [[1], [2]]

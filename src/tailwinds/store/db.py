@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,7 +32,12 @@ class Database:
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 # `~` as a shell would read it: SQLite itself would open a folder named `~`
-                path = Path(self.url.database).expanduser()
+                try:
+                    path = Path(self.url.database).expanduser()
+                except RuntimeError:  # `~someone` who is no user here
+                    raise ArgumentError(
+                        f"the SQLite path {self.url.database!r} names no home folder here"
+                    ) from None
                 self.url = self.url.set(database=str(path))
                 path.parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": 30}
@@ -81,9 +86,9 @@ class Database:
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
-            # the connection had died since it was last used (a restart, a failover):
-            # the pool has let go of every connection as old, the next one is new
-            return await self._run_async(work, transaction)
+                # the connection had died since it was last used (a restart, a failover):
+                # the pool has let go of every connection as old, the next one is new
+                return await self._run_async(work, transaction)
         engine = self._blocking
 
         def hop() -> T:

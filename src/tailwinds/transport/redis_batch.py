@@ -40,6 +40,9 @@ class PipelineBatch:
             spans = []
             for add, future in batch:
                 start = len(pipe)
+                if future.done():  # its caller left before its commands went out
+                    spans.append((start, start))
+                    continue
                 try:
                     add(pipe)
                     # an argument Redis cannot take fails its own caller here, not the
