@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tailwinds.errors import RateLimited
+from tailwinds.errors import RateLimited, TransportLost
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_limits import RedisRateLimiter
@@ -98,3 +98,22 @@ async def cancelled_while_counted(redis_url: str) -> int:
 
 def test_an_admission_whose_client_left_mid_script_gives_its_place_back(redis_url: str) -> None:
     assert asyncio.run(cancelled_while_counted(redis_url)) == 0
+
+
+async def a_running_key_of_another_type(redis_url: str) -> str:
+    redis = connect(redis_url)
+    keys = Keys(f"test-limits-{uuid.uuid4().hex[:8]}")
+    limiter = RedisRateLimiter(redis, keys)
+    await redis.rpush(f"{keys.prefix}:limit:chatflow:x:running", "not a count")
+    try:
+        with pytest.raises(TransportLost) as refused:
+            await limiter.admit("chatflow:x", {"concurrent": 1})
+        return str(refused.value)
+    finally:
+        await redis.delete(*(await redis.keys(f"{keys.prefix}:*")) or ["none"])
+        await redis.aclose()
+
+
+def test_a_check_redis_refuses_is_not_called_unreachable(redis_url: str) -> None:
+    message = asyncio.run(a_running_key_of_another_type(redis_url))
+    assert "refused the check" in message and "WRONGTYPE" in message

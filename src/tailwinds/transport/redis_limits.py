@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from tailwinds.background import BackgroundTasks
 from tailwinds.errors import TransportLost
@@ -114,6 +114,8 @@ class RedisRateLimiter:
         except asyncio.CancelledError:
             script.add_done_callback(lambda done: self._give_back_if_counted(done, running))
             raise
+        except ResponseError as exc:  # Redis answered, and refused (a key of another type)
+            raise TransportLost(f"rate limits (Redis) refused the check: {exc}") from exc
         except (RedisError, OSError) as exc:
             raise TransportLost(f"rate limits (Redis) are not reachable: {exc}") from exc
         if verdict:
