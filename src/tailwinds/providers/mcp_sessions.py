@@ -18,6 +18,11 @@ from tailwinds.outbound.proxies import DIRECT, ProxyRules
 
 logger = logging.getLogger("tailwinds.mcp")
 
+# turns of the event loop a dead session's holder task takes to end after its transport
+# failed (4 with mcp 2.3's anyio task groups), with room to spare; a live session costs
+# these turns on an error only
+SETTLE_TURNS = 20
+
 
 @dataclass(frozen=True, slots=True)
 class McpServer:
@@ -68,12 +73,33 @@ class McpSessions:
         return held.tools
 
     async def call(self, server: McpServer, name: str, arguments: dict[str, Any]) -> Any:
+        """The SDK's `CallToolResult`; raises what the SDK raises (`MCPError`, `OSError`).
+        A call that finds the connection dead leaves it to be made again by the next."""
+        from mcp import MCPError
+        from mcp_types import CONNECTION_CLOSED
+
         client = await self.client(server)
         try:
             return await client.call_tool(name, arguments)
         except (OSError, EOFError, ConnectionError, BrokenPipeError):
             self.drop(server)
             raise
+        except MCPError as exc:
+            if exc.error.code == CONNECTION_CLOSED:
+                await self._settle(server)
+            raise
+
+    async def _settle(self, server: McpServer) -> None:
+        """After `CONNECTION_CLOSED`: an answer cut short can leave the session alive (a
+        streamable HTTP POST that failed alone) or dead (its transport's task group
+        failed, and cancels the holder's). A dead one's holder ends within a few turns of
+        the loop, with no I/O, so that the next call connects again instead of failing on
+        it; a live one is kept, its server-side state with it."""
+        held = self._held.get(server)
+        for _ in range(SETTLE_TURNS):
+            if held is None or held.task is None or held.task.done():
+                return
+            await asyncio.sleep(0)
 
     def drop(self, server: McpServer) -> None:
         """Forget a connection that failed: the next call makes a new one."""

@@ -223,14 +223,7 @@ def test_a_broken_answer_is_an_error_that_ends(how: str, monkeypatch: pytest.Mon
     assert "xxxxxxxx" not in first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: after a transport error the SDK's session is dead but "
-    "McpSessions keeps it (only OSError/ConnectionError drop it, not MCPError "
-    "CONNECTION_CLOSED): the next calls fail with 'Connection closed' until its "
-    "holder task notices (providers/mcp_sessions.py `call`)",
-)
-@pytest.mark.parametrize("how", ["connection dropped before Content-Length", "gzip unasked"])
+@pytest.mark.parametrize("how", sorted(BROKEN))
 def test_the_call_after_a_broken_answer_gets_its_answer(
     how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
