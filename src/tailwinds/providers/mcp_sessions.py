@@ -19,9 +19,12 @@ from tailwinds.outbound.proxies import DIRECT, ProxyRules
 logger = logging.getLogger("tailwinds.mcp")
 
 # turns of the event loop a dead session's holder task takes to end after its transport
-# failed (4 with mcp 2.3's anyio task groups), with room to spare; a live session costs
-# these turns on an error only
+# failed (4 to 14 with mcp 2.3's anyio task groups, one more per pooled HTTP connection,
+# at most 10), with room to spare; a live session costs these turns on an error only
 SETTLE_TURNS = 20
+# the message of the SDK's dispatcher once it has shut down (mcp/shared/jsonrpc_dispatcher
+# .py); an answer cut short on a live session says something else
+CLOSED = "Connection closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,11 @@ class McpSessions:
         except MCPError as exc:
             if exc.error.code == CONNECTION_CLOSED:
                 await self._settle(server)
+                if exc.error.message == CLOSED:
+                    # the SDK's dispatcher has shut down (a stdio server that exited, an
+                    # HTTP POST lost): every call would fail the same, though the holder
+                    # task, waiting on nothing that failed, goes on
+                    self.drop(server)
             raise
 
     async def _settle(self, server: McpServer) -> None:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -280,3 +284,26 @@ async def _bounded(awaitable: Any) -> Any:
     # a hang here is the failure: the SDK never resolved the call
     async with asyncio.timeout(20):
         return await awaitable
+
+
+def test_a_stdio_server_that_died_is_started_again_by_the_next_call() -> None:
+    """The server process exits between calls: the call that finds it gone fails (a tool
+    call is not sent twice), and the next one starts the server again."""
+    script = Path(__file__).parents[2] / "fixtures" / "mcp_server.py"
+    server = McpServer(command=(sys.executable, str(script)))
+
+    async def main() -> tuple[str, str]:
+        sessions = McpSessions()
+        try:
+            first = (await sessions.call(server, "pid", {})).content[0].text
+            os.kill(int(first), signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            with pytest.raises(MCPError, match="Connection closed"):
+                await sessions.call(server, "pid", {})
+            second = (await sessions.call(server, "pid", {})).content[0].text
+            return first, second
+        finally:
+            await sessions.close()
+
+    first, second = asyncio.run(main())
+    assert first != second
