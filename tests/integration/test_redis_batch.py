@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ResponseError
 
 from tailwinds.transport.queue import connect
-from tailwinds.transport.redis_batch import PipelineBatch
+from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
 
 
 async def many_callers(redis_url: str) -> tuple[list[Any], int]:
@@ -94,3 +94,43 @@ async def a_caller_that_left(redis_url: str) -> list[Any]:
 
 def test_a_caller_that_left_holds_up_nobody(redis_url: str) -> None:
     assert asyncio.run(a_caller_that_left(redis_url)) == [[1], [2]]
+
+
+async def scripts_of_many_callers(redis_url: str) -> tuple[list[Any], list[Any], list[str]]:
+    redis = connect(redis_url)
+    sent: list[str] = []
+    pipeline = redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Pipeline:
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def recorded(*a: Any, **k: Any) -> Any:
+            sent.append(",".join(sorted({str(c[0][0]) for c in pipe.command_stack})))
+            return await execute(*a, **k)
+
+        pipe.execute = recorded  # type: ignore[method-assign]
+        return pipe
+
+    redis.pipeline = counted  # type: ignore[method-assign]
+    # a script Redis has never seen: the first calls meet NOSCRIPT
+    script = BatchedScript(
+        PipelineBatch(redis), f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1] + 1}}"
+    )
+    try:
+        first = await asyncio.gather(*(script([f"k{i}"], [i]) for i in range(10)))
+        again = await asyncio.gather(*(script([f"k{i}"], [i]) for i in range(10)))
+        return first, again, sent
+    finally:
+        redis.pipeline = pipeline  # type: ignore[method-assign]
+        await redis.aclose()
+
+
+def test_a_script_of_many_callers_goes_in_one_round_trip_and_loads_itself(
+    redis_url: str,
+) -> None:
+    first, again, sent = asyncio.run(scripts_of_many_callers(redis_url))
+    expected = [[f"k{i}".encode(), i + 1] for i in range(10)]
+    assert first == expected and again == expected
+    # NOSCRIPT to all ten, then EVAL for them in one pipeline; known from then on
+    assert sent == ["EVALSHA", "EVAL", "EVALSHA"]

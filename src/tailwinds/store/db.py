@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -96,6 +97,21 @@ class Database:
                 return work(conn)
 
         return await asyncio.get_running_loop().run_in_executor(self._threads[transaction], hop)
+
+    async def write_rows(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        """`statement` (an INSERT, an upsert) run once for each of `rows`, all of them or
+        none. Raises as `run` does."""
+
+        def write(conn: Connection) -> None:
+            conn.execute(statement, rows)
+
+        if self._blocking is not None:
+            await self.run(write, transaction=True)
+        else:
+            # asyncpg sends every execution of one statement before a single Sync, which
+            # PostgreSQL runs as one implicit transaction ("executemany() is now an atomic
+            # operation", asyncpg 0.22): BEGIN and COMMIT would be two round trips more
+            await self.run(write)
 
     async def _run_async(self, work: Callable[[Connection], T], transaction: bool) -> T:
         if transaction:

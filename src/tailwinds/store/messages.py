@@ -108,10 +108,7 @@ class MessageRepository:
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         # Core, not the ORM's unit of work: a third of the CPU for the same rows
-        def write(conn: Connection) -> None:
-            conn.execute(_upsert(conn.dialect.name), rows)
-
-        await self.db.run(write, transaction=True)
+        await self.db.write_rows(_upsert(self.db.url.get_backend_name()), rows)
 
     async def history(self, chatflow_id: str, session_id: str, turns: int) -> list[ChatMessage]:
         """The last `turns` questions and answers of a session, oldest first, as pairs of

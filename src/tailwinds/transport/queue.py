@@ -22,6 +22,7 @@ from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_seq
+from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
 from tailwinds.transport.redis_connection import connection_class
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
@@ -109,7 +110,8 @@ class QueueClient:
             self.redis, connect(settings.redis_url, reconnects=0), self.keys, self.node_id
         )
         self.turns = RedisTurns(self.redis, self.keys, settings.worker_lease_s, self.abort_runs)
-        self._enqueue = self.redis.register_script(_ENQUEUE)
+        # jobs queued at the same moment go to Redis in one round trip
+        self._enqueue = BatchedScript(PipelineBatch(self.redis), _ENQUEUE)
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:

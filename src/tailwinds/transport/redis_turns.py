@@ -119,7 +119,8 @@ class RedisTurns:
         self.abort = abort
         self.held: dict[str, RedisLease] = {}  # kept alive by this process, by message id
         self.tasks = BackgroundTasks()
-        # a run's adopt and free share round trips with other runs' of the same moment
+        # a turn's take (API node), adopt and free (worker) share round trips with other
+        # turns' of the same moment
         self.batch = PipelineBatch(redis)
         self._renewer: asyncio.Task[None] | None = None
 
@@ -135,7 +136,10 @@ class RedisTurns:
             poll_s = POLL_S[0]
             interrupted: str | None = None
             while True:
-                if await self.redis.set(key, message_id, nx=True, px=self.lease_ms):
+                (taken,) = await self.batch.execute(
+                    lambda pipe: pipe.set(key, message_id, nx=True, px=self.lease_ms)
+                )
+                if taken:
                     return self._hold(key, message_id)
                 if policy == "reject":
                     raise chat_busy(session_id, policy, wait_s)
