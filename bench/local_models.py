@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailwinds.messages import ChatMessage
+from tailwinds.providers.llama_cpp import plain_buffers_where_amx
 from tailwinds.providers.local_catalog import CATALOG, gguf_path
 
 MAX_TOKENS = 64
@@ -73,6 +74,7 @@ def score(prompt: Prompt, answer: str) -> int:
 def run_model(name: str, models_dir: Path) -> dict[str, object]:
     from llama_cpp import Llama
 
+    plain_buffers_where_amx()
     spec = CATALOG[name]
     started = time.perf_counter()
     llama = Llama(

@@ -110,6 +110,7 @@ class LocalModel:
             path = self.key.path or str(gguf_path(self.key.name, self.models_dir))
             if not Path(path).is_file():
                 raise FlowError(f"no model file at {path}")
+            plain_buffers_where_amx()
             self._llama = Llama(
                 model_path=path,
                 n_ctx=self.key.context_size,
@@ -213,3 +214,42 @@ class LocalModels:
 
 def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def plain_buffers_where_amx() -> None:
+    """Before a model is loaded: on a CPU that advertises AMX, llama.cpp's plain CPU
+    buffers (`_plain_cpu_buffers`)."""
+    if _advertises_amx():
+        _plain_cpu_buffers()
+
+
+def _advertises_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU says it has Intel AMX (Linux's `amx_tile` flag)."""
+    try:
+        with open(cpuinfo) as f:
+            return any(line.startswith("flags") and " amx_tile" in line for line in f)
+    except OSError:
+        return False
+
+
+def _plain_cpu_buffers() -> None:
+    """Load models with llama.cpp's plain CPU buffers, not its "extra" buffer types (weights
+    repacked for AMX and the like). llama.cpp built for a CPU that advertises AMX kills the
+    process at the first token where AMX does not run as advertised: a general protection
+    fault in `ldtilecfg` (ggml_backend_amx_mul_mat), seen on a virtual machine with
+    llama-cpp-python 0.3.36. `Llama()` takes no `use_extra_bufts`; it reads its model
+    parameters from `llama_model_default_params`, so that is where it is turned off, once
+    for the process."""
+    import llama_cpp.llama_cpp as low
+
+    default = low.llama_model_default_params
+    if getattr(default, "plain_cpu_buffers", False):
+        return
+
+    def params() -> Any:
+        chosen = default()
+        chosen.use_extra_bufts = False
+        return chosen
+
+    params.plain_cpu_buffers = True  # type: ignore[attr-defined]
+    low.llama_model_default_params = params

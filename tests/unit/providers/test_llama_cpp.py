@@ -12,7 +12,9 @@ import pytest
 
 from tailwinds.errors import ProviderRejected, ProviderUnavailable, TailwindsError
 from tailwinds.messages import Usage
+from tailwinds.providers import llama_cpp as llama_cpp_provider
 from tailwinds.providers.llama_cpp import LocalModel, ModelKey
+from tests.requirements import require_module
 
 
 class FakeLlama:
@@ -76,3 +78,25 @@ def test_generation_errors_are_provider_errors(
     assert out == ["Hello"]
     assert type(raised) is expected
     assert words in raised.message
+
+
+def test_amx_is_read_from_the_cpus_flags(tmp_path: Path) -> None:
+    flags = "flags\t\t: fpu vme avx2 avx512f {}\nbugs\t\t: spectre_v1\n"
+    with_amx, without = tmp_path / "with", tmp_path / "without"
+    with_amx.write_text(flags.format("amx_bf16 amx_tile amx_int8"))
+    without.write_text(flags.format("avx512_vnni") + "model name\t: amx_tile in a name\n")
+    assert llama_cpp_provider._advertises_amx(str(with_amx))
+    assert not llama_cpp_provider._advertises_amx(str(without))
+    assert not llama_cpp_provider._advertises_amx(str(tmp_path / "none"))
+
+
+def test_plain_cpu_buffers_turn_off_llamas_extra_buffer_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_module("llama_cpp", "pip install -e '.[local]'")
+    import llama_cpp.llama_cpp as low
+
+    monkeypatch.setattr(low, "llama_model_default_params", low.llama_model_default_params)
+    llama_cpp_provider._plain_cpu_buffers()
+    llama_cpp_provider._plain_cpu_buffers()  # once for the process
+    assert not low.llama_model_default_params().use_extra_bufts
