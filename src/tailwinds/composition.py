@@ -39,8 +39,9 @@ from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_turns import RedisTurns
 from tailwinds.wire import model_client
 
-# makes the transport once the run registry exists (a local one aborts its runs)
-TransportMaker = Callable[[RunRegistry], Awaitable[Transport]]
+# makes the transport once the run registry exists (a local one aborts its runs), with the
+# turns' store (queue mode stores the turn of a job withdrawn while it waited)
+TransportMaker = Callable[[RunRegistry, MessageRepository], Awaitable[Transport]]
 
 
 @dataclass(slots=True)
@@ -65,9 +66,9 @@ def api_transport(settings: Settings) -> TransportMaker:
     """An API node's transport, as TAILWINDS_MODE says: runs here (local), or queued for
     the workers through Redis (queue; Redis must answer at start)."""
 
-    async def make(runs: RunRegistry) -> Transport:
+    async def make(runs: RunRegistry, messages: MessageRepository) -> Transport:
         if settings.mode == "queue":
-            return await QueueTransport.open(settings)
+            return await QueueTransport.open(settings, messages.add_turn)
         return LocalTransport(settings, runs)
 
     return make
@@ -80,7 +81,7 @@ def worker_transport(
     (adopted from the API node for each job, and a chatflowTool's own), and so are the
     decisions on its tool calls (posted to any API node)."""
 
-    async def make(runs: RunRegistry) -> Transport:
+    async def make(runs: RunRegistry, messages: MessageRepository) -> Transport:
         return LocalTransport(settings, runs, turns, approvals)
 
     return make
@@ -118,7 +119,8 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
     resources: Resources | None = None
     runner: FlowRunner | None = None
     try:
-        transport = await make_transport(runs)
+        message_repo = MessageRepository(db)
+        transport = await make_transport(runs, message_repo)
         resources = Resources(
             settings=settings,
             http=http,
@@ -131,7 +133,6 @@ async def open_core(settings: Settings, make_transport: TransportMaker) -> Async
         )
         runner = FlowRunner(resources)
         chatflow_repo = ChatflowRepository(db)
-        message_repo = MessageRepository(db)
         api_key_repo = ApiKeyRepository(db)
         predictions = PredictionService(
             settings,

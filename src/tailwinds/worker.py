@@ -194,7 +194,10 @@ class Worker:
                 elif reclaimed:
                     run = self._end_lost
                 else:
-                    logger.warning("job %s was queued twice: it runs once", job.message_id)
+                    if aborted:
+                        logger.info("job %s was withdrawn before it began", job.message_id)
+                    else:
+                        logger.warning("job %s was queued twice: it runs once", job.message_id)
                     return await self.entries.ack(entry)
                 self.writer.relay(job.message_id, job.relay)  # the run's own entry only
                 try:

@@ -5,7 +5,7 @@ limits are counted in Redis by all nodes together."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.exceptions import RedisError
 
@@ -18,6 +18,7 @@ from tailwinds.runs.admission import Admission
 from tailwinds.runs.answers import decode_frames
 from tailwinds.runs.transport import Limiter, RunHere
 from tailwinds.runs.waiting import decoded
+from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.queue import RUN_TTL_S, QueueClient
 from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_limits import RedisRateLimiter
@@ -34,9 +35,12 @@ class QueueTransport:
         self.approvals: ApprovalDesk = RedisApprovals(queue.redis, queue.keys)
 
     @classmethod
-    async def open(cls, settings: Settings) -> QueueTransport:
-        """Connected to Redis (`ConnectionError` when it does not answer)."""
-        queue = QueueClient(settings)
+    async def open(
+        cls, settings: Settings, store: Callable[[StoredTurn], Awaitable[None]] | None = None
+    ) -> QueueTransport:
+        """Connected to Redis (`ConnectionError` when it does not answer). `store`: the
+        turns of jobs withdrawn by an abort (`QueueClient`)."""
+        queue = QueueClient(settings, store)
         await queue.open()
         return cls(queue)
 

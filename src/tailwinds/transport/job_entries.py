@@ -12,6 +12,9 @@ from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.redis_batch import PipelineBatch
 
+# a run's `entry` once an abort withdrew its job (`job_withdrawal`)
+WITHDRAWN = "withdrawn"
+
 # how many workers a job may take down before it is ended as lost instead of run again
 MAX_ATTEMPTS = 3
 
@@ -22,7 +25,8 @@ class JobEntries:
         self.batch = PipelineBatch(redis)
 
     async def first_entry(self, entry: str, job: Job) -> tuple[bool, bool]:
-        """Whether this entry is the job's own, and whether the job was aborted meanwhile.
+        """Whether this entry is the job's own, and whether the job was aborted meanwhile
+        (not its own and aborted: withdrawn, see `job_withdrawal`).
         An enqueue sent again on a fresh connection (the first one's reply lost with it)
         queues the same message twice, and two runs would write one stream and store one
         turn twice. Raises `RedisError`/`OSError` when Redis cannot be reached."""
@@ -34,8 +38,10 @@ class JobEntries:
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
 
         _, owner, aborted = await self.batch.execute(add)
-        own = owner is None or (owner.decode() if isinstance(owner, bytes) else owner) == entry
-        return own, bool(aborted)
+        owner = owner.decode() if isinstance(owner, bytes) else owner
+        if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
+            return False, True
+        return owner is None or owner == entry, bool(aborted)
 
     async def may_run_again(self, job: Job) -> tuple[bool, bool]:
         """Whether a claimed job runs again (its stream holds only `start`, so nothing the

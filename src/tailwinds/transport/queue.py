@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -17,15 +17,18 @@ from redis.exceptions import RedisError
 from tailwinds.background import BackgroundTasks
 from tailwinds.config import Settings
 from tailwinds.engine.events import StartEvent
-from tailwinds.errors import QueueFull, StreamNotFound, TransportLost
+from tailwinds.errors import QueueFull, RunCancelled, StreamNotFound, TransportLost
 from tailwinds.metrics import EVENT_SUBSCRIPTIONS, RATE_LIMITED
+from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import closing_frames, numbered
+from tailwinds.transport.job_withdrawal import withdraw
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_seq
 from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
 from tailwinds.transport.redis_connection import connection_class
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
+from tailwinds.transport.relay import Relay
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -69,8 +72,9 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
 # Both limits checked and the job queued in one round trip, atomically. KEYS: the job
 # stream, the chatflow's count of jobs, the run's facts, its event stream, its chat's set
 # of runs, and, when this node relays the run, its count of readers. ARGV: the two
-# limits, the keys' expiry, the `start` frame, the job, its chatflow, chat, grace and
-# message id. Returns {0, entry id}, or {1, jobs} when the queue is full, {2, this
+# limits, the keys' expiry, the `start` frame, the job, its chatflow, chat, grace,
+# message id, session and relaying node ('' when none). Returns {0, entry id}, or {1,
+# jobs} when the queue is full, {2, this
 # chatflow's jobs} when the chatflow's share is. Sent again after a lost reply (a fresh
 # connection), it queues nothing twice.
 _ENQUEUE = """
@@ -85,13 +89,15 @@ if queued > tonumber(ARGV[2]) then
   redis.call('DECR', KEYS[2])
   return {2, queued - 1}
 end
-redis.call('HSET', KEYS[3], 'chatflow', ARGV[6], 'chat', ARGV[7], 'grace', ARGV[8])
+redis.call('HSET', KEYS[3], 'chatflow', ARGV[6], 'chat', ARGV[7], 'grace', ARGV[8],
+           'session', ARGV[10], 'relay', ARGV[11])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('XADD', KEYS[4], '0-1', 'f', ARGV[4])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
 redis.call('SADD', KEYS[5], ARGV[9])
 redis.call('EXPIRE', KEYS[5], ARGV[3])
 local entry = redis.call('XADD', KEYS[1], '*', 'j', ARGV[5])
+redis.call('HSET', KEYS[3], 'queued', entry)  -- where an abort finds it to withdraw it
 if KEYS[6] then
   redis.call('INCR', KEYS[6])
   redis.call('EXPIRE', KEYS[6], ARGV[3])
@@ -101,8 +107,13 @@ return {0, entry}
 
 
 class QueueClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, store: Callable[[StoredTurn], Awaitable[None]] | None = None
+    ) -> None:
+        """`store`: where the turn of a job withdrawn by an abort is stored (`aborted`,
+        with no answer), as its worker would have stored it."""
         self.settings = settings
+        self._store = store
         self.keys = Keys(settings.redis_prefix)
         self.redis = connect(settings.redis_url)
         self.node_id = uuid.uuid4().hex[:12]
@@ -167,6 +178,8 @@ class QueueClient:
                     job.chat_id,
                     job.grace_s,
                     job.message_id,
+                    job.session_id,
+                    job.relay or "",
                 ],
             )
         except (RedisError, OSError) as exc:
@@ -295,83 +308,34 @@ class QueueClient:
         return len(ids)
 
     async def abort_runs(self, message_ids: list[str]) -> None:
+        """Stop the runs: those still waiting for a worker are withdrawn at once (their
+        streams end, their places are given back, their turns stored `aborted`); the
+        others are stopped by their worker. Raises `RedisError`/`OSError`."""
+        retention_s = self.settings.events_retention_s
+        withdrawn = await withdraw(self.redis, self.keys, message_ids, retention_s)
         await abort_runs(self.redis, self.keys, message_ids)
+        for job in withdrawn:
+            await self._store_withdrawn(job)
 
-
-class Relay:
-    """One client's relay of a run (`QueueClient.relay`): an async iterator of frames.
-
-    Not a bare async generator: `aclose()` of one that never started runs none of its
-    code, and a client that left before its first frame would leave the run going for
-    nobody. Closed or failed at any point, the relay tells the run its reader left and
-    calls `release`, once."""
-
-    __slots__ = (
-        "__weakref__",
-        "_client",
-        "_first",
-        "_frames",
-        "_grace_s",
-        "_message_id",
-        "_release",
-        "_started",
-        "_sub",
-    )
-
-    def __init__(
-        self,
-        client: QueueClient,
-        message_id: str,
-        grace_s: float,
-        frames: AsyncGenerator[bytes, None],
-        first: bytes | None,
-        release: Callable[[], None] | None,
-        sub: Subscription | None = None,
-    ) -> None:
-        self._client = client
-        self._sub = sub  # subscribed and counted before the relay began
-        self._message_id = message_id
-        self._grace_s = grace_s
-        self._frames = frames
-        self._first = first
-        self._release = release
-        self._started = False  # the generator ran: its own `finally` tells the run
-
-    def __aiter__(self) -> Relay:
-        return self
-
-    async def __anext__(self) -> bytes:
-        first = self._first
-        if first is not None:
-            self._first = None
-            return first
-        self._started = True
+    async def _store_withdrawn(self, job: Job) -> None:
+        if self._store is None:
+            return
+        turn = StoredTurn(
+            chatflow_id=job.chatflow_id,
+            chat_id=job.chat_id,
+            session_id=job.session_id,
+            question=job.question,
+            message_id=job.message_id,
+            answer="",
+            status="aborted",
+            error=str(RunCancelled()),
+            usage=None,
+            asked_at=job.asked(),
+        )
         try:
-            return await self._frames.__anext__()
-        except BaseException:
-            self._released()
-            raise
-
-    async def aclose(self) -> None:
-        self._first = None
-        try:
-            if self._started:
-                await self._frames.aclose()
-            else:
-                self._started = True
-                await self._frames.aclose()  # runs nothing: closes it for good
-                client = self._client
-                counted = self._sub is not None
-                if self._sub is not None:
-                    client.reader.unsubscribe(self._sub)
-                client._timers.spawn(client._left(self._message_id, self._grace_s, counted))
-        finally:
-            self._released()
-
-    def _released(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release()
+            await self._store(turn)
+        except Exception:  # the abort happened; the turn's loss is logged where it failed
+            logger.warning("the turn of withdrawn run %s was not stored", job.message_id)
 
 
 async def abort_runs(redis: Redis, keys: Keys, message_ids: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tailwinds.background import BackgroundTasks
-from tailwinds.transport.queue import Relay
+from tailwinds.transport.relay import Relay
 
 
 class FakeClient:

@@ -1,0 +1,164 @@
+"""Queue mode: a job still waiting for a worker is withdrawn by its abort at once (its
+client left, or Stop), not when a worker comes free: its places are given back, its stream
+ends, its turn is stored `aborted`, and no worker ever runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+import requests
+
+from tailwinds.config import Settings
+from tailwinds.transport.job_entries import JobEntries
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import WORKER_GROUP
+from tailwinds.transport.queue import QueueClient
+from tests.conftest import RunningServer, start_worker
+from tests.integration.test_prediction_stream import messages, wait_for_answer
+from tests.integration.test_queue_mode import metric, queue_env, start_cluster
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import parse_numbered
+
+
+def held_stream(api: RunningServer, chatflow_id: str, question: str, chat_id: str) -> Any:
+    response = requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True, "chatId": chat_id},
+        stream=True,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def predict(api: RunningServer, chatflow_id: str, question: str) -> requests.Response:
+    return requests.post(
+        f"{api.url}/api/v1/predictions/{chatflow_id}",
+        json={"question": question, "streaming": True},
+        stream=True,
+        timeout=10,
+    )
+
+
+def test_an_abort_withdraws_a_job_no_worker_has_begun(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    # no worker at first: every job waits; the chatflow's share of the queue is two
+    env = queue_env(redis_url, TAILWINDS_QUEUE_MAX_PER_CHATFLOW="2")
+    cluster = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=0)
+    try:
+        api = cluster.apis[0]
+        chatflow_id = api.model_chatflow(mock_llm.base_url, model="echo")
+        mark = f"withdrawn-{uuid.uuid4().hex[:6]}"
+        left_chat, stopped_chat = f"left-{mark}", f"stopped-{mark}"
+        left = held_stream(api, chatflow_id, f"{mark} left", left_chat)
+        stopped = held_stream(api, chatflow_id, f"{mark} stopped", stopped_chat)
+        over = predict(api, chatflow_id, "one too many")
+        assert over.status_code == 429 and over.json()["code"] == "queue_full"
+        assert metric(api, "tailwinds_queue_depth") == 2
+
+        # the client leaves: its place is given back at once, with no worker anywhere
+        left.close()
+        deadline = time.monotonic() + 5
+        while metric(api, "tailwinds_queue_depth") > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric(api, "tailwinds_queue_depth") == 1
+        later = predict(api, chatflow_id, f"later {mark}")
+        assert later.status_code == 200, later.text
+
+        # Stop while its client reads: the stream ends at once, as an aborted run's does
+        stop_sent = time.monotonic()
+        answer = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}/abort",
+            json={"chatId": stopped_chat},
+            timeout=5,
+        ).json()
+        assert answer == {"chatId": stopped_chat, "aborted": 1}
+        frames = parse_numbered(stopped.raw.read())  # until the stream's end
+        assert time.monotonic() - stop_sent < 2
+        assert [(n, name) for n, name, _ in frames] == [(1, "start"), (2, "error"), (3, "end")]
+        assert frames[1][2] == {"error": "The prediction was aborted.", "code": "aborted"}
+
+        # both turns stored as an aborted run's, with no answer
+        for chat_id, question in ((left_chat, f"{mark} left"), (stopped_chat, f"{mark} stopped")):
+            stored = wait_for_answer(api, chatflow_id, chat_id)
+            assert (stored["status"], stored["content"]) == ("aborted", ""), stored
+            listed = [(m["role"], m["content"]) for m in messages(api, chatflow_id, chat_id)]
+            assert listed == [("userMessage", question), ("apiMessage", "")]
+
+        # a worker comes: it runs the job queued later, and never the withdrawn ones
+        cluster.workers.append(start_worker(api.home, postgres_url, **env))
+        rest = parse_numbered(later.raw.read())
+        assert rest[-1][1] == "end" and any(name == "token" for _, name, _ in rest), rest
+        time.sleep(0.5)
+        assert mock_llm.count_prefix(mark) == 0
+        assert metric(api, "tailwinds_queue_depth") == 0
+    finally:
+        cluster.stop()
+
+
+async def withdrawals_racing_workers(redis_url: str, jobs: int) -> dict[str, Any]:
+    """`jobs` jobs queued; then an abort of all of them and a worker's start of each at
+    the same moment, the way `Worker._job` begins one."""
+    settings = Settings(mode="queue", redis_url=redis_url, redis_prefix=f"twrace-{uuid.uuid4()}")
+    queue = QueueClient(settings)
+    entries = JobEntries(queue.redis, queue.keys)
+    try:
+        queued = [
+            Job(
+                chatflow_id="cf",
+                message_id=str(uuid.uuid4()),
+                chat_id=f"c{i}",
+                session_id=f"c{i}",
+                question=f"q{i}",
+                history=None,
+            )
+            for i in range(jobs)
+        ]
+        for job in queued:
+            await queue.enqueue(job)
+        await queue.redis.xgroup_create(queue.keys.jobs, WORKER_GROUP, id="0")
+        reply = await queue.redis.xreadgroup(
+            WORKER_GROUP, "racer", {queue.keys.jobs: ">"}, count=jobs
+        )
+        taken = {Job.loads(fields[b"j"]).message_id: raw.decode() for raw, fields in reply[0][1]}
+        by_id = {job.message_id: job for job in queued}
+        chance = random.Random(jobs)
+
+        async def later(work: Awaitable[Any], within_s: float) -> Any:
+            await asyncio.sleep(chance.uniform(0, within_s))
+            return await work
+
+        # an abort takes two round trips (the runs' facts, then the script): sent sooner
+        starts = [later(entries.first_entry(e, by_id[m]), 0.05) for m, e in taken.items()]
+        aborts = [later(queue.abort_runs([m]), 0.01) for m in taken]
+        begun, _ = await asyncio.gather(asyncio.gather(*starts), asyncio.gather(*aborts))
+        count = await queue.redis.get(queue.keys.queued("cf"))
+        return {
+            "own": sum(own for own, _ in begun),
+            "withdrawn": sum(not own and aborted for own, aborted in begun),
+            "queued": int(count or 0),
+            "left_in_stream": await queue.redis.xlen(queue.keys.jobs),
+        }
+    finally:
+        await queue.redis.delete(*await queue.redis.keys(f"{settings.redis_prefix}:*"))
+        await queue.close()
+
+
+def test_a_job_is_either_withdrawn_or_begun_never_both(redis_url: str) -> None:
+    result = asyncio.run(withdrawals_racing_workers(redis_url, 200))
+    assert result["own"] and result["withdrawn"], result  # both sides won some
+    # each job once: begun by its worker (which stops it on the abort mark) or withdrawn
+    assert result["own"] + result["withdrawn"] == 200, result
+    # the chatflow's count holds the begun ones only, and the withdrawn left the stream
+    assert result["queued"] == result["own"]
+    assert result["left_in_stream"] == result["own"]
