@@ -47,7 +47,7 @@ async def dialect_rows(
 ) -> list[tuple[Report, Report]]:
     """One report per dialect (target `tailwinds-<mode> <dialect>`) at the largest paced
     concurrency of `native` up to 200 streams, each after a warm-up round at it, with that
-    row's floor; memory per stream is not measured again (NaN). `procs`: bench.run's
+    row's floor; memory per stream is not measured again (NaN). `procs`: bench.processes'
     `Processes`."""
     beside, floor = max((r for r in native if r[0].streams <= 200), key=lambda r: r[0].streams)
     rows = []
