@@ -20,6 +20,7 @@ from tailwinds.server import observability
 from tailwinds.server.body_limit import BodyLimit
 from tailwinds.server.cors import ChatflowCORS
 from tailwinds.server.cross_site import CrossSiteGuard
+from tailwinds.server.direct_routes import direct_routes
 from tailwinds.server.errors import ERROR_RESPONSES, install_error_handlers
 from tailwinds.server.first_start import create_first_chatflow
 from tailwinds.server.hosts import HostCheck, allowed_hosts
@@ -101,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transfer,
     ):
         app.include_router(module.router)
+    # the busy routes' direct twins in front of everything (server/direct_routes.py)
+    app.router.routes[:0] = direct_routes(
+        [predictions.router, flowise.router, openai.router, ui_protocols.router]
+    )
     app.include_router(document_stores.flowise_router)
     app.include_router(docs.router)
     app.router.routes.append(Route("/mcp", endpoint=mcp))  # chatflows as MCP tools

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +39,9 @@ class Job:
         return datetime.fromtimestamp(self.asked_at, UTC) if self.asked_at else datetime.now(UTC)
 
     def dumps(self) -> bytes:
-        data = asdict(self)
+        # a shallow dict: orjson writes the lists and dicts as they are, where `asdict`
+        # copied each deeply first (3 % of an API node's CPU in a short prediction)
+        data = {name: getattr(self, name) for name in _FIELDS}
         for name in ("trace", "relay"):
             if data[name] is None:
                 # unused: the job a worker of an earlier version can read too
@@ -52,3 +54,6 @@ class Job:
         if data.get("history") is not None:
             data["history"] = [tuple(item) for item in data["history"]]
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Job))

@@ -15,6 +15,7 @@ from tailwinds.runs.uploads import (
     DEFAULT_MAX_FILES,
     IMAGE_TYPES,
 )
+from tailwinds.server.direct_routes import direct
 from tailwinds.server.flowise_predictions import flowise_prediction
 from tailwinds.server.routes.predictions import own_prediction
 from tailwinds.server.state import AppState, State
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["flowise"])
 
 
 @router.post("/prediction/{chatflow_id}")
+@direct
 async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     """Flowise's prediction route: the body as Flowise's clients send it, the answer in
     Flowise's dialect (frames `{"event", "data"}`, docs/PROTOCOL.md); `?dialect=tailwinds`

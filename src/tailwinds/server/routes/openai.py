@@ -13,6 +13,7 @@ from tailwinds.dialects import openai_chat
 from tailwinds.errors import RequestError, TailwindsError
 from tailwinds.server import dialect_runs
 from tailwinds.server.auth import require_admin
+from tailwinds.server.direct_routes import direct
 from tailwinds.server.errors import ERROR_RESPONSES, json_response
 from tailwinds.server.state import State
 
@@ -65,6 +66,7 @@ def openai_error(error: TailwindsError) -> Response:
         }
     },
 )
+@direct
 async def chat_completions(request: Request, state: State) -> Response:
     """A chat completion from the chatflow `model` names (its id, or its unique name):
     `chat.completion.chunk`s with `"stream": true`, else one `chat.completion`. See

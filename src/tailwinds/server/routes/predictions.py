@@ -13,6 +13,7 @@ from tailwinds.runs.admission import withdraw
 from tailwinds.runs.prediction_request import PredictionRequest
 from tailwinds.server.answers import CLIENT_CLOSED_REQUEST, own_answer_response
 from tailwinds.server.auth import require_admin
+from tailwinds.server.direct_routes import direct
 from tailwinds.server.disconnect import before_disconnect
 from tailwinds.server.flowise_predictions import flowise_prediction
 from tailwinds.server.routes.feedback import with_feedback
@@ -33,6 +34,7 @@ _BODY_DOC = {
 
 
 @router.post("/predictions/{chatflow_id}", openapi_extra=_BODY_DOC)
+@direct
 async def predict(chatflow_id: str, request: Request, state: State) -> Response:
     """Answer `question` with the chatflow: one JSON answer, or with `"streaming": true` a
     stream of server-sent events (start, token…, metadata, end). `?dialect=flowise` (or

@@ -16,6 +16,7 @@ from tailwinds.dialects import agui, ai_sdk, transcode
 from tailwinds.errors import ChatflowNotFound
 from tailwinds.runs.chatflow_access import CHATFLOW_MAX_AGE_S
 from tailwinds.server import dialect_runs
+from tailwinds.server.direct_routes import direct
 from tailwinds.server.state import State
 from tailwinds.server.streaming import SSEResponse
 
@@ -40,6 +41,7 @@ async def _allowed_overrides(state: State, chatflow_id: str) -> list[str]:
 
 
 @router.post("/agui/{chatflow_id}", openapi_extra=_body_doc(agui.RunAgentInput), responses=_STREAM)
+@direct
 async def agui_run(chatflow_id: str, request: Request, state: State) -> Response:
     """Run the chatflow on an AG-UI `RunAgentInput`; the answer streams as AG-UI events
     (RUN_STARTED, TEXT_MESSAGE_*, TOOL_CALL_*, CUSTOM sourceDocuments, RUN_FINISHED or
@@ -56,6 +58,7 @@ async def agui_run(chatflow_id: str, request: Request, state: State) -> Response
 @router.post(
     "/ai-sdk/{chatflow_id}", openapi_extra=_body_doc(ai_sdk.ChatRequest), responses=_STREAM
 )
+@direct
 async def ai_sdk_chat(chatflow_id: str, request: Request, state: State) -> Response:
     """Run the chatflow on the body `useChat` posts; the answer streams as the AI SDK's UI
     message stream (start, text-*, tool-*, source-document, finish, `[DONE]`). See
