@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Insert, Row, Table, bindparam, insert, select
+from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -19,6 +19,7 @@ from tailwinds import metrics
 from tailwinds.errors import StorageFailed
 from tailwinds.messages import ChatMessage, Usage
 from tailwinds.store.db import Database
+from tailwinds.store.history_reads import HistoryReads
 from tailwinds.store.storable import storable_json, storable_key
 from tailwinds.store.tables import ChatMessageRow
 
@@ -47,6 +48,7 @@ class StoredTurn:
 class MessageRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._histories = HistoryReads(db)
         self._pending: list[tuple[StoredTurn, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -117,19 +119,8 @@ class MessageRepository:
         answer together; an answer stopped part-way is kept as far as it went."""
         if turns <= 0:
             return []
-        # a Core statement made once, run on a bare connection: the ORM session's unit of
-        # work cost more than the read (bench: the fixed cost of a prediction, issue 25)
-        params = {
-            "chatflow_id": chatflow_id,
-            "session_id": storable_key(session_id),
-            # room for turns that are left out, so they do not shrink the window
-            "limit": turns * 4,
-        }
-
-        def read(conn: Connection) -> list[Row[str, str, str]]:
-            return list(conn.execute(_HISTORY, params).all())
-
-        rows = await self.db.run(read)
+        # room for turns that are left out, so they do not shrink the window
+        rows = await self._histories.rows(chatflow_id, storable_key(session_id), turns * 4)
         rows.reverse()
         history: list[ChatMessage] = []
         question: str | None = None
@@ -155,16 +146,6 @@ class MessageRepository:
             rows = await session.scalars(query)
             return [_message_json(row) for row in rows]
 
-
-_HISTORY = (
-    select(ChatMessageRow.role, ChatMessageRow.content, ChatMessageRow.status)
-    .where(
-        ChatMessageRow.chatflow_id == bindparam("chatflow_id"),
-        ChatMessageRow.session_id == bindparam("session_id"),
-    )
-    .order_by(ChatMessageRow.created_date.desc(), ChatMessageRow.role.asc())
-    .limit(bindparam("limit"))
-)
 
 # a question's row id comes from its answer's (the message id): a turn stored twice is
 # the same two rows
