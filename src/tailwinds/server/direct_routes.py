@@ -22,6 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from tailwinds.server.state import State
+
 Endpoint = Callable[..., Awaitable[Response]]
 
 _DIRECT: set[Endpoint] = set()
@@ -37,7 +39,9 @@ def direct(endpoint: Endpoint) -> Endpoint:
 
 def direct_routes(routers: list[APIRouter]) -> list[DirectRoute]:
     """A Starlette route for each marked endpoint of `routers`, its path and methods as
-    declared (raises `TypeError` for one that takes what a direct route cannot give)."""
+    declared (raises `TypeError` for one that takes what a direct route cannot give, or
+    has dependencies of its own or of its router). The routers must be included with no
+    prefix or dependencies of their own: a direct route knows only their declarations."""
     routes = []
     for router in routers:
         for route in router.routes:
@@ -46,7 +50,7 @@ def direct_routes(routers: list[APIRouter]) -> list[DirectRoute]:
                 routes.append(
                     DirectRoute(
                         route.path,
-                        _serve(route.endpoint),
+                        route.endpoint,
                         methods=list(route.methods or ()),
                         name=route.name,
                         include_in_schema=False,
@@ -56,24 +60,34 @@ def direct_routes(routers: list[APIRouter]) -> list[DirectRoute]:
 
 
 class DirectRoute(Route):
+    def __init__(self, path: str, declared: Endpoint, **kwargs: Any) -> None:
+        super().__init__(path, _serve(declared), **kwargs)
+        self.declared = declared
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
         if match is not Match.NONE:
             # as FastAPI's routes do: the route template labels metrics and traces
             child_scope["route"] = self
+            child_scope["endpoint"] = self.declared
         return match, child_scope
 
 
 def _check(route: APIRoute) -> None:
     parameters = inspect.signature(route.endpoint, eval_str=True).parameters
     path = set(route.param_convertors)
+    given = {"request": Request, "state": State}
     for name, parameter in parameters.items():
-        if (name in path and parameter.annotation is str) or name in ("request", "state"):
+        if name in path and parameter.annotation is str:
+            continue
+        if name in given and parameter.annotation == given[name]:
             continue
         raise TypeError(
             f"{route.path}: a direct route gives its endpoint str path parameters, the "
-            f"request and the app's state, not {name!r}"
+            f"request (Request) and the app's services (State), not {name!r}"
         )
+    if route.dependencies:  # the route's or its router's: a guard would be skipped
+        raise TypeError(f"{route.path}: a direct route runs no dependencies")
 
 
 def _serve(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
 from tailwinds.server.app import create_app
 from tailwinds.server.direct_routes import DirectRoute, direct, direct_routes
@@ -21,9 +21,10 @@ def test_a_marked_endpoint_is_served_directly_with_its_path_request_and_state() 
 
     @router.post("/things/{thing_id}/parts/{part}", summary="a thing's part")
     @direct
-    async def part(thing_id: str, part: str, request: Request, state: State) -> Response:
+    async def thing_part(thing_id: str, part: str, request: Request, state: State) -> Response:
         # the route template, which labels metrics and traces
         seen.append((thing_id, part, state, request.scope["route"].path))
+        assert request.scope["endpoint"] is thing_part  # as FastAPI would have said
         return Response(b"ok")
 
     @router.post("/things/{thing_id}")
@@ -54,20 +55,35 @@ def test_a_marked_endpoint_is_served_directly_with_its_path_request_and_state() 
     assert "/api/things/{thing_id}/parts/{part}" in app.openapi()["paths"]
 
 
+async def _guard() -> None:
+    raise HTTPException(403)
+
+
 @pytest.mark.parametrize(
-    "declare",
+    ("declare", "router_dependencies"),
     [
-        lambda r: r.post("/q/{x}")(direct(_with_query)),
-        lambda r: r.post("/i/{x}")(direct(_with_int_path)),
+        (lambda r: r.post("/q/{x}")(direct(_with_query)), []),
+        (lambda r: r.post("/i/{x}")(direct(_with_int_path)), []),
+        (lambda r: r.post("/s/{x}")(direct(_with_other_state)), []),
+        (lambda r: r.post("/g/{x}", dependencies=[Depends(_guard)])(direct(_plain)), []),
+        (lambda r: r.post("/r/{x}")(direct(_plain)), [Depends(_guard)]),
     ],
 )
 def test_an_endpoint_that_needs_more_than_a_direct_route_gives_is_refused(
-    declare: Any,
+    declare: Any, router_dependencies: list[Any]
 ) -> None:
-    router = APIRouter()
+    router = APIRouter(dependencies=router_dependencies)
     declare(router)
-    with pytest.raises(TypeError, match="a direct route gives"):
+    with pytest.raises(TypeError, match="a direct route"):
         direct_routes([router])
+
+
+async def _plain(x: str) -> Response:
+    return Response()
+
+
+async def _with_other_state(x: str, state: Any) -> Response:
+    return Response()
 
 
 async def _with_query(x: str, limit: int = 3) -> Response:
@@ -94,6 +110,9 @@ def test_the_prediction_routes_are_direct_and_documented() -> None:
     }
     # in front of every FastAPI route, which would serve them otherwise
     assert all(isinstance(r, DirectRoute) for r in app.router.routes[: len(direct_paths)])
+    # each where it is documented (a router included under a prefix would not be)
+    documented = app.openapi()["paths"]
+    assert all(method.lower() in documented[path] for path, method in direct_paths)
     paths = app.openapi()["paths"]
     body = paths["/api/v1/predictions/{chatflow_id}"]["post"]["requestBody"]
     assert "question" in body["content"]["application/json"]["schema"]["properties"]
