@@ -132,3 +132,20 @@ def test_an_asker_that_leaves_and_a_failed_read(postgres_url: str) -> None:
         assert len(await reads.rows("cf", "s", 2)) == 2
 
     run(postgres_url, scenario)
+
+
+def test_a_reader_cancelled_leaves_no_asker_waiting(postgres_url: str) -> None:
+    async def scenario(db: Database) -> None:
+        reads = HistoryReads(db)
+        first = asyncio.create_task(reads.rows("cf", "nobody", 2))
+        await asyncio.sleep(0)  # its read under way
+        second = asyncio.create_task(reads.rows("cf", "nobody", 2))  # waits for the next
+        await asyncio.sleep(0)
+        assert reads._reader is not None
+        reads._reader.cancel()
+        for ask in (first, second):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(ask, 5)
+        assert await reads.rows("cf", "nobody", 2) == []  # a new reader for the next
+
+    run(postgres_url, scenario)

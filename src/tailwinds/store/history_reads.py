@@ -92,6 +92,12 @@ class HistoryReads:
                     found = [await self._one(chatflow_id, session_key, limit)]
                 else:
                     found = await self._many(batch)
+            except asyncio.CancelledError:
+                # (the loop closing): nobody would read what waits for the next one either
+                for *_, asked in (*batch, *self._pending):
+                    asked.cancel()
+                self._pending = []
+                raise
             except Exception as exc:
                 for *_, asked in batch:
                     if not asked.done():
