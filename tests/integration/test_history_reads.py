@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from tailwinds.messages import ChatMessage
 from tailwinds.store.db import Database
-from tailwinds.store.history_reads import HistoryReads
+from tailwinds.store.history_reads import BATCH_MAX, HistoryReads
 from tailwinds.store.messages import MessageRepository, StoredTurn
 from tests.integration.test_store import run
 
@@ -134,18 +134,54 @@ def test_an_asker_that_leaves_and_a_failed_read(postgres_url: str) -> None:
     run(postgres_url, scenario)
 
 
-def test_a_reader_cancelled_leaves_no_asker_waiting(postgres_url: str) -> None:
+def test_a_read_cancelled_leaves_no_asker_waiting(postgres_url: str) -> None:
     async def scenario(db: Database) -> None:
         reads = HistoryReads(db)
-        first = asyncio.create_task(reads.rows("cf", "nobody", 2))
-        await asyncio.sleep(0)  # its read under way
-        second = asyncio.create_task(reads.rows("cf", "nobody", 2))  # waits for the next
-        await asyncio.sleep(0)
-        assert reads._reader is not None
-        reads._reader.cancel()
-        for ask in (first, second):
+        asks = [asyncio.create_task(reads.rows("cf", "nobody", 2)) for _ in range(2)]
+        for _ in range(3):  # they ask, their read is started, it is under way
+            await asyncio.sleep(0)
+        assert reads._reads
+        for read in reads._reads:
+            read.cancel()
+        for ask in asks:
             with pytest.raises(asyncio.CancelledError):
                 await asyncio.wait_for(ask, 5)
-        assert await reads.rows("cf", "nobody", 2) == []  # a new reader for the next
+        assert await reads.rows("cf", "nobody", 2) == []  # the next read goes
+
+    run(postgres_url, scenario)
+
+
+def test_a_stuck_read_holds_up_only_its_own_askers(postgres_url: str) -> None:
+    async def scenario(db: Database) -> None:
+        reads = HistoryReads(db)
+        real_run, stuck = db.run, asyncio.Event()
+
+        async def first_stuck(work: Any, **kw: Any) -> Any:
+            if not stuck.is_set():
+                stuck.set()
+                await asyncio.Event().wait()  # a dead connection: no reply, ever
+            return await real_run(work, **kw)
+
+        db.run = first_stuck  # type: ignore[method-assign]
+        held = [asyncio.create_task(reads.rows("cf", f"held{n}", 2)) for n in range(2)]
+        await stuck.wait()
+        later = [reads.rows("cf", f"later{n}", n) for n in (1, 2**31)]  # LIMIT takes a bigint
+        assert await asyncio.wait_for(asyncio.gather(*later), 5) == [[], []]
+        assert not any(ask.done() for ask in held)
+        for ask in held:
+            ask.cancel()
+
+    run(postgres_url, scenario)
+
+
+def test_thousands_at_once_go_a_few_dozen_a_statement(postgres_url: str) -> None:
+    async def scenario(db: Database) -> None:
+        messages = MessageRepository(db)
+        await messages.add_turn(turn("cf", "many", 0))
+        seen = statements(db)
+        reads = HistoryReads(db)
+        found = await asyncio.gather(*(reads.rows("cf", "many", 2) for _ in range(1000)))
+        assert all(len(rows) == 2 for rows in found)
+        assert len(seen) == -(-1000 // BATCH_MAX)
 
     run(postgres_url, scenario)

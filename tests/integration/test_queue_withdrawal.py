@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 import requests
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tailwinds.config import Settings
+from tailwinds.store.messages import StoredTurn
+from tailwinds.transport import queue
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.job_withdrawal import withdraw
 from tailwinds.transport.jobs import Job
@@ -245,3 +248,42 @@ def test_only_a_job_no_worker_has_begun_is_withdrawn(redis_url: str) -> None:
     assert seen["frames"] == 3  # start, error, end: once
     assert seen["withdrawn_old"] == [] and seen["old_left"] == 2
     assert 0 < seen["relay_ttl"] <= RELAY_TTL_S
+
+
+def test_a_withdrawn_turn_is_stored_when_the_abort_mark_then_fails(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is out of the queue and its stream ended: no worker will store its turn, so
+    the abort stores it before it sends the mark, which may fail (Redis gone)."""
+
+    async def scenario() -> tuple[list[str], bool]:
+        stored: list[str] = []
+
+        async def store(turn: StoredTurn) -> None:
+            stored.append(turn.status)
+
+        settings = Settings(
+            mode="queue", redis_url=redis_url, redis_prefix=f"wmark-{uuid.uuid4().hex[:8]}"
+        )
+        client = QueueClient(settings, store)
+        try:
+            job = Job("cf", str(uuid.uuid4()), "c", "c", "q", None)
+            await client.enqueue(job)
+
+            async def mark_fails(*_: Any) -> None:
+                raise RedisConnectionError("Redis went away")
+
+            monkeypatch.setattr(queue, "abort_runs", mark_fails)
+            with pytest.raises(RedisConnectionError):
+                await client.abort_runs([job.message_id])
+            events = await client.redis.xrange(client.keys.events(job.message_id))
+            return stored, b"e" in events[-1][1]
+        finally:
+            keys = await client.redis.keys(f"{settings.redis_prefix}:*")
+            if keys:
+                await client.redis.delete(*keys)
+            await client.close()
+
+    stored, ended = asyncio.run(scenario())
+    assert ended  # withdrawn: its stream ended
+    assert stored == ["aborted"]

@@ -1,6 +1,5 @@
-"""Chat histories read together: on PostgreSQL, the histories asked while a read is under
-way go in the next one, one statement for all of them, as turns are written by group
-commit (`messages.MessageRepository.add_turn`).
+"""Chat histories read together: on PostgreSQL, the histories asked in one turn of the
+event loop (the jobs a worker took at once) are one statement.
 
 A read alone was a fifth of a queue worker's CPU in a prediction with a chat id (py-spy,
 bench: the fixed cost of a prediction, issue 25), half of it asyncpg's send of one query.
@@ -16,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import Integer, String
+from sqlalchemy.types import BigInteger, Integer, String
 
 from tailwinds.store.db import Database
 from tailwinds.store.tables import ChatMessageRow
+
+BATCH_MAX = 64  # sessions a statement
 
 Rows = list[tuple[str, str, str]]  # (role, content, status), newest first
 
@@ -51,7 +52,7 @@ ORDER BY k.i, m.created_date DESC, m.role ASC
     bindparam("places", type_=ARRAY(Integer)),
     bindparam("chatflow_ids", type_=ARRAY(String)),
     bindparam("session_ids", type_=ARRAY(String)),
-    bindparam("limits", type_=ARRAY(Integer)),
+    bindparam("limits", type_=ARRAY(BigInteger)),  # LIMIT takes a bigint, as `_ONE` does
 )
 
 
@@ -59,18 +60,34 @@ class HistoryReads:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: list[tuple[str, str, int, asyncio.Future[Rows]]] = []
-        self._reader: asyncio.Task[None] | None = None
+        self._reads: set[asyncio.Task[None]] = set()
 
     async def rows(self, chatflow_id: str, session_key: str, limit: int) -> Rows:
         """The last `limit` rows of a session (`session_key`: its stored key), newest
         first. Raises what `Database.run` raises (every asker of a failed read gets it)."""
         if self.db.is_sqlite:
             return await self._one(chatflow_id, session_key, limit)
-        asked: asyncio.Future[Rows] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        asked: asyncio.Future[Rows] = loop.create_future()
+        if not self._pending:
+            # the askers of this turn of the event loop (the jobs a worker took at once
+            # reach here together) go in one read; reads are not queued behind each other,
+            # so a read stuck on a dead connection holds up only its own askers
+            loop.call_soon(self._start_read)
         self._pending.append((chatflow_id, session_key, limit, asked))
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read())
         return await asked
+
+    def _start_read(self) -> None:
+        batch = [item for item in self._pending if not item[3].done()]  # askers gone
+        self._pending = []
+        # a few dozen a statement: the rows of thousands at once, gathered on the event
+        # loop as any read's are, would hold it up for a tenth of a second and more
+        for start in range(0, len(batch), BATCH_MAX):
+            task = asyncio.get_running_loop().create_task(
+                self._read(batch[start : start + BATCH_MAX])
+            )
+            self._reads.add(task)
+            task.add_done_callback(self._reads.discard)
 
     async def _one(self, chatflow_id: str, session_key: str, limit: int) -> Rows:
         params = {"chatflow_id": chatflow_id, "session_id": session_key, "limit": limit}
@@ -80,32 +97,25 @@ class HistoryReads:
 
         return await self.db.run(read)
 
-    async def _read(self) -> None:
-        while self._pending:
-            batch = [item for item in self._pending if not item[3].done()]  # askers gone
-            self._pending = []
-            if not batch:
-                continue
-            try:
-                if len(batch) == 1:
-                    chatflow_id, session_key, limit, _ = batch[0]
-                    found = [await self._one(chatflow_id, session_key, limit)]
-                else:
-                    found = await self._many(batch)
-            except asyncio.CancelledError:
-                # (the loop closing): nobody would read what waits for the next one either
-                for *_, asked in (*batch, *self._pending):
-                    asked.cancel()
-                self._pending = []
-                raise
-            except Exception as exc:
-                for *_, asked in batch:
-                    if not asked.done():
-                        asked.set_exception(exc)
-                continue
-            for (*_, asked), rows in zip(batch, found, strict=True):
+    async def _read(self, batch: list[tuple[str, str, int, asyncio.Future[Rows]]]) -> None:
+        try:
+            if len(batch) == 1:
+                chatflow_id, session_key, limit, _ = batch[0]
+                found = [await self._one(chatflow_id, session_key, limit)]
+            else:
+                found = await self._many(batch)
+        except asyncio.CancelledError:
+            for *_, asked in batch:  # (the loop closing): none of its askers left waiting
+                asked.cancel()
+            raise
+        except Exception as exc:
+            for *_, asked in batch:
                 if not asked.done():
-                    asked.set_result(rows)
+                    asked.set_exception(exc)
+            return
+        for (*_, asked), rows in zip(batch, found, strict=True):
+            if not asked.done():
+                asked.set_result(rows)
 
     async def _many(self, batch: list[tuple[str, str, int, Any]]) -> list[Rows]:
         params = {

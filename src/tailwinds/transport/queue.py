@@ -313,9 +313,9 @@ class QueueClient:
         others are stopped by their worker. Raises `RedisError`/`OSError`."""
         retention_s = self.settings.events_retention_s
         withdrawn = await withdraw(self.redis, self.keys, message_ids, retention_s)
+        # their turns first: no worker will store them, and the mark below may fail
+        await asyncio.gather(*(self._store_withdrawn(job) for job in withdrawn))
         await abort_runs(self.redis, self.keys, message_ids)
-        for job in withdrawn:
-            await self._store_withdrawn(job)
 
     async def _store_withdrawn(self, job: Job) -> None:
         if self._store is None:
