@@ -5,6 +5,7 @@ and an asker that leaves, or a read that fails, costs the others nothing more.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from tailwinds.store.messages import MessageRepository, StoredTurn
 from tests.integration.test_store import run
 
 ASKED = datetime(2026, 1, 1, tzinfo=UTC)
+# chatflows of this module's own: the PostgreSQL database is the test session's
+CF, CF1, CF2 = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("hr", "hr1", "hr2"))
 
 
 def turn(chatflow_id: str, session: str, n: int, status: str = "complete") -> StoredTurn:
@@ -61,24 +64,22 @@ def test_histories_read_together_are_each_their_own(database_url: str) -> None:
     async def scenario(db: Database) -> None:
         messages = MessageRepository(db)
         # sessions of 0..7 turns in two chatflows, one session id in both, an errored turn
-        for chatflow_id in ("cf1", "cf2"):
+        for chatflow_id in (CF1, CF2):
             for s in range(8):
                 for n in range(s):
                     status = "error" if (s, n) == (5, 2) else "complete"
                     await messages.add_turn(turn(chatflow_id, f"s{s}", n, status))
-        asks = [(cf, f"s{s}", turns) for cf in ("cf1", "cf2") for s in range(8) for turns in (1, 3)]
+        asks = [(cf, f"s{s}", turns) for cf in (CF1, CF2) for s in range(8) for turns in (1, 3)]
         alone = [await messages.history(cf, s, turns) for cf, s, turns in asks]
         seen = statements(db)
         together = await asyncio.gather(*(messages.history(*ask) for ask in asks))
         assert together == alone
-        assert alone[asks.index(("cf2", "s7", 3))] == pairs("s7", 4, 5, 6)
-        assert alone[asks.index(("cf1", "s5", 3))] == pairs("s5", 1, 3, 4)  # 2 failed
-        assert alone[asks.index(("cf1", "s0", 3))] == []
+        assert alone[asks.index((CF2, "s7", 3))] == pairs("s7", 4, 5, 6)
+        assert alone[asks.index((CF1, "s5", 3))] == pairs("s5", 1, 3, 4)  # 2 failed
+        assert alone[asks.index((CF1, "s0", 3))] == []
         # the rows themselves, to each asker's limit, as the statement for one reads them
         reads = HistoryReads(db)
-        cuts = [
-            (cf, f"s{s}", limit) for cf in ("cf1", "cf2") for s in (0, 3, 7) for limit in (1, 2, 5)
-        ]
+        cuts = [(cf, f"s{s}", limit) for cf in (CF1, CF2) for s in (0, 3, 7) for limit in (1, 2, 5)]
         rows_alone = [await reads.rows(*cut) for cut in cuts]
         assert await asyncio.gather(*(reads.rows(*cut) for cut in cuts)) == rows_alone
         assert [len(r) for r in rows_alone[-3:]] == [1, 2, 5]
@@ -96,12 +97,12 @@ def test_an_asker_that_leaves_and_a_failed_read(postgres_url: str) -> None:
     async def scenario(db: Database) -> None:
         messages = MessageRepository(db)
         for n in range(3):
-            await messages.add_turn(turn("cf", "s", n))
+            await messages.add_turn(turn(CF, "s", n))
         reads = HistoryReads(db)
-        first = asyncio.create_task(reads.rows("cf", "s", 2))  # in flight
+        first = asyncio.create_task(reads.rows(CF, "s", 2))  # in flight
         await asyncio.sleep(0)
-        leaving = asyncio.create_task(reads.rows("cf", "s", 4))
-        staying = asyncio.create_task(reads.rows("cf", "s", 6))
+        leaving = asyncio.create_task(reads.rows(CF, "s", 4))
+        staying = asyncio.create_task(reads.rows(CF, "s", 6))
         await asyncio.sleep(0)
         leaving.cancel()
         assert [role for role, *_ in await first] == ["apiMessage", "userMessage"]
@@ -124,12 +125,12 @@ def test_an_asker_that_leaves_and_a_failed_read(postgres_url: str) -> None:
             raise OSError("connection refused")
 
         db.run = failing  # type: ignore[method-assign]
-        asks = [asyncio.create_task(reads.rows("cf", "s", 2)) for _ in range(3)]
+        asks = [asyncio.create_task(reads.rows(CF, "s", 2)) for _ in range(3)]
         for ask in asks:
             with pytest.raises(OSError):
                 await ask
         db.run = real_run  # type: ignore[method-assign]
-        assert len(await reads.rows("cf", "s", 2)) == 2
+        assert len(await reads.rows(CF, "s", 2)) == 2
 
     run(postgres_url, scenario)
 
@@ -137,7 +138,7 @@ def test_an_asker_that_leaves_and_a_failed_read(postgres_url: str) -> None:
 def test_a_read_cancelled_leaves_no_asker_waiting(postgres_url: str) -> None:
     async def scenario(db: Database) -> None:
         reads = HistoryReads(db)
-        asks = [asyncio.create_task(reads.rows("cf", "nobody", 2)) for _ in range(2)]
+        asks = [asyncio.create_task(reads.rows(CF, "nobody", 2)) for _ in range(2)]
         for _ in range(3):  # they ask, their read is started, it is under way
             await asyncio.sleep(0)
         assert reads._reads
@@ -146,7 +147,7 @@ def test_a_read_cancelled_leaves_no_asker_waiting(postgres_url: str) -> None:
         for ask in asks:
             with pytest.raises(asyncio.CancelledError):
                 await asyncio.wait_for(ask, 5)
-        assert await reads.rows("cf", "nobody", 2) == []  # the next read goes
+        assert await reads.rows(CF, "nobody", 2) == []  # the next read goes
 
     run(postgres_url, scenario)
 
@@ -163,9 +164,9 @@ def test_a_stuck_read_holds_up_only_its_own_askers(postgres_url: str) -> None:
             return await real_run(work, **kw)
 
         db.run = first_stuck  # type: ignore[method-assign]
-        held = [asyncio.create_task(reads.rows("cf", f"held{n}", 2)) for n in range(2)]
+        held = [asyncio.create_task(reads.rows(CF, f"held{n}", 2)) for n in range(2)]
         await stuck.wait()
-        later = [reads.rows("cf", f"later{n}", n) for n in (1, 2**31)]  # LIMIT takes a bigint
+        later = [reads.rows(CF, f"later{n}", n) for n in (1, 2**31)]  # LIMIT takes a bigint
         assert await asyncio.wait_for(asyncio.gather(*later), 5) == [[], []]
         assert not any(ask.done() for ask in held)
         for ask in held:
@@ -177,10 +178,10 @@ def test_a_stuck_read_holds_up_only_its_own_askers(postgres_url: str) -> None:
 def test_thousands_at_once_go_a_few_dozen_a_statement(postgres_url: str) -> None:
     async def scenario(db: Database) -> None:
         messages = MessageRepository(db)
-        await messages.add_turn(turn("cf", "many", 0))
+        await messages.add_turn(turn(CF, "many", 0))
         seen = statements(db)
         reads = HistoryReads(db)
-        found = await asyncio.gather(*(reads.rows("cf", "many", 2) for _ in range(1000)))
+        found = await asyncio.gather(*(reads.rows(CF, "many", 2) for _ in range(1000)))
         assert all(len(rows) == 2 for rows in found)
         assert len(seen) == -(-1000 // BATCH_MAX)
 
