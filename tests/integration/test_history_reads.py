@@ -1,6 +1,7 @@
-"""Histories read together (PostgreSQL: one statement for the histories asked meanwhile)
-are each what it would be read alone: its own session's rows, in order, to its limit;
-and an asker that leaves, or a read that fails, costs the others nothing more."""
+"""Histories read together (PostgreSQL: one statement for those asked in one turn of the
+event loop) are each what it would be read alone: its own session's rows, in order, to its
+limit; and an asker that leaves, a read that fails or one that is stuck costs the others
+nothing more."""
 
 from __future__ import annotations
 
