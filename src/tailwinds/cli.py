@@ -35,7 +35,7 @@ def start(
     settings = _settings(
         host=host, port=port, home=home, database_url=database_url, log_level=log_level
     )
-    _check_database(settings)
+    _preflight(settings, redis=settings.mode == "queue")
     from tailwinds.server.serve import serve  # the server's imports only for `start`
 
     serve(settings)
@@ -58,31 +58,18 @@ def _settings(*, open_secrets: bool = True, **flags: object) -> Settings:
     return settings
 
 
-def _check_database(settings: Settings) -> None:
-    """Reach the database and apply the migrations now, so that a database URL that leads
-    nowhere is one line naming the setting (exit 1), not a traceback from the server's
-    start (which migrates again: a no-op by then)."""
-    import asyncio
-
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    from tailwinds.store.db import Database
-
-    async def migrate() -> None:
-        db = Database(settings.database_url)
-        try:
-            await db.migrate()
-        finally:
-            await db.close()
+def _preflight(settings: Settings, redis: bool = False) -> None:
+    """Reach the database (migrated now) and, with `redis`, Redis (its version checked):
+    a URL that leads nowhere is one line naming the setting (exit 1), not a traceback from
+    the server's start."""
+    from tailwinds.preflight import check_database, check_redis
 
     try:
-        asyncio.run(migrate())
-    except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0]
-        raise click.ClickException(
-            f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
-            f"{type(exc).__name__}: {reason}"
-        ) from None
+        check_database(settings)
+        if redis:
+            check_redis(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -108,7 +95,7 @@ def worker(
         log_level=log_level,
         worker_concurrency=concurrency,
     )
-    _check_database(settings)
+    _preflight(settings, redis=True)
     configure_logging(settings.log_level, settings.log_format)
     uvloop.run(run_worker(settings, settings.worker_concurrency))
 
@@ -124,7 +111,7 @@ def db_group() -> None:
 def db_upgrade(database_url: str | None, home: str | None) -> None:
     """Apply the migrations (`tailwinds start` does it too)."""
     settings = _settings(open_secrets=False, database_url=database_url, home=home)
-    _check_database(settings)
+    _preflight(settings)
     click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 

@@ -41,7 +41,7 @@ from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
-from tailwinds.transport.queue import abort_runs, connect
+from tailwinds.transport.queue import abort_runs, check_server, connect
 from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_events import FRAME_FIELD
 from tailwinds.transport.redis_turns import RedisTurns
@@ -355,6 +355,11 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     settings.check_queue_mode()
     keys = Keys(settings.redis_prefix)
     redis: Redis = connect(settings.redis_url)
+    try:
+        await check_server(redis)
+    except BaseException:
+        await redis.aclose()
+        raise
     turns = RedisTurns(
         redis,
         keys,

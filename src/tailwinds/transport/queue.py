@@ -12,7 +12,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from tailwinds.background import BackgroundTasks
 from tailwinds.config import Settings
@@ -55,8 +55,12 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
     # out a lease). Only connection errors: a timeout may be a command Redis ran.
     # A blocking pool: under a burst of new streams a command waits for a free connection
     # (the default pool refuses past its size with "Too many connections").
+    # RESP2, named: redis-py 8.2 asks for RESP3 by default (HELLO 3, falling back to 2),
+    # and the token path's replies are read without redis-py's callbacks (`resp`), in the
+    # shapes they were written and measured against.
     pool = BlockingConnectionPool.from_url(
         url,
+        protocol=2,
         connection_class=connection_class(url),  # cancels are never lost: see its module
         max_connections=MAX_CONNECTIONS,
         timeout=10,
@@ -66,7 +70,38 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
         health_check_interval=1 if reconnects else 0,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)  # owned: `aclose()` closes its connections
+
+
+# XAUTOCLAIM (lost workers' jobs) and its third reply, the deleted entries it dropped from
+# the pending list (a job withdrawn by its abort): Redis 7.0. On 6.2 such a job stays
+# pending for ever and is claimed again every reclaim.
+REDIS_MIN_VERSION = (7, 0)
+
+
+async def check_server(redis: Redis) -> None:
+    """Raise `ValueError` naming TAILWINDS_REDIS_URL when the server reports a version
+    older than `REDIS_MIN_VERSION` (INFO's `redis_version`; Valkey and other servers of the
+    same protocol report the Redis version they match). A server that refuses INFO
+    (renamed by its operator) is taken as it is. Redis' own errors pass through
+    (`redis.exceptions.ConnectionError` when it does not answer)."""
+    try:
+        info = await redis.info("server")
+    except ResponseError as exc:
+        logger.warning("Redis refused INFO (%s): its version is not checked", exc)
+        return
+    version = str(info.get("redis_version", ""))
+    parts = version.split(".")
+    try:
+        found = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        logger.warning("Redis reports no version this can read (%r): not checked", version)
+        return
+    if found < REDIS_MIN_VERSION:
+        raise ValueError(
+            f"TAILWINDS_REDIS_URL: expected Redis 7.0 or newer for queue mode (XAUTOCLAIM's "
+            f"replies of 7.0 recover lost and withdrawn jobs), got Redis {version}"
+        )
 
 
 # Both limits checked and the job queued in one round trip, atomically. KEYS: the job
@@ -126,7 +161,13 @@ class QueueClient:
         self._timers = BackgroundTasks()  # grace periods of streams whose client left
 
     async def open(self) -> None:
-        await self.redis.ping()
+        """Connected and checked (`check_server`); closed again when either fails."""
+        try:
+            await self.redis.ping()
+            await check_server(self.redis)
+        except BaseException:
+            await self.redis.aclose()
+            raise
         self.reader.start()
         EVENT_SUBSCRIPTIONS.set_function(lambda: self.reader.subscriptions)
 
