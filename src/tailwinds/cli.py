@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tailwinds import __version__
 from tailwinds.config import Settings
 from tailwinds.logs import configure_logging
+
+if TYPE_CHECKING:
+    from tailwinds.client import Tailwinds
+
+T = TypeVar("T")
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 @click.group()
@@ -41,7 +49,7 @@ def start(
     serve(settings)
 
 
-def _settings(*, open_secrets: bool = True, **flags: object) -> Settings:
+def _settings(*, open_secrets: bool = True, **flags: Any) -> Settings:
     """The settings, or exit 1 with one line naming the setting that is wrong (no
     traceback). With `open_secrets`, the secret key (or the home folder's key file) is
     tried as well: a bad one stops the process now, not at its first credential."""
@@ -115,13 +123,13 @@ def db_upgrade(database_url: str | None, home: str | None) -> None:
     click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 
-def _client(url: str, api_key: str | None, admin_token: str | None):  # type: ignore[no-untyped-def]
+def _client(url: str, api_key: str | None, admin_token: str | None) -> Tailwinds:
     from tailwinds.client import Tailwinds
 
     return Tailwinds(url, api_key, admin_token=admin_token)
 
 
-def client_options(command):  # type: ignore[no-untyped-def]
+def client_options(command: Command) -> Command:
     """--url, --api-key and --admin-token, or TAILWINDS_URL, TAILWINDS_API_KEY and
     TAILWINDS_ADMIN_TOKEN."""
     command = click.option(
@@ -135,7 +143,7 @@ def client_options(command):  # type: ignore[no-untyped-def]
     )(command)
 
 
-def _fail_cleanly(call):  # type: ignore[no-untyped-def]
+def _fail_cleanly(call: Callable[[], T]) -> T:
     from tailwinds.client import TailwindsClientError
 
     try:

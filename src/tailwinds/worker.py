@@ -17,6 +17,7 @@ import signal
 import socket
 import uuid
 from collections import Counter
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -40,7 +41,7 @@ from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
+from tailwinds.transport.keys import WORKER_GROUP, Keys, StreamEntry, StreamRead, entry_seq
 from tailwinds.transport.queue import abort_runs, check_server, connect
 from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_events import FRAME_FIELD
@@ -127,12 +128,15 @@ class Worker:
                         await asyncio.sleep(0.5)
                         continue
                     free = self.concurrency - len(self._jobs)
-                    reply = await self.redis.xreadgroup(
-                        WORKER_GROUP,
-                        self.name,
-                        {self.keys.jobs: ">"},
-                        count=max(free, 1),
-                        block=2000,
+                    reply = cast(
+                        StreamRead | None,
+                        await self.redis.xreadgroup(
+                            WORKER_GROUP,
+                            self.name,
+                            {self.keys.jobs: ">"},
+                            count=max(free, 1),
+                            block=2000,
+                        ),
                     )
                     for _, entries in reply or ():
                         for raw_id, fields in entries:
@@ -247,7 +251,7 @@ class Worker:
 
     async def _end_lost(self, job: Job) -> None:
         """End the stream of a job whose worker died, and store what it had answered."""
-        entries = await self.redis.xrange(self.keys.events(job.message_id))
+        entries = cast(list[StreamEntry], await self.redis.xrange(self.keys.events(job.message_id)))
         if entries and b"e" in entries[-1][1]:
             return  # it had finished; only the acknowledgement was lost
         seq = entry_seq(entries[-1][0]) if entries else 1
@@ -299,7 +303,7 @@ class Worker:
         """Touch the running jobs so that no other worker takes them for lost."""
         while True:
             await asyncio.sleep(self.settings.worker_lease_s / 3)
-            ids = list(self._jobs)
+            ids: list[Any] = list(self._jobs)
             if not ids:
                 continue
             try:
@@ -316,8 +320,12 @@ class Worker:
             if free <= 0 or self._over_memory():
                 continue
             try:
-                reply = await self.redis.xautoclaim(
-                    self.keys.jobs, WORKER_GROUP, self.name, self.lease_ms, count=free
+                # [next id, [(id, fields or None for a deleted entry)], deleted ids]
+                reply = cast(
+                    list[Any],
+                    await self.redis.xautoclaim(
+                        self.keys.jobs, WORKER_GROUP, self.name, self.lease_ms, count=free
+                    ),
                 )
             except (RedisError, OSError) as exc:
                 logger.debug("claiming lost jobs failed: %s", exc)
@@ -336,7 +344,10 @@ class Worker:
         last = b"$"
         while True:
             try:
-                reply = await self.redis.xread({self.keys.control: last}, block=5000)
+                reply = cast(
+                    StreamRead | None,
+                    await self.redis.xread({self.keys.control: last}, block=5000),
+                )
             except (RedisError, OSError) as exc:
                 logger.debug("reading aborts failed: %s", exc)
                 await asyncio.sleep(1)

@@ -269,7 +269,7 @@ class Tailwinds:
         """Every chatflow as one document; with `passphrase`, credentials and inline
         secrets too, encrypted with it. Needs the admin token."""
         body = {"passphrase": passphrase} if passphrase else {}
-        return self._json("POST", "/api/v1/export", body, self.admin_token)  # type: ignore[no-any-return]
+        return self._json("POST", "/api/v1/export", body, self.admin_token)
 
     def import_bundle(
         self, bundle: dict[str, Any], passphrase: str | None = None
@@ -278,7 +278,7 @@ class Tailwinds:
         body: dict[str, Any] = {"bundle": bundle}
         if passphrase:
             body["passphrase"] = passphrase
-        return self._json("POST", "/api/v1/import", body, self.admin_token)  # type: ignore[no-any-return]
+        return self._json("POST", "/api/v1/import", body, self.admin_token)
 
     def decide(
         self,

@@ -106,10 +106,10 @@ class TransferService:
             api_key_id = chatflow.get("apiKeyId")
             if api_key_id and api_key_id not in known_keys:
                 # never open up a chatflow that was guarded: give it a key of its own
-                made, key = await self.api_keys.create(f"imported for {chatflow.get('name')}")
-                known_keys.add(made.id)
-                report["apiKeys"].append({"id": made.id, "name": made.name, "key": key})
-                api_key_id = made.id
+                given, key = await self.api_keys.create(f"imported for {chatflow.get('name')}")
+                known_keys.add(given.id)
+                report["apiKeys"].append({"id": given.id, "name": given.name, "key": key})
+                api_key_id = given.id
             fields = {
                 "name": chatflow.get("name") or "imported",
                 "flow_data": flow_data,

@@ -28,7 +28,7 @@ class ChainNode(AnsweringNode):
 
     @property
     def model(self) -> ChatModelNode:
-        return self.links["model"]  # type: ignore[no-any-return]
+        return self.links["model"]
 
     @property
     def memory(self) -> MemoryNode | None:

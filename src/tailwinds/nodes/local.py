@@ -14,6 +14,7 @@ from tailwinds.messages import ChatMessage, ToolSpec, Usage
 from tailwinds.nodes.models import ChatModelNode
 from tailwinds.providers.llama_cpp import (
     INSTALL_HINT,
+    LocalModel,
     ModelKey,
     Reservation,
     default_threads,
@@ -45,7 +46,7 @@ class ChatLocal(ChatModelNode):
 
     inputs: Inputs
 
-    def _model(self, ctx: RunContext):  # type: ignore[no-untyped-def]
+    def _model(self, ctx: RunContext) -> LocalModel:
         i = self.inputs
         settings = ctx.resources.settings
         name = i.model or settings.local_model
@@ -64,7 +65,7 @@ class ChatLocal(ChatModelNode):
         ctx.state[self.node_id] = reservation
         ctx.cleanups.append(reservation.release)
 
-    async def stream_chat(  # type: ignore[override]
+    async def stream_chat(
         self,
         ctx: RunContext,
         messages: list[ChatMessage],

@@ -81,7 +81,7 @@ class ConversationalRetrievalQAChain(ChainNode):
 
     @property
     def retriever(self) -> Retriever:
-        return self.links["retriever"]  # type: ignore[no-any-return]
+        return self.links["retriever"]
 
     async def answer(self, ctx: RunContext) -> AsyncIterator[str | Usage | ToolCall | Event]:
         turn = ctx.turn

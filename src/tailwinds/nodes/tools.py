@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -82,7 +83,10 @@ _BINARY = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type[ast.unaryop], Callable[[Fraction], Fraction]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 MAX_EXPONENT = 1000
 MAX_DIGITS = 10_000
 
@@ -95,12 +99,13 @@ def calculate(expression: str) -> Fraction:
         raise ToolError(f"not an arithmetic expression: {exc.msg}") from exc
 
     def value(node: ast.AST) -> Fraction:
+        # exactly int or float: True and False are not numbers here
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return (
-                Fraction(repr(node.value))
-                if isinstance(node.value, float)
-                else Fraction(node.value)
-            )
+            number = node.value
+            if isinstance(number, float):
+                return Fraction(repr(number))
+            if isinstance(number, int):
+                return Fraction(number)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = value(node.left), value(node.right)
             if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
@@ -293,6 +298,10 @@ async def _fetch(
     return fetched, redact(text)
 
 
+def _only_get() -> list[Literal["GET", "POST"]]:
+    return ["GET"]
+
+
 @register_node
 class HttpRequest(ToolNode):
     """GET or POST to allow-listed URLs only; never to a private, loopback, link-local or
@@ -319,7 +328,7 @@ class HttpRequest(ToolNode):
             description="URLs the tool may reach: scheme://host[:port][/path], *.host for "
             "subdomains, or scheme:// alone for any host (README, Tools)",
         )
-        methods: list[Literal["GET", "POST"]] = Field(default_factory=lambda: ["GET"])
+        methods: list[Literal["GET", "POST"]] = Field(default_factory=_only_get)
         headers: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True})
         max_bytes: int = Field(100_000, ge=1, le=10_000_000)
         timeout_s: float = Field(10, gt=0, le=120)

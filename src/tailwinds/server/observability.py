@@ -44,8 +44,11 @@ async def ready(request: Request, models: bool = False) -> Response:
         for name, outcome in (await check_models(state.predictions, state.chatflows)).items():
             checks[f"model {name}"] = outcome
     ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ok else "unavailable", "checks": checks}
-    body["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": checks,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+    }
     return json_response(body, status_code=200 if ok else 503)
 
 

@@ -25,7 +25,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
 
 async def app_state(request: Request) -> AppState:
     # async: FastAPI runs a plain `def` dependency on a worker thread, per request
-    return request.app.state.tailwinds  # type: ignore[no-any-return]
+    return request.app.state.tailwinds
 
 
 State = Annotated[AppState, Depends(app_state)]

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 
 from tailwinds.metrics import API_KEY_HASHES
 from tailwinds.offload import ThreadLane, outcome_seen
-from tailwinds.store.db import Database
+from tailwinds.store.db import Database, rowcount
 from tailwinds.store.tables import ApiKeyRow, utcnow
 
 # The keys are 256 random bits, so the hash need not be slow against guessing; scrypt
@@ -135,7 +135,7 @@ class ApiKeyRepository:
         self._verified = {k: v for k, v in self._verified.items() if v != api_key_id}
         async with self.db.session() as session, session.begin():
             result = await session.execute(delete(ApiKeyRow).where(ApiKeyRow.id == api_key_id))
-            return bool(result.rowcount)
+            return bool(rowcount(result))
 
     def known(self, api_key_id: str, presented: str) -> bool | None:
         """What this process already knows of `presented` for this key id, at the cost of

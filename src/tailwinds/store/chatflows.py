@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 import orjson
 from sqlalchemy import delete, func, select
 
-from tailwinds.store.db import Database
+from tailwinds.store.db import Database, rowcount
 from tailwinds.store.tables import ChatflowRow, ChatMessageRow, utcnow
 
 # what a prediction does when its chat (chatflow + session) is answering another turn:
@@ -201,7 +201,7 @@ class ChatflowRepository:
         self._recent.pop(chatflow_id, None)
         async with self.db.session() as session, session.begin():
             result = await session.execute(delete(ChatflowRow).where(ChatflowRow.id == chatflow_id))
-            if not result.rowcount:
+            if not rowcount(result):
                 return False
             await session.execute(
                 delete(ChatMessageRow).where(ChatMessageRow.chatflow_id == chatflow_id)

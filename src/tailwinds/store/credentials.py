@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select
 
-from tailwinds.store.db import Database
+from tailwinds.store.db import Database, rowcount
 from tailwinds.store.secrets import SecretBox
 from tailwinds.store.tables import CredentialRow, utcnow
 
@@ -66,7 +66,7 @@ class CredentialRepository:
             result = await session.execute(
                 delete(CredentialRow).where(CredentialRow.id == credential_id)
             )
-            return bool(result.rowcount)
+            return bool(rowcount(result))
 
     async def secret(self, credential_id: str, max_age_s: float = 1.0) -> dict[str, str] | None:
         """The decrypted data, for a run; read at most once a `max_age_s` per process."""

@@ -6,15 +6,20 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 
 from tailwinds import offload
-from tailwinds.store.db import Database
+from tailwinds.store.db import Database, rowcount
 from tailwinds.store.storable import storable_json
 from tailwinds.store.tables import DocumentChunkRow, DocumentStoreRow, utcnow
+
+# Core statements on the tables themselves (no ORM unit of work for bulk writes); typed as
+# the `Table` they are (declarative classes name `__table__` a `FromClause`)
+_CHUNKS = cast(Table, DocumentChunkRow.__table__)
+_STORES = cast(Table, DocumentStoreRow.__table__)
 
 # rows per INSERT and names per `IN (...)`: PostgreSQL (asyncpg) takes at most 32,767
 # parameters per statement and SQLite 32,766, and a statement's parameters are processed
@@ -107,7 +112,7 @@ class DocumentRepository:
             await session.execute(
                 delete(DocumentChunkRow).where(DocumentChunkRow.store_id == store_id)
             )
-            return bool(result.rowcount)
+            return bool(rowcount(result))
 
     async def chunks(self, store_id: str, sources: Iterable[str] | None = None) -> list[Chunk]:
         """The store's chunks (of `sources` only, when given), by source then position."""
@@ -156,14 +161,14 @@ class DocumentRepository:
         """Drop one chunk and bump the store's version, in one transaction."""
         async with self.db.engine.begin() as conn:
             dropped = await conn.execute(
-                delete(DocumentChunkRow.__table__).where(
+                delete(_CHUNKS).where(
                     DocumentChunkRow.store_id == store_id, DocumentChunkRow.id == chunk_id
                 )
             )
-            if not dropped.rowcount:
+            if not rowcount(dropped):
                 return False
             await conn.execute(
-                update(DocumentStoreRow.__table__)
+                update(_STORES)
                 .where(DocumentStoreRow.id == store_id)
                 .values(version=DocumentStoreRow.version + 1, updated_date=utcnow())
             )
@@ -181,15 +186,15 @@ class DocumentRepository:
         async with self.db.engine.begin() as conn:
             for names in batches(sorted(sources)):
                 result = await conn.execute(
-                    delete(DocumentChunkRow.__table__).where(
+                    delete(_CHUNKS).where(
                         DocumentChunkRow.store_id == store_id, DocumentChunkRow.source.in_(names)
                     )
                 )
-                dropped += int(result.rowcount or 0)
+                dropped += rowcount(result)
             for batch in batches(rows):
-                await conn.execute(insert(DocumentChunkRow.__table__), batch)
+                await conn.execute(insert(_CHUNKS), batch)
             await conn.execute(
-                update(DocumentStoreRow.__table__)
+                update(_STORES)
                 .where(DocumentStoreRow.id == store_id)
                 .values(version=DocumentStoreRow.version + 1, updated_date=utcnow())
             )

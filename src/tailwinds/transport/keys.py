@@ -66,3 +66,9 @@ class Keys:
 def entry_seq(entry: bytes | str) -> int:
     raw = entry.decode() if isinstance(entry, bytes) else entry
     return int(raw.rsplit("-", 1)[1])
+
+
+# Stream replies as this project's clients get them (bytes: no `decode_responses`; RESP2,
+# see `queue.connect`); redis-py types them as unions of every client's shapes.
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+StreamRead = list[tuple[bytes, list[StreamEntry]]]

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -238,7 +239,7 @@ class QueueClient:
     async def check_stream(self, chatflow_id: str, message_id: str) -> float:
         """The grace of a run that may be resumed; StreamNotFound when there is none."""
         try:
-            facts = await self.redis.hgetall(self.keys.run(message_id))
+            facts = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.run(message_id)))
         except (RedisError, OSError) as exc:
             raise TransportLost(f"the event streams (Redis) are not reachable: {exc}") from exc
         if not facts or facts.get(b"chatflow", b"").decode() != chatflow_id:
@@ -340,7 +341,9 @@ class QueueClient:
 
     async def abort_chat(self, chatflow_id: str, chat_id: str) -> int:
         try:
-            running = await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
+            running = cast(
+                set[bytes], await self.redis.smembers(self.keys.chat(chatflow_id, chat_id))
+            )
             ids = [m.decode() for m in running]
             if ids:
                 await self.abort_runs(ids)
