@@ -70,13 +70,15 @@ def _preflight(settings: Settings, redis: bool = False) -> None:
     """Reach the database (migrated now) and, with `redis`, Redis (its version checked):
     a URL that leads nowhere is one line naming the setting (exit 1), not a traceback from
     the server's start."""
-    from tailwinds.preflight import check_database, check_redis
+    from tailwinds.preflight import PreflightFailed, check_database, check_redis
 
     try:
         check_database(settings)
         if redis:
+            # its warnings (a Redis that refuses INFO) as the process' own log lines
+            configure_logging(settings.log_level, settings.log_format)
             check_redis(settings)
-    except ValueError as exc:
+    except PreflightFailed as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -104,7 +106,6 @@ def worker(
         worker_concurrency=concurrency,
     )
     _preflight(settings, redis=True)
-    configure_logging(settings.log_level, settings.log_format)
     uvloop.run(run_worker(settings, settings.worker_concurrency))
 
 

@@ -1,6 +1,7 @@
 """The checks `tailwinds start`, `tailwinds worker` and `tailwinds db upgrade` make before
 they start: the database answers (and is migrated), Redis answers and is recent enough.
-Each failure is a `ValueError` whose message is one line naming the setting."""
+Each failure is a `PreflightFailed` whose message is one line naming the setting, and
+never the URL's password."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import asyncio
 
 from tailwinds.config import Settings
 
+# a start that waits on a Redis that accepts connections and never answers gives up after
+# this long (the clients' own bound is sized for blocking reads: 15 s)
+REDIS_TIMEOUT_S = 5.0
+
+
+class PreflightFailed(Exception):
+    """A setting that leads nowhere; the message names it."""
+
 
 def check_database(settings: Settings) -> None:
     """Reach the database and apply the migrations (the server's start migrates again: a
-    no-op by then). Raises `ValueError` naming TAILWINDS_DATABASE_URL."""
+    no-op by then). Raises `PreflightFailed` naming TAILWINDS_DATABASE_URL."""
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from tailwinds.store.db import Database
@@ -27,21 +36,30 @@ def check_database(settings: Settings) -> None:
         asyncio.run(migrate())
     except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0]
-        raise ValueError(
+        raise PreflightFailed(
             f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
             f"{type(exc).__name__}: {reason}"
+        ) from None
+    except (ValueError, TypeError) as exc:  # the URL itself; its text may hold the password
+        raise PreflightFailed(
+            "TAILWINDS_DATABASE_URL: expected a URL such as "
+            "postgresql://user:password@host:5432/name or sqlite+aiosqlite:///path, got "
+            f"one that could not be read ({type(exc).__name__})"
         ) from None
 
 
 def check_redis(settings: Settings) -> None:
     """Reach Redis (no retries) and check its version (`transport.queue.check_server`).
-    Raises `ValueError` naming TAILWINDS_REDIS_URL."""
+    Raises `PreflightFailed` naming TAILWINDS_REDIS_URL."""
     from redis.exceptions import RedisError
 
     from tailwinds.transport.queue import check_server, connect
 
     async def check() -> None:
-        redis = connect(settings.redis_url, reconnects=0)
+        try:
+            redis = connect(settings.redis_url, reconnects=0, timeout_s=REDIS_TIMEOUT_S)
+        except (ValueError, TypeError) as exc:
+            raise _unreadable(exc) from None
         try:
             await redis.ping()
             await check_server(redis)
@@ -52,7 +70,20 @@ def check_redis(settings: Settings) -> None:
         asyncio.run(check())
     except (OSError, RedisError) as exc:
         reason = str(exc).split("\n", 1)[0]
-        raise ValueError(
+        raise PreflightFailed(
             f"TAILWINDS_REDIS_URL: expected a Redis server that answers, got "
             f"{type(exc).__name__}: {reason}"
         ) from None
+    except TypeError as exc:  # an option of the URL the connection does not take
+        raise _unreadable(exc) from None
+    except ValueError as exc:  # check_server's: the version, no URL in it
+        raise PreflightFailed(str(exc)) from None
+
+
+def _unreadable(exc: Exception) -> PreflightFailed:
+    # redis-py's text may quote the URL, password included: only its kind is said
+    return PreflightFailed(
+        "TAILWINDS_REDIS_URL: expected a URL such as redis://[:password@]host:6379/0, "
+        f"rediss://… or unix:///path/redis.sock, got one that could not be read "
+        f"({type(exc).__name__})"
+    )

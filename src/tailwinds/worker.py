@@ -101,8 +101,6 @@ class Worker:
         if self._jobs:
             logger.info("waiting for %d running jobs", len(self._jobs))
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
-        await self.turns.close()
-        await self.redis.aclose()
 
     def stop(self) -> None:
         """Take no more jobs; let the running ones finish for the shutdown grace, then end
@@ -368,21 +366,24 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     redis: Redis = connect(settings.redis_url)
     try:
         await check_server(redis)
-    except BaseException:
+        turns = RedisTurns(
+            redis,
+            keys,
+            settings.worker_lease_s,
+            lambda message_ids: abort_runs(redis, keys, message_ids),
+        )
+        # the decisions on this worker's tool calls, posted to any API node
+        approvals = RedisApprovals(redis, keys)
+        try:
+            async with open_core(settings, worker_transport(settings, turns, approvals)) as core:
+                worker = Worker(settings, core, concurrency, redis, turns)
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, worker.stop)
+                heap.settle()
+                await worker.run()
+        finally:
+            # after the core's close, whose draining runs may still free their chats
+            await turns.close()
+    finally:
         await redis.aclose()
-        raise
-    turns = RedisTurns(
-        redis,
-        keys,
-        settings.worker_lease_s,
-        lambda message_ids: abort_runs(redis, keys, message_ids),
-    )
-    # the decisions on this worker's tool calls, posted to any API node
-    approvals = RedisApprovals(redis, keys)
-    async with open_core(settings, worker_transport(settings, turns, approvals)) as core:
-        worker = Worker(settings, core, concurrency, redis, turns)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        heap.settle()
-        await worker.run()

@@ -1,17 +1,22 @@
-"""Queue mode checks the Redis it is given before it starts: one that does not answer, or
-one older than 7.0 (whose XAUTOCLAIM keeps a withdrawn job pending for ever), stops
-`tailwinds start` and `tailwinds worker` with one line naming TAILWINDS_REDIS_URL; an API
-node or worker opened from code gets a `ValueError`. A server that refuses INFO is taken
-as it is."""
+"""Queue mode checks the Redis it is given before it starts: a URL that cannot be read, a
+server that does not answer, or one older than 7.0 (whose XAUTOCLAIM keeps a withdrawn job
+pending for ever) stops `tailwinds start` and `tailwinds worker` with one line naming
+TAILWINDS_REDIS_URL and never its password; an API node or worker opened from code gets a
+`ValueError`. A server that refuses INFO is taken as it is. Whatever the URL says, the
+clients speak RESP2; a Redis on a Unix socket carries queue mode as one on TCP does."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import socketserver
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,15 +24,19 @@ import redis
 
 from tailwinds.config import Settings
 from tailwinds.transport.queue import QueueClient, check_server, connect
-from tests.conftest import free_port
+from tests.conftest import free_port, start_worker
+from tests.integration.test_queue_mode import queue_env, start_cluster, stream
 from tests.integration.test_startup_errors import run_cli
+from tests.mock_openai import MockOpenAI
 from tests.requirements import require_command
+from tests.sse_frames import numbered_tokens, parse_numbered
 
 
 class _OldRedis(socketserver.StreamRequestHandler):
     """Speaks enough RESP (https://redis.io/docs/latest/develop/reference/protocol-spec/)
-    for a client to connect, ping and ask INFO, and reports Redis 6.2.14. Test equipment:
-    neither Debian's archive nor PyPI has a Redis 6.2 to run here."""
+    for a client to connect, ping and ask INFO, and reports the server's `version` (Redis
+    6.2.14 unless told). Test equipment: neither Debian's archive nor PyPI has a Redis 6.2
+    to run here."""
 
     def handle(self) -> None:
         while header := self.rfile.readline():
@@ -41,20 +50,70 @@ class _OldRedis(socketserver.StreamRequestHandler):
             if name == b"PING":
                 self.wfile.write(b"+PONG\r\n")
             elif name == b"INFO":
-                body = b"# Server\r\nredis_version:6.2.14\r\nredis_mode:standalone\r\n"
+                version = getattr(self.server, "version", b"6.2.14")
+                body = b"# Server\r\nredis_version:%s\r\nredis_mode:standalone\r\n" % version
                 self.wfile.write(b"$%d\r\n%s\r\n" % (len(body), body))
             else:
                 self.wfile.write(b"-ERR unknown command '%s'\r\n" % name)
 
 
-@pytest.fixture
-def old_redis_url() -> Iterator[str]:
+@contextmanager
+def _fake_redis(version: bytes = b"6.2.14") -> Iterator[str]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _OldRedis)
     server.daemon_threads = True
+    server.version = version  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"redis://127.0.0.1:{server.server_address[1]}/0"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def old_redis_url() -> Iterator[str]:
+    with _fake_redis() as url:
+        yield url
+
+
+@contextmanager
+def _own_redis(tmp_path: Path, *args: str) -> Iterator[int]:
+    """A redis-server of the test's own (`args` added to its command line); its port."""
+    binary = require_command(
+        "redis-server", "`apt-get install redis-server` (scripts/install-test-deps)"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis(port=port) as probe:
+                    probe.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _checked(url: str) -> None:
+    async def check() -> None:
+        client = connect(url)
+        try:
+            await check_server(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(check())
 
 
 def _one_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -117,49 +176,135 @@ def test_an_api_node_opened_from_code_refuses_an_old_redis(old_redis_url: str) -
 
 
 def test_the_tests_redis_passes(redis_url: str) -> None:
-    async def check() -> None:
-        client = connect(redis_url)
-        try:
-            await check_server(client)
-        finally:
-            await client.aclose()
+    _checked(redis_url)
 
-    asyncio.run(check())
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [(b"6", True), (b"6.10", True), (b"7", False), (b"7.2.4", False), (b"8.0.0-rc1", False)],
+)
+def test_versions_as_servers_report_them(version: bytes, refused: bool) -> None:
+    # redis-py reads INFO values that look like numbers as numbers: "7" comes as 7
+    with _fake_redis(version) as url:
+        if refused:
+            with pytest.raises(ValueError, match=r"expected Redis 7\.0 or newer"):
+                _checked(url)
+        else:
+            _checked(url)
 
 
 def test_a_redis_that_refuses_info_is_taken_as_it_is(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    binary = require_command(
-        "redis-server", "`apt-get install redis-server` (scripts/install-test-deps)"
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--rename-command", "INFO", '""'],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with redis.Redis(port=port) as probe:
-                    probe.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with _own_redis(tmp_path, "--rename-command", "INFO", '""') as port:
+        _checked(f"redis://127.0.0.1:{port}/0")
+    assert "its version is not checked" in caplog.text
 
-        async def check() -> None:
-            client = connect(f"redis://127.0.0.1:{port}/0")
-            try:
-                await check_server(client)
-            finally:
-                await client.aclose()
 
-        asyncio.run(check())
-        assert "its version is not checked" in caplog.text
-    finally:
-        process.terminate()
-        process.wait(10)
+def test_its_warning_is_a_line_of_the_worker_log_in_its_format(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with _own_redis(tmp_path, "--rename-command", "INFO", '""') as port:
+        worker = start_worker(
+            tmp_path / "home",
+            postgres_url,
+            TAILWINDS_MODE="queue",
+            TAILWINDS_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            TAILWINDS_LOG_FORMAT="json",
+        )
+        worker.stop()
+    lines = worker.log().splitlines()
+    assert any("its version is not checked" in line for line in lines), lines
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://[",
+        "redis://:hunter2@127.0.0.1:port/0",
+        "redis://:hunter\uff0f2@127.0.0.1:6379/0",  # refused by NFKC normalization
+        "redis://:hunter2@127.0.0.1:6379/0?hunter2=1",  # an option nothing takes
+    ],
+)
+def test_a_redis_url_that_cannot_be_read_is_one_line_without_its_password(
+    tmp_path: Path, postgres_url: str, url: str
+) -> None:
+    line = _one_line(
+        run_cli(
+            tmp_path,
+            "worker",
+            TAILWINDS_DATABASE_URL=postgres_url,
+            TAILWINDS_REDIS_URL=url,
+        )
+    )
+    assert line.startswith("Error: TAILWINDS_REDIS_URL: expected a URL such as"), line
+    assert "hunter" not in line
+
+
+def test_a_database_url_that_cannot_be_read_is_one_line_without_its_password(
+    tmp_path: Path,
+) -> None:
+    line = _one_line(
+        run_cli(
+            tmp_path,
+            "db",
+            "upgrade",
+            TAILWINDS_DATABASE_URL="postgresql://postgres:hunter2@127.0.0.1:port/postgres",
+        )
+    )
+    assert line.startswith("Error: TAILWINDS_DATABASE_URL: expected a URL such as"), line
+    assert "hunter2" not in line
+
+
+def test_a_redis_that_never_answers_stops_the_start(tmp_path: Path, postgres_url: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        line = _one_line(
+            run_cli(
+                tmp_path,
+                "worker",
+                TAILWINDS_DATABASE_URL=postgres_url,
+                TAILWINDS_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            )
+        )
+    assert line.startswith(
+        "Error: TAILWINDS_REDIS_URL: expected a Redis server that answers, got TimeoutError"
+    ), line
+
+
+def test_a_protocol_in_the_url_does_not_change_the_replies(redis_url: str) -> None:
+    key = f"twtest-resp-{uuid.uuid4().hex[:8]}"
+
+    async def read() -> object:
+        client = connect(f"{redis_url}?protocol=3")
+        try:
+            await client.xadd(key, {"f": "v"})
+            return await client.xread({key: "0-0"})
+        finally:
+            await client.delete(key)
+            await client.aclose()
+
+    reply = asyncio.run(read())
+    assert isinstance(reply, list), reply  # RESP3 would give a map: {key: [entries]}
+
+
+def test_a_unix_socket_redis_carries_a_queued_prediction(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    path = tmp_path / "redis.sock"
+    with _own_redis(tmp_path, "--unixsocket", str(path)):
+        cluster = start_cluster(
+            tmp_path_factory, postgres_url, queue_env(f"unix://{path}"), apis=1, workers=1
+        )
+        try:
+            api = cluster.apis[0]
+            chatflow_id = api.model_chatflow(mock_llm.base_url)
+            frames = parse_numbered(stream(api, chatflow_id, 'tokens:["over ", "a socket"]'))
+            assert numbered_tokens(frames) == "over a socket"
+        finally:
+            cluster.stop()

@@ -7,9 +7,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import UnixDomainSocketConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,10 +43,14 @@ MAX_CONNECTIONS = 64
 RECONNECTS = 4
 
 
-def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
+def connect(
+    url: str, reconnects: int = RECONNECTS, timeout_s: float = 3 * BLOCK_MS / 1000
+) -> Redis:
     """A process's Redis client (API node: relay, limiter, chat leases; worker: jobs,
     events, leases). `reconnects=0`: a failed command is not sent again (the API node's
-    blocking reads of run streams, see `EventReader`)."""
+    blocking reads of run streams, see `EventReader`). `timeout_s`: how long a command's
+    reply may take. A URL redis-py cannot read raises `ValueError` here, or `TypeError`
+    (an unknown option) at the first command; their texts may hold the URL's password."""
     # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
     # at 5 s).
@@ -56,21 +61,25 @@ def connect(url: str, reconnects: int = RECONNECTS) -> Redis:
     # out a lease). Only connection errors: a timeout may be a command Redis ran.
     # A blocking pool: under a burst of new streams a command waits for a free connection
     # (the default pool refuses past its size with "Too many connections").
-    # RESP2, named: redis-py 8.2 asks for RESP3 by default (HELLO 3, falling back to 2),
-    # and the token path's replies are read without redis-py's callbacks (`resp`), in the
-    # shapes they were written and measured against.
-    pool = BlockingConnectionPool.from_url(
-        url,
-        protocol=2,
-        connection_class=connection_class(url),  # cancels are never lost: see its module
-        max_connections=MAX_CONNECTIONS,
-        timeout=10,
-        socket_connect_timeout=2,
-        socket_timeout=3 * BLOCK_MS / 1000,
-        socket_keepalive=True,
-        health_check_interval=1 if reconnects else 0,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
-    )
+    chosen = connection_class(url)  # cancels are never lost: see its module
+    options: dict[str, Any] = {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": 10,
+        "socket_connect_timeout": 2,
+        "socket_timeout": timeout_s,
+        "health_check_interval": 1 if reconnects else 0,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
+    }
+    if not issubclass(chosen, UnixDomainSocketConnection):
+        options["socket_keepalive"] = True  # a TCP option: a Unix socket refuses it
+    # The URL's own options (db, password, TLS files) as `from_url` would take them, then
+    # the two it may not change. RESP2: redis-py 8.2 asks for RESP3 by default (HELLO 3),
+    # where XREAD's replies are maps, and the token path reads replies without redis-py's
+    # callbacks (`resp`), in the shapes they were written and measured against (RESP3
+    # measured no cheaper: bench/RESULTS.md).
+    options.update(parse_url(url))
+    options.update(connection_class=chosen, protocol=2)
+    pool = BlockingConnectionPool(**options)
     return Redis.from_pool(pool)  # owned: `aclose()` closes its connections
 
 
@@ -91,11 +100,12 @@ async def check_server(redis: Redis) -> None:
     except ResponseError as exc:
         logger.warning("Redis refused INFO (%s): its version is not checked", exc)
         return
+    # redis-py reads a value that looks like a number as one: "7" comes as 7
     version = str(info.get("redis_version", ""))
-    parts = version.split(".")
+    parts = [*version.split("."), "0"]
     try:
         found = (int(parts[0]), int(parts[1]))
-    except (IndexError, ValueError):
+    except ValueError:
         logger.warning("Redis reports no version this can read (%r): not checked", version)
         return
     if found < REDIS_MIN_VERSION:
