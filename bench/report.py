@@ -87,6 +87,8 @@ def write_results(
         "orjson",
         "uvloop",
         "httptools",
+        "redis",
+        "hiredis",
     ):
         try:
             from importlib.metadata import version
