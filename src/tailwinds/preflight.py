@@ -12,6 +12,9 @@ from tailwinds.config import Settings
 # a start that waits on a Redis that accepts connections and never answers gives up after
 # this long (the clients' own bound is sized for blocking reads: 15 s)
 REDIS_TIMEOUT_S = 5.0
+# the same for the database's first connection (asyncpg's own bound is 60 s); a migration
+# after it may take as long as it takes
+DATABASE_TIMEOUT_S = 10.0
 
 
 class PreflightFailed(Exception):
@@ -28,6 +31,11 @@ def check_database(settings: Settings) -> None:
     async def migrate() -> None:
         db = Database(settings.database_url)
         try:
+            try:
+                async with asyncio.timeout(DATABASE_TIMEOUT_S), db.engine.connect():
+                    pass
+            except TimeoutError:
+                raise TimeoutError(f"no answer within {DATABASE_TIMEOUT_S:g} s") from None
             await db.migrate()
         finally:
             await db.close()
@@ -40,11 +48,14 @@ def check_database(settings: Settings) -> None:
             f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
             f"{type(exc).__name__}: {reason}"
         ) from None
-    except (ValueError, TypeError) as exc:  # the URL itself; its text may hold the password
+    except (ValueError, TypeError, OverflowError) as exc:
+        # the URL itself (a port out of range, an option the driver does not take, as
+        # libpq's sslmode for asyncpg); its text may hold the password
         raise PreflightFailed(
             "TAILWINDS_DATABASE_URL: expected a URL such as "
-            "postgresql://user:password@host:5432/name or sqlite+aiosqlite:///path, got "
-            f"one that could not be read ({type(exc).__name__})"
+            "postgresql://user:password@host:5432/name?ssl=require or "
+            "sqlite+aiosqlite:///path, got one that could not be read "
+            f"({type(exc).__name__})"
         ) from None
 
 
@@ -54,15 +65,21 @@ def check_redis(settings: Settings) -> None:
     from redis.exceptions import RedisError
 
     from tailwinds.transport.queue import check_server, connect
+    from tailwinds.transport.redis_connection import RefusedOption
 
     async def check() -> None:
         try:
             redis = connect(settings.redis_url, reconnects=0, timeout_s=REDIS_TIMEOUT_S)
-        except (ValueError, TypeError) as exc:
+        except RefusedOption as exc:
+            raise PreflightFailed(f"TAILWINDS_REDIS_URL: {exc}") from None
+        except Exception as exc:  # redis-py's parse_url raises more kinds than ValueError
             raise _unreadable(exc) from None
         try:
             await redis.ping()
-            await check_server(redis)
+            try:
+                await check_server(redis)
+            except ValueError as exc:  # the version; no URL in it
+                raise PreflightFailed(str(exc)) from None
         finally:
             await redis.aclose()
 
@@ -74,10 +91,10 @@ def check_redis(settings: Settings) -> None:
             f"TAILWINDS_REDIS_URL: expected a Redis server that answers, got "
             f"{type(exc).__name__}: {reason}"
         ) from None
-    except TypeError as exc:  # an option of the URL the connection does not take
+    except PreflightFailed:
+        raise
+    except Exception as exc:  # an ssl_* option the connection does not take, or its value
         raise _unreadable(exc) from None
-    except ValueError as exc:  # check_server's: the version, no URL in it
-        raise PreflightFailed(str(exc)) from None
 
 
 def _unreadable(exc: Exception) -> PreflightFailed:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from fractions import Fraction
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +15,7 @@ from tailwinds.engine.registry import Node, register_node
 from tailwinds.errors import InvalidRequest
 from tailwinds.messages import ToolSpec
 from tailwinds.nodes.approval_rules import ToolInputs
+from tailwinds.nodes.arithmetic import calculate, show
 from tailwinds.outbound import AllowList, Fetched, Refused, Unreachable, fetch, parse_target
 from tailwinds.outbound.policies import tool_policy
 from tailwinds.outbound.urls import allow_list_problems
@@ -73,66 +70,6 @@ class NamedTool(ToolNode):
     def spec(self) -> ToolSpec:
         inputs: Any = self.inputs
         return ToolSpec(inputs.name, inputs.description, self.parameters)
-
-
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Fraction], Fraction]] = {
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-}
-MAX_EXPONENT = 1000
-MAX_DIGITS = 10_000
-
-
-def calculate(expression: str) -> Fraction:
-    """Arithmetic on the parsed expression tree, exact (fractions, not floats); no `eval`."""
-    try:
-        tree = ast.parse(expression.replace("^", "**"), mode="eval")
-    except SyntaxError as exc:
-        raise ToolError(f"not an arithmetic expression: {exc.msg}") from exc
-
-    def value(node: ast.AST) -> Fraction:
-        # exactly int or float: True and False are not numbers here
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            number = node.value
-            if isinstance(number, float):
-                return Fraction(repr(number))
-            if isinstance(number, int):
-                return Fraction(number)
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left, right = value(node.left), value(node.right)
-            if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
-                raise ToolError("division by zero")
-            return Fraction(_BINARY[type(node.op)](left, right))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            base, exponent = value(node.left), value(node.right)
-            if exponent.denominator != 1 or abs(exponent) > MAX_EXPONENT:
-                raise ToolError(f"exponents must be whole numbers up to {MAX_EXPONENT}")
-            if base == 0 and exponent < 0:
-                raise ToolError("division by zero")
-            return base ** int(exponent)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](value(node.operand))
-        raise ToolError(f"only numbers and + - * / // % ** are allowed, not {ast.dump(node)[:40]}")
-
-    result = value(tree.body)
-    if len(str(result.numerator)) + len(str(result.denominator)) > MAX_DIGITS:
-        raise ToolError("the result is too large")
-    return result
-
-
-def show(number: Fraction) -> str:
-    if number.denominator == 1:
-        return str(number.numerator)
-    decimal = f"{float(number):.12g}"
-    return f"{number.numerator}/{number.denominator} (≈ {decimal})"
 
 
 @register_node

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import UnixDomainSocketConnection, parse_url
+from redis.asyncio.connection import UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,7 +27,7 @@ from tailwinds.transport.job_withdrawal import withdraw
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys, entry_seq
 from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
-from tailwinds.transport.redis_connection import connection_class
+from tailwinds.transport.redis_connection import url_options
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
 from tailwinds.transport.relay import Relay
@@ -49,8 +49,8 @@ def connect(
     """A process's Redis client (API node: relay, limiter, chat leases; worker: jobs,
     events, leases). `reconnects=0`: a failed command is not sent again (the API node's
     blocking reads of run streams, see `EventReader`). `timeout_s`: how long a command's
-    reply may take. A URL redis-py cannot read raises `ValueError` here, or `TypeError`
-    (an unknown option) at the first command; their texts may hold the URL's password."""
+    reply may take. A URL redis-py cannot read raises `ValueError` (its text may hold the
+    URL's password), one with an option the clients set themselves `RefusedOption`."""
     # Blocking reads wait at most BLOCK_MS (5 s), so a read that takes three times that is
     # a dead server (redis-py's default socket timeout, 5 s, would cut every quiet stream
     # at 5 s).
@@ -61,7 +61,7 @@ def connect(
     # out a lease). Only connection errors: a timeout may be a command Redis ran.
     # A blocking pool: under a burst of new streams a command waits for a free connection
     # (the default pool refuses past its size with "Too many connections").
-    chosen = connection_class(url)  # cancels are never lost: see its module
+    given = url_options(url)  # cancellable connections: cancels are never lost
     options: dict[str, Any] = {
         "max_connections": MAX_CONNECTIONS,
         "timeout": 10,
@@ -70,15 +70,13 @@ def connect(
         "health_check_interval": 1 if reconnects else 0,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), reconnects, (RedisConnectionError,)),
     }
-    if not issubclass(chosen, UnixDomainSocketConnection):
+    if not issubclass(given["connection_class"], UnixDomainSocketConnection):
         options["socket_keepalive"] = True  # a TCP option: a Unix socket refuses it
-    # The URL's own options (db, password, TLS files) as `from_url` would take them, then
-    # the two it may not change. RESP2: redis-py 8.2 asks for RESP3 by default (HELLO 3),
-    # where XREAD's replies are maps, and the token path reads replies without redis-py's
-    # callbacks (`resp`), in the shapes they were written and measured against (RESP3
-    # measured no cheaper: bench/RESULTS.md).
-    options.update(parse_url(url))
-    options.update(connection_class=chosen, protocol=2)
+    # RESP2 and bytes: redis-py 8.2 asks for RESP3 by default (HELLO 3), where XREAD's
+    # replies are maps, and the token path reads replies without redis-py's callbacks
+    # (`resp`), in the shapes they were written and measured against (RESP3 measured no
+    # cheaper: bench/RESULTS.md). The URL cannot change either (`url_options`).
+    options.update(given, protocol=2)
     pool = BlockingConnectionPool(**options)
     return Redis.from_pool(pool)  # owned: `aclose()` closes its connections
 

@@ -18,10 +18,12 @@ redis-py's own `send_packed_command`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio.connection import (
+    URL_QUERY_ARGUMENT_PARSERS,
     AbstractConnection,
     Connection,
     SSLConnection,
@@ -73,6 +75,45 @@ class CancellableSSLConnection(CancellableWrites, SSLConnection):
 
 class CancellableUnixConnection(CancellableWrites, UnixDomainSocketConnection):
     pass
+
+
+# what a Redis URL may say: where Redis is, who we are, which database, TLS. Everything
+# else (timeouts, retries, pool size, RESP version, decoding) the clients set themselves:
+# the token path reads raw RESP2 replies as bytes, and the timeouts are sized for its
+# blocking reads.
+TAKEN = frozenset({"host", "port", "path", "db", "username", "password", "client_name"})
+TAKEN_PREFIX = "ssl_"
+# option names redis-py knows, which an error may quote (another name could be anything,
+# even a password pasted in the wrong place)
+_KNOWN = frozenset(URL_QUERY_ARGUMENT_PARSERS) | frozenset(
+    name
+    for kind in (AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection)
+    for name in inspect.signature(kind.__init__).parameters
+) - {"self", "kwargs"}
+
+
+class RefusedOption(ValueError):
+    """A Redis URL's option that the clients set themselves; the message quotes the
+    option's name only when redis-py knows it."""
+
+
+def url_options(url: str) -> dict[str, Any]:
+    """The connection options a `redis://`, `rediss://` or `unix://` URL gives
+    (redis-py's `parse_url`), with the cancellable connection class of its kind.
+
+    Raises `RefusedOption` for an option outside `TAKEN` and `ssl_*`, and `ValueError`
+    (from redis-py, its text may quote the URL) for a URL it cannot read."""
+    options: dict[str, Any] = dict(parse_url(url))
+    for name in options:
+        if name in TAKEN or name == "connection_class" or name.startswith(TAKEN_PREFIX):
+            continue
+        quoted = f"the option {name!r}" if name in _KNOWN else "an option redis-py does not know"
+        raise RefusedOption(
+            f"{quoted} is not taken (the clients set their own timeouts, retries, pool and "
+            f"RESP version); a URL may give db, username, password, client_name and ssl_*"
+        )
+    options["connection_class"] = connection_class(url)
+    return options
 
 
 def connection_class(url: str) -> type[AbstractConnection]:
