@@ -141,6 +141,9 @@ INVALID = [
     ),
     ({"nodes": []}, "flowData.nodes"),
     ({"edges": []}, "flowData.nodes: required"),
+    # its shape is checked before its secrets are looked for (a 500, once)
+    ({"nodes": 5}, "flowData.nodes"),
+    ({"nodes": True, "edges": []}, "flowData.nodes"),
 ]
 
 
@@ -149,6 +152,18 @@ def test_invalid_flows_are_refused_on_save(
     server: RunningServer, flow_data: Any, message: str
 ) -> None:
     response = create(server, flow_data)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize(("flow_data", "message"), INVALID[-2:])
+def test_invalid_flows_are_refused_on_update(
+    server: RunningServer, flow_data: Any, message: str
+) -> None:
+    made = create(server, {"nodes": [MODEL]}).json()
+    response = requests.put(
+        f"{server.url}/api/v1/chatflows/{made['id']}", json={"flowData": flow_data}, timeout=5
+    )
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tailwinds.config import Settings
-from tailwinds.engine.compile import compile_flow
+from tailwinds.engine.compile import compile_flow, parse_flow_data
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
 from tailwinds.manage.tool_names import derived_tool_name, tool_name
 from tailwinds.runs.flow_secrets import mask, reveal, seal, unmask
@@ -39,6 +39,7 @@ class ChatflowService:
         self.box = box
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        parse_flow_data(fields["flow_data"])  # its shape, before the secrets are looked for
         # an exported flow carries masks where its secrets were: they hold nothing
         fields = {**fields, "flow_data": unmask(fields["flow_data"], None)}
         await self._validate(fields)
@@ -55,6 +56,7 @@ class ChatflowService:
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self._existing(chatflow_id)
         if "flow_data" in changes:
+            parse_flow_data(changes["flow_data"])
             changes["flow_data"] = unmask(changes["flow_data"], current.flow_data)
         merged = {
             "name": current.name,

@@ -12,13 +12,16 @@ import copy
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailwinds import offload
+from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest, TailwindsError
+from tailwinds.manage.chatflow_fields import ExportedChatflow, fields_of
 from tailwinds.manage.chatflows import ChatflowService, public
 from tailwinds.runs.flow_secrets import reveal
 from tailwinds.store.apikeys import ApiKeyRepository
@@ -30,6 +33,34 @@ FORMAT = "tailwinds-export"
 VERSION = 1
 _KDF = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
+
+
+class Bundle(BaseModel):
+    """What `export` answers. Every chatflow in it is checked before anything is written:
+    a file that is not in this shape is refused whole, naming the field."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["tailwinds-export"]
+    version: Literal[1] = 1
+    chatflows: list[ExportedChatflow]
+    # {"kdf": "scrypt", "n", "r", "p", "salt", "token"}: read by `_open`
+    secrets: dict[str, Any] | None = None
+
+
+class SealedCredential(BaseModel):
+    id: str
+    name: str = Field(min_length=1, max_length=200)
+    provider: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any]
+
+
+class Sealed(BaseModel):
+    """What the passphrase opens: credentials, and flowData by the chatflow's id in the
+    file, its inline secrets revealed."""
+
+    credentials: list[SealedCredential] = Field(default_factory=list)
+    flow_data: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="flowData")
 
 
 def _fernet(passphrase: str, salt: bytes) -> Fernet:
@@ -81,50 +112,44 @@ class TransferService:
         }
         return bundle
 
-    async def import_(self, bundle: dict[str, Any], passphrase: str | None) -> dict[str, Any]:
-        if bundle.get("format") != FORMAT or not isinstance(bundle.get("chatflows"), list):
-            raise InvalidRequest(f"expected a {FORMAT} file", field="format")
-        opened = await offload.lanes().computing.run(_open, bundle.get("secrets"), passphrase)
+    async def import_(self, bundle: Bundle, passphrase: str | None) -> dict[str, Any]:
+        """Create the bundle's credentials (with the passphrase) and chatflows. Returns
+        {"chatflows": [{id, name}], "failed": [{name, error}], "credentials": n,
+        "apiKeys": [{id, name, key}], "note"?}: a chatflow this server refuses (a document
+        store it does not have) is reported, the others are made. Raises InvalidRequest
+        (naming `passphrase` or `bundle.secrets`) before writing anything."""
+        opened = await offload.lanes().computing.run(_open, bundle.secrets, passphrase)
         report: dict[str, Any] = {"chatflows": [], "failed": [], "credentials": 0, "apiKeys": []}
-        if bundle.get("secrets") and opened is None:
+        if bundle.secrets and opened is None:
             report["note"] = "credentials and inline secrets were left out: no passphrase"
+        opened = opened or Sealed()
         renamed: dict[str, str] = {}  # credential id in the file -> here
-        for credential in (opened or {}).get("credentials", []):
+        for credential in opened.credentials:
             made = await self.credentials.create(
-                credential["name"], credential["provider"], credential["data"]
+                credential.name, credential.provider, credential.data
             )
-            renamed[credential["id"]] = made.id
+            renamed[credential.id] = made.id
             report["credentials"] += 1
         known_keys = {key.id for key in await self.api_keys.list()}
-        for chatflow in bundle["chatflows"]:
-            flow_data = (opened or {}).get("flowData", {}).get(chatflow.get("id"))
-            flow_data = copy.deepcopy(flow_data or chatflow.get("flowData") or {})
-            for node in flow_data.get("nodes") or []:
+        for chatflow in bundle.chatflows:
+            fields = fields_of(chatflow)
+            revealed = opened.flow_data.get(chatflow.id) if chatflow.id else None
+            fields["flow_data"] = flow_data = copy.deepcopy(revealed or chatflow.flow_data)
+            nodes = flow_data.get("nodes")
+            for node in nodes if isinstance(nodes, list) else []:
                 inputs = node.get("inputs") if isinstance(node, dict) else None
                 if isinstance(inputs, dict) and inputs.get("credential") in renamed:
                     inputs["credential"] = renamed[inputs["credential"]]
-            api_key_id = chatflow.get("apiKeyId")
-            if api_key_id and api_key_id not in known_keys:
+            if chatflow.api_key_id and chatflow.api_key_id not in known_keys:
                 # never open up a chatflow that was guarded: give it a key of its own
-                given, key = await self.api_keys.create(f"imported for {chatflow.get('name')}")
+                given, key = await self.api_keys.create(f"imported for {chatflow.name}")
                 known_keys.add(given.id)
                 report["apiKeys"].append({"id": given.id, "name": given.name, "key": key})
-                api_key_id = given.id
-            fields = {
-                "name": chatflow.get("name") or "imported",
-                "flow_data": flow_data,
-                "api_key_id": api_key_id,
-                "allowed_overrides": chatflow.get("allowedOverrides") or [],
-                "allowed_origins": chatflow.get("allowedOrigins") or [],
-                "rate_limit": chatflow.get("rateLimit"),
-                "resume_grace_s": chatflow.get("resumeGraceSeconds"),
-                "concurrent_turns": chatflow.get("concurrentTurns"),
-                "approval_timeout_s": chatflow.get("approvalTimeoutSeconds"),
-            }
+                fields["api_key_id"] = given.id
             try:
                 created = await self.service.create(fields)
             except TailwindsError as exc:
-                report["failed"].append({"name": fields["name"], "error": str(exc)})
+                report["failed"].append({"name": chatflow.name, "error": str(exc)})
                 continue
             report["chatflows"].append({"id": created["id"], "name": created["name"]})
         return report
@@ -139,14 +164,17 @@ def _seal(passphrase: str, salt: bytes, sealed: dict[str, Any]) -> str:
     return _fernet(passphrase, salt).encrypt(orjson.dumps(sealed)).decode()
 
 
-def _open(sealed: Any, passphrase: str | None) -> dict[str, Any] | None:
+def _open(sealed: dict[str, Any] | None, passphrase: str | None) -> Sealed | None:
     if not sealed or passphrase is None:
         return None
     try:
         salt = base64.b64decode(sealed["salt"])
-        data: dict[str, Any] = orjson.loads(_fernet(passphrase, salt).decrypt(sealed["token"]))
+        data = orjson.loads(_fernet(passphrase, salt).decrypt(sealed["token"]))
     except (InvalidToken, KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(
             "does not open the secrets of this export", field="passphrase"
         ) from exc
-    return data
+    try:
+        return Sealed.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc, "bundle.secrets")) from None

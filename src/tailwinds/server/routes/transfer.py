@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from tailwinds.manage.transfer import Bundle
 from tailwinds.server.auth import require_admin
 from tailwinds.server.state import State
 
@@ -23,7 +24,7 @@ class ExportBody(BaseModel):
 class ImportBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bundle: dict[str, Any] = Field(description="What `POST /api/v1/export` answered")
+    bundle: Bundle = Field(description="What `POST /api/v1/export` answered")
     passphrase: str | None = Field(None, max_length=1000)
 
 
