@@ -23,7 +23,7 @@ class RateLimit(BaseModel):
     """At most `requests` predictions per `windowS` seconds, and at most `concurrent`
     running at once (either may be left out)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", strict=True)
 
     requests: int | None = Field(None, ge=1)
     window_s: float = Field(60, gt=0, alias="windowS")

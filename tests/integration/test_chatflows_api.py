@@ -183,6 +183,16 @@ def test_wrong_field_types_in_management_body(server: RunningServer) -> None:
     assert response.status_code == 400
     assert "name: expected a string" in response.json()["error"]
     assert "detail" in response.json()
+    # strict: JSON's true is not the number 1, nor "3" the number 3
+    for wrong, named in [
+        ({"chatbotConfig": {"uploads": {"maxFiles": False}}}, "chatbotConfig.uploads.maxFiles"),
+        ({"rateLimit": {"requests": True}}, "rateLimit.requests"),
+        ({"resumeGraceSeconds": "30"}, "resumeGraceSeconds"),
+        ({"mcpTool": {"exposed": 1}}, "mcpTool.exposed"),
+    ]:
+        response = create(server, {"nodes": [MODEL]}, **wrong)
+        assert response.status_code == 400, (wrong, response.text)
+        assert named in response.json()["error"], response.json()
 
 
 def test_unknown_api_key_id_and_override_names(server: RunningServer) -> None:
