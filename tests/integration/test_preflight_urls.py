@@ -128,18 +128,30 @@ def test_a_database_url_that_cannot_be_read_is_one_line_without_its_password(
     assert line.endswith(f"({kind})") and "hunter2" not in line, line
 
 
-def test_a_database_that_never_answers_stops_the_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "setting", "url", "said"),
+    [
+        (
+            ("db", "upgrade"),
+            "TAILWINDS_DATABASE_URL",
+            "postgresql://postgres:hunter2@127.0.0.1:{port}/x",
+            "a database that answers, got TimeoutError: no answer within 10 s",
+        ),
+        (
+            ("worker",),
+            "TAILWINDS_REDIS_URL",
+            "redis://127.0.0.1:{port}/0",
+            "a Redis server that answers, got TimeoutError",
+        ),
+    ],
+)
+def test_a_server_that_never_answers_stops_the_start(
+    tmp_path: Path, postgres_url: str, command: tuple[str, ...], setting: str, url: str, said: str
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
-        port = silent.getsockname()[1]
-        line = one_line(
-            run_cli(
-                tmp_path,
-                "db",
-                "upgrade",
-                TAILWINDS_DATABASE_URL=f"postgresql://postgres:hunter2@127.0.0.1:{port}/x",
-            )
-        )
-    assert line == (
-        "Error: TAILWINDS_DATABASE_URL: expected a database that answers, got "
-        "TimeoutError: no answer within 10 s"
-    ), line
+        env = {
+            "TAILWINDS_DATABASE_URL": postgres_url,
+            setting: url.format(port=silent.getsockname()[1]),
+        }
+        line = one_line(run_cli(tmp_path, *command, **env))
+    assert line.startswith(f"Error: {setting}: expected {said}"), line
