@@ -143,13 +143,14 @@ def test_the_setting_is_checked_on_save_and_kept_through_update_and_export(
         f"{url}/api/v1/chatflows/{report['chatflows'][0]['id']}", timeout=10
     ).json()
     assert imported["concurrentTurns"] == "queue"
-    # an import is checked as a save is
-    report = requests.post(
+    # an import is checked as a save is, the whole file before anything is written
+    refused = requests.post(
         f"{url}/api/v1/import",
         json={"bundle": {**bundle, "chatflows": [{**exported, "concurrentTurns": "often"}]}},
         timeout=10,
-    ).json()
-    assert "concurrentTurns" in report["failed"][0]["error"]
+    )
+    assert refused.status_code == 400
+    assert "bundle.chatflows.0.concurrentTurns" in refused.json()["error"]
 
 
 def test_a_chatflow_tools_calls_take_turns_in_its_own_chat(

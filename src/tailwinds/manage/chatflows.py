@@ -101,7 +101,7 @@ class ChatflowService:
 
     async def _validate(self, fields: dict[str, Any]) -> None:
         """The graph compiles, the API key and credentials exist, the overrides name real
-        inputs, the settings hold known values (an import reaches here unparsed)."""
+        inputs, the settings hold known values (for callers other than the API's models)."""
         concurrent_turns = fields.get("concurrent_turns")
         if concurrent_turns is not None and concurrent_turns not in CONCURRENT_TURNS:
             expected = ", ".join(CONCURRENT_TURNS)
