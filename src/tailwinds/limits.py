@@ -19,15 +19,21 @@ from tailwinds.metrics import RATE_LIMITED
 Scope = tuple[str, dict[str, Any] | None]  # what is counted ("chatflow:<id>"), its limit
 
 
+MAX_WINDOW_S = 366 * 24 * 3600.0  # a year
+
+
 class RateLimit(BaseModel):
     """At most `requests` predictions per `windowS` seconds, and at most `concurrent`
     running at once (either may be left out)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", strict=True)
+    model_config = ConfigDict(
+        populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False
+    )
 
-    requests: int | None = Field(None, ge=1)
-    window_s: float = Field(60, gt=0, alias="windowS")
-    concurrent: int | None = Field(None, ge=1)
+    # bounded: stored as JSON (orjson: 64-bit integers, finite floats) and read back
+    requests: int | None = Field(None, ge=1, le=1_000_000_000)
+    window_s: float = Field(60, gt=0, le=MAX_WINDOW_S, alias="windowS")
+    concurrent: int | None = Field(None, ge=1, le=1_000_000)
 
 
 def refused_requests(requests: int, window_s: float, retry: int, what: str) -> RateLimited:

@@ -6,6 +6,7 @@ never the URL's password."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qs, urlsplit
 
 from tailwinds.config import Settings
 
@@ -43,7 +44,7 @@ def check_database(settings: Settings) -> None:
     try:
         asyncio.run(migrate())
     except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0]
+        reason = _scrubbed(str(getattr(exc, "orig", None) or exc), settings.database_url)
         raise PreflightFailed(
             f"TAILWINDS_DATABASE_URL: expected a database that answers, got "
             f"{type(exc).__name__}: {reason}"
@@ -86,7 +87,7 @@ def check_redis(settings: Settings) -> None:
     try:
         asyncio.run(check())
     except (OSError, RedisError) as exc:
-        reason = str(exc).split("\n", 1)[0]
+        reason = _scrubbed(str(exc), settings.redis_url)
         raise PreflightFailed(
             f"TAILWINDS_REDIS_URL: expected a Redis server that answers, got "
             f"{type(exc).__name__}: {reason}"
@@ -95,6 +96,22 @@ def check_redis(settings: Settings) -> None:
         raise
     except Exception as exc:  # an ssl_* option the connection does not take, or its value
         raise _unreadable(exc) from None
+
+
+def _scrubbed(reason: str, url: str) -> str:
+    """The first line of a driver's error without the URL's password or option values
+    (a driver may quote a value it refuses: `ssl_cert_reqs=<the value>`)."""
+    reason = reason.split("\n", 1)[0]
+    try:
+        parts = urlsplit(url)
+        hidden = [parts.password or ""]
+        hidden += [value for values in parse_qs(parts.query).values() for value in values]
+    except ValueError:
+        return reason
+    for value in sorted(hidden, key=len, reverse=True):
+        if len(value) >= 3:  # "0" or "no" would blank out words
+            reason = reason.replace(value, "***")
+    return reason
 
 
 def _unreadable(exc: Exception) -> PreflightFailed:

@@ -155,3 +155,23 @@ def test_a_server_that_never_answers_stops_the_start(
         }
         line = one_line(run_cli(tmp_path, *command, **env))
     assert line.startswith(f"Error: {setting}: expected {said}"), line
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "url"),
+    [
+        (("worker",), "TAILWINDS_REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=S3cretValue"),
+        (
+            ("db", "upgrade"),
+            "TAILWINDS_DATABASE_URL",
+            "postgresql://postgres@127.0.0.1:5432/postgres?target_session_attrs=S3cretValue",
+        ),
+    ],
+)
+def test_a_value_the_driver_quotes_back_is_not_printed(
+    tmp_path: Path, postgres_url: str, command: tuple[str, ...], setting: str, url: str
+) -> None:
+    env = {"TAILWINDS_DATABASE_URL": postgres_url, setting: url}
+    line = one_line(run_cli(tmp_path, *command, **env))
+    assert line.startswith(f"Error: {setting}: "), line
+    assert "S3cret" not in line, line

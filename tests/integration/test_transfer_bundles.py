@@ -163,3 +163,82 @@ def test_every_setting_of_a_chatflow_comes_back(
     for name in settings:
         assert moved[name] == made[name], name
     assert moved["chatbotConfig"]["title"] == "Moved" and moved["mcpTool"]["name"] == "moved_tool"
+
+
+def test_two_chatflows_of_one_id_are_refused(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    twice = [{"id": "a", "name": n, "flowData": _flow(mock_llm)} for n in ("one", "two")]
+    refused = _import(sqlite_server, {"format": "tailwinds-export", "chatflows": twice})
+    assert refused.status_code == 400 and "each chatflow's id once" in refused.json()["error"]
+
+
+def test_a_guarded_chatflow_that_fails_leaves_no_key_behind(sqlite_server: RunningServer) -> None:
+    keys = requests.get(f"{sqlite_server.url}/api/v1/apikeys", timeout=5).json()
+    bundle = {
+        "format": "tailwinds-export",
+        "chatflows": [
+            {
+                "name": "guarded",
+                "apiKeyId": "elsewhere",
+                "flowData": {"nodes": [{"id": "x", "type": "nope"}]},
+            }
+        ],
+    }
+    done = _import(sqlite_server, bundle)
+    assert done.status_code == 200 and done.json()["apiKeys"] == [], done.text
+    assert done.json()["failed"][0]["name"] == "guarded"
+    assert requests.get(f"{sqlite_server.url}/api/v1/apikeys", timeout=5).json() == keys
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"name": "n", "flowData": %s, "rateLimit": {"windowS": 1e999}}', "rateLimit.windowS"),
+        ('{"name": "n", "flowData": %s, "resumeGraceSeconds": NaN}', "resumeGraceSeconds"),
+        (
+            '{"name": "n", "flowData": %s, "rateLimit": {"requests": 18446744073709551616}}',
+            "rateLimit.requests",
+        ),
+        (
+            '{"name": "n", "flowData": %s, "chatbotConfig": {"uploads": {"maxFileBytes": 1e20}}}',
+            "maxFileBytes",
+        ),
+        ('{"name": "\\ud800", "flowData": %s}', "name"),
+        ('{"name": "n", "flowData": %s, "allowedOverrides": ["\\udc00"]}', "allowedOverrides"),
+    ],
+)
+def test_a_setting_that_cannot_come_back_as_given_is_refused(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI, body: str, named: str
+) -> None:
+    import json
+
+    chatflow = body.replace("%s", json.dumps(_flow(mock_llm)))
+    bundle = '{"format": "tailwinds-export", "chatflows": [' + chatflow + "]}"
+    for path, text in (("chatflows", chatflow), ("import", '{"bundle": ' + bundle + "}")):
+        before = _counts(sqlite_server)
+        response = requests.post(
+            f"{sqlite_server.url}/api/v1/{path}",
+            data=text,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code in (200, 400), response.text
+        said = response.json().get("error") or response.json()["failed"][0]["error"]
+        assert named in said, said
+        assert _counts(sqlite_server) == before
+
+
+def test_flow_data_past_what_json_stores_is_refused_naming_the_spot(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow = _flow(mock_llm)
+    flow["nodes"][0]["inputs"]["maxTokens"] = 2**64
+    made = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows", json={"name": "big", "flowData": flow}, timeout=10
+    )
+    assert made.status_code == 400, made.text
+    assert (
+        "flowData: nodes.0.inputs.maxTokens: expected an integer of at most 64 bits"
+        in made.json()["error"]
+    )

@@ -85,6 +85,9 @@ CHATFLOW_FIELDS = (
     "rateLimit",
     "resumeGraceSeconds",
     "approvalTimeoutSeconds",
+    "concurrentTurns",
+    "mcpTool",
+    "chatbotConfig",
 )
 
 

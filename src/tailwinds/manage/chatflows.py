@@ -8,6 +8,7 @@ from typing import Any
 from tailwinds.config import Settings
 from tailwinds.engine.compile import compile_flow, parse_flow_data
 from tailwinds.errors import ChatflowNotFound, InvalidRequest
+from tailwinds.manage.chatflow_fields import ChatflowBody
 from tailwinds.manage.tool_names import derived_tool_name, tool_name
 from tailwinds.runs.flow_secrets import mask, reveal, seal, unmask
 from tailwinds.store.apikeys import ApiKeyRepository
@@ -15,6 +16,18 @@ from tailwinds.store.chatflows import CONCURRENT_TURNS, Chatflow, ChatflowReposi
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.documents import DocumentRepository
 from tailwinds.store.secrets import SecretBox
+from tailwinds.store.storable import json_problem
+
+
+def _check_storable(fields: dict[str, Any]) -> None:
+    """Each setting comes back as it was given, or is refused naming it (an integer past
+    64 bits, an infinite number, a lone surrogate: orjson and the drivers cannot keep
+    them). Raises InvalidRequest."""
+    for name, value in fields.items():
+        problem = json_problem(value)
+        if problem is not None:
+            known = ChatflowBody.model_fields.get(name)
+            raise InvalidRequest(problem, field=(known and known.alias) or name)
 
 
 def public(chatflow: Chatflow) -> dict[str, Any]:
@@ -39,6 +52,7 @@ class ChatflowService:
         self.box = box
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        _check_storable(fields)
         parse_flow_data(fields["flow_data"])  # its shape, before the secrets are looked for
         # an exported flow carries masks where its secrets were: they hold nothing
         fields = {**fields, "flow_data": unmask(fields["flow_data"], None)}
@@ -55,6 +69,7 @@ class ChatflowService:
 
     async def update(self, chatflow_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self._existing(chatflow_id)
+        _check_storable(changes)
         if "flow_data" in changes:
             parse_flow_data(changes["flow_data"])
             changes["flow_data"] = unmask(changes["flow_data"], current.flow_data)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tailwinds import offload
 from tailwinds.engine.validation import describe_validation_error
@@ -46,6 +46,15 @@ class Bundle(BaseModel):
     chatflows: list[ExportedChatflow]
     # {"kdf": "scrypt", "n", "r", "p", "salt", "token"}: read by `_open`
     secrets: dict[str, Any] | None = None
+
+    @field_validator("chatflows")
+    @classmethod
+    def _ids_once(cls, chatflows: list[ExportedChatflow]) -> list[ExportedChatflow]:
+        # the sealed secrets are found by id: two chatflows of one id would share them
+        ids = [chatflow.id for chatflow in chatflows if chatflow.id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("expected each chatflow's id once")
+        return chatflows
 
 
 class SealedCredential(BaseModel):
@@ -140,17 +149,22 @@ class TransferService:
                 inputs = node.get("inputs") if isinstance(node, dict) else None
                 if isinstance(inputs, dict) and inputs.get("credential") in renamed:
                     inputs["credential"] = renamed[inputs["credential"]]
+            made_key: dict[str, str] | None = None
             if chatflow.api_key_id and chatflow.api_key_id not in known_keys:
                 # never open up a chatflow that was guarded: give it a key of its own
                 given, key = await self.api_keys.create(f"imported for {chatflow.name}")
-                known_keys.add(given.id)
-                report["apiKeys"].append({"id": given.id, "name": given.name, "key": key})
+                made_key = {"id": given.id, "name": given.name, "key": key}
                 fields["api_key_id"] = given.id
             try:
                 created = await self.service.create(fields)
             except TailwindsError as exc:
+                if made_key is not None:  # a key that guards nothing is not left behind
+                    await self.api_keys.delete(made_key["id"])
                 report["failed"].append({"name": chatflow.name, "error": str(exc)})
                 continue
+            if made_key is not None:
+                known_keys.add(made_key["id"])
+                report["apiKeys"].append(made_key)
             report["chatflows"].append({"id": created["id"], "name": created["name"]})
         return report
 

@@ -66,12 +66,19 @@ def _binary(op: ast.operator, left: Fraction, right: Fraction) -> Fraction:
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
     if exponent.denominator != 1:
         raise ToolError("exponents must be whole numbers")
-    if base == 0 and exponent < 0:
+    power = int(exponent)
+    if base == 0 and power < 0:
         raise ToolError("division by zero")
-    # (n/d) ** k has at least k * (bits of n - 1) + k * (bits of d - 1) bits
-    if (_bits(base) - 2) * abs(int(exponent)) > _MAX_STEP_BITS:
+    # 0, 1 and -1 stay small whatever the power (whose squarings would still cost time)
+    if base in (0, 1):
+        return base if power else Fraction(1)
+    if base == -1:
+        return Fraction(-1 if power % 2 else 1)
+    # (n/d) ** k has k * log2(n * d) bits, to within k
+    size = math.log2(abs(base.numerator)) + math.log2(base.denominator)
+    if size * abs(power) > _MAX_STEP_BITS:
         raise ToolError(TOO_LARGE)
-    return base ** int(exponent)
+    return base**power
 
 
 def calculate(expression: str) -> Fraction:
@@ -82,12 +89,15 @@ def calculate(expression: str) -> Fraction:
     by zero, an exponent that is not a whole number, an expression over MAX_EXPRESSION
     characters, or a step whose result would be too large (checked before it is computed).
     """
+    expression = expression.replace("^", "**")
     if len(expression) > MAX_EXPRESSION:
         raise ToolError(f"the expression is longer than {MAX_EXPRESSION} characters")
     try:
-        tree = ast.parse(expression.replace("^", "**"), mode="eval")
+        tree = ast.parse(expression, mode="eval")
     except SyntaxError as exc:
         raise ToolError(f"not an arithmetic expression: {exc.msg}") from exc
+    except ValueError as exc:  # a lone surrogate cannot be encoded for the parser
+        raise ToolError("not an arithmetic expression: it holds a lone surrogate") from exc
     except (RecursionError, MemoryError) as exc:
         raise ToolError("the expression is nested too deeply") from exc
 

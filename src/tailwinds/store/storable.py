@@ -11,6 +11,7 @@ so the rest of the text is kept and the spot stays visible. A surrogate pair spl
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Any
 
@@ -83,3 +84,34 @@ def _cleaned(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     return _encodable(str(value))
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def json_problem(value: Any) -> str | None:
+    """Why `value` (parsed JSON) cannot be stored as it is, as `path: what was expected`
+    (the path from `value`, e.g. `nodes.0.inputs.temperature`), or None. orjson, which
+    stores it, takes 64-bit integers only and writes an infinite float as `null`; no
+    driver encodes a lone surrogate. For settings a caller wrote, which must come back as
+    they were given (text a model wrote is made storable instead: `storable_json`)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        where = f"{path}: " if path else ""
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int) and item not in _INT64:
+            return f"{where}expected an integer of at most 64 bits"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{where}expected a finite number"
+        if isinstance(item, str) and _encodable(item) != item:
+            return f"{where}expected text without lone UTF-16 surrogates"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _encodable(key) != key:
+                    return f"{where}expected keys without lone UTF-16 surrogates"
+                stack.append((f"{path}.{key}" if path else str(key), child))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{n}" if path else str(n), child) for n, child in enumerate(item))
+    return None

@@ -20,6 +20,9 @@ from tailwinds.nodes.arithmetic import MAX_DIGITS, MAX_EXPRESSION, TOO_LARGE, ca
         ("-7 // 2 % 3", "2"),
         ("10 / 4", "5/2 (≈ 2.5)"),
         ("(1/2) ** -3", "8"),
+        # 0, 1 and -1 to any power: no squarings for a power of 47,000 bits
+        ("1 ^ 3 ^ 30000 + 0 ^ 3 ^ 30000 + (-1) ^ (3 ^ 30000) + (-1) ^ (2 * 3 ^ 5000)", "1"),
+        ("(-1) ** -3 + 0 ** 0", "0"),
         ("10 ** 3999", str(10**3999)),
         ("10 ** 5000 / 10 ** 4000", "1" + "0" * 1000),
         ("(10 ** 400 + 1) / 3", f"{10**400 + 1}/3 (≈ 3.33333333333e+399)"),
@@ -59,6 +62,9 @@ def test_refusals_name_what_is_wrong() -> None:
         "[1]": "only numbers",
         "True + 1": "only numbers",
         "1 +": "not an arithmetic expression",
+        "1 + \ud800": "a lone surrogate",
+        "0 ^ -1": "division by zero",
+        "1^3" * 600: f"longer than {MAX_EXPRESSION}",  # counted with ^ read as **
         "2 ** 0.5": "exponents must be whole numbers",
         "0 ** -1": "division by zero",
         "1 % 0": "division by zero",
