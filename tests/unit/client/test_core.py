@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from tailwinds.client import (
     Start,
     StreamProtocolError,
     Token,
+    _core,
 )
 from tailwinds.client._core import error_for
 from tailwinds.engine.events import (
@@ -117,3 +120,16 @@ def test_thinking_is_typed_and_kept_apart() -> None:
     assert reader.metadata.usage.reasoning_tokens == 7
     answer = Prediction.from_json({"text": "Hi", "thinking": "hmm", "chatId": "c"})
     assert answer.thinking == "hmm"
+
+
+def test_a_chatflow_from_an_export_keeps_every_setting_the_api_takes() -> None:
+    from tailwinds.manage.chatflow_fields import ChatflowBody
+
+    exported = {field.alias or name: None for name, field in ChatflowBody.model_fields.items()} | {
+        "id": "x",
+        "version": 3,
+        "createdDate": "2026-01-01",
+        "updatedDate": "2026-01-02",
+    }
+    sent = _core.chatflow_payload(json.dumps(exported))
+    assert set(sent) == {field.alias or name for name, field in ChatflowBody.model_fields.items()}
