@@ -121,7 +121,9 @@ def db_upgrade(database_url: str | None, home: str | None) -> None:
     """Apply the migrations (`tailwinds start` does it too)."""
     settings = _settings(open_secrets=False, database_url=database_url, home=home)
     _preflight(settings)
-    click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
+    from tailwinds.preflight import where
+
+    click.echo(f"database at {where(settings.database_url)} is up to date")
 
 
 def _client(url: str, api_key: str | None, admin_token: str | None) -> Tailwinds:

@@ -6,6 +6,7 @@ never the URL's password."""
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from tailwinds.config import Settings
@@ -25,6 +26,7 @@ class PreflightFailed(Exception):
 def check_database(settings: Settings) -> None:
     """Reach the database and apply the migrations (the server's start migrates again: a
     no-op by then). Raises `PreflightFailed` naming TAILWINDS_DATABASE_URL."""
+    from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from tailwinds.store.db import Database
@@ -43,6 +45,11 @@ def check_database(settings: Settings) -> None:
 
     try:
         asyncio.run(migrate())
+    except CommandError as exc:  # a revision this version does not know: a newer one's
+        raise PreflightFailed(
+            "TAILWINDS_DATABASE_URL: expected a database migrated by this version of "
+            f"Tailwinds or an older one, got {exc}"
+        ) from None
     except (OSError, TimeoutError, DBAPIError, ArgumentError) as exc:
         reason = _scrubbed(str(getattr(exc, "orig", None) or exc), settings.database_url)
         raise PreflightFailed(
@@ -109,9 +116,27 @@ def _scrubbed(reason: str, url: str) -> str:
     except ValueError:
         return reason
     for value in sorted(hidden, key=len, reverse=True):
-        if len(value) >= 3:  # "0" or "no" would blank out words
+        if len(value) >= 3:
             reason = reason.replace(value, "***")
+        elif value:  # short: only where it stands alone, not inside words and numbers
+            reason = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "***", reason)
     return reason
+
+
+def where(database_url: str) -> str:
+    """A database URL as a line may say it: the host, port and database, without the
+    user, the password or the options. `?` when it cannot be read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database_url)
+    except (ArgumentError, ValueError):
+        return "?"
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.host or ''}{port}/{url.database or ''}"
 
 
 def _unreadable(exc: Exception) -> PreflightFailed:

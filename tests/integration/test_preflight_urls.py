@@ -175,3 +175,29 @@ def test_a_value_the_driver_quotes_back_is_not_printed(
     line = one_line(run_cli(tmp_path, *command, **env))
     assert line.startswith(f"Error: {setting}: "), line
     assert "S3cret" not in line, line
+
+
+def test_an_upgrade_names_the_database_without_its_options(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    done = run_cli(
+        tmp_path, "db", "upgrade", TAILWINDS_DATABASE_URL=f"{postgres_url}?password=s3cretpw"
+    )
+    assert done.returncode == 0, done.stderr
+    name = postgres_url.rsplit("/", 1)[1]
+    assert done.stdout.strip() == f"database at 127.0.0.1:5432/{name} is up to date"
+    assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_a_database_of_a_newer_version_is_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
+    assert run_cli(tmp_path, "db", "upgrade", TAILWINDS_DATABASE_URL=url).returncode == 0
+    with sqlite3.connect(tmp_path / "newer.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    line = one_line(run_cli(tmp_path, "db", "upgrade", TAILWINDS_DATABASE_URL=url))
+    assert line.startswith(
+        "Error: TAILWINDS_DATABASE_URL: expected a database migrated by this version"
+    ), line
+    assert "9999_from_the_future" in line

@@ -242,3 +242,64 @@ def test_flow_data_past_what_json_stores_is_refused_naming_the_spot(
         "flowData: nodes.0.inputs.maxTokens: expected an integer of at most 64 bits"
         in made.json()["error"]
     )
+
+
+def test_nesting_past_what_json_stores_is_a_failure_not_a_500(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    flow: dict[str, Any] = {**_flow(mock_llm), "edges": []}
+    deep: list[Any] = []
+    flow["v"] = deep
+    for _ in range(300):
+        deep.append([])
+        deep = deep[0]
+    keys = requests.get(f"{sqlite_server.url}/api/v1/apikeys", timeout=5).json()
+    made = requests.post(
+        f"{sqlite_server.url}/api/v1/chatflows", json={"name": "deep", "flowData": flow}, timeout=10
+    )
+    assert made.status_code == 400 and "levels of nesting" in made.json()["error"], made.text
+    bundle = {
+        "format": "tailwinds-export",
+        "chatflows": [{"name": "deep", "apiKeyId": "elsewhere", "flowData": flow}],
+    }
+    done = _import(sqlite_server, bundle)
+    assert done.status_code == 200, done.text
+    assert "levels of nesting" in done.json()["failed"][0]["error"]
+    assert requests.get(f"{sqlite_server.url}/api/v1/apikeys", timeout=5).json() == keys
+
+
+def test_a_long_name_makes_a_key_name_that_fits(
+    sqlite_server: RunningServer, mock_llm: MockOpenAI
+) -> None:
+    bundle = {
+        "format": "tailwinds-export",
+        "chatflows": [{"name": "n" * 200, "apiKeyId": "elsewhere", "flowData": _flow(mock_llm)}],
+    }
+    done = _import(sqlite_server, bundle)
+    assert done.status_code == 200 and not done.json()["failed"], done.text
+    assert len(done.json()["apiKeys"][0]["name"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [('{"apiKey": "\\ud800"}', "data"), ('{"apiKey": 5}', "data.apiKey")],
+)
+def test_credentials_are_stored_as_given_or_refused(
+    sqlite_server: RunningServer, data: str, named: str
+) -> None:
+    before = _counts(sqlite_server)
+    refused = requests.post(
+        f"{sqlite_server.url}/api/v1/credentials",
+        data='{"name": "c", "provider": "openai", "data": ' + data + "}",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert refused.status_code == 400 and named in refused.json()["error"], refused.text
+    sealed = {
+        "credentials": [{"id": "c", "name": "c", "provider": "openai", "data": {"apiKey": 5}}]
+    }
+    bundle = {"format": "tailwinds-export", "chatflows": [], "secrets": _sealed(sealed)}
+    refused = _import(sqlite_server, bundle, PASSPHRASE)
+    assert refused.status_code == 400, refused.text
+    assert "bundle.secrets.credentials.0.data.apiKey" in refused.json()["error"]
+    assert _counts(sqlite_server) == before

@@ -12,11 +12,18 @@ import copy
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from tailwinds import offload
 from tailwinds.engine.validation import describe_validation_error
@@ -28,11 +35,13 @@ from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
 from tailwinds.store.credentials import CredentialRepository
 from tailwinds.store.secrets import SecretBox
+from tailwinds.store.storable import storable
 
 FORMAT = "tailwinds-export"
 VERSION = 1
 _KDF = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
+KEY_NAME_LENGTH = 200  # api_keys.name
 
 
 class Bundle(BaseModel):
@@ -58,10 +67,14 @@ class Bundle(BaseModel):
 
 
 class SealedCredential(BaseModel):
-    id: str
-    name: str = Field(min_length=1, max_length=200)
-    provider: str = Field(min_length=1, max_length=100)
-    data: dict[str, Any]
+    """As `POST /api/v1/credentials` takes one, and its id in the file."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: str = Field(max_length=200)
+    name: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=200)
+    provider: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=100)
+    data: Annotated[dict[str, str], AfterValidator(storable)]
 
 
 class Sealed(BaseModel):
@@ -69,7 +82,9 @@ class Sealed(BaseModel):
     file, its inline secrets revealed."""
 
     credentials: list[SealedCredential] = Field(default_factory=list)
-    flow_data: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="flowData")
+    flow_data: dict[str, Annotated[dict[str, Any], AfterValidator(storable)]] = Field(
+        default_factory=dict, alias="flowData"
+    )
 
 
 def _fernet(passphrase: str, salt: bytes) -> Fernet:
@@ -152,14 +167,17 @@ class TransferService:
             made_key: dict[str, str] | None = None
             if chatflow.api_key_id and chatflow.api_key_id not in known_keys:
                 # never open up a chatflow that was guarded: give it a key of its own
-                given, key = await self.api_keys.create(f"imported for {chatflow.name}")
+                name = f"imported for {chatflow.name}"[:KEY_NAME_LENGTH]
+                given, key = await self.api_keys.create(name)
                 made_key = {"id": given.id, "name": given.name, "key": key}
                 fields["api_key_id"] = given.id
             try:
                 created = await self.service.create(fields)
-            except TailwindsError as exc:
+            except BaseException as exc:
                 if made_key is not None:  # a key that guards nothing is not left behind
                     await self.api_keys.delete(made_key["id"])
+                if not isinstance(exc, TailwindsError):
+                    raise
                 report["failed"].append({"name": chatflow.name, "error": str(exc)})
                 continue
             if made_key is not None:

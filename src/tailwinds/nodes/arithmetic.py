@@ -24,6 +24,10 @@ MAX_DIGITS = 4_000  # decimal digits of a numerator or a denominator, any step
 _MAX_BITS = math.ceil(MAX_DIGITS * math.log2(10))
 # a step may grow past the result's bound (10**5000 / 10**4000 is fine) but not without end
 _MAX_STEP_BITS = 4 * _MAX_BITS
+# steps of big integers cost about the square of their bits (a gcd per Fraction step):
+# the sum over an expression is bounded too, to some 20 ms of CPU on this project's
+# 2-core machine (a 2,000-character expression of 74 large steps took 145 ms before)
+WORK_BUDGET = 25_000_000_000
 
 _BINARY: dict[type[ast.operator], Callable[[Fraction, Fraction], Fraction]] = {
     ast.Add: operator.add,
@@ -54,16 +58,29 @@ def _literal(number: int | float) -> Fraction:
     return Fraction(number)
 
 
-def _binary(op: ast.operator, left: Fraction, right: Fraction) -> Fraction:
+class _Work:
+    """What an expression's steps have cost so far, in squared bits."""
+
+    def __init__(self) -> None:
+        self.spent = 0
+
+    def spend(self, bits: float) -> None:
+        self.spent += int(bits) ** 2
+        if self.spent > WORK_BUDGET:
+            raise ToolError("the expression is too much work: fewer or smaller steps")
+
+
+def _binary(op: ast.operator, left: Fraction, right: Fraction, work: _Work) -> Fraction:
     if isinstance(op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
         raise ToolError("division by zero")
     # a sum, product or quotient of fractions has at most the bits of both, plus a carry
     if _bits(left) + _bits(right) + 1 > _MAX_STEP_BITS:
         raise ToolError(TOO_LARGE)
+    work.spend(_bits(left) + _bits(right))
     return Fraction(_BINARY[type(op)](left, right))
 
 
-def _power(base: Fraction, exponent: Fraction) -> Fraction:
+def _power(base: Fraction, exponent: Fraction, work: _Work) -> Fraction:
     if exponent.denominator != 1:
         raise ToolError("exponents must be whole numbers")
     power = int(exponent)
@@ -75,9 +92,11 @@ def _power(base: Fraction, exponent: Fraction) -> Fraction:
     if base == -1:
         return Fraction(-1 if power % 2 else 1)
     # (n/d) ** k has k * log2(n * d) bits, to within k
+    # the power first: a float of it could overflow
     size = math.log2(abs(base.numerator)) + math.log2(base.denominator)
-    if size * abs(power) > _MAX_STEP_BITS:
+    if abs(power) > _MAX_STEP_BITS or size * abs(power) > _MAX_STEP_BITS:
         raise ToolError(TOO_LARGE)
+    work.spend(size * abs(power))
     return base**power
 
 
@@ -87,7 +106,8 @@ def calculate(expression: str) -> Fraction:
     Parsed into a tree and walked (no `eval`); every step is a `Fraction`, so 0.1 + 0.2 is
     3/10. Raises ToolError naming what is wrong: a syntax error, a name or call, division
     by zero, an exponent that is not a whole number, an expression over MAX_EXPRESSION
-    characters, or a step whose result would be too large (checked before it is computed).
+    characters, a step whose result would be too large (checked before it is computed), or
+    steps that would cost more than WORK_BUDGET together.
     """
     expression = expression.replace("^", "**")
     if len(expression) > MAX_EXPRESSION:
@@ -101,15 +121,17 @@ def calculate(expression: str) -> Fraction:
     except (RecursionError, MemoryError) as exc:
         raise ToolError("the expression is nested too deeply") from exc
 
+    work = _Work()
+
     def value(node: ast.AST) -> Fraction:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             if isinstance(node.value, bool):
                 raise ToolError("only numbers and + - * / // % ** are allowed, not True/False")
             return _literal(node.value)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _binary(node.op, value(node.left), value(node.right))
+            return _binary(node.op, value(node.left), value(node.right), work)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            return _power(value(node.left), value(node.right))
+            return _power(value(node.left), value(node.right), work)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](value(node.operand))
         raise ToolError(f"only numbers and + - * / // % ** are allowed, not {ast.dump(node)[:40]}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -87,6 +87,10 @@ def _cleaned(value: Any) -> Any:
 
 
 _INT64 = range(-(2**63), 2**63)
+# orjson refuses past 255 levels; a setting, a tool's input or a document's metadata
+# has no need of more than this
+MAX_DEPTH = 64
+T = TypeVar("T")
 
 
 def json_problem(value: Any) -> str | None:
@@ -94,11 +98,14 @@ def json_problem(value: Any) -> str | None:
     (the path from `value`, e.g. `nodes.0.inputs.temperature`), or None. orjson, which
     stores it, takes 64-bit integers only and writes an infinite float as `null`; no
     driver encodes a lone surrogate. For settings a caller wrote, which must come back as
-    they were given (text a model wrote is made storable instead: `storable_json`)."""
-    stack: list[tuple[str, Any]] = [("", value)]
+    they were given (text a model wrote is made storable instead: `storable_json`).
+    Nesting past MAX_DEPTH is refused too."""
+    stack: list[tuple[str, int, Any]] = [("", 0, value)]
     while stack:
-        path, item = stack.pop()
+        path, depth, item = stack.pop()
         where = f"{path}: " if path else ""
+        if depth > MAX_DEPTH:
+            return f"{where}expected at most {MAX_DEPTH} levels of nesting"
         if isinstance(item, bool) or item is None:
             continue
         if isinstance(item, int) and item not in _INT64:
@@ -111,7 +118,19 @@ def json_problem(value: Any) -> str | None:
             for key, child in item.items():
                 if isinstance(key, str) and _encodable(key) != key:
                     return f"{where}expected keys without lone UTF-16 surrogates"
-                stack.append((f"{path}.{key}" if path else str(key), child))
+                stack.append((f"{path}.{key}" if path else str(key), depth + 1, child))
         elif isinstance(item, list | tuple):
-            stack.extend((f"{path}.{n}" if path else str(n), child) for n, child in enumerate(item))
+            stack.extend(
+                (f"{path}.{n}" if path else str(n), depth + 1, child)
+                for n, child in enumerate(item)
+            )
     return None
+
+
+def storable(value: T) -> T:
+    """`value` itself, or ValueError saying why it cannot be stored as given
+    (`json_problem`): a pydantic `AfterValidator` for fields stored as JSON."""
+    problem = json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value

@@ -45,6 +45,8 @@ def test_exact(expression: str, expected: str) -> None:
         "1.5 ** 10 ** 100",
         "10 ** 4001",
         "1 / 10 ** 4001",
+        "2 ** 10 ** 400",  # a power too large to be a float
+        "(1/2) ** (10 ** 400)",
         "1e309",  # a float that is infinite
         "-1e400",
     ],
@@ -76,6 +78,15 @@ def test_refusals_name_what_is_wrong() -> None:
         with pytest.raises(ToolError) as refused:
             calculate(expression)
         assert named in str(refused.value), expression
+
+
+def test_many_large_steps_are_refused_before_they_add_up() -> None:
+    # each step is within bounds; 74 of them took 145 ms of big-integer gcds
+    expression = "-".join(["((3/5)**6800%(7/11)**4200)"] * 74)
+    assert len(expression) <= MAX_EXPRESSION
+    with pytest.raises(ToolError, match="too much work"):
+        calculate(expression)
+    calculate("-".join(["((3/5)**680%(7/11)**420)"] * 74))  # the same shape, smaller: fine
 
 
 def test_agrees_with_fractions_on_random_expressions() -> None:
