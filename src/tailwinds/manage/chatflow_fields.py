@@ -20,6 +20,9 @@ from tailwinds.store.chatflows import ConcurrentTurns
 # what a chatflow may allow per uploaded file (TAILWINDS_MAX_UPLOAD_BYTES bounds a request)
 MAX_FILE_BYTES_SETTING = 1024**3
 
+# JSON's true is not 1 nor "30" a number, and 1e999 is no setting (stored, it came back null)
+_STRICT = ConfigDict(populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False)
+
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s]+)$")]
 UploadType = Literal[
     "image/png", "image/jpeg", "image/gif", "image/webp",
@@ -32,7 +35,7 @@ class McpToolSettings(BaseModel):
     the chatflow's, the description to a sentence naming it. Names follow the MCP spec's
     tool-name rule (SEP-986)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = _STRICT
 
     exposed: bool = False
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
@@ -42,9 +45,7 @@ class McpToolSettings(BaseModel):
 class UploadLimits(BaseModel):
     """What a prediction's `uploads` may hold for this chatflow (runs/uploads.py)."""
 
-    model_config = ConfigDict(
-        populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False
-    )
+    model_config = _STRICT
 
     max_files: int = Field(DEFAULT_MAX_FILES, alias="maxFiles", ge=0, le=20)
     max_file_bytes: int = Field(
@@ -59,9 +60,7 @@ class ChatbotConfig(BaseModel):
     """The chat widget's settings, served to Flowise's widget by `GET
     /api/v1/public-chatbotConfig/{id}` (in Flowise's shape: docs/PROTOCOL.md)."""
 
-    model_config = ConfigDict(
-        populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False
-    )
+    model_config = _STRICT
 
     title: str | None = Field(None, max_length=200)
     welcome_message: str | None = Field(None, alias="welcomeMessage", max_length=2000)
@@ -74,9 +73,7 @@ class ChatbotConfig(BaseModel):
 
 
 class ChatflowBody(BaseModel):
-    model_config = ConfigDict(
-        populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False
-    )
+    model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=200)
     flow_data: dict[str, Any] = Field(alias="flowData")
@@ -94,9 +91,7 @@ class ChatflowBody(BaseModel):
 
 
 class ChatflowPatch(BaseModel):
-    model_config = ConfigDict(
-        populate_by_name=True, extra="forbid", strict=True, allow_inf_nan=False
-    )
+    model_config = _STRICT
 
     name: str | None = Field(None, min_length=1, max_length=200)
     flow_data: dict[str, Any] | None = Field(None, alias="flowData")
@@ -126,8 +121,6 @@ class ExportedChatflow(ChatflowBody):
     """A chatflow as `POST /api/v1/export` writes it: `ChatflowBody`'s settings and its id
     in the file (the sealed secrets are keyed by it); its version and dates are not kept."""
 
-    model_config = ConfigDict(
-        populate_by_name=True, extra="ignore", strict=True, allow_inf_nan=False
-    )
+    model_config = ConfigDict(extra="ignore")  # and the rest of ChatflowBody's
 
     id: str | None = Field(None, max_length=200, exclude=True)

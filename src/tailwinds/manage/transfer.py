@@ -30,6 +30,7 @@ from tailwinds.engine.validation import describe_validation_error
 from tailwinds.errors import InvalidRequest, TailwindsError
 from tailwinds.manage.chatflow_fields import ExportedChatflow, fields_of
 from tailwinds.manage.chatflows import ChatflowService, public
+from tailwinds.manage.credential_fields import CredentialBody
 from tailwinds.runs.flow_secrets import reveal
 from tailwinds.store.apikeys import ApiKeyRepository
 from tailwinds.store.chatflows import ChatflowRepository
@@ -66,15 +67,13 @@ class Bundle(BaseModel):
         return chatflows
 
 
-class SealedCredential(BaseModel):
-    """As `POST /api/v1/credentials` takes one, and its id in the file."""
+class SealedCredential(CredentialBody):
+    """As `POST /api/v1/credentials` takes one, and its id in the file (its date is not
+    kept)."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(extra="ignore")
 
     id: str = Field(max_length=200)
-    name: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=200)
-    provider: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=100)
-    data: Annotated[dict[str, str], AfterValidator(storable)]
 
 
 class Sealed(BaseModel):

@@ -74,9 +74,10 @@ def _binary(op: ast.operator, left: Fraction, right: Fraction, work: _Work) -> F
     if isinstance(op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
         raise ToolError("division by zero")
     # a sum, product or quotient of fractions has at most the bits of both, plus a carry
-    if _bits(left) + _bits(right) + 1 > _MAX_STEP_BITS:
+    both = _bits(left) + _bits(right)
+    if both + 1 > _MAX_STEP_BITS:
         raise ToolError(TOO_LARGE)
-    work.spend(_bits(left) + _bits(right))
+    work.spend(both)
     return Fraction(_BINARY[type(op)](left, right))
 
 
@@ -91,8 +92,8 @@ def _power(base: Fraction, exponent: Fraction, work: _Work) -> Fraction:
         return base if power else Fraction(1)
     if base == -1:
         return Fraction(-1 if power % 2 else 1)
-    # (n/d) ** k has k * log2(n * d) bits, to within k
-    # the power first: a float of it could overflow
+    # (n/d) ** k has k * log2(n * d) bits, to within k; the power is compared alone
+    # first, since a float of it could overflow
     size = math.log2(abs(base.numerator)) + math.log2(base.denominator)
     if abs(power) > _MAX_STEP_BITS or size * abs(power) > _MAX_STEP_BITS:
         raise ToolError(TOO_LARGE)

@@ -112,13 +112,16 @@ def url_options(url: str) -> dict[str, Any]:
             f"{quoted} is not taken (the clients set their own timeouts, retries, pool and "
             f"RESP version); a URL may give db, username, password, client_name and ssl_*"
         )
-    options["connection_class"] = connection_class(url)
+    options["connection_class"] = _cancellable(options.get("connection_class", Connection))
     return options
 
 
 def connection_class(url: str) -> type[AbstractConnection]:
     """The cancellable connection class for a `redis://`, `rediss://` or `unix://` URL."""
-    chosen = parse_url(url).get("connection_class", Connection)
+    return _cancellable(parse_url(url).get("connection_class", Connection))
+
+
+def _cancellable(chosen: type[AbstractConnection]) -> type[AbstractConnection]:
     if issubclass(chosen, SSLConnection):
         return CancellableSSLConnection
     if issubclass(chosen, UnixDomainSocketConnection):

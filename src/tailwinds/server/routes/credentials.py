@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tailwinds.errors import NotFound
+from tailwinds.manage.credential_fields import CredentialBody
 from tailwinds.server.auth import require_admin
 from tailwinds.server.state import State
-from tailwinds.store.storable import storable
 
 router = APIRouter(
     prefix="/api/v1/credentials", tags=["credentials"], dependencies=[Depends(require_admin)]
 )
-
-
-class CredentialBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=200)
-    provider: Annotated[str, AfterValidator(storable)] = Field(
-        min_length=1, max_length=100, examples=["openai", "anthropic"]
-    )
-    data: Annotated[dict[str, str], AfterValidator(storable)] = Field(examples=[{"apiKey": "sk-…"}])
 
 
 @router.post("", status_code=201)
