@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_writer import EventWriter
-from tailwinds.transport.resp import Script, bulk, execute_packed, pack
+from tailwinds.transport.resp import HeldConnection, Script, bulk, execute_packed, pack
 from tests.redis_streams import writer_and_reader
 
 # a command's name first (redis-py splits a first argument at its spaces: "CONFIG GET")
@@ -58,11 +59,45 @@ def test_a_script_is_loaded_again_after_redis_forgot_it(redis_url: str) -> None:
         redis = connect(redis_url)
         script = Script(f"return ARGV[1] .. '{uuid.uuid4().hex}'")
         try:
-            first = await script.run(redis, [], [bulk(b"a")])
+            held = HeldConnection(redis)
+            first = await script.run(held, [], [bulk(b"a")])
             await redis.script_flush()
-            assert await script.run(redis, [], [bulk(b"a")]) == first
+            assert await script.run(held, [], [bulk(b"a")]) == first
         finally:
             await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_held_connection_outlives_what_happens_to_its_socket(redis_url: str) -> None:
+    """The connection a writer or reader keeps: killed by Redis, it is reconnected (by the
+    retry of a client that retries; by the next command of one that does not); a command
+    cut by a cancel leaves no reply behind for the next one to read."""
+
+    async def check() -> None:
+        admin = connect(redis_url)
+        retrying, once_only = connect(redis_url), connect(redis_url, reconnects=0)
+        try:
+            for client in (retrying, once_only):
+                held = HeldConnection(client)
+                my_id = await held.execute(pack([b"CLIENT", b"ID"]))
+                assert await held.execute(pack([b"CLIENT", b"ID"])) == my_id  # the same one
+                await admin.client_kill_filter(_id=my_id)
+                if client is once_only:
+                    with pytest.raises(RedisConnectionError):
+                        await held.execute(pack([b"PING"]))
+                assert await held.execute(pack([b"ECHO", b"back"])) == b"back"
+                assert await held.execute(pack([b"CLIENT", b"ID"])) != my_id
+                blocking = pack([b"BLPOP", uuid.uuid4().hex.encode(), b"1"])
+                slow = asyncio.ensure_future(held.execute(blocking))
+                await asyncio.sleep(0.05)
+                slow.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await slow
+                assert await held.execute(pack([b"ECHO", b"mine"])) == b"mine"
+        finally:
+            for client in (admin, retrying, once_only):
+                await client.aclose()
 
     asyncio.run(check())
 

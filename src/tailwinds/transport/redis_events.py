@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from tailwinds.transport.frames import closing_frames
 from tailwinds.transport.keys import Keys
-from tailwinds.transport.resp import bulk, execute_packed, pack, pack_bulks
+from tailwinds.transport.resp import HeldConnection, bulk, pack, pack_bulks
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -100,6 +100,7 @@ class EventReader:
     def __init__(self, redis: Redis, reads: Redis, keys: Keys, node_id: str) -> None:
         self.redis = redis
         self.reads = reads
+        self._reading = HeldConnection(reads)  # the loop's one read at a time
         self.keys = keys
         self.node_id = node_id
         self.wake_key = keys.wake(node_id)
@@ -200,7 +201,7 @@ class EventReader:
                 command = pack([b"XTRIM", self.relay_key.encode(), b"MINID", relay_from]) + command
                 trimmed_to, trimmed_at, replies = relay_from, loop.time(), 2
             try:
-                reply = await execute_packed(self.reads, command, replies)
+                reply = await self._reading.execute(command, replies)
             except (RedisError, OSError) as exc:
                 logger.warning("reading run events from Redis failed: %s", exc)
                 self.connected = False

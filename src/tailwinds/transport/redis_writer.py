@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tailwinds.transport.keys import Keys
-from tailwinds.transport.resp import Script, bulk
+from tailwinds.transport.resp import HeldConnection, Script, bulk
 
 # a relay stream outlives its API node by this long (s): its reader trims it as it reads
 RELAY_TTL_S = 3600
@@ -83,12 +83,15 @@ class EventWriter:
         retention_s: float,
         on_failure: Callable[[BaseException], None],
     ) -> None:
-        self.redis = redis
+        self._conn = HeldConnection(redis)  # one flush in flight at a time
         self.keys = keys
         self._bounds = (bulk(b"%d" % max_len), bulk(b"%d" % int(max(retention_s, 1))))
         self.on_failure = on_failure
         self._pending: list[tuple[str, int, bytes, bool]] = []
-        self._relays: dict[str, str] = {}  # by message id: its API node's id
+        # by message id: its API node's relay stream (a bulk string), and the run's own
+        # names (its event stream, its facts, its id) packed once, not at every flush
+        self._relays: dict[str, bytes] = {}
+        self._named: dict[str, tuple[bytes, bytes, bytes]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
 
@@ -97,8 +100,9 @@ class EventWriter:
         from now on; None: no more (the run is over)."""
         if node_id is None:
             self._relays.pop(message_id, None)
+            self._named.pop(message_id, None)
         else:
-            self._relays[message_id] = node_id
+            self._relays[message_id] = bulk(self.keys.relay(node_id).encode())
 
     def append(self, message_id: str, seq: int, frame: bytes, end: bool = False) -> None:
         """Frame number `seq` of a run; the last (`end`) expires its streams."""
@@ -127,23 +131,28 @@ class EventWriter:
                     ended.add(message_id)
             keys: list[bytes] = []
             args: list[bytes] = [*self._bounds]
+            named_by = self._named
             for message_id, frames in runs.items():
-                events = bulk(self.keys.events(message_id).encode())
+                named = named_by.get(message_id)
+                if named is None:
+                    named = named_by[message_id] = (
+                        bulk(self.keys.events(message_id).encode()),
+                        bulk(self.keys.run(message_id).encode()),
+                        bulk(message_id.encode()),
+                    )
                 relay = self._relays.get(message_id)
-                keys += (
-                    events,
-                    bulk(self.keys.run(message_id).encode()),
-                    events if relay is None else bulk(self.keys.relay(relay).encode()),
-                )
+                keys += (named[0], named[1], named[0] if relay is None else relay)
                 args += (
                     bulk(b"%d" % (len(frames) // 2)),
                     _FLAGS[message_id in ended],
                     _FLAGS[relay is not None],
-                    bulk(message_id.encode()),
+                    named[2],
                     *frames,
                 )
+            for message_id in ended:
+                named_by.pop(message_id, None)
             try:
-                failed = await _APPEND.run(self.redis, keys, args)
+                failed = await _APPEND.run(self._conn, keys, args)
                 if failed:
                     raise ResponseError(_text(failed[0]))
                 self._error = None

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
 
 
@@ -47,7 +48,35 @@ async def execute_packed(redis: Redis, command: bytes, replies: int = 1) -> Any:
     `TimeoutError`)."""
     pool = redis.connection_pool
     conn = await pool.get_connection()
+    try:
+        return await _execute_on(conn, command, replies)
+    finally:
+        await pool.release(conn)
 
+
+class HeldConnection:
+    """One connection of `redis`'s pool, taken at first use and kept, for a user that
+    sends one command at a time (the worker's event writer, an API node's reader): the
+    pool's checkout and release for each command were ~10 % of an API node's CPU at 200
+    paced streams (py-spy, bench/RESULTS.md, issue 25). `execute` is `execute_packed` on
+    it, retries included; a connection that failed is reconnected by its next command,
+    and the client's `aclose()` closes it with the pool's others. Not for concurrent use:
+    two commands in flight would read each other's replies."""
+
+    __slots__ = ("_conn", "redis")
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._conn: AbstractConnection | None = None
+
+    async def execute(self, command: bytes, replies: int = 1) -> Any:
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = await self.redis.connection_pool.get_connection()
+        return await _execute_on(conn, command, replies)
+
+
+async def _execute_on(conn: AbstractConnection, command: bytes, replies: int) -> Any:
     async def once() -> Any:
         await conn.send_packed_command(command)
         for _ in range(replies - 1):
@@ -67,8 +96,6 @@ async def execute_packed(redis: Redis, command: bytes, replies: int = 1) -> Any:
         # read as the next command's
         await conn.disconnect()
         raise
-    finally:
-        await pool.release(conn)
     if isinstance(reply, ResponseError):
         raise reply
     return reply
@@ -87,13 +114,13 @@ class Script:
         sha = hashlib.sha1(source.encode()).hexdigest().encode()
         self._evalsha = bulk(b"EVALSHA") + bulk(sha)
 
-    async def run(self, redis: Redis, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
+    async def run(self, conn: HeldConnection, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
         """The script's reply; `keys` and `args` as bulk strings (`bulk(...)`)."""
         command = pack_bulks(
             3 + len(keys) + len(args), [self._evalsha, bulk(b"%d" % len(keys)), *keys, *args]
         )
         try:
-            return await execute_packed(redis, command)
+            return await conn.execute(command)
         except NoScriptError:
-            await redis.script_load(self.source)
-            return await execute_packed(redis, command)
+            await conn.redis.script_load(self.source)
+            return await conn.execute(command)
