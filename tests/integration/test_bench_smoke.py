@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.alternate import main as alternate
 from bench.run import main
 
 
@@ -51,3 +52,19 @@ def test_quick_bench_reports_plausible_figures(
     fixed_rows = [line for line in fixed_part.splitlines() if line[:7] in ("| local", "| queue")]
     assert len(fixed_rows) == 6
     assert out.with_suffix(".json").exists()
+
+
+def test_alternate_runs_pairs_against_another_checkout(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    # this checkout stands for "before" too: what is checked is the pairing, not a change
+    before = Path(__file__).resolve().parents[2]
+    args = ["--before", str(before), "--pairs", "1", "--streams", "2", "--tokens", "4"]
+    sides = alternate([*args, "--rounds", "2", "--queue"])
+    for runs in sides.values():
+        [(queued, local)] = runs
+        for report in (queued, local):
+            assert report is not None
+            assert report.completed == 4 and report.failed == 0, report.errors
+            assert report.tokens == 16 and report.cpu_us_per_token > 0
+    assert sides["after"][0][0].target == "tailwinds-queue"  # type: ignore[union-attr]
