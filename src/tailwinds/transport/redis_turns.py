@@ -62,6 +62,13 @@ for _, waiter in ipairs(gone) do
   redis.call('ZREM', KEYS[2], waiter)
   redis.call('ZREM', KEYS[3], waiter)
 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  -- taken by this waiter's own earlier call, whose reply was lost (sent again on a new
+  -- connection): its own, not the next in line's
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return -1
+end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[1])
 end
@@ -136,18 +143,20 @@ class RedisTurns:
             poll_s = POLL_S[0]
             interrupted: str | None = None
             while True:
-                (taken,) = await self.batch.execute(
-                    lambda pipe: pipe.set(key, message_id, nx=True, px=self.lease_ms)
+                # GET: the holder, read in the same step; the lease is this turn's when it
+                # was free or is held under its own id already (an earlier try whose reply
+                # was lost, sent again on a new connection by the client's retry)
+                (held_by,) = await self.batch.execute(
+                    lambda pipe: pipe.set(key, message_id, nx=True, px=self.lease_ms, get=True)
                 )
-                if taken:
+                holder = _text(held_by)
+                if holder is None or holder == message_id:
                     return self._hold(key, message_id)
                 if policy == "reject":
                     raise chat_busy(session_id, policy, wait_s)
-                if policy == "interrupt":
-                    holder = _text(await self.redis.get(key))
-                    if holder is not None and holder != interrupted:
-                        interrupted = holder
-                        await self.abort([holder])
+                if policy == "interrupt" and holder != interrupted:
+                    interrupted = holder
+                    await self.abort([holder])
                 if loop.time() + poll_s > deadline:
                     raise chat_busy(session_id, policy, wait_s)
                 # polled: a freed lease has no event to wait on that survives a restart

@@ -119,3 +119,29 @@ def test_a_waiter_whose_node_died_loses_its_place(redis_url: str, prefix: str) -
         assert await nodes[0].redis.zscore(keys.turn_line(lease_key)[0], "ghost") is None
 
     with_nodes(redis_url, prefix, test)
+
+
+@pytest.mark.parametrize("policy", ["reject", "wait", "interrupt", "queue"])
+def test_a_lease_held_under_the_turns_own_id_is_its_own(
+    redis_url: str, prefix: str, policy: str
+) -> None:
+    """What a turn finds when its take went through but the reply was lost, and the
+    client sent it again on a new connection: the lease under its own id. That is the
+    turn's lease (it was ChatBusy, or an interrupt of itself, or a wait in its own line)."""
+
+    async def test(nodes: list[RedisTurns], keys: Keys) -> None:
+        key = keys.turn("cf", "chat")
+        await nodes[0].redis.set(key, "t1", px=5000)
+        lease = await nodes[0].acquire("cf", "chat", "t1", policy, 0.2)
+        assert lease.message_id == "t1"
+        assert await nodes[0].redis.get(key) == b"t1"
+        for part in keys.turn_line(key)[:2]:
+            assert await nodes[0].redis.zcard(part) == 0
+        # and the chat is still refused to another turn while t1 holds it
+        if policy != "interrupt":
+            with pytest.raises(ChatBusy):
+                await nodes[1].acquire("cf", "chat", "t2", policy, 0.1)
+        await lease.release()
+        assert await nodes[0].redis.get(key) is None
+
+    with_nodes(redis_url, prefix, test)
