@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -51,6 +52,92 @@ def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: 
             await admin.delete(keys.events(run))
             await redis.aclose()
             await admin.aclose()
+
+    asyncio.run(check())
+
+
+class ReplyDropper:
+    """A TCP proxy in front of Redis: once `armed`, the connection whose client sends an
+    `EVALSHA` is cut as Redis's reply comes back. Redis ran the script; the client never
+    hears, and its retry sends the same batch again on a new connection."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlsplit(redis_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.db = parts.path or "/0"
+        self.armed = False
+        self.dropped = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self.db}"
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection(*self.target)
+        evalsha_sent = False
+
+        async def up() -> None:
+            nonlocal evalsha_sent
+            while data := await client_r.read(65536):
+                if self.armed and b"EVALSHA" in data:
+                    evalsha_sent = True
+                redis_w.write(data)
+                await redis_w.drain()
+
+        async def down() -> None:
+            while data := await redis_r.read(65536):
+                if evalsha_sent:
+                    self.armed, self.dropped = False, self.dropped + 1
+                    return  # the reply goes nowhere
+                client_w.write(data)
+                await client_w.drain()
+
+        tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        client_w.close()
+        redis_w.close()
+
+
+def test_a_batch_whose_reply_was_lost_is_written_once_when_sent_again(redis_url: str) -> None:
+    """Redis ran the writer's script, the connection died before its reply came: the
+    client's retry sends the same batch again. Its frames are in the stream already (their
+    entry ids are fixed): the retry must be a success that writes nothing twice, not an
+    error that ends every run of the worker with `transport_lost`."""
+
+    async def check() -> None:
+        dropper = ReplyDropper(redis_url)
+        async with dropper as proxied, writer_and_reader(redis_url) as streams:
+            keys = streams.keys
+            failures: list[BaseException] = []
+            redis = connect(proxied)
+            writer = EventWriter(redis, keys, 1000, 60, failures.append)
+            run = uuid.uuid4().hex
+            sub = streams.reader.add(run, 1, relayed=True)
+            writer.relay(run, "node")
+            try:
+                writer.append(run, 2, b"two")
+                await writer.synced()  # the script known to Redis: the next is EVALSHA's
+                dropper.armed = True
+                writer.append(run, 3, b"three")
+                writer.append(run, 4, b"four", end=True)
+                try:
+                    await writer.synced()
+                except Exception as exc:
+                    raise AssertionError(f"the batch failed: {exc!r}") from exc
+                assert dropper.dropped == 1
+                assert not failures
+                written = await streams.redis.xrange(keys.events(run))
+                assert [f[b"f"] for _, f in written] == [b"two", b"three", b"four"]
+                # the relay stream has the batch twice; its reader passes it on once
+                assert b"".join([chunk async for chunk in sub.frames()]) == b"twothreefour"
+            finally:
+                await redis.aclose()
 
     asyncio.run(check())
 

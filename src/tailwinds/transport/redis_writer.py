@@ -26,9 +26,12 @@ RELAY_TTL_S = 3600
 # (approximate MAXLEN), ARGV[2] their retention once ended (s), then per run: how many
 # frames, whether the last is `end`, whether it is relayed, its message id, and each
 # frame's entry id and bytes. Each XADD on its own, as in a pipeline: the errors come back
-# in a list, the other frames are written. A relayed run's frames of the batch also go to
-# its node's relay stream as one entry (`m` message id, `a`/`z` the first and last entry
-# ids, `f` the frames joined, `e` when it ended).
+# in a list, the other frames are written. A frame already at its entry id is no error:
+# the client sends a batch again when its reply was lost (a dropped connection), and the
+# entry ids make that a no-op on the run's stream (its reader drops the relay stream's
+# repeat). A relayed run's frames of the batch also go to its node's relay stream as one
+# entry (`m` message id, `a`/`z` the first and last entry ids, `f` the frames joined, `e`
+# when it ended).
 _APPEND = Script(
     """
 local maxlen, ttl, a, failed = ARGV[1], ARGV[2], 3, {}
@@ -44,7 +47,11 @@ for k = 1, #KEYS, 3 do
     else
       r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1])
     end
-    if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
+    if type(r) == 'table' and r.err then
+      -- the same frame at that id already: this batch again, after its reply was lost
+      local there = redis.call('XRANGE', KEYS[k], ARGV[a], ARGV[a])
+      if #there == 0 or there[1][2][2] ~= ARGV[a + 1] then failed[#failed + 1] = r.err end
+    end
     frames[j] = ARGV[a + 1]
     a = a + 2
   end
