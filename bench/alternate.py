@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[tuple[Report | None, R
             sides[side].append((queued, local))
             figures = f"local {local.cpu_us_per_token:.1f} µs/token"
             if queued is not None:
-                ratio = queued.cpu_us_per_token / local.cpu_us_per_token
+                # a row of a few tokens can read no CPU at all (the counters' resolution)
+                ratio = queued.cpu_us_per_token / (local.cpu_us_per_token or float("nan"))
                 figures = f"queue {queued.cpu_us_per_token:.1f} ({figures}), {ratio:.2f}x"
             print(f"pair {pair} {side}: {figures}", flush=True)
     for side, runs in sides.items():

@@ -66,5 +66,5 @@ def test_alternate_runs_pairs_against_another_checkout(
         for report in (queued, local):
             assert report is not None
             assert report.completed == 4 and report.failed == 0, report.errors
-            assert report.tokens == 16 and report.cpu_us_per_token > 0
+            assert report.tokens == 16 and report.cpu_us_per_token >= 0
     assert sides["after"][0][0].target == "tailwinds-queue"  # type: ignore[union-attr]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +13,7 @@ from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_writer import EventWriter
 from tests.redis_streams import writer_and_reader
+from tests.reply_dropper import ReplyDropper
 
 
 async def _kill_clients(admin, name: str) -> None:
@@ -54,54 +54,6 @@ def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: 
             await admin.aclose()
 
     asyncio.run(check())
-
-
-class ReplyDropper:
-    """A TCP proxy in front of Redis: once `armed`, the connection whose client sends an
-    `EVALSHA` is cut as Redis's reply comes back. Redis ran the script; the client never
-    hears, and its retry sends the same batch again on a new connection."""
-
-    def __init__(self, redis_url: str) -> None:
-        parts = urlsplit(redis_url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
-        self.db = parts.path or "/0"
-        self.armed = False
-        self.dropped = 0
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"redis://127.0.0.1:{port}{self.db}"
-
-    async def __aexit__(self, *_: object) -> None:
-        self.server.close()
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        redis_r, redis_w = await asyncio.open_connection(*self.target)
-        evalsha_sent = False
-
-        async def up() -> None:
-            nonlocal evalsha_sent
-            while data := await client_r.read(65536):
-                if self.armed and b"EVALSHA" in data:
-                    evalsha_sent = True
-                redis_w.write(data)
-                await redis_w.drain()
-
-        async def down() -> None:
-            while data := await redis_r.read(65536):
-                if evalsha_sent:
-                    self.armed, self.dropped = False, self.dropped + 1
-                    return  # the reply goes nowhere
-                client_w.write(data)
-                await client_w.drain()
-
-        tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        client_w.close()
-        redis_w.close()
 
 
 def test_a_batch_whose_reply_was_lost_is_written_once_when_sent_again(redis_url: str) -> None:

@@ -13,6 +13,7 @@ from tailwinds.errors import RateLimited, TransportLost
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_limits import RedisRateLimiter
+from tests.reply_dropper import ReplyDropper
 
 
 async def admit_release_admit(redis_url: str, rounds: int) -> None:
@@ -117,3 +118,42 @@ async def a_running_key_of_another_type(redis_url: str) -> str:
 def test_a_check_redis_refuses_is_not_called_unreachable(redis_url: str) -> None:
     message = asyncio.run(a_running_key_of_another_type(redis_url))
     assert "refused the check" in message and "WRONGTYPE" in message
+
+
+def test_an_admission_or_a_give_back_whose_reply_was_lost_counts_once(redis_url: str) -> None:
+    """The client sends a script again on a new connection when its reply was lost: the
+    admission must not hold two running slots (nor refuse itself, its own first count
+    filling the window), the give-back must not free two."""
+
+    async def check() -> None:
+        dropper = ReplyDropper(redis_url)
+        keys = Keys(f"test-limits-{uuid.uuid4().hex[:8]}")
+        running = f"{keys.prefix}:limit:flow:b:running"
+        window = f"{keys.prefix}:limit:flow:b:window"
+        limit = {"concurrent": 1, "requests": 1, "windowS": 60}
+        async with dropper as proxied:
+            redis = connect(proxied)
+            limiter = RedisRateLimiter(redis, keys)
+            try:
+                (await limiter.admit("flow:warm", {"concurrent": 1}))()  # both scripts known
+                await asyncio.sleep(0.05)
+                dropper.armed = True
+                release = await limiter.admit("flow:b", limit)
+                assert dropper.dropped == 1
+                assert int(await redis.get(running)) == 1
+                assert await redis.zcard(window) == 1
+                dropper.armed = True
+                release()
+                for _ in range(100):
+                    if dropper.dropped == 2 and not limiter._giving_back:
+                        break
+                    await asyncio.sleep(0.02)
+                assert dropper.dropped == 2
+                assert int(await redis.get(running)) == 0
+            finally:
+                left = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
+                if left:
+                    await redis.delete(*left)
+                await redis.aclose()
+
+    asyncio.run(check())

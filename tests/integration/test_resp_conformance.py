@@ -95,6 +95,17 @@ def test_a_held_connection_outlives_what_happens_to_its_socket(redis_url: str) -
                 with pytest.raises(asyncio.CancelledError):
                     await slow
                 assert await held.execute(pack([b"ECHO", b"mine"])) == b"mine"
+                # two commands in one write (the reader's XTRIM and XREAD), the first
+                # refused: the second's reply must not be left for the next command
+                wrong_type = uuid.uuid4().hex.encode()
+                await admin.set(wrong_type, b"a string")
+                try:
+                    trim = pack([b"XTRIM", wrong_type, b"MAXLEN", b"1"])
+                    with pytest.raises(ResponseError, match="WRONGTYPE"):
+                        await held.execute(trim + pack([b"ECHO", b"stale"]), replies=2)
+                    assert await held.execute(pack([b"ECHO", b"fresh"])) == b"fresh"
+                finally:
+                    await admin.delete(wrong_type)
         finally:
             for client in (admin, retrying, once_only):
                 await client.aclose()

@@ -36,7 +36,7 @@ logger = logging.getLogger("tailwinds.transport")
 
 # how long the facts of a run may stay when nothing ends it properly
 RUN_TTL_S = 24 * 3600
-# per process; the blocking reads hold one or two of them for good
+# per process; the blocking reads and the event writer hold one or two of them for good
 MAX_CONNECTIONS = 64
 # a command that meets a dead connection is tried again this many times, on fresh ones
 # (backoff 0.05 s doubling to 0.5 s: ~1.3 s in all, a restart's usual gap)

@@ -28,16 +28,24 @@ from tailwinds.transport.keys import Keys
 
 logger = logging.getLogger("tailwinds.limits")
 
+# how long an admission's or a release's mark outlives it (ms): far past the client's
+# retries (~1.3 s, `queue.RECONNECTS`)
+MARK_MS = 60_000
+
 # Every scope of a prediction in one call, checked before any is counted: a prediction one
 # scope refuses takes no place in another's window or running count.
-# KEYS: per scope, its window (a sorted set of request times) and its running count.
-# ARGV: now ms, a unique member, then per scope: window ms, max requests (0: none), max
-# running (0: none).
+# KEYS: per scope, its window (a sorted set of request times) and its running count; last,
+# the admission's own mark. ARGV: now ms, a unique member, then per scope: window ms, max
+# requests (0: none), max running (0: none).
+# The mark makes the call safe to send again: the client sends it again on a new connection
+# when its reply was lost, and an admission counted twice would hold two running slots for
+# one prediction (or refuse it, its own first count filling the window).
 # Returns {0, 0, 0} when admitted, {1, ms to wait, scope} over a window, {2, 0, scope} over
 # a running count (scope: 1-based).
 _ADMIT = """
 local now, member = tonumber(ARGV[1]), ARGV[2]
-local scopes = #KEYS / 2
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {0, 0, 0} end
+local scopes = (#KEYS - 1) / 2
 for i = 1, scopes do
   local window_key, running_key = KEYS[2 * i - 1], KEYS[2 * i]
   local window = tonumber(ARGV[3 * i])
@@ -66,7 +74,16 @@ for i = 1, scopes do
     redis.call('PEXPIRE', window_key, window)
   end
 end
+redis.call('SET', KEYS[#KEYS], '1', 'PX', MARK_MS)
 return {0, 0, 0}
+""".replace("MARK_MS", str(MARK_MS))
+# A running slot given back once, however often the call is sent (KEYS: the count, the
+# release's mark; ARGV: the mark's life, ms).
+_GIVE_BACK = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
 """
 
 
@@ -75,6 +92,7 @@ class RedisRateLimiter:
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(_ADMIT)
+        self._give_back = redis.register_script(_GIVE_BACK)
         self._tasks = BackgroundTasks()
         # slots this node is giving back, by running key: a release is a message to Redis,
         # and this node's next admission of the same key waits for it, so that a slot
@@ -89,7 +107,8 @@ class RedisRateLimiter:
         if not limited:
             return nothing
         keys: list[str] = []
-        args: list[int | str] = [int(time.time() * 1000), uuid.uuid4().hex]
+        member = uuid.uuid4().hex
+        args: list[int | str] = [int(time.time() * 1000), member]
         for key, limit in limited:
             running_key = f"{self.keys.prefix}:limit:{key}:running"
             pending = self._giving_back.get(running_key)
@@ -106,13 +125,14 @@ class RedisRateLimiter:
             for key, limit in limited
             if limit.get("concurrent")
         ]
+        keys.append(f"{self.keys.prefix}:limit:admitted:{member}")
         # shielded: a caller cancelled (its client left) while the script was on its way
         # does not know whether it counted, so the script's own end decides
         script = asyncio.ensure_future(self._script(keys=keys, args=args))
         try:
             verdict, wait_ms, scope = await asyncio.shield(script)
         except asyncio.CancelledError:
-            script.add_done_callback(lambda done: self._give_back_if_counted(done, running))
+            script.add_done_callback(lambda done: self._give_back_if_counted(done, running, member))
             raise
         except ResponseError as exc:  # Redis answered, and refused (a key of another type)
             raise TransportLost(f"rate limits (Redis) refused the check: {exc}") from exc
@@ -125,26 +145,28 @@ class RedisRateLimiter:
                 window_s = float(limit.get("windowS", 60))
                 raise refused_requests(int(limit["requests"]), window_s, retry, describe(key))
             raise refused_concurrent(int(limit["concurrent"]), describe(key))
-        return release_all([self._release(key) for key in running])
+        return release_all([self._release(key, member) for key in running])
 
-    def _give_back_if_counted(self, script: asyncio.Future[Any], running: list[str]) -> None:
+    def _give_back_if_counted(
+        self, script: asyncio.Future[Any], running: list[str], member: str
+    ) -> None:
         if script.cancelled() or script.exception() is not None:
             return
         if script.result()[0] == 0:  # admitted, for a client that had left
-            release_all([self._release(key) for key in running])()
+            release_all([self._release(key, member) for key in running])()
 
     async def admit(self, key: str, limit: dict[str, Any] | None) -> Callable[[], None]:
         """`admit_all` of one scope."""
         return await self.admit_all([(key, limit)])
 
-    def _release(self, running_key: str) -> Callable[[], None]:
+    def _release(self, running_key: str, member: str) -> Callable[[], None]:
         released = False
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
-                task = self._tasks.spawn(self._decrement(running_key))
+                task = self._tasks.spawn(self._decrement(running_key, member))
                 pending = self._giving_back.setdefault(running_key, set())
                 pending.add(task)
                 task.add_done_callback(lambda done: self._given_back(running_key, done))
@@ -158,8 +180,9 @@ class RedisRateLimiter:
             if not pending:
                 del self._giving_back[running_key]
 
-    async def _decrement(self, running_key: str) -> None:
+    async def _decrement(self, running_key: str, member: str) -> None:
         try:
-            await self.redis.decr(running_key)
+            mark = f"{running_key}:released:{member}"
+            await self._give_back(keys=[running_key, mark], args=[MARK_MS])
         except (RedisError, OSError) as exc:
             logger.warning("could not give back a running slot (%s): %s", running_key, exc)

@@ -140,14 +140,16 @@ class EventWriter:
             args: list[bytes] = [*self._bounds]
             named_by = self._named
             for message_id, frames in runs.items():
+                relay = self._relays.get(message_id)
                 named = named_by.get(message_id)
                 if named is None:
-                    named = named_by[message_id] = (
+                    named = (
                         bulk(self.keys.events(message_id).encode()),
                         bulk(self.keys.run(message_id).encode()),
                         bulk(message_id.encode()),
                     )
-                relay = self._relays.get(message_id)
+                    if relay is not None:  # kept while relayed: `relay(.., None)` drops it
+                        named_by[message_id] = named
                 keys += (named[0], named[1], named[0] if relay is None else relay)
                 args += (
                     bulk(b"%d" % (len(frames) // 2)),

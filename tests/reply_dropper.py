@@ -1,0 +1,55 @@
+"""A TCP proxy in front of Redis that loses one reply: what a client's retry meets when
+Redis ran its command and the connection died before the answer came back."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+
+class ReplyDropper:
+    """A TCP proxy in front of Redis: once `armed`, the connection whose client sends an
+    `EVALSHA` is cut as Redis's reply comes back. Redis ran the script; the client never
+    hears, and its retry sends the same batch again on a new connection."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlsplit(redis_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.db = parts.path or "/0"
+        self.armed = False
+        self.dropped = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self.db}"
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection(*self.target)
+        evalsha_sent = False
+
+        async def up() -> None:
+            nonlocal evalsha_sent
+            while data := await client_r.read(65536):
+                if self.armed and b"EVALSHA" in data:
+                    evalsha_sent = True
+                redis_w.write(data)
+                await redis_w.drain()
+
+        async def down() -> None:
+            while data := await redis_r.read(65536):
+                if evalsha_sent:
+                    self.armed, self.dropped = False, self.dropped + 1
+                    return  # the reply goes nowhere
+                client_w.write(data)
+                await client_w.drain()
+
+        tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        client_w.close()
+        redis_w.close()
