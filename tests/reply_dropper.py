@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 
 class ReplyDropper:
-    """A TCP proxy in front of Redis: once `armed`, the connection whose client sends an
-    `EVALSHA` is cut as Redis's reply comes back. Redis ran the script; the client never
-    hears, and its retry sends the same batch again on a new connection."""
+    """A TCP proxy in front of Redis: once `armed`, the connection whose client sends a
+    script (`EVAL` or `EVALSHA`) is cut as Redis's reply comes back. Redis ran it; the
+    client never hears, and its retry sends the same again on a new connection."""
 
     def __init__(self, redis_url: str) -> None:
         parts = urlsplit(redis_url)
@@ -29,19 +29,19 @@ class ReplyDropper:
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         redis_r, redis_w = await asyncio.open_connection(*self.target)
-        evalsha_sent = False
+        script_sent = False
 
         async def up() -> None:
-            nonlocal evalsha_sent
+            nonlocal script_sent
             while data := await client_r.read(65536):
-                if self.armed and b"EVALSHA" in data:
-                    evalsha_sent = True
+                if self.armed and b"EVAL" in data:
+                    script_sent = True
                 redis_w.write(data)
                 await redis_w.drain()
 
         async def down() -> None:
             while data := await redis_r.read(65536):
-                if evalsha_sent:
+                if script_sent:
                     self.armed, self.dropped = False, self.dropped + 1
                     return  # the reply goes nowhere
                 client_w.write(data)

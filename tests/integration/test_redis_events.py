@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
 from tailwinds.transport import redis_events
+from tailwinds.transport.job_entries import JobEntries
+from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
+from tailwinds.transport.relay import left
 from tests.redis_streams import writer_and_reader
 from tests.reply_dropper import ReplyDropper
 
@@ -122,5 +127,74 @@ def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
             await writer.synced()
             await asyncio.sleep(3)
             assert await redis.xlen(keys.relay("node")) <= 10
+
+    asyncio.run(check())
+
+
+def test_a_reader_counted_in_or_out_on_a_lost_reply_counts_once(redis_url: str) -> None:
+    """A run's count of readers decides whether a client that left stops the run: counted
+    in twice, a run would go on for nobody; counted out twice, a run another client still
+    reads would be stopped."""
+
+    async def check() -> None:
+        dropper = ReplyDropper(redis_url)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        run = uuid.uuid4().hex
+        readers = keys.readers(run)
+        async with dropper as proxied:
+            redis = connect(proxied)
+            reader = EventReader(redis, connect(redis_url, reconnects=0), keys, "node")
+            aborted: list[list[str]] = []
+
+            async def abort_runs(ids: list[str]) -> None:
+                aborted.append(ids)
+
+            client = SimpleNamespace(keys=keys, redis=redis, abort_runs=abort_runs)
+            try:
+                await redis.eval("return 1", 0)  # a connection made before the cut
+                for name in ("r1", "r2"):
+                    dropper.armed = True
+                    await reader.subscribe(run, 1, (readers, f"{readers}:in:{name}", 60))
+                assert dropper.dropped == 2
+                assert int(await redis.get(readers)) == 2
+                dropper.armed = True
+                await left(client, run, 0, "r1")  # type: ignore[arg-type]
+                assert dropper.dropped == 3
+                assert int(await redis.get(readers)) == 1
+                assert aborted == []  # r2 still reads
+                await left(client, run, 0, "r2")  # type: ignore[arg-type]
+                assert aborted == [[run]]
+            finally:
+                left_keys = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
+                if left_keys:
+                    await redis.delete(*left_keys)
+                await reader.stop()
+                await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_job_done_on_a_lost_reply_gives_its_chatflows_place_back_once(redis_url: str) -> None:
+    """A job's end gives back its place in its chatflow's queue (`queueMaxPerChatflow`):
+    sent again after a lost reply, it must not give back two (the cap would be one over
+    for a day)."""
+
+    async def check() -> None:
+        dropper = ReplyDropper(redis_url)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        job = Job("cf", uuid.uuid4().hex, "chat", "chat", "go", None)
+        async with dropper as proxied:
+            redis = connect(proxied)
+            try:
+                await redis.set(keys.queued("cf"), 2)
+                dropper.armed = True
+                await JobEntries(redis, keys).done("1-0", job)
+                assert dropper.dropped == 1
+                assert int(await redis.get(keys.queued("cf"))) == 1
+            finally:
+                left_keys = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
+                if left_keys:
+                    await redis.delete(*left_keys)
+                await redis.aclose()
 
     asyncio.run(check())

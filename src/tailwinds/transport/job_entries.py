@@ -10,6 +10,7 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from tailwinds.transport.counts import count_once
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.redis_batch import PipelineBatch
@@ -81,7 +82,8 @@ class JobEntries:
         def add(pipe: Pipeline) -> None:
             pipe.xack(self.keys.jobs, WORKER_GROUP, entry)
             pipe.xdel(self.keys.jobs, entry)
-            pipe.decr(self.keys.queued(job.chatflow_id))
+            queued = self.keys.queued(job.chatflow_id)
+            count_once(pipe, queued, f"{queued}:done:{entry}", -1)  # once, if sent again
             pipe.srem(self.keys.chat(job.chatflow_id, job.chat_id), job.message_id)
 
         await self.batch.execute(add)

@@ -30,7 +30,7 @@ from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
 from tailwinds.transport.redis_connection import url_options
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
 from tailwinds.transport.redis_turns import RedisTurns
-from tailwinds.transport.relay import Relay
+from tailwinds.transport.relay import Relay, left
 
 logger = logging.getLogger("tailwinds.transport")
 
@@ -286,11 +286,12 @@ class QueueClient:
         `end`. When the client leaves first: cancel the run at once, or after `grace_s` if
         nobody reads by then; `release` once the relay is over, however it ends. `sub`:
         subscribed and counted already (`enqueue`)."""
-        frames = self._frames(message_id, after, grace_s, sub)
-        return Relay(self, message_id, grace_s, frames, first, release, sub)
+        reader = uuid.uuid4().hex  # marks its count of readers, in and out, as done once
+        frames = self._frames(message_id, after, grace_s, sub, reader)
+        return Relay(self, message_id, grace_s, frames, first, release, sub, reader)
 
     async def _frames(
-        self, message_id: str, after: int, grace_s: float, sub: Subscription | None
+        self, message_id: str, after: int, grace_s: float, sub: Subscription | None, reader: str
     ) -> AsyncGenerator[bytes, None]:
         readers = self.keys.readers(message_id)
         counted = sub is not None  # whether this reader is in the run's count of readers
@@ -299,7 +300,9 @@ class QueueClient:
             try:
                 if sub is None:
                     # counted among the run's readers in the same round trip
-                    sub = await self.reader.subscribe(message_id, after, readers, RUN_TTL_S)
+                    sub = await self.reader.subscribe(
+                        message_id, after, (readers, f"{readers}:in:{reader}", RUN_TTL_S)
+                    )
                     counted = True
             except (RedisError, OSError) as exc:
                 # the stream has begun: it ends with a reason, not a broken connection
@@ -314,7 +317,7 @@ class QueueClient:
             if sub is not None:
                 self.reader.unsubscribe(sub)
             if not finished:
-                self._timers.spawn(self._left(message_id, grace_s, counted))
+                self._timers.spawn(left(self, message_id, grace_s, reader if counted else None))
 
     def left_early(self, message_id: str) -> None:
         """The client left while its job was being queued: stop the run if it was."""
@@ -323,18 +326,6 @@ class QueueClient:
     async def _abort_quietly(self, message_id: str) -> None:
         try:
             await self.abort_runs([message_id])
-        except (RedisError, OSError) as exc:
-            logger.warning("could not stop run %s after its client left: %s", message_id, exc)
-
-    async def _left(self, message_id: str, grace_s: float, counted: bool = True) -> None:
-        readers = self.keys.readers(message_id)
-        try:
-            left = await self.redis.decr(readers) if counted else 0
-            if grace_s > 0:
-                await asyncio.sleep(grace_s)
-                left = int(await self.redis.get(readers) or 0)
-            if left <= 0:
-                await self.abort_runs([message_id])
         except (RedisError, OSError) as exc:
             logger.warning("could not stop run %s after its client left: %s", message_id, exc)
 

@@ -17,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tailwinds.transport.counts import count_once
 from tailwinds.transport.frames import closing_frames
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.resp import HeldConnection, bulk, pack, pack_bulks
@@ -143,18 +144,19 @@ class EventReader:
         return sub
 
     async def subscribe(
-        self, message_id: str, after: int, counter: str | None = None, counter_ttl_s: int = 0
+        self, message_id: str, after: int, counter: tuple[str, str, int] | None = None
     ) -> Subscription:
-        """A subscription to the run's own stream after number `after`; `counter` (a key)
-        is incremented in the same round trip (the run's count of readers)."""
+        """A subscription to the run's own stream after number `after`; `counter`: a count
+        (the run's readers), its change's mark and its expiry (s), counted up once in the
+        same round trip (`counts.count_once`)."""
         sub = self.add(message_id, after)
         # interrupt the blocking read so that the next one includes this stream
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.wake_key, {b"w": b""}, maxlen=10, approximate=True)
         pipe.expire(self.wake_key, 3600)  # gone an hour after this node stops using it
         if counter is not None:
-            pipe.incr(counter)
-            pipe.expire(counter, counter_ttl_s)
+            key, mark, expire_s = counter
+            count_once(pipe, key, mark, 1, expire_s)
         try:
             await pipe.execute()
         except BaseException:

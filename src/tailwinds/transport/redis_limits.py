@@ -24,13 +24,10 @@ from tailwinds.limits import (
     refused_requests,
     release_all,
 )
+from tailwinds.transport.counts import MARK_MS, count_once
 from tailwinds.transport.keys import Keys
 
 logger = logging.getLogger("tailwinds.limits")
-
-# how long an admission's or a release's mark outlives it (ms): far past the client's
-# retries (~1.3 s, `queue.RECONNECTS`)
-MARK_MS = 60_000
 
 # Every scope of a prediction in one call, checked before any is counted: a prediction one
 # scope refuses takes no place in another's window or running count.
@@ -77,14 +74,6 @@ end
 redis.call('SET', KEYS[#KEYS], '1', 'PX', MARK_MS)
 return {0, 0, 0}
 """.replace("MARK_MS", str(MARK_MS))
-# A running slot given back once, however often the call is sent (KEYS: the count, the
-# release's mark; ARGV: the mark's life, ms).
-_GIVE_BACK = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
-  return redis.call('DECR', KEYS[1])
-end
-return 0
-"""
 
 
 class RedisRateLimiter:
@@ -92,7 +81,6 @@ class RedisRateLimiter:
         self.redis = redis
         self.keys = keys
         self._script = redis.register_script(_ADMIT)
-        self._give_back = redis.register_script(_GIVE_BACK)
         self._tasks = BackgroundTasks()
         # slots this node is giving back, by running key: a release is a message to Redis,
         # and this node's next admission of the same key waits for it, so that a slot
@@ -182,7 +170,6 @@ class RedisRateLimiter:
 
     async def _decrement(self, running_key: str, member: str) -> None:
         try:
-            mark = f"{running_key}:released:{member}"
-            await self._give_back(keys=[running_key, mark], args=[MARK_MS])
+            await count_once(self.redis, running_key, f"{running_key}:released:{member}", -1)
         except (RedisError, OSError) as exc:
             logger.warning("could not give back a running slot (%s): %s", running_key, exc)

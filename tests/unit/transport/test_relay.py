@@ -10,18 +10,25 @@ from typing import Any
 import pytest
 
 from tailwinds.background import BackgroundTasks
+from tailwinds.transport import relay as relay_module
 from tailwinds.transport.relay import Relay
 
 
 class FakeClient:
-    """What a relay uses of `QueueClient`: the grace timers and `_left`."""
+    """What a relay uses of `QueueClient` itself: the grace timers (`relay.left`, which
+    tells Redis, is recorded in `left` instead)."""
 
     def __init__(self) -> None:
         self._timers = BackgroundTasks()
-        self.left: list[tuple[str, float, bool]] = []
+        self.left: list[tuple[str, float, str | None]] = []
 
-    async def _left(self, message_id: str, grace_s: float, counted: bool = True) -> None:
-        self.left.append((message_id, grace_s, counted))
+
+@pytest.fixture(autouse=True)
+def recorded_leaving(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def left(client: FakeClient, message_id: str, grace_s: float, reader: str | None) -> None:
+        client.left.append((message_id, grace_s, reader))
+
+    monkeypatch.setattr(relay_module, "left", left)
 
 
 def run(coro: Any) -> Any:
@@ -60,7 +67,7 @@ def test_a_relay_closed_before_its_frames_began_stops_the_run(read_first: bool) 
         return client, released, log
 
     client, released, log = run(go())
-    assert client.left == [("m1", 2.5, False)]
+    assert client.left == [("m1", 2.5, None)]  # not counted: it never subscribed
     assert released == [1]
     assert log == []  # the generator never ran: its `finally` could not have told anyone
 
