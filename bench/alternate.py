@@ -23,23 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.load import Report, run_load
-from bench.processes import Processes, forget_keys, queue_database
-from bench.run import create_chatflow
+from bench.processes import Processes, queue_mode
+from bench.run import prediction_load
 
 
 async def measure(procs: Processes, streams: int, tokens: int, pace_ms: int, rounds: int) -> Report:
-    model = f"bench:{tokens}:{pace_ms}"
-    chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
-    load = {
-        "target": f"tailwinds-{procs.mode}",
-        "url": f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
-        "body": {"question": "go", "streaming": True},
-        "streams": streams,
-        "tokens_per_stream": tokens,
-        "interval_ms": pace_ms,
-        "pid": procs.pids,
-        "redis_pid": procs.redis_pid,
-    }
+    load = await prediction_load(procs, streams, tokens, pace_ms)
     await run_load(**load)  # warm-up
     return await run_load(**load, rounds=rounds)
 
@@ -65,21 +54,12 @@ def run_side(args: argparse.Namespace, src: Path | None) -> tuple[Report | None,
     queued = None
     with source(src), tempfile.TemporaryDirectory() as home:
         if args.queue:
-            with queue_database() as database_url:
-                queue_env = {
-                    "TAILWINDS_MODE": "queue",
-                    "TAILWINDS_DATABASE_URL": database_url,
-                    "TAILWINDS_REDIS_URL": os.environ.get(
-                        "TAILWINDS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
-                    ),
-                    "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
-                }
+            with queue_mode() as queue_env:
                 procs = Processes(Path(home), queue_env)
                 try:
                     queued = asyncio.run(measure(procs, *row))
                 finally:
                     procs.stop()
-                    forget_keys(queue_env)
         procs = Processes(Path(home))
         try:
             local = asyncio.run(measure(procs, *row))

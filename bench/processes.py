@@ -208,3 +208,23 @@ def queue_database() -> Iterator[str]:
         yield admin.rsplit("/", 1)[0] + "/" + name
     finally:
         asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def queue_mode() -> Iterator[dict[str, str]]:
+    """The environment of an API node and a worker in queue mode: a database of their own
+    (`queue_database`), the machine's Redis (or `TAILWINDS_BENCH_REDIS_URL`) under a key
+    prefix of their own, its keys forgotten afterwards."""
+    with queue_database() as database_url:
+        queue_env = {
+            "TAILWINDS_MODE": "queue",
+            "TAILWINDS_DATABASE_URL": database_url,
+            "TAILWINDS_REDIS_URL": os.environ.get(
+                "TAILWINDS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
+            ),
+            "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
+        }
+        try:
+            yield queue_env
+        finally:
+            forget_keys(queue_env)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from bench.dialects import dialect_rows
 from bench.load import Report, run_load
-from bench.processes import ROOT, Processes, forget_keys, otlp_sink, queue_database
+from bench.processes import ROOT, Processes, otlp_sink, queue_mode
 from bench.report import fixed_line, row_line, write_results
 
 FULL = {"streams": [1, 50, 200, 1000], "tokens": 64}
@@ -110,6 +110,26 @@ async def run_matrix(
     return rows + dialects
 
 
+async def prediction_load(
+    procs: Processes, streams: int, tokens: int, interval_ms: int, chat_ids: bool = False
+) -> dict[str, Any]:
+    """`run_load`'s arguments for predictions of a chatflow made for them on `procs`
+    (answers of `tokens` tokens, one every `interval_ms` ms, 0: unpaced)."""
+    model = f"bench:{tokens}:{interval_ms}"
+    chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
+    return {
+        "target": f"tailwinds-{procs.mode}",
+        "url": f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
+        "body": {"question": "go", "streaming": True},
+        "streams": streams,
+        "tokens_per_stream": tokens,
+        "interval_ms": interval_ms,
+        "pid": procs.pids,
+        "chat_ids": chat_ids,
+        "redis_pid": procs.redis_pid,
+    }
+
+
 # the fixed cost of a prediction (issue 25): short answers, where it is most of the cost,
 # and 64-token answers asked in a chat of their own (history read, turn stored) or in none
 FIXED_COST_STREAMS = 50
@@ -119,19 +139,7 @@ FIXED_COST_ROWS = [(4, False), (64, False), (64, True)]  # (tokens, a chatId per
 async def run_fixed_cost(procs: Processes) -> list[tuple[Report, bool]]:
     rows = []
     for tokens, chat_ids in FIXED_COST_ROWS:
-        model = f"bench:{tokens}:0"
-        chatflow_id = await create_chatflow(procs.server_url, procs.mock_url, model)
-        load = {
-            "target": f"tailwinds-{procs.mode}",
-            "url": f"{procs.server_url}/api/v1/predictions/{chatflow_id}",
-            "body": {"question": "go", "streaming": True},
-            "streams": FIXED_COST_STREAMS,
-            "tokens_per_stream": tokens,
-            "interval_ms": 0,
-            "pid": procs.pids,
-            "chat_ids": chat_ids,
-            "redis_pid": procs.redis_pid,
-        }
+        load = await prediction_load(procs, FIXED_COST_STREAMS, tokens, 0, chat_ids)
         await run_load(**load)  # warm-up
         report = await run_load(**load, rounds=6)
         print(fixed_line(report, chat_ids), flush=True)
@@ -195,21 +203,12 @@ def main(argv: list[str] | None = None) -> list[tuple[Report, Report]]:
                 finally:
                     procs.stop()
         if args.queue:
-            with queue_database() as database_url:
-                queue_env = {
-                    "TAILWINDS_MODE": "queue",
-                    "TAILWINDS_DATABASE_URL": database_url,
-                    "TAILWINDS_REDIS_URL": os.environ.get(
-                        "TAILWINDS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
-                    ),
-                    "TAILWINDS_REDIS_PREFIX": f"twbench-{os.getpid()}",
-                }
+            with queue_mode() as queue_env:
                 procs = Processes(Path(home), queue_env, model_client=args.model_client)
                 try:
                     run_all(procs)
                 finally:
                     procs.stop()
-                    forget_keys(queue_env)
     write_results(rows, args.out, args.quick, fixed)
     print(f"wrote {args.out}")
     return rows

@@ -37,7 +37,12 @@ async def writer_and_reader(redis_url: str, retention_s: float = 60) -> AsyncIte
         yield Streams(redis, keys, writer, reader, failures)
     finally:
         await reader.stop()
-        left = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
-        if left:
-            await redis.delete(*left)
+        await forget_prefix(redis, keys.prefix)
         await redis.aclose()
+
+
+async def forget_prefix(redis: Redis, prefix: str) -> None:
+    """Delete every key under `prefix` (a test's own)."""
+    left = [key async for key in redis.scan_iter(f"{prefix}:*")]
+    if left:
+        await redis.delete(*left)

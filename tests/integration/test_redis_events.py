@@ -17,7 +17,7 @@ from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.relay import left
-from tests.redis_streams import writer_and_reader
+from tests.redis_streams import forget_prefix, writer_and_reader
 from tests.reply_dropper import ReplyDropper
 
 
@@ -165,9 +165,7 @@ def test_a_reader_counted_in_or_out_on_a_lost_reply_counts_once(redis_url: str) 
                 await left(client, run, 0, "r2")  # type: ignore[arg-type]
                 assert aborted == [[run]]
             finally:
-                left_keys = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
-                if left_keys:
-                    await redis.delete(*left_keys)
+                await forget_prefix(redis, keys.prefix)
                 await reader.stop()
                 await redis.aclose()
 
@@ -192,9 +190,7 @@ def test_a_job_done_on_a_lost_reply_gives_its_chatflows_place_back_once(redis_ur
                 assert dropper.dropped == 1
                 assert int(await redis.get(keys.queued("cf"))) == 1
             finally:
-                left_keys = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
-                if left_keys:
-                    await redis.delete(*left_keys)
+                await forget_prefix(redis, keys.prefix)
                 await redis.aclose()
 
     asyncio.run(check())

@@ -13,6 +13,7 @@ from tailwinds.errors import RateLimited, TransportLost
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_limits import RedisRateLimiter
+from tests.redis_streams import forget_prefix
 from tests.reply_dropper import ReplyDropper
 
 
@@ -151,9 +152,7 @@ def test_an_admission_or_a_give_back_whose_reply_was_lost_counts_once(redis_url:
                 assert dropper.dropped == 2
                 assert int(await redis.get(running)) == 0
             finally:
-                left = [key async for key in redis.scan_iter(f"{keys.prefix}:*")]
-                if left:
-                    await redis.delete(*left)
+                await forget_prefix(redis, keys.prefix)
                 await redis.aclose()
 
     asyncio.run(check())
