@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 class ReplyDropper:
     """A TCP proxy in front of Redis: once `armed`, the connection whose client sends a
-    script (`EVAL` or `EVALSHA`) is cut as Redis's reply comes back. Redis ran it; the
-    client never hears, and its retry sends the same again on a new connection."""
+    write holding `command` (by default a script, `EVAL` or `EVALSHA`) is cut as Redis's
+    reply comes back. Redis ran it; the client never hears, and its retry sends the same
+    again on a new connection."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, command: bytes = b"EVAL") -> None:
+        self.command = command
         parts = urlsplit(redis_url)
         self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self.db = parts.path or "/0"
@@ -34,7 +36,7 @@ class ReplyDropper:
         async def up() -> None:
             nonlocal script_sent
             while data := await client_r.read(65536):
-                if self.armed and b"EVAL" in data:
+                if self.armed and self.command in data:
                     script_sent = True
                 redis_w.write(data)
                 await redis_w.drain()

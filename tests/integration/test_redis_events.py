@@ -4,16 +4,21 @@ connection, a relay stream with no reader (transport/redis_writer.py, redis_even
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from types import SimpleNamespace
 
 import pytest
+from redis.exceptions import ResponseError
 
+from tailwinds.engine.approvals import Action, Decision
+from tailwinds.errors import ActionClosed
 from tailwinds.transport import redis_events
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
+from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.relay import left
@@ -131,6 +136,27 @@ def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
     asyncio.run(check())
 
 
+def test_another_frame_at_a_written_entry_id_is_still_refused(redis_url: str) -> None:
+    """What a batch sent again may find is its own frames; different bytes at the same
+    entry id are a real conflict (two writers of one run) and fail as before."""
+
+    async def check() -> None:
+        async with writer_and_reader(redis_url) as streams:
+            run = uuid.uuid4().hex
+            streams.writer.append(run, 2, b"two")
+            await streams.writer.synced()
+            streams.writer.append(run, 2, b"two")  # the same again: written already
+            await streams.writer.synced()
+            streams.writer.append(run, 2, b"not two")
+            with pytest.raises(ResponseError, match="equal or smaller"):
+                await streams.writer.synced()
+            assert len(streams.failures) == 1
+            written = await streams.redis.xrange(streams.keys.events(run))
+            assert [f[b"f"] for _, f in written] == [b"two"]
+
+    asyncio.run(check())
+
+
 def test_a_reader_counted_in_or_out_on_a_lost_reply_counts_once(redis_url: str) -> None:
     """A run's count of readers decides whether a client that left stops the run: counted
     in twice, a run would go on for nobody; counted out twice, a run another client still
@@ -192,5 +218,40 @@ def test_a_job_done_on_a_lost_reply_gives_its_chatflows_place_back_once(redis_ur
             finally:
                 await forget_prefix(redis, keys.prefix)
                 await redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_decision_whose_reply_was_lost_is_the_deciders_and_wakes_the_run(
+    redis_url: str,
+) -> None:
+    """An approval decided on an API node whose `SET NX` reply was lost: sent again, it
+    finds its own decision. It was a 409 for the person's own decision, and the worker,
+    never told, waited out the action's timeout."""
+
+    async def check() -> None:
+        dropper = ReplyDropper(redis_url, command=b"\r\nSET\r\n")
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        action = Action("a1", "cf", "run1", "calculator", {}, time.time() + 60)
+        async with dropper as proxied:
+            worker_redis, node_redis = connect(redis_url), connect(proxied)
+            worker = RedisApprovals(worker_redis, keys)
+            try:
+                assert await worker.open(action, 10)
+                dropper.armed = True
+                decision = Decision("approve", None, None)
+                node = RedisApprovals(node_redis, keys)
+                assert await node.decide("cf", "a1", decision) == "run1"
+                assert dropper.dropped == 1
+                # woken by the control stream, not by the action's expiry a minute away
+                decided = await asyncio.wait_for(worker.wait(action), 20)
+                assert decided.outcome == "approve"
+                # and another decision after it is still refused
+                with pytest.raises(ActionClosed):
+                    await node.decide("cf", "a1", Decision("reject", None, "no"))
+            finally:
+                await forget_prefix(worker_redis, keys.prefix)
+                await worker_redis.aclose()
+                await node_redis.aclose()
 
     asyncio.run(check())

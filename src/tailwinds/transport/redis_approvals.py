@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import orjson
@@ -167,7 +168,11 @@ class RedisApprovals:
             raise ActionNotFound(f"no action {action_id!r} waits in this chatflow")
         key = self._decision_key(action_id)
         ttl_s = max(1, await self.redis.ttl(self._action_key(action_id)))
-        if not await self.redis.set(key, orjson.dumps(decision.as_json()), ex=ttl_s, nx=True):
+        # marked as this call's own: when the reply to the SET was lost and the client sent
+        # it again, what it finds there is its own decision, not someone else's
+        mine = orjson.dumps({**decision.as_json(), "by": uuid.uuid4().hex})
+        there = await self.redis.set(key, mine, ex=ttl_s, nx=True, get=True)
+        if there is not None and there != mine:
             raise ActionClosed(f"action {action_id!r} was decided already, or it ended")
         await self.redis.xadd(
             self.control, {b"action": action_id}, maxlen=CONTROL_MAX_LEN, approximate=True
