@@ -4,6 +4,9 @@ Redis ran its command and the connection died before the answer came back."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 
@@ -19,6 +22,7 @@ class ReplyDropper:
         self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self.db = parts.path or "/0"
         self.armed = False
+        self.seen = 0  # writes holding `command` sent while armed
         self.dropped = 0
 
     async def __aenter__(self) -> str:
@@ -37,7 +41,7 @@ class ReplyDropper:
             nonlocal script_sent
             while data := await client_r.read(65536):
                 if self.armed and self.command in data:
-                    script_sent = True
+                    script_sent, self.seen = True, self.seen + 1
                 redis_w.write(data)
                 await redis_w.drain()
 
@@ -55,3 +59,20 @@ class ReplyDropper:
             task.cancel()
         client_w.close()
         redis_w.close()
+
+
+@contextmanager
+def dropper_in_thread(redis_url: str, command: bytes) -> Iterator[tuple[ReplyDropper, str]]:
+    """A `ReplyDropper` on an event loop of its own, for other processes (a worker) to
+    connect through: the dropper and its Redis URL."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    dropper = ReplyDropper(redis_url, command)
+    url = asyncio.run_coroutine_threadsafe(dropper.__aenter__(), loop).result(10)
+    try:
+        yield dropper, url
+    finally:
+        asyncio.run_coroutine_threadsafe(dropper.__aexit__(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

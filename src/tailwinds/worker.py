@@ -74,6 +74,10 @@ class Worker:
             self._transport_failed,
         )
         self.entries = JobEntries(self.redis, self.keys)
+        # jobs are read on a client that never resends a read: one whose reply was lost gave
+        # its jobs to this worker all the same (pending under its name), which a read sent
+        # again would not return; after a failed read, its own pending jobs come first
+        self._job_reads = connect(settings.redis_url, reconnects=0)
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -98,6 +102,7 @@ class Worker:
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        await self._job_reads.aclose()
         if self._jobs:
             logger.info("waiting for %d running jobs", len(self._jobs))
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
@@ -116,6 +121,7 @@ class Worker:
 
     async def _consume(self) -> None:
         backoff = 0.1
+        own = False  # read this worker's own pending jobs ("0") before new ones (">")
         while True:
             try:
                 await self._ensure_group()
@@ -128,17 +134,21 @@ class Worker:
                     free = self.concurrency - len(self._jobs)
                     reply = cast(
                         StreamRead | None,
-                        await self.redis.xreadgroup(
+                        await self._job_reads.xreadgroup(
                             WORKER_GROUP,
                             self.name,
-                            {self.keys.jobs: ">"},
-                            count=max(free, 1),
-                            block=2000,
+                            {self.keys.jobs: "0" if own else ">"},
+                            count=None if own else max(free, 1),  # "0": the running ones too
+                            block=None if own else 2000,
                         ),
                     )
+                    own = False
                     for _, entries in reply or ():
                         for raw_id, fields in entries:
-                            self._start(raw_id.decode(), fields, reclaimed=False)
+                            if fields:
+                                self._start(raw_id.decode(), fields, reclaimed=False)
+                            else:  # pending, then withdrawn by its abort: nothing to run
+                                self._spawn_ack(raw_id.decode())
                     backoff = 0.1
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
@@ -150,6 +160,7 @@ class Worker:
                 self._transport_failed(exc)
             except (RedisError, OSError) as exc:
                 logger.warning("reading jobs from Redis failed: %s; retrying", exc)
+                own = True  # its reply may have been lost with jobs in it
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
