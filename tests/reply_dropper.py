@@ -16,8 +16,11 @@ class ReplyDropper:
     reply comes back. Redis ran it; the client never hears, and its retry sends the same
     again on a new connection."""
 
-    def __init__(self, redis_url: str, command: bytes = b"EVAL") -> None:
+    def __init__(self, redis_url: str, command: bytes = b"EVAL", holding: bytes = b"") -> None:
+        """`holding`: only a reply holding these bytes is lost (the others pass, armed
+        still): a read's reply with a given job, say, not an empty one."""
         self.command = command
+        self.holding = holding
         parts = urlsplit(redis_url)
         self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self.db = parts.path or "/0"
@@ -47,7 +50,7 @@ class ReplyDropper:
 
         async def down() -> None:
             while data := await redis_r.read(65536):
-                if script_sent:
+                if script_sent and self.holding in data:
                     self.armed, self.dropped = False, self.dropped + 1
                     return  # the reply goes nowhere
                 client_w.write(data)
@@ -62,13 +65,15 @@ class ReplyDropper:
 
 
 @contextmanager
-def dropper_in_thread(redis_url: str, command: bytes) -> Iterator[tuple[ReplyDropper, str]]:
+def dropper_in_thread(
+    redis_url: str, command: bytes, holding: bytes = b""
+) -> Iterator[tuple[ReplyDropper, str]]:
     """A `ReplyDropper` on an event loop of its own, for other processes (a worker) to
     connect through: the dropper and its Redis URL."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    dropper = ReplyDropper(redis_url, command)
+    dropper = ReplyDropper(redis_url, command, holding)
     url = asyncio.run_coroutine_threadsafe(dropper.__aenter__(), loop).result(10)
     try:
         yield dropper, url

@@ -74,10 +74,11 @@ class Worker:
             self._transport_failed,
         )
         self.entries = JobEntries(self.redis, self.keys)
-        # jobs are read on a client that never resends a read: one whose reply was lost gave
-        # its jobs to this worker all the same (pending under its name), which a read sent
-        # again would not return; after a failed read, its own pending jobs come first
-        self._job_reads = connect(settings.redis_url, reconnects=0)
+        # a read whose reply was lost gave its jobs to this worker (pending under its name),
+        # which a read sent again would not return: reads are not resent; after a failed one
+        # its own pending jobs ("0") are begun as claimed ones are (none runs twice: one may
+        # have ended, or been left to a failure of Redis, since that read)
+        self._job_reads, self._read_own = connect(settings.redis_url, reconnects=0), False
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -121,7 +122,6 @@ class Worker:
 
     async def _consume(self) -> None:
         backoff = 0.1
-        own = False  # read this worker's own pending jobs ("0") before new ones (">")
         while True:
             try:
                 await self._ensure_group()
@@ -132,6 +132,7 @@ class Worker:
                         await asyncio.sleep(0.5)
                         continue
                     free = self.concurrency - len(self._jobs)
+                    own, self._read_own = self._read_own, False
                     reply = cast(
                         StreamRead | None,
                         await self._job_reads.xreadgroup(
@@ -142,11 +143,10 @@ class Worker:
                             block=None if own else 2000,
                         ),
                     )
-                    own = False
                     for _, entries in reply or ():
                         for raw_id, fields in entries:
                             if fields:
-                                self._start(raw_id.decode(), fields, reclaimed=False)
+                                self._start(raw_id.decode(), fields, reclaimed=own)
                             else:  # pending, then withdrawn by its abort: nothing to run
                                 self._spawn_ack(raw_id.decode())
                     backoff = 0.1
@@ -160,7 +160,7 @@ class Worker:
                 self._transport_failed(exc)
             except (RedisError, OSError) as exc:
                 logger.warning("reading jobs from Redis failed: %s; retrying", exc)
-                own = True  # its reply may have been lost with jobs in it
+                self._read_own = True  # its reply may have been lost with jobs in it
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -207,7 +207,7 @@ class Worker:
                 elif begin.withdrawn:
                     logger.info("job %s was withdrawn before it began", job.message_id)
                     return await self.entries.ack(entry)
-                elif reclaimed:
+                elif reclaimed and begin.own:
                     run = self._end_lost
                 else:
                     logger.warning("job %s was queued twice: it runs once", job.message_id)

@@ -338,24 +338,31 @@ def test_jobs_read_by_a_worker_whose_reply_was_lost_run_at_once(
     """Redis gave a job to a worker's `XREADGROUP` and the connection died before the
     reply came: the job is pending under that worker's name. A read sent again returns
     only new jobs, so it waited for a reclaim (a whole lease, a minute here); the worker
-    now reads its own pending jobs after a failed read, and the job runs at once."""
-    with dropper_in_thread(redis_url, b"XREADGROUP") as (dropper, proxied):
-        env = queue_env(proxied, TAILWINDS_WORKER_LEASE_S="60")
+    now reads its own pending jobs after a failed read, and the job runs at once. The job
+    it was running meanwhile, pending too, is not run again."""
+    lost = f"lost read {uuid.uuid4().hex[:8]}"
+    with dropper_in_thread(redis_url, b"XREADGROUP", holding=lost.encode()) as (dropper, url):
+        env = queue_env(url, TAILWINDS_WORKER_LEASE_S="60")
         pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
         try:
             api = pair.apis[0]
-            chatflow_id = api.model_chatflow(mock_llm.base_url)
-            assert ask(api.url, chatflow_id, "first", "c0").status_code == 200
-            dropper.armed = True
-            wait_for("a read sent, armed", lambda: dropper.seen >= 1, 10)
+            chatflow_id = paced_chatflow(api, mock_llm)  # a token each 0.1 s
+            name = f"running-{uuid.uuid4().hex[:8]}"
+            running = slow_question(name, 40)
+            dropper.armed = True  # from the worker's next read on: only that reply is lost
+            first = TurnInFlight(api.url, chatflow_id, running, "c0").started()
             answer = requests.post(
                 f"{api.url}/api/v1/predictions/{chatflow_id}",
-                json={"question": "second", "chatId": "c1"},
+                json={"question": lost, "chatId": "c1"},
                 timeout=30,  # under half a lease: a reclaim could not have run it
             )
             assert answer.status_code == 200, answer.text
-            assert answer.json()["text"] == "You said: second"
-            assert dropper.dropped == 1
-            assert mock_llm.count_prefix("second") == 1
+            assert answer.json()["text"] == f"You said: {lost}"
+            assert dropper.dropped == 1  # the reply that held the job
+            assert mock_llm.count_prefix(lost) == 1
+            frames = first.frames()
+            check_order(frames)
+            assert tokens_of(frames) == slow_answer(name, 40)
+            assert mock_llm.count_prefix(running) == 1
         finally:
             pair.stop()

@@ -26,6 +26,7 @@ class Begin(NamedTuple):
     run: bool
     aborted: bool
     withdrawn: bool = False
+    own: bool = True  # False: the entry is not the job's own (it was queued twice)
 
 
 class JobEntries:
@@ -50,13 +51,15 @@ class JobEntries:
         owner = _text(owner)
         if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
             return Begin(False, True, withdrawn=True)
-        return Begin(owner is None or owner == entry, bool(aborted))
+        own = owner is None or owner == entry
+        return Begin(own, bool(aborted), own=own)
 
     async def may_run_again(self, entry: str, job: Job) -> Begin:
-        """Whether a claimed job runs again (`run`: its stream holds only `start`, so
-        nothing the client saw can be contradicted, and it has not already taken down too
-        many workers), and whether it was aborted meanwhile, or withdrawn before the worker
-        that died had begun it."""
+        """Whether a claimed job runs again (`run`: the entry is the job's own, its stream
+        holds only `start`, so nothing the client saw can be contradicted, and it has not
+        already taken down too many workers), and whether it was aborted meanwhile, or
+        withdrawn before the worker that died had begun it. A job that had ended (`end` in
+        its stream) does not run again: only its acknowledgement was lost."""
 
         run = self.keys.run(job.message_id)
 
@@ -70,10 +73,12 @@ class JobEntries:
             pipe.exists(self.keys.aborted(job.message_id))
 
         _, owner, last, attempts, aborted = await self.batch.execute(add)
-        if _text(owner) == WITHDRAWN:
+        owner = _text(owner)
+        if owner == WITHDRAWN:
             return Begin(False, True, withdrawn=True)
-        again = (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
-        return Begin(again, bool(aborted))
+        own = owner == entry
+        again = own and (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
+        return Begin(again, bool(aborted), own=own)
 
     async def done(self, entry: str, job: Job) -> None:
         """The job ended, its last event in Redis: acknowledged and forgotten, its places

@@ -1,0 +1,76 @@
+"""A worker's bookkeeping of job entries on a real Redis (transport/job_entries.py): which
+entry may begin a job, and when a job pending under a worker (claimed from a lost one, or
+read again by its own worker after a failed read) runs again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+from tailwinds.transport.job_entries import Begin, JobEntries
+from tailwinds.transport.jobs import Job
+from tailwinds.transport.keys import Keys
+from tailwinds.transport.queue import connect
+from tests.redis_streams import forget_prefix
+
+
+def _with_entries(
+    redis_url: str, check: Callable[[Redis, Keys, JobEntries, Job], Awaitable[None]]
+) -> None:
+    async def run() -> None:
+        redis = connect(redis_url)
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        job = Job("cf", uuid.uuid4().hex, "chat", "chat", "go", None)
+        try:
+            await redis.xadd(keys.events(job.message_id), {"f": b"start"}, id="0-1")
+            await check(redis, keys, JobEntries(redis, keys), job)
+        finally:
+            await forget_prefix(redis, keys.prefix)
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_job_nothing_of_which_was_sent_but_start_runs_again(redis_url: str) -> None:
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        assert await entries.may_run_again("5-0", job) == Begin(True, False)
+        # taken by that entry: a second claim of it runs it again too, up to the attempts
+        assert (await entries.may_run_again("5-0", job)).run
+
+    _with_entries(redis_url, check)
+
+
+def test_a_job_that_had_ended_does_not_run_again(redis_url: str) -> None:
+    """Read again after its worker had acknowledged it (the read's reply raced the
+    acknowledgement): `end` is in its stream, and it is only ended (a no-op) again."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        assert (await entries.first_entry("5-0", job)).run
+        await redis.xadd(keys.events(job.message_id), {"f": b"token"}, id="0-2")
+        await redis.xadd(keys.events(job.message_id), {"f": b"end", "e": b"1"}, id="0-3")
+        assert await entries.may_run_again("5-0", job) == Begin(False, False, own=True)
+
+    _with_entries(redis_url, check)
+
+
+def test_an_entry_of_a_job_queued_twice_neither_runs_nor_ends_the_job(redis_url: str) -> None:
+    """A second entry of one job, claimed or read again, is not the job's own: it must not
+    run the job twice, nor end as lost a job that another worker is running."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        assert (await entries.first_entry("5-0", job)).run
+        assert await entries.may_run_again("6-0", job) == Begin(False, False, own=False)
+        assert await entries.first_entry("6-0", job) == Begin(False, False, own=False)
+
+    _with_entries(redis_url, check)
+
+
+def test_a_job_aborted_meanwhile_says_so(redis_url: str) -> None:
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        await redis.set(keys.aborted(job.message_id), 1)
+        assert await entries.may_run_again("5-0", job) == Begin(True, True)
+
+    _with_entries(redis_url, check)
