@@ -74,10 +74,9 @@ class Worker:
             self._transport_failed,
         )
         self.entries = JobEntries(self.redis, self.keys)
-        # a read whose reply was lost gave its jobs to this worker (pending under its name),
-        # which a read sent again would not return: reads are not resent; after a failed one
-        # its own pending jobs ("0") are begun as claimed ones are (none runs twice: one may
-        # have ended, or been left to a failure of Redis, since that read)
+        # a read or claim whose reply was lost gave its jobs to this worker all the same, and
+        # one sent again would not return them: never resent; after a failed one, its own
+        # pending jobs ("0") are begun as claimed ones (none runs twice: `may_run_again`)
         self._job_reads, self._read_own = connect(settings.redis_url, reconnects=0), False
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
@@ -332,12 +331,13 @@ class Worker:
                 # [next id, [(id, fields or None for a deleted entry)], deleted ids]
                 reply = cast(
                     list[Any],
-                    await self.redis.xautoclaim(
+                    await self._job_reads.xautoclaim(
                         self.keys.jobs, WORKER_GROUP, self.name, self.lease_ms, count=free
                     ),
                 )
             except (RedisError, OSError) as exc:
                 logger.debug("claiming lost jobs failed: %s", exc)
+                self._read_own = True  # its reply may have been lost with jobs in it
                 continue
             for raw_id, fields in reply[1]:
                 if fields is None:

@@ -25,7 +25,6 @@ from tests.integration import test_queue_mode as queue_mode
 from tests.integration.test_client_gone import open_request, wait_for
 from tests.integration.test_queue_mode import Cluster, queue_env, start_cluster
 from tests.mock_openai import MockOpenAI
-from tests.reply_dropper import dropper_in_thread
 from tests.sse_frames import check_order, parse_frames, parse_numbered, tokens_of
 from tests.turns import TurnInFlight, ask, slow_answer, slow_question, stored
 
@@ -327,42 +326,3 @@ def test_a_job_queued_twice_runs_once(cluster: Cluster, mock_llm: MockOpenAI) ->
         ("userMessage", "queued twice", "complete"),
         ("apiMessage", "You said: queued twice", "complete"),
     ]
-
-
-def test_jobs_read_by_a_worker_whose_reply_was_lost_run_at_once(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
-    redis_url: str,
-    mock_llm: MockOpenAI,
-) -> None:
-    """Redis gave a job to a worker's `XREADGROUP` and the connection died before the
-    reply came: the job is pending under that worker's name. A read sent again returns
-    only new jobs, so it waited for a reclaim (a whole lease, a minute here); the worker
-    now reads its own pending jobs after a failed read, and the job runs at once. The job
-    it was running meanwhile, pending too, is not run again."""
-    lost = f"lost read {uuid.uuid4().hex[:8]}"
-    with dropper_in_thread(redis_url, b"XREADGROUP", holding=lost.encode()) as (dropper, url):
-        env = queue_env(url, TAILWINDS_WORKER_LEASE_S="60")
-        pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
-        try:
-            api = pair.apis[0]
-            chatflow_id = paced_chatflow(api, mock_llm)  # a token each 0.1 s
-            name = f"running-{uuid.uuid4().hex[:8]}"
-            running = slow_question(name, 40)
-            dropper.armed = True  # from the worker's next read on: only that reply is lost
-            first = TurnInFlight(api.url, chatflow_id, running, "c0").started()
-            answer = requests.post(
-                f"{api.url}/api/v1/predictions/{chatflow_id}",
-                json={"question": lost, "chatId": "c1"},
-                timeout=30,  # under half a lease: a reclaim could not have run it
-            )
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["text"] == f"You said: {lost}"
-            assert dropper.dropped == 1  # the reply that held the job
-            assert mock_llm.count_prefix(lost) == 1
-            frames = first.frames()
-            check_order(frames)
-            assert tokens_of(frames) == slow_answer(name, 40)
-            assert mock_llm.count_prefix(running) == 1
-        finally:
-            pair.stop()
