@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-from tailwinds.transport.job_entries import Begin, JobEntries
+from tailwinds.transport.job_entries import MAX_ATTEMPTS, Begin, JobEntries
 from tailwinds.transport.jobs import Job
 from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tests.redis_streams import forget_prefix
+from tests.reply_dropper import ReplyDropper
 
 
 def _with_entries(
@@ -74,3 +75,30 @@ def test_a_job_aborted_meanwhile_says_so(redis_url: str) -> None:
         assert await entries.may_run_again("5-0", job) == Begin(True, True)
 
     _with_entries(redis_url, check)
+
+
+def test_a_claim_whose_reply_was_lost_counts_one_attempt(redis_url: str) -> None:
+    """A job that takes down its workers is ended as lost after `MAX_ATTEMPTS` claims; a
+    claim's pipeline sent again after a lost reply must not count two."""
+
+    async def check() -> None:
+        keys = Keys(f"twtest-{uuid.uuid4().hex[:8]}")
+        job = Job("cf", uuid.uuid4().hex, "chat", "chat", "go", None)
+        dropper = ReplyDropper(redis_url)  # the count's `EVAL` is in the claim's pipeline
+        async with dropper as proxied:
+            redis = connect(proxied)
+            try:
+                await redis.xadd(keys.events(job.message_id), {"f": b"start"}, id="0-1")
+                entries = JobEntries(redis, keys)
+                dropper.armed = True
+                assert (await entries.may_run_again("5-0", job)).run
+                assert dropper.dropped == 1
+                assert int(await redis.get(keys.attempts(job.message_id))) == 1
+                for _ in range(MAX_ATTEMPTS - 1):
+                    assert (await entries.may_run_again("5-0", job)).run
+                assert not (await entries.may_run_again("5-0", job)).run
+            finally:
+                await forget_prefix(redis, keys.prefix)
+                await redis.aclose()
+
+    asyncio.run(check())

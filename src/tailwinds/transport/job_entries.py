@@ -5,6 +5,7 @@ few commands in one round trip, shared with every other job's of the same moment
 
 from __future__ import annotations
 
+import uuid
 from typing import NamedTuple
 
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from redis.asyncio.client import Pipeline
 
 from tailwinds.transport.counts import count_once
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import WORKER_GROUP, Keys, entry_seq
+from tailwinds.transport.keys import RUN_TTL_S, WORKER_GROUP, Keys, entry_seq
 from tailwinds.transport.redis_batch import PipelineBatch
 
 # a run's `entry` once an abort withdrew its job (`job_withdrawal`)
@@ -69,7 +70,9 @@ class JobEntries:
             pipe.hsetnx(run, "entry", entry)
             pipe.hget(run, "entry")
             pipe.xrevrange(self.keys.events(job.message_id), count=1)
-            pipe.hincrby(run, "attempts", 1)
+            # counted once if the pipeline is sent again on a lost reply: a mark per claim
+            tries = self.keys.attempts(job.message_id)
+            count_once(pipe, tries, f"{tries}:{uuid.uuid4().hex}", 1, RUN_TTL_S)
             pipe.exists(self.keys.aborted(job.message_id))
 
         _, owner, last, attempts, aborted = await self.batch.execute(add)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 WORKER_GROUP = "workers"
 
+# how long the facts of a run may stay when nothing ends it properly
+RUN_TTL_S = 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -26,8 +29,12 @@ class Keys:
         return f"{self.prefix}:ev:{message_id}"
 
     def run(self, message_id: str) -> str:
-        """One run's facts: chatflow, chat, grace, attempts."""
+        """One run's facts: chatflow, chat, grace, session, relay, its job's entry."""
         return f"{self.prefix}:run:{message_id}"
+
+    def attempts(self, message_id: str) -> str:
+        """How many times a run's job was claimed from a lost worker (`count_once`)."""
+        return f"{self.prefix}:attempts:{message_id}"
 
     def readers(self, message_id: str) -> str:
         return f"{self.prefix}:readers:{message_id}"

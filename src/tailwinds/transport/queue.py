@@ -25,7 +25,7 @@ from tailwinds.store.messages import StoredTurn
 from tailwinds.transport.frames import closing_frames, numbered
 from tailwinds.transport.job_withdrawal import withdraw
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import Keys, entry_seq
+from tailwinds.transport.keys import RUN_TTL_S, Keys, entry_seq
 from tailwinds.transport.redis_batch import BatchedScript, PipelineBatch
 from tailwinds.transport.redis_connection import url_options
 from tailwinds.transport.redis_events import BLOCK_MS, END_FIELD, EventReader, Subscription
@@ -34,8 +34,6 @@ from tailwinds.transport.relay import Relay, left
 
 logger = logging.getLogger("tailwinds.transport")
 
-# how long the facts of a run may stay when nothing ends it properly
-RUN_TTL_S = 24 * 3600
 # per process; the blocking reads and the event writer hold one or two of them for good
 MAX_CONNECTIONS = 64
 # a command that meets a dead connection is tried again this many times, on fresh ones
