@@ -4,7 +4,8 @@ redis-py sends a command again on a new connection when the old one died (the cl
 `Retry`, `queue.RECONNECTS`), which is also what happens when Redis ran the command and
 only its reply was lost: an `INCR` or `DECR` sent twice counts twice. Here each change
 carries a mark of its own, set with `SET NX` in the same script: the second send finds it
-and changes nothing. Used for the running slots of rate limits and the readers of a run.
+and changes nothing. Used for the running slots of rate limits, the readers of a run, a
+chatflow's queued jobs and a claimed job's attempts.
 """
 
 from __future__ import annotations
