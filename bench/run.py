@@ -131,9 +131,10 @@ async def prediction_load(
 
 
 # the fixed cost of a prediction (issue 25): short answers, where it is most of the cost,
-# and 64-token answers asked in a chat of their own (history read, turn stored) or in none
+# and 64-token ones, each asked in a chat of its own (history read, turn stored) or in none
 FIXED_COST_STREAMS = 50
-FIXED_COST_ROWS = [(4, False), (64, False), (64, True)]  # (tokens, a chatId per stream)
+# (tokens, a chatId per stream)
+FIXED_COST_ROWS = [(4, False), (4, True), (64, False), (64, True)]
 
 
 async def run_fixed_cost(procs: Processes) -> list[tuple[Report, bool]]:

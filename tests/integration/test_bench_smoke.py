@@ -48,9 +48,9 @@ def test_quick_bench_reports_plausible_figures(
     streams_part, fixed_part = text.split("## The fixed cost of a prediction")
     table_rows = [line for line in streams_part.splitlines() if line[:7] in ("| local", "| queue")]
     assert len(table_rows) == len(rows)
-    # the fixed cost: 4-token answers, 64-token ones without and with a chat id, per mode
+    # the fixed cost: 4- and 64-token answers, without and with a chat id, per mode
     fixed_rows = [line for line in fixed_part.splitlines() if line[:7] in ("| local", "| queue")]
-    assert len(fixed_rows) == 6
+    assert len(fixed_rows) == 8
     assert out.with_suffix(".json").exists()
 
 
