@@ -19,7 +19,6 @@ import uuid
 from collections import Counter
 from typing import Any, cast
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -33,18 +32,15 @@ from tailwinds.errors import (
     ServerShutdown,
     TailwindsError,
     TransportLost,
-    WorkerLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.sse import SSEDecoder
-from tailwinds.store.messages import StoredTurn
+from tailwinds.lost_runs import end_lost
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import WORKER_GROUP, Keys, StreamEntry, StreamRead, entry_seq
+from tailwinds.transport.keys import WORKER_GROUP, Keys, StreamRead
 from tailwinds.transport.queue import abort_runs, check_server, connect
 from tailwinds.transport.redis_approvals import RedisApprovals
-from tailwinds.transport.redis_events import FRAME_FIELD
 from tailwinds.transport.redis_turns import RedisTurns
 from tailwinds.transport.redis_writer import EventWriter
 
@@ -78,6 +74,7 @@ class Worker:
         # one sent again would not return them: never resent; after a failed one, its own
         # pending jobs ("0") are begun as claimed ones (none runs twice: `may_run_again`)
         self._job_reads, self._read_own = connect(settings.redis_url, reconnects=0), False
+        self._epoch: str | None = None  # Redis' data as this worker first found it
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -92,20 +89,21 @@ class Worker:
             self.concurrency,
             self.settings.worker_lease_s,
         )
-        loops = [
-            asyncio.create_task(self._consume()),
-            asyncio.create_task(self._heartbeat()),
-            asyncio.create_task(self._reclaim()),
-            asyncio.create_task(self._control()),
-        ]
+        taking = [asyncio.create_task(self._consume()), asyncio.create_task(self._reclaim())]
+        # kept while the running jobs finish: heartbeats, or another worker would take them
+        # for lost in the shutdown grace, and aborts
+        keeping = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._control())]
         await self._stopping.wait()
-        for task in loops:
+        for task in taking:
             task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await asyncio.gather(*taking, return_exceptions=True)
         await self._job_reads.aclose()
-        if self._jobs:
+        while self._jobs:
             logger.info("waiting for %d running jobs", len(self._jobs))
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        for task in keeping:
+            task.cancel()
+        await asyncio.gather(*keeping, return_exceptions=True)
 
     def stop(self) -> None:
         """Take no more jobs; let the running ones finish for the shutdown grace, then end
@@ -150,13 +148,11 @@ class Worker:
                                 self._spawn_ack(raw_id.decode())
                     backoff = 0.1
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                # Redis lost its data (a restart without persistence): make the group again.
-                # The streams of the running jobs went with it and their clients were told
-                # `transport_lost`: stop the runs, stored aborted, rather than let them
-                # finish unseen (a command that met the restart was sent again, see connect)
-                self._transport_failed(exc)
+                # refused, not run (NOGROUP: the stream is gone, made again next; a write
+                # refused: NOREPLICAS, MISCONF, READONLY), so no job was given
+                logger.warning("reading jobs refused by Redis: %s; retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             except (RedisError, OSError) as exc:
                 logger.warning("reading jobs from Redis failed: %s; retrying", exc)
                 self._read_own = True  # its reply may have been lost with jobs in it
@@ -164,6 +160,15 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
 
     async def _ensure_group(self) -> None:
+        # Redis lost its data (a restart without persistence) when its epoch changed: the
+        # streams of the running jobs went with it and their clients were told
+        # `transport_lost`; stop the runs, stored failed, rather than let them finish unseen
+        mine = uuid.uuid4().hex  # a new one each time: a restart's is not the one before
+        found = await self.redis.set(self.keys.epoch, mine, nx=True, get=True)
+        epoch = found.decode() if isinstance(found, bytes) else mine  # None: set now
+        if self._epoch not in (None, epoch):
+            self._transport_failed(RuntimeError("Redis lost its data"))
+        self._epoch = epoch
         try:
             await self.redis.xgroup_create(self.keys.jobs, WORKER_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -258,43 +263,8 @@ class Worker:
         await self.writer.synced()
 
     async def _end_lost(self, job: Job) -> None:
-        """End the stream of a job whose worker died, and store what it had answered."""
-        entries = cast(list[StreamEntry], await self.redis.xrange(self.keys.events(job.message_id)))
-        if entries and b"e" in entries[-1][1]:
-            return  # it had finished; only the acknowledgement was lost
-        seq = entry_seq(entries[-1][0]) if entries else 1
-        error = WorkerLost("the worker running this prediction stopped; ask again")
-        said = SSEDecoder().feed(b"".join(fields[FRAME_FIELD] for _, fields in entries))
-        answer = "".join(orjson.loads(m.data)["token"] for m in said if m.event == "token")
-        # stored, then the chat freed, then `end`: the client's next turn finds this one
-        try:
-            await self._store_lost(job, answer, str(error))
-        except Exception:
-            logger.exception("storing run %s failed", job.message_id)  # the stream ends still
-        await self.turns.free_chat(job.chatflow_id, job.session_id, job.message_id)
-        self.writer.append(
-            job.message_id, seq + 1, numbered(seq + 1, ErrorEvent(error.code, str(error)))
-        )
-        self.writer.append(job.message_id, seq + 2, numbered(seq + 2, EndEvent()), end=True)
-        await self.writer.synced()
-        logger.warning("run %s: its worker was lost after it had begun answering", job.message_id)
-
-    async def _store_lost(self, job: Job, answer: str, error: str) -> None:
-        await self.state.messages.add_turn(
-            StoredTurn(
-                chatflow_id=job.chatflow_id,
-                chat_id=job.chat_id,
-                session_id=job.session_id,
-                question=job.question,
-                message_id=job.message_id,
-                answer=answer,
-                status="error",
-                error=error,
-                usage=None,
-                # ordered in the chat by when it was asked, not by when it was given up
-                asked_at=job.asked(),
-            )
-        )
+        messages = self.state.messages
+        await end_lost(job, self.redis, self.keys, self.writer, self.turns, messages)
 
     def _spawn_ack(self, entry: str) -> None:
         task = asyncio.get_running_loop().create_task(self.entries.ack(entry))

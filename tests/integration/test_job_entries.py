@@ -102,3 +102,16 @@ def test_a_claim_whose_reply_was_lost_counts_one_attempt(redis_url: str) -> None
                 await redis.aclose()
 
     asyncio.run(check())
+
+
+def test_a_job_done_after_redis_lost_its_queues_count_leaves_no_debt(redis_url: str) -> None:
+    """Redis restarted without its data while jobs ran: each one's end gives its place in
+    its chatflow's queue back to a count that is gone. It must not go below none (at -3 the
+    chatflow's cap would be three over, and the count would never expire)."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        await entries.done("5-0", job)
+        await entries.done("6-0", job)
+        assert await redis.get(keys.queued(job.chatflow_id)) is None
+
+    _with_entries(redis_url, check)

@@ -34,6 +34,7 @@ from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
 from tests.requirements import require_command
 from tests.sse_frames import check_order, numbered_tokens, parse_numbered
+from tests.turns import stored
 
 
 @dataclass
@@ -483,9 +484,12 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         chatflow_id = api.model_chatflow(mock_llm.base_url, model="paced:0.05")
         results: dict[int, bytes] = {}
 
+        tag = uuid.uuid4().hex[:8]
+
         def one(i: int) -> None:
             tokens = [f"rr{i}-{j} " for j in range(100)]
-            results[i] = stream(api, chatflow_id, "tokens:" + json.dumps(tokens))
+            question = "tokens:" + json.dumps(tokens)
+            results[i] = stream(api, chatflow_id, question, chatId=f"{tag}-{i}")
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
         for thread in threads:
@@ -506,6 +510,14 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         frames = parse_numbered(stream(api, chatflow_id, 'tokens:["back"]'))
         assert [d["token"] for _, n, d in frames if n == "token"] == ["back"], frames
         assert metric(api, "tailwinds_event_subscriptions") == 0
+        # Redis lost the runs' streams: the worker stopped the runs, it did not let them
+        # finish unseen (they would have, 5 s after they began)
+        for i in range(3):
+            deadline = time.monotonic() + 15
+            while len(turn := stored(api.url, chatflow_id, f"{tag}-{i}")) < 2:
+                assert time.monotonic() < deadline, "the run was not stored"
+                time.sleep(0.1)
+            assert turn[1][2] == "error", turn
     finally:
         pair.stop()
 

@@ -2,8 +2,9 @@
 server that does not answer, or one older than 7.0 (whose XAUTOCLAIM keeps a withdrawn job
 pending for ever) stops `tailwinds start` and `tailwinds worker` with one line naming
 TAILWINDS_REDIS_URL and never its password; an API node or worker opened from code gets a
-`ValueError`. A server that refuses INFO is taken as it is. A Redis on a Unix socket
-carries queue mode as one on TCP does. (What a URL may say: test_preflight_urls.py.)"""
+`ValueError`. A server that refuses INFO is taken as it is; one that may evict keys is
+warned of. A Redis on a Unix socket carries queue mode as one on TCP does. (What a URL
+may say: test_preflight_urls.py.)"""
 
 from __future__ import annotations
 
@@ -197,6 +198,17 @@ def test_a_redis_that_refuses_info_is_taken_as_it_is(
     with _own_redis(tmp_path, "--rename-command", "INFO", '""') as port:
         _checked(f"redis://127.0.0.1:{port}/0")
     assert "its version is not checked" in caplog.text
+
+
+@pytest.mark.parametrize(("policy", "warned"), [("allkeys-lru", True), ("noeviction", False)])
+def test_a_redis_that_may_evict_keys_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, policy: str, warned: bool
+) -> None:
+    """Evicted, a queued job or a run's stream would vanish with no error anywhere: the
+    operator is told at the start, as BullMQ tells its own."""
+    with _own_redis(tmp_path, "--maxmemory", "100mb", "--maxmemory-policy", policy) as port:
+        _checked(f"redis://127.0.0.1:{port}/0")
+    assert ("maxmemory-policy allkeys-lru" in caplog.text) is warned, caplog.text
 
 
 def test_its_warning_is_a_line_of_the_worker_log_in_its_format(

@@ -20,10 +20,16 @@ MARK_MS = 60_000
 
 # KEYS: the count, the change's mark. ARGV: by how much, the mark's life (ms), the count's
 # expiry (s, 0: left as it is). Returns the count after the change (or as it is, when the
-# mark says the change was made already).
+# mark says the change was made already). A count taken down to 0 or below is deleted: a
+# give-back after Redis lost the count (a restart without persistence) leaves no debt, as
+# a count of -3 would (a queue's cap three over, with no expiry, for good).
 _COUNT_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
   local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+  if tonumber(ARGV[1]) < 0 and n <= 0 then
+    redis.call('DEL', KEYS[1])
+    return 0
+  end
   if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
   return n
 end

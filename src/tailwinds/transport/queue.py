@@ -89,10 +89,12 @@ async def check_server(redis: Redis) -> None:
     """Raise `ValueError` naming TAILWINDS_REDIS_URL when the server reports a version
     older than `REDIS_MIN_VERSION` (INFO's `redis_version`; Valkey and other servers of the
     same protocol report the Redis version they match). A server that refuses INFO
-    (renamed by its operator) is taken as it is. Redis' own errors pass through
+    (renamed by its operator) is taken as it is. A server that may evict keys when full
+    (INFO's `maxmemory_policy` other than `noeviction`) is logged as a warning: a queued
+    job, a run's stream or a chat's lease could vanish. Redis' own errors pass through
     (`redis.exceptions.ConnectionError` when it does not answer)."""
     try:
-        info = await redis.info("server")
+        info = await redis.info()  # its default sections: server and memory among them
     except ResponseError as exc:
         logger.warning("Redis refused INFO (%s): its version is not checked", exc)
         return
@@ -108,6 +110,13 @@ async def check_server(redis: Redis) -> None:
         raise ValueError(
             f"TAILWINDS_REDIS_URL: expected Redis 7.0 or newer for queue mode (XAUTOCLAIM's "
             f"replies of 7.0 recover lost and withdrawn jobs), got Redis {version}"
+        )
+    policy = str(info.get("maxmemory_policy", "noeviction"))
+    if policy != "noeviction":
+        logger.warning(
+            "Redis may evict keys when full (maxmemory-policy %s): a queued job, a run's "
+            "stream or a chat's lease could vanish; set maxmemory-policy noeviction",
+            policy,
         )
 
 

@@ -1,0 +1,81 @@
+"""A worker's life beside its jobs (worker.py): stopping while jobs run, and reads that
+Redis refuses for a moment."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import start_worker
+from tests.integration import test_queue_mode as queue_mode
+from tests.integration.test_queue_mode import queue_env, start_cluster
+from tests.integration.test_queue_turns import paced_chatflow
+from tests.mock_openai import MockOpenAI
+from tests.sse_frames import tokens_of
+from tests.turns import TurnInFlight, slow_answer, slow_question, stored
+
+own_redis = queue_mode.own_redis
+
+
+def test_a_stopping_worker_keeps_its_running_jobs_through_the_grace(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    """SIGTERM: the worker takes no more jobs and lets its running ones finish (the grace
+    is 30 s, the lease 1.5 s). It heartbeats them still: another worker must not take one
+    for lost and end it with `worker_lost`."""
+    env = queue_env(redis_url)
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+    try:
+        api = pair.apis[0]
+        chatflow_id = paced_chatflow(api, mock_llm)  # a token each 0.1 s: 6 s in all
+        name = f"stopping-{uuid.uuid4().hex[:8]}"
+        turn = TurnInFlight(api.url, chatflow_id, slow_question(name, 60), name).started()
+        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        pair.workers[0].process.send_signal(signal.SIGTERM)
+        frames = turn.frames()
+        assert [data for event, data in frames if event == "error"] == []
+        assert tokens_of(frames) == slow_answer(name, 60)
+        assert mock_llm.count_prefix(slow_question(name, 60)) == 1
+        assert pair.workers[0].process.wait(20) == 0
+        assert stored(api.url, chatflow_id, name)[1][2] == "complete"
+    finally:
+        pair.stop()
+
+
+def test_a_read_refused_for_a_moment_does_not_stop_the_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    own_redis: tuple[str, Any],
+    mock_llm: MockOpenAI,
+) -> None:
+    """`XREADGROUP` is a write: Redis refuses it while it cannot take writes (NOREPLICAS
+    here; MISCONF after a failed save and READONLY after a failover alike). The worker
+    reads again after, as after a dropped connection; it had stopped taking jobs."""
+    url, _ = own_redis
+    pair = start_cluster(tmp_path_factory, postgres_url, queue_env(url), apis=1, workers=1)
+    try:
+        api = pair.apis[0]
+        chatflow_id = api.model_chatflow(mock_llm.base_url)
+        with redis.Redis.from_url(url) as client:
+            client.config_set("min-replicas-to-write", 1)
+            time.sleep(2.5)  # the blocking read (2 s) comes back, and the next is refused
+            client.config_set("min-replicas-to-write", 0)
+        answer = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}",
+            json={"question": "after a refusal"},
+            timeout=20,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["text"] == "You said: after a refusal"
+        assert "refused by Redis" in pair.workers[0].log()
+    finally:
+        pair.stop()
