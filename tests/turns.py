@@ -76,3 +76,15 @@ def stored(url: str, chatflow_id: str, chat_id: str) -> list[tuple[str, str, str
         f"{url}/api/v1/chatmessage/{chatflow_id}", params={"chatId": chat_id}, timeout=10
     ).json()
     return [(m["role"], m["content"], m["status"]) for m in messages]
+
+
+def stored_turn(
+    url: str, chatflow_id: str, chat_id: str, timeout: float = 30
+) -> list[tuple[str, str, str]]:
+    """`stored` once the chat holds a question and its answer (a run stopped from
+    elsewhere is stored as it ends, after its stream)."""
+    deadline = time.monotonic() + timeout
+    while len(turn := stored(url, chatflow_id, chat_id)) < 2:
+        assert time.monotonic() < deadline, f"chat {chat_id}: no answer stored"
+        time.sleep(0.1)
+    return turn

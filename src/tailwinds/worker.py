@@ -74,7 +74,9 @@ class Worker:
         # one sent again would not return them: never resent; after a failed one, its own
         # pending jobs ("0") are begun as claimed ones (none runs twice: `may_run_again`)
         self._job_reads, self._read_own = connect(settings.redis_url, reconnects=0), False
-        self._epoch: str | None = None  # Redis' data as this worker first found it
+        # the Redis data each running job began in (`JobEntries.epoch`), by job entry id
+        self._epochs: dict[str, tuple[str, str]] = {}  # (message id, epoch)
+        self._grace_over = False
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -111,15 +113,18 @@ class Worker:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        asyncio.get_running_loop().call_later(
-            self.settings.shutdown_grace_s, self.runs.abort_all, ServerShutdown()
-        )
+        asyncio.get_running_loop().call_later(self.settings.shutdown_grace_s, self._end_grace)
+
+    def _end_grace(self) -> None:
+        self._grace_over = True  # and a job begun from now on (it was waiting for Redis)
+        self.runs.abort_all(ServerShutdown())
 
     # -- taking jobs ------------------------------------------------------------------
 
     async def _consume(self) -> None:
         backoff = 0.1
         while True:
+            own = False
             try:
                 await self._ensure_group()
                 while True:
@@ -151,6 +156,7 @@ class Worker:
                 # refused, not run (NOGROUP: the stream is gone, made again next; a write
                 # refused: NOREPLICAS, MISCONF, READONLY), so no job was given
                 logger.warning("reading jobs refused by Redis: %s; retrying", exc)
+                self._read_own |= own  # a refused read of its own jobs is made again
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except (RedisError, OSError) as exc:
@@ -160,20 +166,23 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
 
     async def _ensure_group(self) -> None:
-        # Redis lost its data (a restart without persistence) when its epoch changed: the
-        # streams of the running jobs went with it and their clients were told
-        # `transport_lost`; stop the runs, stored failed, rather than let them finish unseen
-        mine = uuid.uuid4().hex  # a new one each time: a restart's is not the one before
-        found = await self.redis.set(self.keys.epoch, mine, nx=True, get=True)
-        epoch = found.decode() if isinstance(found, bytes) else mine  # None: set now
-        if self._epoch not in (None, epoch):
-            self._transport_failed(RuntimeError("Redis lost its data"))
-        self._epoch = epoch
+        await self._check_epoch()
         try:
             await self.redis.xgroup_create(self.keys.jobs, WORKER_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def _check_epoch(self) -> None:
+        """Stop the runs of jobs begun before Redis lost its data (a restart without
+        persistence): their streams went with it, and their clients were told
+        `transport_lost`; stored failed rather than left to finish unseen. After a failed
+        read, and at each heartbeat (a busy or stopping worker reads no jobs)."""
+        epoch = await self.entries.epoch()
+        lost = TransportLost("the worker lost Redis, which carries the events: it lost its data")
+        for message_id, began in list(self._epochs.values()):
+            if began != epoch:
+                self.runs.interrupt(message_id, lost)
 
     def _over_memory(self) -> bool:
         bound = self.settings.worker_max_rss_mb
@@ -217,10 +226,14 @@ class Worker:
                     logger.warning("job %s was queued twice: it runs once", job.message_id)
                     return await self.entries.ack(entry)
                 self.writer.relay(job.message_id, job.relay)  # the run's own entry only
+                self._epochs[entry] = (job.message_id, begin.epoch)
+                if self._grace_over:
+                    self.runs.interrupt(job.message_id, ServerShutdown())
                 try:
                     await run(job)
                 finally:
                     self.writer.relay(job.message_id, None)
+                    del self._epochs[entry]
                 await self.entries.done(entry, job)
             except (RedisError, OSError) as exc:
                 # left unacknowledged: it is claimed again once Redis is back
@@ -284,6 +297,10 @@ class Worker:
             ids: list[Any] = list(self._jobs)
             if not ids:
                 continue
+            try:
+                await self._check_epoch()
+            except (RedisError, OSError) as exc:
+                logger.warning("checking Redis' data failed: %s", exc)
             try:
                 await self.redis.xclaim(
                     self.keys.jobs, WORKER_GROUP, self.name, 0, ids, justid=True

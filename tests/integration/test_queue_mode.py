@@ -34,7 +34,7 @@ from tests.integration.test_resume import complete_part
 from tests.mock_openai import MockOpenAI
 from tests.requirements import require_command
 from tests.sse_frames import check_order, numbered_tokens, parse_numbered
-from tests.turns import stored
+from tests.turns import stored_turn
 
 
 @dataclass
@@ -75,6 +75,7 @@ def start_cluster(
     env: dict[str, str],
     apis: int = 2,
     workers: int = 2,
+    concurrency: int = 150,
 ) -> Cluster:
     home = tmp_path_factory.mktemp("queue")
     cluster = Cluster([], [], env)
@@ -82,7 +83,8 @@ def start_cluster(
         for i in range(apis):
             cluster.apis.append(start_server(home, database_url, f"api-{i}.log", **env))
         for _ in range(workers):
-            cluster.workers.append(start_worker(home, database_url, "--concurrency", "150", **env))
+            worker = start_worker(home, database_url, "--concurrency", str(concurrency), **env)
+            cluster.workers.append(worker)
     except BaseException:
         cluster.stop()
         raise
@@ -513,10 +515,7 @@ def test_a_redis_restart_ends_streams_cleanly_and_service_comes_back(
         # Redis lost the runs' streams: the worker stopped the runs, it did not let them
         # finish unseen (they would have, 5 s after they began)
         for i in range(3):
-            deadline = time.monotonic() + 15
-            while len(turn := stored(api.url, chatflow_id, f"{tag}-{i}")) < 2:
-                assert time.monotonic() < deadline, "the run was not stored"
-                time.sleep(0.1)
+            turn = stored_turn(api.url, chatflow_id, f"{tag}-{i}", timeout=15)
             assert turn[1][2] == "error", turn
     finally:
         pair.stop()

@@ -1,9 +1,10 @@
 """A worker's life beside its jobs (worker.py): stopping while jobs run, and reads that
-Redis refuses for a moment."""
+Redis refuses for a moment (of new jobs, or of its own pending ones)."""
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import uuid
 from typing import Any
@@ -14,9 +15,11 @@ import requests
 
 from tests.conftest import start_worker
 from tests.integration import test_queue_mode as queue_mode
+from tests.integration.test_client_gone import wait_for
 from tests.integration.test_queue_mode import queue_env, start_cluster
 from tests.integration.test_queue_turns import paced_chatflow
 from tests.mock_openai import MockOpenAI
+from tests.reply_dropper import dropper_in_thread
 from tests.sse_frames import tokens_of
 from tests.turns import TurnInFlight, slow_answer, slow_question, stored
 
@@ -79,3 +82,44 @@ def test_a_read_refused_for_a_moment_does_not_stop_the_worker(
         assert "refused by Redis" in pair.workers[0].log()
     finally:
         pair.stop()
+
+
+def test_a_refused_read_of_its_own_pending_jobs_is_made_again(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    own_redis: tuple[str, Any],
+    mock_llm: MockOpenAI,
+) -> None:
+    """The read that gave the worker a job lost its reply, and the read of its own pending
+    jobs that follows is refused (NOPERM here; READONLY, MISCONF, NOREPLICAS alike): it is
+    made again after, or the job waited a whole lease (60 s) for a reclaim."""
+    url, _ = own_redis
+    question = f"refused own read {uuid.uuid4().hex[:8]}"
+    with dropper_in_thread(url, b"XREADGROUP", holding=question.encode()) as (dropper, via):
+        env = queue_env(via, TAILWINDS_WORKER_LEASE_S="60")
+        pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+        try:
+            api = pair.apis[0]
+            chatflow_id = api.model_chatflow(mock_llm.base_url)
+            dropper.armed = True
+            time.sleep(2.5)  # the worker's blocking read (2 s) is sent again, armed
+            answers: list[requests.Response] = []
+            url_of = f"{api.url}/api/v1/predictions/{chatflow_id}"
+            asking = threading.Thread(
+                target=lambda: answers.append(
+                    requests.post(url_of, json={"question": question}, timeout=30)
+                ),
+                daemon=True,
+            )
+            with redis.Redis.from_url(url) as admin:
+                asking.start()
+                wait_for("the read cut", lambda: dropper.dropped == 1, 10)
+                admin.execute_command("ACL", "SETUSER", "default", "-xreadgroup")
+                time.sleep(1.0)  # its reads of its own jobs refused meanwhile
+                admin.execute_command("ACL", "SETUSER", "default", "+xreadgroup")
+            asking.join(25)
+            assert "refused by Redis" in pair.workers[0].log()
+            assert answers, "the job waited for a reclaim"
+            assert answers[0].json()["text"] == f"You said: {question}"
+        finally:
+            pair.stop()

@@ -28,6 +28,7 @@ class Begin(NamedTuple):
     aborted: bool
     withdrawn: bool = False
     own: bool = True  # False: the entry is not the job's own (it was queued twice)
+    epoch: str = ""  # Redis' data the job began in (`JobEntries.epoch`)
 
 
 class JobEntries:
@@ -47,13 +48,15 @@ class JobEntries:
             pipe.hsetnx(run, "entry", entry)
             pipe.hget(run, "entry")
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
+            pipe.set(self.keys.epoch, fresh, nx=True, get=True)
 
-        _, owner, aborted = await self.batch.execute(add)
+        fresh = uuid.uuid4().hex
+        _, owner, aborted, found = await self.batch.execute(add)
         owner = _text(owner)
         if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
             return Begin(False, True, withdrawn=True)
         own = owner is None or owner == entry
-        return Begin(own, bool(aborted), own=own)
+        return Begin(own, bool(aborted), own=own, epoch=_text(found) or fresh)
 
     async def may_run_again(self, entry: str, job: Job) -> Begin:
         """Whether a claimed job runs again (`run`: the entry is the job's own, its stream
@@ -74,14 +77,27 @@ class JobEntries:
             tries = self.keys.attempts(job.message_id)
             count_once(pipe, tries, f"{tries}:{uuid.uuid4().hex}", 1, RUN_TTL_S)
             pipe.exists(self.keys.aborted(job.message_id))
+            pipe.set(self.keys.epoch, fresh, nx=True, get=True)
 
-        _, owner, last, attempts, aborted = await self.batch.execute(add)
+        fresh = uuid.uuid4().hex
+        _, owner, last, attempts, aborted, found = await self.batch.execute(add)
         owner = _text(owner)
         if owner == WITHDRAWN:
             return Begin(False, True, withdrawn=True)
         own = owner == entry
         again = own and (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
-        return Begin(again, bool(aborted), own=own)
+        return Begin(again, bool(aborted), own=own, epoch=_text(found) or fresh)
+
+    async def epoch(self) -> str:
+        """Redis' data as it is now: a value set by whoever first asked since Redis began
+        with none (`SET NX GET`, the same if sent again). A job that began in another
+        epoch lost its streams and its client's relay with Redis' data (a restart
+        without persistence)."""
+        fresh = uuid.uuid4().hex
+        (found,) = await self.batch.execute(
+            lambda pipe: pipe.set(self.keys.epoch, fresh, nx=True, get=True)
+        )
+        return _text(found) or fresh
 
     async def done(self, entry: str, job: Job) -> None:
         """The job ended, its last event in Redis: acknowledged and forgotten, its places

@@ -90,8 +90,9 @@ async def check_server(redis: Redis) -> None:
     older than `REDIS_MIN_VERSION` (INFO's `redis_version`; Valkey and other servers of the
     same protocol report the Redis version they match). A server that refuses INFO
     (renamed by its operator) is taken as it is. A server that may evict keys when full
-    (INFO's `maxmemory_policy` other than `noeviction`) is logged as a warning: a queued
-    job, a run's stream or a chat's lease could vanish. Redis' own errors pass through
+    (INFO's `maxmemory_policy` other than `noeviction`, and a `maxmemory` bound, without
+    which no policy applies) is logged as a warning: a queued job, a run's stream or a
+    chat's lease could vanish. Redis' own errors pass through
     (`redis.exceptions.ConnectionError` when it does not answer)."""
     try:
         info = await redis.info()  # its default sections: server and memory among them
@@ -112,7 +113,7 @@ async def check_server(redis: Redis) -> None:
             f"replies of 7.0 recover lost and withdrawn jobs), got Redis {version}"
         )
     policy = str(info.get("maxmemory_policy", "noeviction"))
-    if policy != "noeviction":
+    if policy != "noeviction" and int(info.get("maxmemory", 0)) > 0:  # 0: no bound
         logger.warning(
             "Redis may evict keys when full (maxmemory-policy %s): a queued job, a run's "
             "stream or a chat's lease could vanish; set maxmemory-policy noeviction",
