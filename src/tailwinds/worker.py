@@ -207,6 +207,8 @@ class Worker:
         REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
         tracing.join(job.trace)  # and its spans join the API node's trace
         async with self.slots:
+            if self._stopping.is_set():
+                return  # read, never begun: left pending, another worker claims it
             self._starting[job.message_id] += 1
             try:
                 if reclaimed:

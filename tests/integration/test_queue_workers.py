@@ -13,6 +13,7 @@ import pytest
 import redis
 import requests
 
+from tailwinds.transport.keys import WORKER_GROUP, Keys
 from tests.conftest import start_worker
 from tests.integration import test_queue_mode as queue_mode
 from tests.integration.test_client_gone import wait_for
@@ -123,3 +124,35 @@ def test_a_refused_read_of_its_own_pending_jobs_is_made_again(
             assert answers[0].json()["text"] == f"You said: {question}"
         finally:
             pair.stop()
+
+
+def test_a_job_a_stopping_worker_had_not_begun_runs_on_another(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    """A worker read a second job while its one slot was taken, then was told to stop: it
+    never begins that job (its grace, 3 s here, would have ended it `server_shutdown`
+    half-way), and another worker claims and runs it whole after a lease."""
+    env = queue_env(redis_url, TAILWINDS_SHUTDOWN_GRACE_S="3")
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1, concurrency=1)
+    keys = Keys(env["TAILWINDS_REDIS_PREFIX"])
+    try:
+        api = pair.apis[0]
+        chatflow_id = paced_chatflow(api, mock_llm)
+        first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
+        running = TurnInFlight(api.url, chatflow_id, slow_question(first, 20), first).started()
+        waiting = TurnInFlight(api.url, chatflow_id, slow_question(second, 40), second)
+        waiting.start()
+        with redis.Redis.from_url(redis_url) as client:
+            wait_for("both read", lambda: client.xpending(keys.jobs, WORKER_GROUP)["pending"] == 2)
+        pair.workers[0].process.send_signal(signal.SIGTERM)
+        pair.workers.append(start_worker(api.home, postgres_url, **env))
+        for turn, name, tokens in ((running, first, 20), (waiting, second, 40)):
+            frames = turn.frames()
+            assert [data for event, data in frames if event == "error"] == [], name
+            assert tokens_of(frames) == slow_answer(name, tokens)
+        assert pair.workers[0].process.wait(20) == 0
+    finally:
+        pair.stop()
