@@ -41,6 +41,13 @@ async def writer_and_reader(redis_url: str, retention_s: float = 60) -> AsyncIte
         await redis.aclose()
 
 
+async def started(redis: Redis, keys: Keys, *runs: str) -> None:
+    """Each run's stream as the API node leaves it when it queues the job: `start` at entry
+    0-1 (the writer writes nothing into a run's stream that is gone)."""
+    for run in runs:
+        await redis.xadd(keys.events(run), {"f": b"start"}, id="0-1")
+
+
 async def forget_prefix(redis: Redis, prefix: str) -> None:
     """Delete every key under `prefix` (a test's own)."""
     left = [key async for key in redis.scan_iter(f"{prefix}:*")]

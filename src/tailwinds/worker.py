@@ -34,7 +34,7 @@ from tailwinds.errors import (
     TransportLost,
 )
 from tailwinds.logs import REQUEST_ID
-from tailwinds.lost_runs import end_lost
+from tailwinds.lost_runs import end_lost, store_gone
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import JobEntries
 from tailwinds.transport.jobs import Job
@@ -68,15 +68,14 @@ class Worker:
             settings.events_max_len,
             settings.events_retention_s,
             self._transport_failed,
+            self._stream_gone,
         )
         self.entries = JobEntries(self.redis, self.keys)
         # a read or claim whose reply was lost gave its jobs to this worker all the same, and
         # one sent again would not return them: never resent; after a failed one, its own
         # pending jobs ("0") are begun as claimed ones (none runs twice: `may_run_again`)
         self._job_reads, self._read_own = connect(settings.redis_url, reconnects=0), False
-        # the Redis data each running job began in (`JobEntries.epoch`), by job entry id
-        self._epochs: dict[str, tuple[str, str]] = {}  # (message id, epoch)
-        self._grace_over = False
+        self._waiting: set[str] = set()  # job entries read, waiting for a slot
         self.lease_ms = int(settings.worker_lease_s * 1000)
         self.turns = turns
         self._jobs: dict[str, asyncio.Task[None]] = {}  # by job entry id
@@ -98,6 +97,8 @@ class Worker:
         await self._stopping.wait()
         for task in taking:
             task.cancel()
+        for entry in self._waiting:  # left pending, unheartbeated: another worker runs them
+            self._jobs[entry].cancel()
         await asyncio.gather(*taking, return_exceptions=True)
         await self._job_reads.aclose()
         while self._jobs:
@@ -116,8 +117,9 @@ class Worker:
         asyncio.get_running_loop().call_later(self.settings.shutdown_grace_s, self._end_grace)
 
     def _end_grace(self) -> None:
-        self._grace_over = True  # and a job begun from now on (it was waiting for Redis)
         self.runs.abort_all(ServerShutdown())
+        for message_id in self._starting:  # not running yet: ended as soon as it does
+            self.runs.interrupt(message_id, ServerShutdown())
 
     # -- taking jobs ------------------------------------------------------------------
 
@@ -166,23 +168,11 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
 
     async def _ensure_group(self) -> None:
-        await self._check_epoch()
         try:
             await self.redis.xgroup_create(self.keys.jobs, WORKER_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-
-    async def _check_epoch(self) -> None:
-        """Stop the runs of jobs begun before Redis lost its data (a restart without
-        persistence): their streams went with it, and their clients were told
-        `transport_lost`; stored failed rather than left to finish unseen. After a failed
-        read, and at each heartbeat (a busy or stopping worker reads no jobs)."""
-        epoch = await self.entries.epoch()
-        lost = TransportLost("the worker lost Redis, which carries the events: it lost its data")
-        for message_id, began in list(self._epochs.values()):
-            if began != epoch:
-                self.runs.interrupt(message_id, lost)
 
     def _over_memory(self) -> bool:
         bound = self.settings.worker_max_rss_mb
@@ -206,47 +196,54 @@ class Worker:
     async def _job(self, entry: str, job: Job, reclaimed: bool) -> None:
         REQUEST_ID.set(job.request_id)  # this task's own context: its log lines carry it
         tracing.join(job.trace)  # and its spans join the API node's trace
-        async with self.slots:
-            if self._stopping.is_set():
-                return  # read, never begun: left pending, another worker claims it
-            self._starting[job.message_id] += 1
+        self._waiting.add(entry)
+        try:
+            await self.slots.acquire()
+        finally:
+            self._waiting.discard(entry)
+        try:
+            if not self._stopping.is_set():  # else left pending, as `run` leaves the waiting
+                await self._begin(entry, job, reclaimed)
+        finally:
+            self.slots.release()
+
+    async def _begin(self, entry: str, job: Job, reclaimed: bool) -> None:
+        self._starting[job.message_id] += 1
+        try:
+            if reclaimed:
+                begin = await self.entries.may_run_again(entry, job)
+            else:
+                begin = await self.entries.first_entry(entry, job)
+            if begin.aborted:
+                self.runs.interrupt(job.message_id, RunCancelled())
+            if begin.run:
+                run = self._execute
+            elif begin.withdrawn:
+                logger.info("job %s was withdrawn before it began", job.message_id)
+                return await self.entries.ack(entry)
+            elif begin.gone:
+                run = self._store_gone
+            elif reclaimed and begin.own:
+                run = self._end_lost
+            else:
+                logger.warning("job %s was queued twice: it runs once", job.message_id)
+                return await self.entries.ack(entry)
+            self.writer.relay(job.message_id, job.relay)  # the run's own entry only
             try:
-                if reclaimed:
-                    begin = await self.entries.may_run_again(entry, job)
-                else:
-                    begin = await self.entries.first_entry(entry, job)
-                if begin.aborted:
-                    self.runs.interrupt(job.message_id, RunCancelled())
-                if begin.run:
-                    run = self._execute
-                elif begin.withdrawn:
-                    logger.info("job %s was withdrawn before it began", job.message_id)
-                    return await self.entries.ack(entry)
-                elif reclaimed and begin.own:
-                    run = self._end_lost
-                else:
-                    logger.warning("job %s was queued twice: it runs once", job.message_id)
-                    return await self.entries.ack(entry)
-                self.writer.relay(job.message_id, job.relay)  # the run's own entry only
-                self._epochs[entry] = (job.message_id, begin.epoch)
-                if self._grace_over:
-                    self.runs.interrupt(job.message_id, ServerShutdown())
-                try:
-                    await run(job)
-                finally:
-                    self.writer.relay(job.message_id, None)
-                    del self._epochs[entry]
-                await self.entries.done(entry, job)
-            except (RedisError, OSError) as exc:
-                # left unacknowledged: it is claimed again once Redis is back
-                logger.warning("job %s lost its connection to Redis: %s", job.message_id, exc)
-            except Exception:
-                logger.exception("job %s failed", job.message_id)
+                await run(job)
             finally:
-                self._starting[job.message_id] -= 1
-                if not self._starting[job.message_id]:
-                    del self._starting[job.message_id]
-                    self.runs.forget(job.message_id)
+                self.writer.relay(job.message_id, None)
+            await self.entries.done(entry, job)
+        except (RedisError, OSError) as exc:
+            # left unacknowledged: it is claimed again once Redis is back
+            logger.warning("job %s lost its connection to Redis: %s", job.message_id, exc)
+        except Exception:
+            logger.exception("job %s failed", job.message_id)
+        finally:
+            self._starting[job.message_id] -= 1
+            if not self._starting[job.message_id]:
+                del self._starting[job.message_id]
+                self.runs.forget(job.message_id)
 
     async def _execute(self, job: Job) -> None:
         seq = 1  # `start` was written by the API node
@@ -281,6 +278,15 @@ class Worker:
         messages = self.state.messages
         await end_lost(job, self.redis, self.keys, self.writer, self.turns, messages)
 
+    async def _store_gone(self, job: Job) -> None:
+        await store_gone(job, self.turns, self.state.messages)
+
+    def _stream_gone(self, message_id: str) -> None:
+        # Redis lost its data (a restart without persistence) and the run's client with it:
+        # stopped, stored failed, rather than left to finish for nobody
+        error = TransportLost("Redis lost this prediction's stream (it lost its data)")
+        self.runs.abort_run(message_id, error)
+
     def _spawn_ack(self, entry: str) -> None:
         task = asyncio.get_running_loop().create_task(self.entries.ack(entry))
         self._jobs[entry] = task
@@ -299,10 +305,6 @@ class Worker:
             ids: list[Any] = list(self._jobs)
             if not ids:
                 continue
-            try:
-                await self._check_epoch()
-            except (RedisError, OSError) as exc:
-                logger.warning("checking Redis' data failed: %s", exc)
             try:
                 await self.redis.xclaim(
                     self.keys.jobs, WORKER_GROUP, self.name, 0, ids, justid=True

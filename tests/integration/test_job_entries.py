@@ -35,28 +35,23 @@ def _with_entries(
     asyncio.run(run())
 
 
-def _begun(begin: Begin) -> Begin:
-    return begin._replace(epoch="")
-
-
-def test_a_job_knows_the_redis_data_it_began_in(redis_url: str) -> None:
-    """Its epoch, the one every worker finds until Redis loses its data (a restart without
-    persistence), and a new one after: the worker stops the runs of jobs begun before."""
+def test_a_job_whose_stream_is_gone_does_not_run(redis_url: str) -> None:
+    """Redis lost its data after the job was read (`start`, written with the job, is gone
+    with its stream): neither its first entry nor a claim runs it into streams nobody
+    reads."""
 
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
-        began = (await entries.first_entry("5-0", job)).epoch
-        assert began and began == await entries.epoch() == await entries.epoch()
-        await redis.delete(keys.epoch)
-        now = await entries.epoch()
-        assert now != began
-        assert (await entries.may_run_again("5-0", job)).epoch == now == await entries.epoch()
+        await redis.delete(keys.events(job.message_id))
+        assert await entries.first_entry("5-0", job) == Begin(False, False, gone=True)
+        assert await entries.may_run_again("5-0", job) == Begin(False, False, gone=True)
+        assert await entries.may_run_again("6-0", job) == Begin(False, False, own=False)
 
     _with_entries(redis_url, check)
 
 
 def test_a_job_nothing_of_which_was_sent_but_start_runs_again(redis_url: str) -> None:
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
-        assert _begun(await entries.may_run_again("5-0", job)) == Begin(True, False)
+        assert await entries.may_run_again("5-0", job) == Begin(True, False)
         # taken by that entry: a second claim of it runs it again too, up to the attempts
         assert (await entries.may_run_again("5-0", job)).run
 
@@ -71,7 +66,7 @@ def test_a_job_that_had_ended_does_not_run_again(redis_url: str) -> None:
         assert (await entries.first_entry("5-0", job)).run
         await redis.xadd(keys.events(job.message_id), {"f": b"token"}, id="0-2")
         await redis.xadd(keys.events(job.message_id), {"f": b"end", "e": b"1"}, id="0-3")
-        assert _begun(await entries.may_run_again("5-0", job)) == Begin(False, False, own=True)
+        assert await entries.may_run_again("5-0", job) == Begin(False, False, own=True)
 
     _with_entries(redis_url, check)
 
@@ -82,8 +77,8 @@ def test_an_entry_of_a_job_queued_twice_neither_runs_nor_ends_the_job(redis_url:
 
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
         assert (await entries.first_entry("5-0", job)).run
-        assert _begun(await entries.may_run_again("6-0", job)) == Begin(False, False, own=False)
-        assert _begun(await entries.first_entry("6-0", job)) == Begin(False, False, own=False)
+        assert await entries.may_run_again("6-0", job) == Begin(False, False, own=False)
+        assert await entries.first_entry("6-0", job) == Begin(False, False, own=False)
 
     _with_entries(redis_url, check)
 
@@ -91,7 +86,7 @@ def test_an_entry_of_a_job_queued_twice_neither_runs_nor_ends_the_job(redis_url:
 def test_a_job_aborted_meanwhile_says_so(redis_url: str) -> None:
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
         await redis.set(keys.aborted(job.message_id), 1)
-        assert _begun(await entries.may_run_again("5-0", job)) == Begin(True, True)
+        assert await entries.may_run_again("5-0", job) == Begin(True, True)
 
     _with_entries(redis_url, check)
 

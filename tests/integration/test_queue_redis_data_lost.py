@@ -1,7 +1,7 @@
-"""Redis restarting without its data while workers run jobs (worker.py `_check_epoch`): the
-runs whose streams went with it are stopped and stored failed, whether their worker is
-reading jobs, busy or stopping; runs begun after the restart are left alone, however late
-a worker learns of it."""
+"""Redis restarting without its data while workers run jobs: the runs whose streams went
+with it are stopped at their next write (`EventWriter` finds the stream gone) and stored
+failed, whether their worker is reading jobs, busy or stopping; a job read before and
+begun after is stored failed, not run; runs begun after the restart are left alone."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 import redis
 
+from tailwinds.transport.keys import WORKER_GROUP, Keys
 from tests.conftest import start_worker
 from tests.integration import test_queue_mode as queue_mode
+from tests.integration.test_client_gone import wait_for
 from tests.integration.test_queue_mode import queue_env, start_cluster
 from tests.integration.test_queue_turns import paced_chatflow
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import tokens_of
-from tests.turns import TurnInFlight, slow_answer, slow_question, stored_turn
+from tests.turns import TurnInFlight, slow_answer, slow_question, stored, stored_turn
 
 own_redis = queue_mode.own_redis
 
@@ -32,22 +34,27 @@ def _lost_and_stored_failed(turn: TurnInFlight, url: str, chatflow_id: str) -> N
     assert answer[2] == "error", answer
 
 
-@pytest.mark.parametrize("stopping", [False, True], ids=["busy", "stopping"])
+@pytest.mark.parametrize(
+    ("stopping", "lease_s"),
+    [(False, "1.5"), (True, "1.5"), (False, "60")],
+    ids=["busy", "stopping", "long-lease"],
+)
 def test_a_worker_reading_no_jobs_stops_its_runs_when_redis_lost_its_data(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_url: str,
     own_redis: tuple[str, Callable[[float], None]],
     mock_llm: MockOpenAI,
     stopping: bool,
+    lease_s: str,
 ) -> None:
     """A worker whose every slot is taken reads no jobs, and a stopping one has stopped
-    reading: no read of theirs fails when Redis restarts empty. Their heartbeat finds Redis'
-    epoch changed; without it the run went on unseen and was stored `complete`, its
-    client having been told `transport_lost`."""
+    reading: no read of theirs fails when Redis restarts empty, and no heartbeat comes
+    soon with a long lease. The run's next frames find its stream gone; without that the
+    run went on unseen and was stored `complete`, its client having been told
+    `transport_lost`."""
     url, restart = own_redis
-    pair = start_cluster(
-        tmp_path_factory, postgres_url, queue_env(url), apis=1, workers=1, concurrency=1
-    )
+    env = queue_env(url, TAILWINDS_WORKER_LEASE_S=lease_s)
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1, concurrency=1)
     try:
         api = pair.apis[0]
         chatflow_id = paced_chatflow(api, mock_llm)  # a token each 0.1 s
@@ -68,10 +75,11 @@ def test_a_worker_that_learns_of_the_restart_late_leaves_later_runs_alone(
     own_redis: tuple[str, Callable[[float], None]],
     mock_llm: MockOpenAI,
 ) -> None:
-    """Worker A is busy when Redis restarts empty; idle worker B's read fails first and B
-    marks Redis' new data. A's next read goes through on a fresh connection. A job A begins
-    then must run whole, even when A's reads fail later (its connection cut here): taken
-    for one of the lost data, it was ended `transport_lost`."""
+    """Worker A is busy when Redis restarts empty, idle worker B's read fails first, and
+    A's next read goes through on a fresh connection. A job A begins then must run whole,
+    even when A's reads fail later (its connection cut here): a worker that had marked
+    Redis' data once and took a later failed read for its loss ended it `transport_lost`
+    (review of a46bf1d)."""
     url, restart = own_redis
     env = queue_env(url)
     pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1, concurrency=1)
@@ -99,5 +107,36 @@ def test_a_worker_that_learns_of_the_restart_late_leaves_later_runs_alone(
         assert [data for event, data in frames if event == "error"] == []
         assert tokens_of(frames) == slow_answer(second, 30)
         assert stored_turn(api.url, chatflow_id, second)[1][2] == "complete"
+    finally:
+        pair.stop()
+
+
+def test_a_job_read_before_redis_lost_its_data_is_stored_failed_not_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    own_redis: tuple[str, Callable[[float], None]],
+    mock_llm: MockOpenAI,
+) -> None:
+    """A busy worker (one slot) read a second job that waits for its slot; Redis restarts
+    empty and both clients are told `transport_lost`. The second job, begun after, finds
+    its stream gone: stored failed, not run whole into streams nobody reads."""
+    url, restart = own_redis
+    env = queue_env(url)
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1, concurrency=1)
+    keys = Keys(env["TAILWINDS_REDIS_PREFIX"])
+    try:
+        api = pair.apis[0]
+        chatflow_id = paced_chatflow(api, mock_llm)
+        first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
+        running = TurnInFlight(api.url, chatflow_id, slow_question(first, 60), first).started()
+        waiting = TurnInFlight(api.url, chatflow_id, slow_question(second, 10), second)
+        waiting.start()
+        with redis.Redis.from_url(url) as client:
+            wait_for("both read", lambda: client.xpending(keys.jobs, WORKER_GROUP)["pending"] == 2)
+        restart(0.3)
+        _lost_and_stored_failed(running, api.url, chatflow_id)
+        _lost_and_stored_failed(waiting, api.url, chatflow_id)
+        assert stored(api.url, chatflow_id, second)[1][1] == ""  # nothing ran
+        assert mock_llm.count_prefix(slow_question(second, 10)) == 0
     finally:
         pair.stop()

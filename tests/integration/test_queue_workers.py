@@ -3,12 +3,16 @@ Redis refuses for a moment (of new jobs, or of its own pending ones)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 import redis
 import requests
@@ -153,6 +157,64 @@ def test_a_job_a_stopping_worker_had_not_begun_runs_on_another(
             frames = turn.frames()
             assert [data for event, data in frames if event == "error"] == [], name
             assert tokens_of(frames) == slow_answer(name, tokens)
+        assert pair.workers[0].process.wait(20) == 0
+    finally:
+        pair.stop()
+
+
+@contextmanager
+def _table_locked(database_url: str, table: str) -> Iterator[None]:
+    """`LOCK TABLE … ACCESS EXCLUSIVE` held on a connection of its own thread meanwhile:
+    every read of the table waits (a database slow to answer)."""
+    held, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        url = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                held.set()
+                await asyncio.to_thread(release.wait)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(hold()), daemon=True)
+    thread.start()
+    assert held.wait(10), "the lock was not taken"
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_a_run_still_starting_when_the_grace_ends_is_ended_server_shutdown(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    """A job begun (its entry taken) whose run waits for its chat's history from a slow
+    database when the grace ends: it ends `server_shutdown` as soon as it starts, as the
+    running ones did; it had run whole after the grace, however long (review of
+    592867b)."""
+    env = queue_env(redis_url, TAILWINDS_SHUTDOWN_GRACE_S="2")
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1)
+    keys = Keys(env["TAILWINDS_REDIS_PREFIX"])
+    try:
+        api = pair.apis[0]
+        chatflow_id = paced_chatflow(api, mock_llm)
+        name = f"starting-{uuid.uuid4().hex[:8]}"
+        turn = TurnInFlight(api.url, chatflow_id, slow_question(name, 10), name)
+        with _table_locked(postgres_url, "chat_messages"), redis.Redis.from_url(redis_url) as r:
+            turn.start()
+            runs = f"{keys.prefix}:run:*"
+            wait_for("begun", lambda: any(r.hget(key, "entry") for key in r.scan_iter(runs)))
+            pair.workers[0].process.send_signal(signal.SIGTERM)
+            time.sleep(3)  # the grace (2 s) ends while the history read waits
+        codes = [data["code"] for event, data in turn.frames() if event == "error"]
+        assert codes == ["server_shutdown"]
         assert pair.workers[0].process.wait(20) == 0
     finally:
         pair.stop()

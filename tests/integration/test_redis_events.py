@@ -22,7 +22,7 @@ from tailwinds.transport.redis_approvals import RedisApprovals
 from tailwinds.transport.redis_events import EventReader
 from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.relay import left
-from tests.redis_streams import forget_prefix, writer_and_reader
+from tests.redis_streams import forget_prefix, started, writer_and_reader
 from tests.reply_dropper import ReplyDropper
 
 
@@ -48,6 +48,7 @@ def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: 
         name = f"writer-{uuid.uuid4().hex[:6]}"
         try:
             await redis.client_setname(name)  # the pool's one connection
+            await started(admin, keys, run)
             writer.append(run, 2, b"two")
             await writer.synced()
             await _kill_clients(admin, name)  # within the health check's second
@@ -57,7 +58,8 @@ def test_a_batch_written_on_a_connection_redis_dropped_is_sent_again(redis_url: 
             except Exception as exc:
                 raise AssertionError(f"the batch failed: {exc!r}") from exc
             assert not failures
-            assert [f[b"f"] for _, f in await admin.xrange(keys.events(run))] == [b"two", b"three"]
+            written = [f[b"f"] for _, f in await admin.xrange(keys.events(run))]
+            assert written == [b"start", b"two", b"three"]
         finally:
             await admin.delete(keys.events(run))
             await redis.aclose()
@@ -80,6 +82,7 @@ def test_a_batch_whose_reply_was_lost_is_written_once_when_sent_again(redis_url:
             redis = connect(proxied)
             writer = EventWriter(redis, keys, 1000, 60, failures.append)
             run = uuid.uuid4().hex
+            await started(streams.redis, keys, run)
             sub = streams.reader.add(run, 1, relayed=True)
             writer.relay(run, "node")
             try:
@@ -95,7 +98,7 @@ def test_a_batch_whose_reply_was_lost_is_written_once_when_sent_again(redis_url:
                 assert dropper.dropped == 1
                 assert not failures
                 written = await streams.redis.xrange(keys.events(run))
-                assert [f[b"f"] for _, f in written] == [b"two", b"three", b"four"]
+                assert [f[b"f"] for _, f in written] == [b"start", b"two", b"three", b"four"]
                 # the relay stream has the batch twice; its reader passes it on once
                 assert b"".join([chunk async for chunk in sub.frames()]) == b"twothreefour"
             finally:
@@ -118,6 +121,7 @@ def test_the_relay_stream_is_trimmed_while_the_node_relays_nothing(
         async with writer_and_reader(redis_url) as streams:
             redis, keys = streams.redis, streams.keys
             writer, reader = streams.writer, streams.reader
+            await started(redis, keys, run)
             sub = reader.add(run, 1, relayed=True)
             writer.relay(run, "node")
             writer.append(run, 2, b"two")
@@ -143,6 +147,7 @@ def test_another_frame_at_a_written_entry_id_is_still_refused(redis_url: str) ->
     async def check() -> None:
         async with writer_and_reader(redis_url) as streams:
             run = uuid.uuid4().hex
+            await started(streams.redis, streams.keys, run)
             streams.writer.append(run, 2, b"two")
             await streams.writer.synced()
             streams.writer.append(run, 2, b"two")  # the same again: written already
@@ -152,7 +157,7 @@ def test_another_frame_at_a_written_entry_id_is_still_refused(redis_url: str) ->
                 await streams.writer.synced()
             assert len(streams.failures) == 1
             written = await streams.redis.xrange(streams.keys.events(run))
-            assert [f[b"f"] for _, f in written] == [b"two"]
+            assert [f[b"f"] for _, f in written] == [b"start", b"two"]
 
     asyncio.run(check())
 
@@ -253,5 +258,32 @@ def test_a_decision_whose_reply_was_lost_is_the_deciders_and_wakes_the_run(
                 await forget_prefix(worker_redis, keys.prefix)
                 await worker_redis.aclose()
                 await node_redis.aclose()
+
+    asyncio.run(check())
+
+
+def test_a_run_whose_stream_redis_lost_is_written_nothing_and_named(redis_url: str) -> None:
+    """Redis lost its data under a running run (a restart without persistence): its next
+    frames must not make a new stream nobody reads; the writer names the run (its worker
+    stops it, stored failed) and the other runs of the same batch are written."""
+
+    async def check() -> None:
+        async with writer_and_reader(redis_url) as streams:
+            redis, keys = streams.redis, streams.keys
+            gone: list[str] = []
+            writer = EventWriter(redis, keys, 1000, 60, streams.failures.append, gone.append)
+            lost, kept, new = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+            await started(redis, keys, lost, kept)
+            writer.append(lost, 2, b"two")
+            await writer.synced()
+            await redis.delete(keys.events(lost))
+            writer.append(lost, 3, b"three")
+            writer.append(kept, 2, b"two")
+            writer.append(new, 1, b"start")  # a run's first frame makes its stream
+            await writer.synced()
+            assert gone == [lost] and not streams.failures
+            assert not await redis.exists(keys.events(lost))
+            assert await redis.xlen(keys.events(kept)) == 2
+            assert await redis.xlen(keys.events(new)) == 1
 
     asyncio.run(check())

@@ -18,7 +18,7 @@ from tailwinds.transport.keys import Keys
 from tailwinds.transport.queue import connect
 from tailwinds.transport.redis_writer import EventWriter
 from tailwinds.transport.resp import HeldConnection, Script, bulk, execute_packed, pack
-from tests.redis_streams import writer_and_reader
+from tests.redis_streams import started, writer_and_reader
 
 # a command's name first (redis-py splits a first argument at its spaces: "CONFIG GET")
 ARGS = st.tuples(
@@ -122,6 +122,7 @@ def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_u
         async with writer_and_reader(redis_url) as streams:
             redis, keys = streams.redis, streams.keys
             writer, reader = streams.writer, streams.reader
+            await started(redis, keys, *runs)
             subs = [await reader.subscribe(run, 1) for run in runs]
             sent: dict[str, list[bytes]] = {run: [] for run in runs}
             for seq in range(2, 40):
@@ -136,7 +137,7 @@ def test_written_by_the_writer_read_by_the_reader_as_redis_py_reads_them(redis_u
             for run, sub in zip(runs, subs, strict=True):
                 got = b"".join([chunk async for chunk in sub.frames()])
                 assert got == b"".join(sent[run])
-                theirs = await redis.xrange(keys.events(run))
+                theirs = (await redis.xrange(keys.events(run)))[1:]  # after `start`
                 assert [fields[b"f"] for _, fields in theirs] == sent[run]
                 assert b"e" in theirs[-1][1] and all(b"e" not in f for _, f in theirs[:-1])
                 assert 0 < await redis.ttl(keys.events(run)) <= 60
@@ -152,6 +153,7 @@ def test_a_refused_frame_fails_the_batch_as_a_pipeline_did(redis_url: str) -> No
         writer = EventWriter(redis, keys, 1000, 60, failures.append)
         run, other = uuid.uuid4().hex, uuid.uuid4().hex
         try:
+            await started(redis, keys, run, other)
             writer.append(run, 5, b"five")
             await writer.synced()
             writer.append(run, 3, b"three")  # behind the stream's last entry
@@ -160,7 +162,8 @@ def test_a_refused_frame_fails_the_batch_as_a_pipeline_did(redis_url: str) -> No
                 await writer.synced()
             assert len(failures) == 1
             # the other run's frame of the same batch is written all the same
-            assert [f[b"f"] for _, f in await redis.xrange(keys.events(other))] == [b"two"]
+            written = [f[b"f"] for _, f in await redis.xrange(keys.events(other))]
+            assert written == [b"start", b"two"]
         finally:
             await redis.delete(keys.events(run), keys.events(other))
             await redis.aclose()
@@ -180,6 +183,7 @@ def test_a_relayed_run_comes_on_its_nodes_relay_stream_and_falls_back_on_a_gap(
         async with writer_and_reader(redis_url) as streams:
             redis, keys = streams.redis, streams.keys
             writer, reader = streams.writer, streams.reader
+            await started(redis, keys, whole, gapped)
             subs = [reader.add(run, 1, relayed=True) for run in (whole, gapped)]
             writer.relay(whole, "node")
             frames = [b"id: %d\nevent: token\ndata: x\n\n" % seq for seq in range(2, 30)]

@@ -28,7 +28,9 @@ class Begin(NamedTuple):
     aborted: bool
     withdrawn: bool = False
     own: bool = True  # False: the entry is not the job's own (it was queued twice)
-    epoch: str = ""  # Redis' data the job began in (`JobEntries.epoch`)
+    # its stream is gone: Redis lost its data after the job was read (its client was told
+    # `transport_lost`), and it must not run into streams nobody reads
+    gone: bool = False
 
 
 class JobEntries:
@@ -38,7 +40,7 @@ class JobEntries:
 
     async def first_entry(self, entry: str, job: Job) -> Begin:
         """Whether this entry is the job's own (`run`), and whether the job was aborted
-        meanwhile, or withdrawn (`job_withdrawal`).
+        meanwhile, or withdrawn (`job_withdrawal`), or its stream is `gone`.
         An enqueue sent again on a fresh connection (the first one's reply lost with it)
         queues the same message twice, and two runs would write one stream and store one
         turn twice. Raises `RedisError`/`OSError` when Redis cannot be reached."""
@@ -48,22 +50,24 @@ class JobEntries:
             pipe.hsetnx(run, "entry", entry)
             pipe.hget(run, "entry")
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
-            pipe.set(self.keys.epoch, fresh, nx=True, get=True)
+            pipe.exists(self.keys.events(job.message_id))  # `start`, written with the job
 
-        fresh = uuid.uuid4().hex
-        _, owner, aborted, found = await self.batch.execute(add)
+        _, owner, aborted, stream = await self.batch.execute(add)
         owner = _text(owner)
         if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
             return Begin(False, True, withdrawn=True)
         own = owner is None or owner == entry
-        return Begin(own, bool(aborted), own=own, epoch=_text(found) or fresh)
+        if own and not stream:
+            return Begin(False, bool(aborted), gone=True)
+        return Begin(own, bool(aborted), own=own)
 
     async def may_run_again(self, entry: str, job: Job) -> Begin:
         """Whether a claimed job runs again (`run`: the entry is the job's own, its stream
         holds only `start`, so nothing the client saw can be contradicted, and it has not
         already taken down too many workers), and whether it was aborted meanwhile, or
         withdrawn before the worker that died had begun it. A job that had ended (`end` in
-        its stream) does not run again: only its acknowledgement was lost."""
+        its stream) does not run again: only its acknowledgement was lost; nor one whose
+        stream is `gone`."""
 
         run = self.keys.run(job.message_id)
 
@@ -77,27 +81,16 @@ class JobEntries:
             tries = self.keys.attempts(job.message_id)
             count_once(pipe, tries, f"{tries}:{uuid.uuid4().hex}", 1, RUN_TTL_S)
             pipe.exists(self.keys.aborted(job.message_id))
-            pipe.set(self.keys.epoch, fresh, nx=True, get=True)
 
-        fresh = uuid.uuid4().hex
-        _, owner, last, attempts, aborted, found = await self.batch.execute(add)
+        _, owner, last, attempts, aborted = await self.batch.execute(add)
         owner = _text(owner)
         if owner == WITHDRAWN:
             return Begin(False, True, withdrawn=True)
         own = owner == entry
-        again = own and (not last or entry_seq(last[0][0]) <= 1) and attempts <= MAX_ATTEMPTS
-        return Begin(again, bool(aborted), own=own, epoch=_text(found) or fresh)
-
-    async def epoch(self) -> str:
-        """Redis' data as it is now: a value set by whoever first asked since Redis began
-        with none (`SET NX GET`, the same if sent again). A job that began in another
-        epoch lost its streams and its client's relay with Redis' data (a restart
-        without persistence)."""
-        fresh = uuid.uuid4().hex
-        (found,) = await self.batch.execute(
-            lambda pipe: pipe.set(self.keys.epoch, fresh, nx=True, get=True)
-        )
-        return _text(found) or fresh
+        if own and not last:  # no stream, not even `start`: Redis lost it
+            return Begin(False, bool(aborted), gone=True)
+        again = own and entry_seq(last[0][0]) <= 1 and attempts <= MAX_ATTEMPTS
+        return Begin(again, bool(aborted), own=own)
 
     async def done(self, entry: str, job: Job) -> None:
         """The job ended, its last event in Redis: acknowledged and forgotten, its places

@@ -20,11 +20,6 @@ class Keys:
         return f"{self.prefix}:jobs"
 
     @property
-    def epoch(self) -> str:
-        """Set once by the first worker: gone or another, Redis lost its data meanwhile."""
-        return f"{self.prefix}:epoch"
-
-    @property
     def control(self) -> str:
         """Aborts, read by every worker."""
         return f"{self.prefix}:control"

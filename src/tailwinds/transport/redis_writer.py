@@ -31,48 +31,55 @@ RELAY_TTL_S = 3600
 # entry ids make that a no-op on the run's stream (its reader drops the relay stream's
 # repeat). A relayed run's frames of the batch also go to its node's relay stream as one
 # entry (`m` message id, `a`/`z` the first and last entry ids, `f` the frames joined, `e`
-# when it ended).
+# when it ended). A run whose stream is gone when frames after `start` (entry 0-1,
+# written with its job) come is written nothing and named in a second list: Redis lost
+# its data (a restart without persistence), and the run's client with it.
 _APPEND = Script(
     """
-local maxlen, ttl, a, failed = ARGV[1], ARGV[2], 3, {}
+local maxlen, ttl, a, failed, gone = ARGV[1], ARGV[2], 3, {}, {}
 for k = 1, #KEYS, 3 do
   local n, ended, relayed = tonumber(ARGV[a]), ARGV[a + 1] == '1', ARGV[a + 2] == '1'
-  local mid = ARGV[a + 3]
-  a = a + 4
-  local first, frames = ARGV[a], {}
-  for j = 1, n do
-    local r
-    if ended and j == n then
-      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1], 'e', '1')
-    else
-      r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, ARGV[a], 'f', ARGV[a + 1])
+  local mid, b = ARGV[a + 3], a + 4
+  local first = ARGV[b]
+  a = b + 2 * n
+  if first ~= '0-1' and redis.call('EXISTS', KEYS[k]) == 0 then
+    gone[#gone + 1] = mid
+  else
+    local frames = {}
+    for j = 1, n do
+      local id, frame, r = ARGV[b], ARGV[b + 1], nil
+      if ended and j == n then
+        r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, id, 'f', frame, 'e', '1')
+      else
+        r = redis.pcall('XADD', KEYS[k], 'MAXLEN', '~', maxlen, id, 'f', frame)
+      end
+      if type(r) == 'table' and r.err then
+        -- the same frame at that id already: this batch again, after its reply was lost
+        local there = redis.call('XRANGE', KEYS[k], id, id)
+        if #there == 0 or there[1][2][2] ~= frame then failed[#failed + 1] = r.err end
+      end
+      frames[j] = frame
+      b = b + 2
     end
-    if type(r) == 'table' and r.err then
-      -- the same frame at that id already: this batch again, after its reply was lost
-      local there = redis.call('XRANGE', KEYS[k], ARGV[a], ARGV[a])
-      if #there == 0 or there[1][2][2] ~= ARGV[a + 1] then failed[#failed + 1] = r.err end
+    if relayed then
+      local r
+      if ended then
+        r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[b - 2],
+                        'f', table.concat(frames), 'e', '1')
+      else
+        r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[b - 2],
+                        'f', table.concat(frames))
+      end
+      if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
+      redis.call('EXPIRE', KEYS[k + 2], RELAY_TTL_S)
     end
-    frames[j] = ARGV[a + 1]
-    a = a + 2
-  end
-  if relayed then
-    local r
     if ended then
-      r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[a - 2],
-                      'f', table.concat(frames), 'e', '1')
-    else
-      r = redis.pcall('XADD', KEYS[k + 2], '*', 'm', mid, 'a', first, 'z', ARGV[a - 2],
-                      'f', table.concat(frames))
+      redis.call('EXPIRE', KEYS[k], ttl)
+      redis.call('EXPIRE', KEYS[k + 1], ttl)
     end
-    if type(r) == 'table' and r.err then failed[#failed + 1] = r.err end
-    redis.call('EXPIRE', KEYS[k + 2], RELAY_TTL_S)
-  end
-  if ended then
-    redis.call('EXPIRE', KEYS[k], ttl)
-    redis.call('EXPIRE', KEYS[k + 1], ttl)
   end
 end
-return failed
+return {failed, gone}
 """.replace("RELAY_TTL_S", str(RELAY_TTL_S))
 )
 _FLAGS = (bulk(b"0"), bulk(b"1"))
@@ -89,11 +96,16 @@ class EventWriter:
         max_len: int,
         retention_s: float,
         on_failure: Callable[[BaseException], None],
+        on_gone: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_failure`: called when a flush fails (every frame appended until then may
+        be lost); `on_gone`: with the message id of a run whose stream Redis no longer
+        holds (its frames are dropped)."""
         self._conn = HeldConnection(redis)  # one flush in flight at a time
         self.keys = keys
         self._bounds = (bulk(b"%d" % max_len), bulk(b"%d" % int(max(retention_s, 1))))
         self.on_failure = on_failure
+        self.on_gone = on_gone
         self._pending: list[tuple[str, int, bytes, bool]] = []
         # by message id: its API node's relay stream (a bulk string), and the run's own
         # names (its event stream, its facts, its id) packed once, not at every flush
@@ -161,10 +173,14 @@ class EventWriter:
             for message_id in ended:
                 named_by.pop(message_id, None)
             try:
-                failed = await _APPEND.run(self._conn, keys, args)
+                failed, gone = await _APPEND.run(self._conn, keys, args)
                 if failed:
                     raise ResponseError(_text(failed[0]))
                 self._error = None
+                for message_id in gone:
+                    named_by.pop(_text(message_id), None)
+                    if self.on_gone is not None:
+                        self.on_gone(_text(message_id))
             except (RedisError, OSError) as exc:
                 self._pending.clear()
                 self._error = exc
