@@ -309,6 +309,7 @@ class Worker:
                 await self.redis.xclaim(
                     self.keys.jobs, WORKER_GROUP, self.name, 0, ids, justid=True
                 )
+                await self.entries.keep(list(self._starting))
             except (RedisError, OSError) as exc:
                 logger.warning("heartbeat failed: %s", exc)
 

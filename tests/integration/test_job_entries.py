@@ -129,3 +129,24 @@ def test_a_job_done_after_redis_lost_its_queues_count_leaves_no_debt(redis_url: 
         assert await redis.get(keys.queued(job.chatflow_id)) is None
 
     _with_entries(redis_url, check)
+
+
+def test_a_running_jobs_stream_is_kept_for_as_long_as_it_runs(redis_url: str) -> None:
+    """A run may outlast the day its stream and facts were given at the enqueue (an
+    approval may wait for a week): the heartbeat keeps them, or the run would be taken for
+    one whose Redis lost its data. An ended run's keep its retention; a gone one stays gone."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        ended, gone = uuid.uuid4().hex, uuid.uuid4().hex
+        await redis.hset(keys.run(job.message_id), "entry", "5-0")
+        await redis.expire(keys.events(job.message_id), 5)
+        await redis.expire(keys.run(job.message_id), 5)
+        await redis.xadd(keys.events(ended), {"f": b"end", "e": b"1"}, id="0-2")
+        await redis.expire(keys.events(ended), 60)
+        await entries.keep([job.message_id, ended, gone])
+        assert await redis.ttl(keys.events(job.message_id)) > 3600
+        assert await redis.ttl(keys.run(job.message_id)) > 3600
+        assert 0 < await redis.ttl(keys.events(ended)) <= 60
+        assert not await redis.exists(keys.events(gone), keys.run(gone))
+
+    _with_entries(redis_url, check)

@@ -22,6 +22,19 @@ WITHDRAWN = "withdrawn"
 # how many workers a job may take down before it is ended as lost instead of run again
 MAX_ATTEMPTS = 3
 
+# KEYS: per running job, its event stream and its facts. ARGV[1]: their expiry (s). Each
+# pair's expiry set again, unless the stream is gone or has ended (its `end` entry has
+# the `e` field; its expiry is then the retention the writer set).
+_KEEP = """
+for i = 1, #KEYS, 2 do
+  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)[1]
+  if last and last[2][3] ~= 'e' then
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  end
+end
+"""
+
 
 class Begin(NamedTuple):
     run: bool
@@ -37,6 +50,7 @@ class JobEntries:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.keys = keys
         self.batch = PipelineBatch(redis)
+        self._keep = redis.register_script(_KEEP)  # not batched: it is the heartbeat's
 
     async def first_entry(self, entry: str, job: Job) -> Begin:
         """Whether this entry is the job's own (`run`), and whether the job was aborted
@@ -91,6 +105,15 @@ class JobEntries:
             return Begin(False, bool(aborted), gone=True)
         again = own and entry_seq(last[0][0]) <= 1 and attempts <= MAX_ATTEMPTS
         return Begin(again, bool(aborted), own=own)
+
+    async def keep(self, message_ids: list[str]) -> None:
+        """Keep the streams and facts of running jobs for `RUN_TTL_S` more: a run may go on
+        for longer than they were first given (an approval may wait for days), and a run
+        whose stream expired would be taken for one whose Redis lost its data. Raises
+        `RedisError`/`OSError` when Redis cannot be reached."""
+        names = [n for m in message_ids for n in (self.keys.events(m), self.keys.run(m))]
+        if names:
+            await self._keep(keys=names, args=[RUN_TTL_S])
 
     async def done(self, entry: str, job: Job) -> None:
         """The job ended, its last event in Redis: acknowledged and forgotten, its places
