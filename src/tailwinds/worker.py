@@ -221,6 +221,9 @@ class Worker:
             elif begin.withdrawn:
                 logger.info("job %s was withdrawn before it began", job.message_id)
                 return await self.entries.ack(entry)
+            elif begin.expired:
+                logger.info("job %s: its stream had expired; acknowledged", job.message_id)
+                return await self.entries.ack(entry)
             elif begin.gone:
                 run = self._store_gone
             elif reclaimed and begin.own:

@@ -37,14 +37,31 @@ def _with_entries(
 
 def test_a_job_whose_stream_is_gone_does_not_run(redis_url: str) -> None:
     """Redis lost its data after the job was read (`start`, written with the job, is gone
-    with its stream): neither its first entry nor a claim runs it into streams nobody
-    reads."""
+    with its stream): its first entry does not run it into streams nobody reads, and the
+    run's facts made again by it expire. A claim never meets lost data (the jobs stream
+    goes with it): a claimed job whose stream is gone had expired, long ended or
+    withdrawn, and is only acknowledged, its stored turn left as it is."""
 
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
-        await redis.delete(keys.events(job.message_id))
+        await redis.delete(keys.events(job.message_id), keys.run(job.message_id))
         assert await entries.first_entry("5-0", job) == Begin(False, False, gone=True)
-        assert await entries.may_run_again("5-0", job) == Begin(False, False, gone=True)
+        assert await redis.ttl(keys.run(job.message_id)) > 0
+        assert await entries.may_run_again("5-0", job) == Begin(False, False, expired=True)
         assert await entries.may_run_again("6-0", job) == Begin(False, False, own=False)
+
+
+def test_a_job_withdrawn_whose_facts_expired_before_it_began_stays_withdrawn(
+    redis_url: str,
+) -> None:
+    """A busy worker began, after the retention, a job its client had stopped while it
+    waited for a slot: its facts (`entry: withdrawn`) and stream expired, the abort's mark
+    did not. It is withdrawn, not taken for one whose Redis lost its data (its stored
+    `aborted` turn overwritten as failed)."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        await redis.delete(keys.events(job.message_id), keys.run(job.message_id))
+        await redis.set(keys.aborted(job.message_id), "1")
+        assert await entries.first_entry("5-0", job) == Begin(False, True, withdrawn=True)
 
     _with_entries(redis_url, check)
 

@@ -44,6 +44,9 @@ class Begin(NamedTuple):
     # its stream is gone: Redis lost its data after the job was read (its client was told
     # `transport_lost`), and it must not run into streams nobody reads
     gone: bool = False
+    # claimed, its stream expired: it had ended, or was withdrawn, long before; only
+    # acknowledged (a claim never meets lost data: the jobs stream would have gone too)
+    expired: bool = False
 
 
 class JobEntries:
@@ -62,17 +65,20 @@ class JobEntries:
 
         def add(pipe: Pipeline) -> None:
             pipe.hsetnx(run, "entry", entry)
+            pipe.expire(run, RUN_TTL_S, nx=True)  # made again by HSETNX if it had expired
             pipe.hget(run, "entry")
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
             pipe.exists(self.keys.events(job.message_id))  # `start`, written with the job
 
-        _, owner, aborted, stream = await self.batch.execute(add)
+        _, _, owner, aborted, stream = await self.batch.execute(add)
         owner = _text(owner)
-        if owner == WITHDRAWN:  # an abort took it from the queue before any worker began it
+        # withdrawn by an abort before any worker began it; or so and its facts expired
+        # since (the abort's mark stays a day): stored `aborted` already
+        if owner == WITHDRAWN or (aborted and not stream):
             return Begin(False, True, withdrawn=True)
         own = owner is None or owner == entry
         if own and not stream:
-            return Begin(False, bool(aborted), gone=True)
+            return Begin(False, False, gone=True)
         return Begin(own, bool(aborted), own=own)
 
     async def may_run_again(self, entry: str, job: Job) -> Begin:
@@ -81,7 +87,7 @@ class JobEntries:
         already taken down too many workers), and whether it was aborted meanwhile, or
         withdrawn before the worker that died had begun it. A job that had ended (`end` in
         its stream) does not run again: only its acknowledgement was lost; nor one whose
-        stream is `gone`."""
+        stream `expired`."""
 
         run = self.keys.run(job.message_id)
 
@@ -89,6 +95,7 @@ class JobEntries:
             # taken as `first_entry` takes it, if the worker that died had not: an abort
             # must not withdraw a job that runs (`job_withdrawal`)
             pipe.hsetnx(run, "entry", entry)
+            pipe.expire(run, RUN_TTL_S, nx=True)
             pipe.hget(run, "entry")
             pipe.xrevrange(self.keys.events(job.message_id), count=1)
             # counted once if the pipeline is sent again on a lost reply: a mark per claim
@@ -96,13 +103,13 @@ class JobEntries:
             count_once(pipe, tries, f"{tries}:{uuid.uuid4().hex}", 1, RUN_TTL_S)
             pipe.exists(self.keys.aborted(job.message_id))
 
-        _, owner, last, attempts, aborted = await self.batch.execute(add)
+        _, _, owner, last, attempts, aborted = await self.batch.execute(add)
         owner = _text(owner)
         if owner == WITHDRAWN:
             return Begin(False, True, withdrawn=True)
         own = owner == entry
-        if own and not last:  # no stream, not even `start`: Redis lost it
-            return Begin(False, bool(aborted), gone=True)
+        if own and not last:  # no stream, not even `start`
+            return Begin(False, bool(aborted), expired=True)
         again = own and entry_seq(last[0][0]) <= 1 and attempts <= MAX_ATTEMPTS
         return Begin(again, bool(aborted), own=own)
 
