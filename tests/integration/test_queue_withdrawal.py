@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+import redis
 import requests
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -25,10 +26,13 @@ from tailwinds.transport.keys import WORKER_GROUP
 from tailwinds.transport.queue import QueueClient
 from tailwinds.transport.redis_writer import RELAY_TTL_S
 from tests.conftest import RunningServer, start_worker
+from tests.integration.test_client_gone import wait_for
 from tests.integration.test_prediction_stream import messages, wait_for_answer
 from tests.integration.test_queue_mode import metric, queue_env, start_cluster
+from tests.integration.test_queue_turns import paced_chatflow
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import parse_numbered
+from tests.turns import TurnInFlight, slow_question
 
 
 def held_stream(api: RunningServer, chatflow_id: str, question: str, chat_id: str) -> Any:
@@ -287,3 +291,41 @@ def test_a_withdrawn_turn_is_stored_when_the_abort_mark_then_fails(
     stored, ended = asyncio.run(scenario())
     assert ended  # withdrawn: its stream ended
     assert stored == ["aborted"]
+
+
+def test_a_job_withdrawn_while_it_waited_for_a_slot_stays_aborted_after_the_retention(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    mock_llm: MockOpenAI,
+) -> None:
+    """A busy worker (one slot) has read a second job that waits for its slot; its client
+    presses Stop: withdrawn, stored `aborted`, its stream and facts kept only for the
+    retention (1 s here). Begun after that, it must stay `aborted`: taken for a job whose
+    Redis lost its data, it was stored failed (review of 75b6487)."""
+    env = queue_env(redis_url, TAILWINDS_EVENTS_RETENTION_S="1")
+    pair = start_cluster(tmp_path_factory, postgres_url, env, apis=1, workers=1, concurrency=1)
+    jobs = f"{env['TAILWINDS_REDIS_PREFIX']}:jobs"
+    try:
+        api = pair.apis[0]
+        chatflow_id = paced_chatflow(api, mock_llm)  # a token each 0.1 s
+        first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
+        running = TurnInFlight(api.url, chatflow_id, slow_question(first, 40), first).started()
+        waiting = held_stream(api, chatflow_id, slow_question(second, 5), second)
+        with redis.Redis.from_url(redis_url) as client:
+            wait_for("both read", lambda: client.xpending(jobs, WORKER_GROUP)["pending"] == 2)
+        stop = requests.post(
+            f"{api.url}/api/v1/predictions/{chatflow_id}/abort", json={"chatId": second}, timeout=5
+        )
+        assert stop.json() == {"chatId": second, "aborted": 1}
+        waiting.close()
+        before = wait_for_answer(api, chatflow_id, second)
+        assert (before["status"], before["content"]) == ("aborted", ""), before
+        running.frames()  # 4 s, past the retention: then the second job gets the slot
+        with redis.Redis.from_url(redis_url) as client:
+            wait_for("the second job handled", lambda: client.xlen(jobs) == 0, 10)
+        after = wait_for_answer(api, chatflow_id, second)
+        assert (after["status"], after["error"]) == (before["status"], before["error"]), after
+        assert mock_llm.count_prefix(slow_question(second, 5)) == 0
+    finally:
+        pair.stop()
