@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import requests
@@ -88,3 +89,23 @@ def stored_turn(
         assert time.monotonic() < deadline, f"chat {chat_id}: no answer stored"
         time.sleep(0.1)
     return turn
+
+
+def one_running_one_waiting(
+    url: str, chatflow_id: str, redis_url: str, jobs: str, tokens: tuple[int, int]
+) -> tuple[TurnInFlight, TurnInFlight]:
+    """On a queue-mode worker with one slot: a turn running (`slow_question` of
+    `tokens[0]`, its chat id its name), and a second (`tokens[1]`) its worker has read and
+    holds, waiting for the slot: both entries pending in the `jobs` stream."""
+    import redis
+
+    from tailwinds.transport.keys import WORKER_GROUP
+    from tests.integration.test_client_gone import wait_for
+
+    first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
+    running = TurnInFlight(url, chatflow_id, slow_question(first, tokens[0]), first).started()
+    waiting = TurnInFlight(url, chatflow_id, slow_question(second, tokens[1]), second)
+    waiting.start()
+    with redis.Redis.from_url(redis_url) as client:
+        wait_for("both read", lambda: client.xpending(jobs, WORKER_GROUP)["pending"] == 2)
+    return running, waiting

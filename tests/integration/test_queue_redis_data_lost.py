@@ -14,15 +14,21 @@ from typing import Any
 import pytest
 import redis
 
-from tailwinds.transport.keys import WORKER_GROUP, Keys
+from tailwinds.transport.keys import Keys
 from tests.conftest import start_worker
 from tests.integration import test_queue_mode as queue_mode
-from tests.integration.test_client_gone import wait_for
 from tests.integration.test_queue_mode import queue_env, start_cluster
 from tests.integration.test_queue_turns import paced_chatflow
 from tests.mock_openai import MockOpenAI
 from tests.sse_frames import tokens_of
-from tests.turns import TurnInFlight, slow_answer, slow_question, stored, stored_turn
+from tests.turns import (
+    TurnInFlight,
+    one_running_one_waiting,
+    slow_answer,
+    slow_question,
+    stored,
+    stored_turn,
+)
 
 own_redis = queue_mode.own_redis
 
@@ -87,8 +93,9 @@ def test_a_worker_that_learns_of_the_restart_late_leaves_later_runs_alone(
         api = pair.apis[0]
         chatflow_id = paced_chatflow(api, mock_llm)
         first = f"first-{uuid.uuid4().hex[:8]}"
-        turn = TurnInFlight(api.url, chatflow_id, slow_question(first, 50), first).started()
-        pair.workers.append(start_worker(api.home, postgres_url, **env))  # B, idle
+        turn = TurnInFlight(api.url, chatflow_id, slow_question(first, 150), first).started()
+        # B, idle (its start takes a while: the first run, 15 s, goes on meanwhile)
+        pair.workers.append(start_worker(api.home, postgres_url, **env))
         time.sleep(2.5)
         restart(0.3)
         _lost_and_stored_failed(turn, api.url, chatflow_id)
@@ -127,12 +134,8 @@ def test_a_job_read_before_redis_lost_its_data_is_stored_failed_not_run(
     try:
         api = pair.apis[0]
         chatflow_id = paced_chatflow(api, mock_llm)
-        first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
-        running = TurnInFlight(api.url, chatflow_id, slow_question(first, 60), first).started()
-        waiting = TurnInFlight(api.url, chatflow_id, slow_question(second, 10), second)
-        waiting.start()
-        with redis.Redis.from_url(url) as client:
-            wait_for("both read", lambda: client.xpending(keys.jobs, WORKER_GROUP)["pending"] == 2)
+        running, waiting = one_running_one_waiting(api.url, chatflow_id, url, keys.jobs, (60, 10))
+        second = waiting.body["chatId"]
         restart(0.3)
         _lost_and_stored_failed(running, api.url, chatflow_id)
         _lost_and_stored_failed(waiting, api.url, chatflow_id)

@@ -17,7 +17,7 @@ import pytest
 import redis
 import requests
 
-from tailwinds.transport.keys import WORKER_GROUP, Keys
+from tailwinds.transport.keys import Keys
 from tests.conftest import start_worker
 from tests.integration import test_queue_mode as queue_mode
 from tests.integration.test_client_gone import wait_for
@@ -26,7 +26,7 @@ from tests.integration.test_queue_turns import paced_chatflow
 from tests.mock_openai import MockOpenAI
 from tests.reply_dropper import dropper_in_thread
 from tests.sse_frames import tokens_of
-from tests.turns import TurnInFlight, slow_answer, slow_question, stored
+from tests.turns import TurnInFlight, one_running_one_waiting, slow_answer, slow_question, stored
 
 own_redis = queue_mode.own_redis
 
@@ -145,12 +145,10 @@ def test_a_job_a_stopping_worker_had_not_begun_runs_on_another(
     try:
         api = pair.apis[0]
         chatflow_id = paced_chatflow(api, mock_llm)
-        first, second = (f"{word}-{uuid.uuid4().hex[:8]}" for word in ("first", "second"))
-        running = TurnInFlight(api.url, chatflow_id, slow_question(first, 20), first).started()
-        waiting = TurnInFlight(api.url, chatflow_id, slow_question(second, 40), second)
-        waiting.start()
-        with redis.Redis.from_url(redis_url) as client:
-            wait_for("both read", lambda: client.xpending(keys.jobs, WORKER_GROUP)["pending"] == 2)
+        running, waiting = one_running_one_waiting(
+            api.url, chatflow_id, redis_url, keys.jobs, (20, 40)
+        )
+        first, second = running.body["chatId"], waiting.body["chatId"]
         pair.workers[0].process.send_signal(signal.SIGTERM)
         pair.workers.append(start_worker(api.home, postgres_url, **env))
         for turn, name, tokens in ((running, first, 20), (waiting, second, 40)):
