@@ -60,8 +60,21 @@ def test_a_job_withdrawn_whose_facts_expired_before_it_began_stays_withdrawn(
 
     async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
         await redis.delete(keys.events(job.message_id), keys.run(job.message_id))
-        await redis.set(keys.aborted(job.message_id), "1")
+        await redis.set(keys.withdrawn(job.message_id), "1")
         assert await entries.first_entry("5-0", job) == Begin(False, True, withdrawn=True)
+
+
+def test_an_abort_after_redis_lost_a_jobs_data_does_not_make_it_withdrawn(
+    redis_url: str,
+) -> None:
+    """The job's client left while it waited for a slot, and its abort came after Redis
+    lost its data: nothing was withdrawn (no facts), only the abort's mark set. Begun, it
+    is a job whose stream is gone (stored failed), not a withdrawn one (stored nowhere)."""
+
+    async def check(redis: Redis, keys: Keys, entries: JobEntries, job: Job) -> None:
+        await redis.delete(keys.events(job.message_id), keys.run(job.message_id))
+        await redis.set(keys.aborted(job.message_id), "1")
+        assert await entries.first_entry("5-0", job) == Begin(False, False, gone=True)
 
     _with_entries(redis_url, check)
 

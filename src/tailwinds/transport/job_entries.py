@@ -69,12 +69,13 @@ class JobEntries:
             pipe.hget(run, "entry")
             pipe.exists(self.keys.aborted(job.message_id))  # in the same round trip
             pipe.exists(self.keys.events(job.message_id))  # `start`, written with the job
+            pipe.exists(self.keys.withdrawn(job.message_id))
 
-        _, _, owner, aborted, stream = await self.batch.execute(add)
+        _, _, owner, aborted, stream, withdrawn = await self.batch.execute(add)
         owner = _text(owner)
-        # withdrawn by an abort before any worker began it; or so and its facts expired
-        # since (the abort's mark stays a day): stored `aborted` already
-        if owner == WITHDRAWN or (aborted and not stream):
+        # withdrawn by an abort before any worker began it (its facts may have expired
+        # since, its mark stays a day): stored `aborted` already
+        if owner == WITHDRAWN or withdrawn:
             return Begin(False, True, withdrawn=True)
         own = owner is None or owner == entry
         if own and not stream:

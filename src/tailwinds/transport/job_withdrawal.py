@@ -16,19 +16,20 @@ from tailwinds.errors import RunCancelled
 from tailwinds.transport.frames import numbered
 from tailwinds.transport.job_entries import WITHDRAWN
 from tailwinds.transport.jobs import Job
-from tailwinds.transport.keys import Keys
+from tailwinds.transport.keys import RUN_TTL_S, Keys
 from tailwinds.transport.redis_writer import RELAY_TTL_S
 
 # KEYS: the run's facts, the jobs stream, its chatflow's count of jobs, its chat's set of
 # runs, its event stream, its chat's lease, the relay stream of its API node (its event
-# stream again when none). ARGV: its message id, the `error` and `end` frames, the
-# streams' retention (s), the mark of a withdrawn job (`WITHDRAWN`), the relay stream's
-# expiry (s). Everything is checked before anything changes: a worker that begins a job
-# takes the run's `entry` first (HSETNX, `JobEntries`), so a taken `entry`, a frame
-# after `start` or a job entry gone means a worker has it, and its abort mark stops it.
-# A job queued by an earlier version (no `queued`) is left to its mark as well. Returns
-# the job's payload (again when it was withdrawn already: an abort sent twice, its first
-# reply lost), false when it was not withdrawn.
+# stream again when none), its withdrawal's mark (`Keys.withdrawn`). ARGV: its message id,
+# the `error` and `end` frames, the streams' retention (s), the mark of a withdrawn job
+# (`WITHDRAWN`), the relay stream's expiry (s), the withdrawal mark's (s). Everything is
+# checked before anything changes: a worker that begins a job takes the run's `entry`
+# first (HSETNX, `JobEntries`), so a taken `entry`, a frame after `start` or a job entry
+# gone means a worker has it, and its abort mark stops it. A job queued by an earlier
+# version (no `queued`) is left to its mark as well. Returns the job's payload (again
+# when it was withdrawn already: an abort sent twice, its first reply lost), false when
+# it was not withdrawn.
 _WITHDRAW = """
 local queued = redis.call('HGET', KEYS[1], 'queued')
 if not queued then return false end
@@ -49,6 +50,7 @@ redis.call('XADD', KEYS[5], '0-2', 'f', ARGV[2])
 redis.call('XADD', KEYS[5], '0-3', 'f', ARGV[3], 'e', '1')
 redis.call('EXPIRE', KEYS[5], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[8], '1', 'EX', ARGV[7])
 if KEYS[7] ~= KEYS[5] then
   redis.call('XADD', KEYS[7], '*', 'm', ARGV[1], 'a', '0-2', 'z', '0-3',
              'f', ARGV[2] .. ARGV[3], 'e', '1')
@@ -85,7 +87,7 @@ async def withdraw(
         events = keys.events(message_id)
         pipe.eval(
             _WITHDRAW,
-            7,
+            8,
             keys.run(message_id),
             keys.jobs,
             keys.queued(chatflow_id),
@@ -93,11 +95,13 @@ async def withdraw(
             events,
             keys.turn(chatflow_id, (session or chat).decode()),
             keys.relay(relay.decode()) if relay else events,
+            keys.withdrawn(message_id),
             message_id,
             *frames,
             max(int(retention_s), 1),
             WITHDRAWN,
             RELAY_TTL_S,
+            RUN_TTL_S,
         )
     withdrawn = []
     # one run's failure (a key of another type) must not keep the others' from going

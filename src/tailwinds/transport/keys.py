@@ -42,6 +42,12 @@ class Keys:
     def aborted(self, message_id: str) -> str:
         return f"{self.prefix}:abort:{message_id}"
 
+    def withdrawn(self, message_id: str) -> str:
+        """Set for a day when an abort withdrew the run's job (`job_withdrawal`): its facts
+        and stream keep only the retention, and a worker that read the job before may
+        begin it later."""
+        return f"{self.prefix}:withdrawn:{message_id}"
+
     def chat(self, chatflow_id: str, chat_id: str) -> str:
         """The runs of one chat not finished yet, for an abort by chat id."""
         return f"{self.prefix}:chat:{chatflow_id}:{chat_id}"
